@@ -1,0 +1,128 @@
+#include "actors/cluster_config.hpp"
+
+#include "messages/errors.hpp"
+
+#include <charconv>
+#include <sstream>
+
+namespace ferry {
+
+const node_config* cluster_config::find(const std::string& name) const {
+  for (auto& n : nodes)
+    if (n.name == name)
+      return &n;
+  return nullptr;
+}
+
+const std::set<std::string>& known_roles() {
+  static const std::set<std::string> roles{"api", "storage", "build", "deploy"};
+  return roles;
+}
+
+cluster_config default_cluster() {
+  cluster_config c;
+  c.nodes.push_back(node_config{"local", "127.0.0.1:7700", "", known_roles()});
+  return c;
+}
+
+std::vector<std::string> actors_of_role(const std::string& role) {
+  if (role == "storage")
+    return {"cas"};
+  if (role == "api")
+    return {"registry"};
+  return {};
+}
+
+bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return false;
+  host = s.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  auto p = s.substr(colon + 1);
+  unsigned v = 0;
+  auto [ptr, err] = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (err != std::errc{} || ptr != p.data() + p.size() || p.empty() || v > 65535)
+    return false;
+  port = static_cast<uint16_t>(v);
+  return true;
+}
+
+namespace {
+std::string trim(std::string s) {
+  auto b = s.find_first_not_of(" \t\r");
+  auto e = s.find_last_not_of(" \t\r");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+} // namespace
+
+caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
+  cluster_config c;
+  std::istringstream in(text);
+  std::string line;
+  int no = 0;
+  node_config* cur = nullptr;
+  auto fail = [&](const std::string& why) {
+    return make_error(ec::bad_request, "cluster.conf line " + std::to_string(no) + ": " + why);
+  };
+  while (std::getline(in, line)) {
+    ++no;
+    if (auto hash = line.find('#'); hash != std::string::npos)
+      line.resize(hash);
+    line = trim(line);
+    if (line.empty())
+      continue;
+    if (line.front() == '[') {
+      if (line.back() != ']' || line.rfind("[node ", 0) != 0)
+        return fail("expected '[node NAME]'");
+      auto name = trim(line.substr(6, line.size() - 7));
+      if (name.empty() || c.find(name))
+        return fail("missing or duplicate node name '" + name + "'");
+      c.nodes.push_back(node_config{name, "", "", {}});
+      cur = &c.nodes.back();
+      continue;
+    }
+    auto eq = line.find('=');
+    if (eq == std::string::npos)
+      return fail("expected 'key = value'");
+    auto key = trim(line.substr(0, eq));
+    auto value = trim(line.substr(eq + 1));
+    std::string host;
+    uint16_t port = 0;
+    if (!cur) {
+      if (key == "domain")
+        c.domain = value;
+      else
+        return fail("unknown key '" + key + "' outside a [node] section");
+    } else if (key == "api" || key == "actors") {
+      if (!split_host_port(value, host, port))
+        return fail("'" + key + "' must be HOST:PORT, not '" + value + "'");
+      (key == "api" ? cur->api : cur->actors) = value;
+    } else if (key == "roles") {
+      std::istringstream rs(value);
+      std::string role;
+      while (std::getline(rs, role, ',')) {
+        role = trim(role);
+        if (!known_roles().count(role))
+          return fail("unknown role '" + role + "' (known: api, storage, build, deploy)");
+        cur->roles.insert(role);
+      }
+    } else {
+      return fail("unknown key '" + key + "'");
+    }
+  }
+  if (c.nodes.empty())
+    return make_error(ec::bad_request, "cluster.conf names no node");
+  for (auto& n : c.nodes) {
+    if (n.roles.empty())
+      return make_error(ec::bad_request, "cluster.conf: node '" + n.name + "' has no roles");
+    if (n.roles.count("api") && n.api.empty())
+      return make_error(ec::bad_request, "cluster.conf: node '" + n.name + "' has role api but no 'api' address");
+    if (c.nodes.size() > 1 && n.actors.empty())
+      return make_error(ec::bad_request, "cluster.conf: node '" + n.name + "' needs an 'actors' address in a cluster");
+  }
+  return c;
+}
+
+} // namespace ferry

@@ -1,0 +1,626 @@
+#include "actors/http_routes.hpp"
+
+#include "messages/errors.hpp"
+#include "messages/records.capnp.h"
+#include "messages/registry.hpp"
+#include "storage/paths.hpp"
+#include "storage/sha256.hpp"
+#include "storage/tree.hpp"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <caf/scoped_actor.hpp>
+#include <kj/exception.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstring>
+
+namespace ferry {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr auto ask_timeout = std::chrono::seconds(60);
+
+/// A failed request: the HTTP status comes from the code.
+struct failure {
+  ec code;
+  std::string message;
+};
+
+http_response fail(const caf::error& e) {
+  auto code = code_of(e);
+  return error_response(http_status(code), std::string{to_string(code)}, reason_of(e));
+}
+
+http_response fail(ec code, const std::string& message) {
+  return error_response(http_status(code), std::string{to_string(code)}, message);
+}
+
+http_response ok_json(const json& j, int status = 200) {
+  return http_response{status, "application/json", j.dump() + "\n"};
+}
+
+/// Sends a request and waits for the reply.
+template <class R, class Handle, class... Ts>
+caf::expected<R> ask(caf::scoped_actor& self, const Handle& h, Ts&&... xs) {
+  caf::expected<R> out{caf::error{}};
+  self->request(h, ask_timeout, std::forward<Ts>(xs)...)
+    .receive([&](R& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
+  return out;
+}
+
+/// Sends a request to a role actor by name, retrying once if the cached
+/// handle turned out to be dead.
+template <class R, class Iface, class... Ts>
+caf::expected<R> ask_role(caf::scoped_actor& self, role_cache& roles, const std::string& name,
+                          const Ts&... xs) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto a = roles.get(self, name);
+    if (!a)
+      return a.error();
+    auto r = ask<R>(self, caf::actor_cast<Iface>(*a), xs...);
+    if (!r && r.error().category() == caf::atom("system")) {
+      roles.drop(name);
+      auto s = static_cast<caf::sec>(r.error().code());
+      if (s == caf::sec::request_receiver_down || s == caf::sec::unexpected_message ||
+          s == caf::sec::request_timeout)
+        continue;
+    }
+    return r;
+  }
+  return make_error(ec::unavailable, "actor '" + name + "' is unavailable");
+}
+
+json version_json(const version_info& v) {
+  return json{{"id", v.id},           {"project", v.project}, {"number", v.number},
+              {"state", v.state},     {"root", v.root},       {"files", v.files},
+              {"bytes", v.bytes},     {"created_ms", v.created_ms},
+              {"sealed_ms", v.sealed_ms}, {"created_by", v.created_by}};
+}
+
+json project_json(const project_info& p) {
+  return json{{"name", p.name}, {"owner", p.owner}, {"created_ms", p.created_ms},
+              {"versions", p.versions}};
+}
+
+std::vector<std::string> split_path(std::string_view target) {
+  auto q = target.find('?');
+  auto path = target.substr(0, q);
+  std::vector<std::string> parts;
+  size_t start = 1;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string_view::npos)
+      end = path.size();
+    parts.emplace_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+bool query_flag(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos)
+    return false;
+  auto query = target.substr(q + 1);
+  for (auto v : {std::string(name) + "=1", std::string(name) + "=true"}) {
+    auto at = query.find(v);
+    if (at != std::string_view::npos && (at == 0 || query[at - 1] == '&') &&
+        (at + v.size() == query.size() || query[at + v.size()] == '&'))
+      return true;
+  }
+  return false;
+}
+
+std::optional<uint8_t> ns_of(const std::string& s) {
+  if (s == "source")
+    return static_cast<uint8_t>(blob_ns::source);
+  if (s == "tree")
+    return static_cast<uint8_t>(blob_ns::tree);
+  return std::nullopt;
+}
+
+/// Reads a JSON manifest or a Cap'n Proto one into flat entries.
+std::optional<failure> read_manifest(const http_request& req, const json* doc,
+                                     std::vector<flat_entry>& out) {
+  if (req.content_type == "application/x-ferry-manifest") {
+    try {
+      auto words = kj::heapArray<capnp::word>((req.body.size() + 7) / 8);
+      std::memcpy(words.begin(), req.body.data(), req.body.size());
+      capnp::ReaderOptions opts;
+      opts.traversalLimitInWords = (api_limits::max_body / 8) * 2;
+      capnp::FlatArrayMessageReader reader(words, opts);
+      auto entries = reader.getRoot<rec::Manifest>().getEntries();
+      if (entries.size() > api_limits::max_entries)
+        return failure{ec::too_large, "manifest has more than 1000000 entries"};
+      for (auto e : entries) {
+        flat_entry f;
+        f.path = std::string(e.getPath().cStr(), e.getPath().size());
+        switch (e.getKind()) {
+          case rec::EntryKind::FILE: f.kind = entry_kind::file; break;
+          case rec::EntryKind::EXECUTABLE: f.kind = entry_kind::exec; break;
+          case rec::EntryKind::SYMLINK: f.kind = entry_kind::link; break;
+          default: return failure{ec::bad_request, "unknown entry kind"};
+        }
+        f.size = e.getSize();
+        f.ref = f.kind == entry_kind::link ? std::string(e.getTarget()) : std::string(e.getHash());
+        out.push_back(std::move(f));
+      }
+    } catch (const kj::Exception& e) {
+      return failure{ec::bad_request, "malformed Cap'n Proto manifest"};
+    }
+    return std::nullopt;
+  }
+  const auto& files = (*doc)["files"];
+  if (!files.is_array())
+    return failure{ec::bad_request, "\"files\" must be an array"};
+  if (files.size() > api_limits::max_entries)
+    return failure{ec::too_large, "manifest has more than 1000000 entries"};
+  for (const auto& e : files) {
+    if (!e.is_object() || !e.contains("path") || !e["path"].is_string())
+      return failure{ec::bad_request, "every file needs a string \"path\""};
+    flat_entry f;
+    f.path = e["path"].get<std::string>();
+    if (e.contains("symlink")) {
+      if (!e["symlink"].is_string())
+        return failure{ec::bad_request, "\"symlink\" must be a string"};
+      f.kind = entry_kind::link;
+      f.ref = e["symlink"].get<std::string>();
+    } else {
+      if (!e.contains("hash") || !e["hash"].is_string())
+        return failure{ec::bad_request, "file '" + f.path + "' needs a string \"hash\""};
+      f.ref = e["hash"].get<std::string>();
+      if (e.contains("size")) {
+        if (!e["size"].is_number_unsigned())
+          return failure{ec::bad_request, "\"size\" must be a non-negative integer"};
+        f.size = e["size"].get<uint64_t>();
+      }
+      if (e.contains("executable") && e["executable"].is_boolean() && e["executable"].get<bool>())
+        f.kind = entry_kind::exec;
+    }
+    out.push_back(std::move(f));
+  }
+  return std::nullopt;
+}
+
+std::string manifest_bytes(const std::vector<flat_entry>& entries) {
+  capnp::MallocMessageBuilder mb;
+  auto list = mb.initRoot<rec::Manifest>().initEntries(static_cast<unsigned>(entries.size()));
+  for (unsigned i = 0; i < entries.size(); ++i) {
+    auto& f = entries[i];
+    auto e = list[i];
+    e.setPath(f.path);
+    e.setSize(f.size);
+    if (f.kind == entry_kind::link) {
+      e.setKind(rec::EntryKind::SYMLINK);
+      e.setTarget(f.ref);
+    } else {
+      e.setKind(f.kind == entry_kind::exec ? rec::EntryKind::EXECUTABLE : rec::EntryKind::FILE);
+      e.setHash(f.ref);
+    }
+  }
+  auto words = capnp::messageToFlatArray(mb);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+caf::expected<std::vector<flat_entry>> decode_manifest(const std::string& bytes) {
+  http_request fake;
+  fake.content_type = "application/x-ferry-manifest";
+  fake.body = bytes;
+  std::vector<flat_entry> out;
+  if (auto f = read_manifest(fake, nullptr, out))
+    return make_error(ec::corrupt, "stored manifest: " + f->message);
+  return out;
+}
+
+/// Makes a tree complete in storage and checks it: from a flat manifest,
+/// every file blob must be stored, then the directory nodes are stored; a
+/// root must name a stored, valid tree. Nothing is written if a check fails.
+caf::expected<std::pair<std::string, tree_stats>>
+settle_tree(caf::scoped_actor& self, role_cache& roles, std::string root,
+            std::vector<flat_entry>* manifest) {
+  if (manifest) {
+    built_tree tree;
+    if (auto err = build_tree(*manifest, tree))
+      return make_error(err.code == "bad_symlink" ? ec::bad_symlink
+                        : err.code == "bad_path"  ? ec::bad_path
+                                                  : ec::bad_request,
+                        err.reason);
+    find_missing q;
+    std::vector<const flat_entry*> named;
+    for (auto& f : *manifest)
+      if (f.kind != entry_kind::link) {
+        q.refs.push_back(blob_ref{static_cast<uint8_t>(blob_ns::source), f.ref});
+        named.push_back(&f);
+      }
+    auto missing = ask_role<missing_set, cas_actor>(self, roles, "cas", missing_atom::value, q);
+    if (!missing)
+      return missing.error();
+    if (!missing->indices.empty())
+      return make_error(ec::missing_blobs,
+                        std::to_string(missing->indices.size()) +
+                          " blob(s) named by the manifest are not stored, e.g. '" +
+                          named[missing->indices.front()]->path + "'");
+    put_blobs nodes;
+    for (auto& n : tree.nodes)
+      nodes.blobs.push_back(blob{static_cast<uint8_t>(blob_ns::tree), n.hash, n.bytes});
+    auto stored = ask_role<put_ack, cas_actor>(self, roles, "cas", put_atom::value, nodes);
+    if (!stored)
+      return stored.error();
+    root = tree.root;
+  }
+  auto stats = ask_role<tree_stats, cas_actor>(self, roles, "cas", walk_atom::value,
+                                               blob_ref{static_cast<uint8_t>(blob_ns::tree), root});
+  if (!stats)
+    return stats.error();
+  return std::make_pair(root, *stats);
+}
+
+caf::expected<version_info> seal(caf::scoped_actor& self, role_cache& roles, const principal& who,
+                                 const version_info& v, std::vector<flat_entry>* manifest) {
+  auto settled = settle_tree(self, roles, v.root, manifest);
+  if (!settled)
+    return settled.error();
+  auto& [root, stats] = *settled;
+  return ask_role<version_info, registry_actor>(
+    self, roles, "registry", seal_atom::value, who,
+    seal_version{v.id, root, stats.files, stats.bytes});
+}
+
+/// Everything a route needs.
+struct route_ctx {
+  caf::scoped_actor& self;
+  role_cache& roles;
+  const http_request& req;
+  std::vector<std::string> parts;
+  principal who;
+};
+
+http_response create_version(route_ctx& c, const std::string& project) {
+  json doc;
+  bool is_capnp = c.req.content_type == "application/x-ferry-manifest";
+  bool want_seal = query_flag(c.req.target, "seal");
+  if (!is_capnp) {
+    doc = json::parse(c.req.body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object())
+      return fail(ec::bad_request, "body is not a JSON object");
+    if (doc.contains("seal") && doc["seal"].is_boolean())
+      want_seal = want_seal || doc["seal"].get<bool>();
+  }
+  new_version req;
+  req.project = project;
+  std::vector<flat_entry> entries;
+  bool has_manifest = is_capnp || doc.contains("files");
+  if (has_manifest) {
+    if (auto f = read_manifest(c.req, &doc, entries))
+      return fail(f->code, f->message);
+    built_tree tree; // validate now: a bad manifest leaves no version behind
+    if (auto err = build_tree(entries, tree))
+      return fail(err.code == "bad_symlink" ? ec::bad_symlink
+                  : err.code == "bad_path"  ? ec::bad_path
+                                            : ec::bad_request,
+                  err.reason);
+    req.files = tree.files;
+    req.bytes = tree.bytes;
+  } else if (doc.contains("root") && doc["root"].is_string()) {
+    req.root = doc["root"].get<std::string>();
+    if (!is_hash_hex(req.root))
+      return fail(ec::bad_request, "\"root\" must be 64 lower-case hex digits");
+  } else {
+    return fail(ec::bad_request, "give a \"root\" hash or a \"files\" list");
+  }
+  // Check before creating, so that a refused seal leaves nothing behind.
+  std::optional<std::pair<std::string, tree_stats>> settled;
+  if (want_seal) {
+    auto s = settle_tree(c.self, c.roles, req.root, has_manifest ? &entries : nullptr);
+    if (!s)
+      return fail(s.error());
+    settled = *s;
+  } else if (has_manifest) {
+    req.manifest = manifest_bytes(entries);
+  }
+  auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", create_atom::value,
+                                                  c.who, req);
+  if (!v)
+    return fail(v.error());
+  if (settled) {
+    auto sealed = ask_role<version_info, registry_actor>(
+      c.self, c.roles, "registry", seal_atom::value, c.who,
+      seal_version{v->id, settled->first, settled->second.files, settled->second.bytes});
+    if (!sealed)
+      return fail(sealed.error());
+    return ok_json(version_json(*sealed), 201);
+  }
+  return ok_json(version_json(*v), 201);
+}
+
+http_response seal_route(route_ctx& c, const std::string& id) {
+  auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
+                                                  c.who, id);
+  if (!v)
+    return fail(v.error());
+  if (v->state != "created")
+    return fail(ec::conflict, "version " + id + " is " + v->state + " and can no longer change");
+  std::vector<flat_entry> entries;
+  bool has_manifest = v->root.empty();
+  if (has_manifest) {
+    auto bytes = ask_role<std::string, registry_actor>(c.self, c.roles, "registry",
+                                                       manifest_atom::value, c.who, id);
+    if (!bytes)
+      return fail(bytes.error());
+    auto m = decode_manifest(*bytes);
+    if (!m)
+      return fail(m.error());
+    entries = std::move(*m);
+  }
+  auto sealed = seal(c.self, c.roles, c.who, *v, has_manifest ? &entries : nullptr);
+  if (!sealed)
+    return fail(sealed.error());
+  return ok_json(version_json(*sealed));
+}
+
+http_response missing_route(route_ctx& c) {
+  auto doc = json::parse(c.req.body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return fail(ec::bad_request, "body is not a JSON object");
+  find_missing q;
+  for (auto [key, ns] : {std::pair{"source", blob_ns::source}, std::pair{"tree", blob_ns::tree}}) {
+    if (!doc.contains(key))
+      continue;
+    if (!doc[key].is_array())
+      return fail(ec::bad_request, std::string("\"") + key + "\" must be an array of hashes");
+    for (auto& h : doc[key]) {
+      if (!h.is_string() || !is_hash_hex(h.get_ref<const std::string&>()))
+        return fail(ec::bad_request, "hashes must be 64 lower-case hex digits");
+      q.refs.push_back(blob_ref{static_cast<uint8_t>(ns), h.get<std::string>()});
+    }
+  }
+  if (q.refs.size() > api_limits::max_hashes)
+    return fail(ec::too_large, "at most 200000 hashes per request");
+  auto missing = ask_role<missing_set, cas_actor>(c.self, c.roles, "cas", missing_atom::value, q);
+  if (!missing)
+    return fail(missing.error());
+  json out{{"source", json::array()}, {"tree", json::array()}};
+  for (auto i : missing->indices)
+    out[q.refs[i].ns == 0 ? "source" : "tree"].push_back(q.refs[i].hash);
+  return ok_json(out);
+}
+
+http_response put_blobs_route(route_ctx& c, put_blobs req) {
+  auto ack = ask_role<put_ack, cas_actor>(c.self, c.roles, "cas", put_atom::value, req);
+  if (!ack)
+    return fail(ack.error());
+  return ok_json(json{{"blobs", req.blobs.size()}, {"stored", ack->stored}, {"bytes", ack->bytes}},
+                 201);
+}
+
+http_response files_route(route_ctx& c, const std::string& id) {
+  auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
+                                                  c.who, id);
+  if (!v)
+    return fail(v.error());
+  if (v->root.empty())
+    return fail(ec::conflict, "version " + id + " has no tree until it is sealed");
+  json files = json::array();
+  std::vector<std::pair<std::string, std::string>> todo{{"", v->root}};
+  std::vector<tree_entry> entries;
+  while (!todo.empty()) {
+    auto [path, hash] = todo.back();
+    todo.pop_back();
+    auto node = ask_role<blob, cas_actor>(c.self, c.roles, "cas", get_atom::value,
+                                          blob_ref{static_cast<uint8_t>(blob_ns::tree), hash});
+    if (!node)
+      return fail(node.error());
+    if (auto why = parse_tree(node->data, entries); !why.empty())
+      return fail(ec::corrupt, why);
+    for (auto& e : entries) {
+      auto sub = path.empty() ? e.name : path + "/" + e.name;
+      if (e.kind == entry_kind::dir)
+        todo.emplace_back(sub, e.ref);
+      else if (e.kind == entry_kind::link)
+        files.push_back(json{{"path", sub}, {"symlink", e.ref}});
+      else
+        files.push_back(json{{"path", sub}, {"hash", e.ref}, {"size", e.size},
+                             {"executable", e.kind == entry_kind::exec}});
+    }
+  }
+  return ok_json(json{{"id", id}, {"files", files}});
+}
+
+http_response route(route_ctx& c) {
+  auto& p = c.parts;
+  auto& m = c.req.method;
+  auto n = p.size();
+  if (n == 2 && p[1] == "whoami" && m == "GET")
+    return ok_json(json{{"user", c.who.user}, {"admin", c.who.admin}});
+  if (n == 2 && p[1] == "missing" && m == "POST")
+    return missing_route(c);
+  if (n == 2 && p[1] == "blobs" && m == "POST") {
+    put_blobs req;
+    bool truncated = false;
+    if (auto why = parse_blob_pack(c.req.body, req.blobs, truncated); !why.empty())
+      return fail(truncated ? ec::truncated_body : ec::bad_request, why);
+    return put_blobs_route(c, std::move(req));
+  }
+  if (n == 4 && p[1] == "blobs") {
+    auto ns = ns_of(p[2]);
+    if (!ns)
+      return fail(ec::not_found, "no blob namespace '" + p[2] + "'");
+    if (!is_hash_hex(p[3]))
+      return fail(ec::bad_request, "a blob is named by 64 lower-case hex digits");
+    if (m == "PUT") {
+      put_blobs req;
+      req.blobs.push_back(blob{*ns, p[3], c.req.body});
+      return put_blobs_route(c, std::move(req));
+    }
+    if (m == "GET") {
+      if (!c.who.admin)
+        return fail(ec::forbidden, "reading raw blobs needs an admin token");
+      auto b = ask_role<blob, cas_actor>(c.self, c.roles, "cas", get_atom::value,
+                                         blob_ref{*ns, p[3]});
+      if (!b)
+        return fail(b.error());
+      return http_response{200, "application/octet-stream", std::move(b->data)};
+    }
+  }
+  if (n == 2 && p[1] == "projects" && m == "GET") {
+    auto ps = ask_role<std::vector<project_info>, registry_actor>(c.self, c.roles, "registry",
+                                                                  list_atom::value, c.who);
+    if (!ps)
+      return fail(ps.error());
+    json out = json::array();
+    for (auto& x : *ps)
+      out.push_back(project_json(x));
+    return ok_json(json{{"projects", out}});
+  }
+  if (n == 3 && p[1] == "projects" && m == "GET") {
+    auto x = ask_role<project_info, registry_actor>(c.self, c.roles, "registry",
+                                                    project_atom::value, c.who, p[2]);
+    return x ? ok_json(project_json(*x)) : fail(x.error());
+  }
+  if (n == 4 && p[1] == "projects" && p[3] == "versions") {
+    if (m == "POST")
+      return create_version(c, p[2]);
+    if (m == "GET") {
+      auto vs = ask_role<std::vector<version_info>, registry_actor>(
+        c.self, c.roles, "registry", list_atom::value, c.who, p[2]);
+      if (!vs)
+        return fail(vs.error());
+      json out = json::array();
+      for (auto& v : *vs)
+        out.push_back(version_json(v));
+      return ok_json(json{{"project", p[2]}, {"versions", out}});
+    }
+  }
+  if (n >= 3 && p[1] == "versions") {
+    if (n == 3 && m == "GET") {
+      auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry",
+                                                      get_atom::value, c.who, p[2]);
+      return v ? ok_json(version_json(*v)) : fail(v.error());
+    }
+    if (n == 4 && p[3] == "seal" && m == "POST")
+      return seal_route(c, p[2]);
+    if (n == 4 && p[3] == "files" && m == "GET")
+      return files_route(c, p[2]);
+  }
+  if (n == 2 && p[1] == "users" && m == "POST") {
+    auto doc = json::parse(c.req.body, nullptr, false);
+    if (doc.is_discarded() || !doc.contains("name") || !doc["name"].is_string())
+      return fail(ec::bad_request, "give {\"name\": \"...\"}");
+    bool admin = doc.contains("admin") && doc["admin"].is_boolean() && doc["admin"].get<bool>();
+    auto token = ask_role<std::string, registry_actor>(c.self, c.roles, "registry",
+                                                       user_atom::value, c.who,
+                                                       doc["name"].get<std::string>(), admin);
+    return token ? ok_json(json{{"name", doc["name"]}, {"token", *token}}, 201)
+                 : fail(token.error());
+  }
+  if (n >= 3 && p[1] == "admin" && p[2] == "actors") {
+    if (!c.who.admin)
+      return fail(ec::forbidden, "the actor console needs an admin token");
+    if (n == 3 && m == "GET") {
+      auto list = ask<std::vector<actor_status>>(c.self, c.roles.directory(), list_atom::value);
+      if (!list)
+        return fail(list.error());
+      json out = json::array();
+      for (auto& a : *list)
+        out.push_back(json{{"name", a.name}, {"node", a.node}, {"alive", a.alive},
+                           {"restarts", a.restarts}, {"since_ms", a.since_ms}});
+      return ok_json(json{{"actors", out}});
+    }
+    if (n == 5 && p[4] == "kill" && m == "POST") {
+      auto killed = ask<bool>(c.self, c.roles.directory(), kill_atom::value, p[3]);
+      if (!killed)
+        return fail(killed.error());
+      if (!*killed)
+        return fail(ec::not_found, "no running actor '" + p[3] + "' on this node");
+      c.roles.drop(p[3]);
+      return ok_json(json{{"killed", p[3]}});
+    }
+  }
+  return fail(ec::not_found, "no route " + m + " " + c.req.target.substr(0, 200));
+}
+
+} // namespace
+
+caf::expected<caf::actor> role_cache::get(caf::scoped_actor& self, const std::string& name) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (auto it = cache_.find(name); it != cache_.end())
+      return it->second;
+  }
+  auto a = ask<caf::actor>(self, dir_, lookup_atom::value, name);
+  if (!a)
+    return a.error();
+  std::lock_guard<std::mutex> guard{mtx_};
+  cache_[name] = *a;
+  return *a;
+}
+
+void role_cache::drop(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  cache_.erase(name);
+}
+
+http_response error_response(int status, const std::string& code, const std::string& message) {
+  std::string line = message.substr(0, 500);
+  for (auto& ch : line)
+    if (ch == '\n' || ch == '\r')
+      ch = ' ';
+  return http_response{status, "application/json",
+                       json{{"error", {{"code", code}, {"message", line}}}}.dump() + "\n"};
+}
+
+std::string parse_blob_pack(std::string_view body, std::vector<blob>& out, bool& truncated) {
+  truncated = false;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    if (body.size() - pos < 41) {
+      truncated = true;
+      return "blob pack ends inside a record header";
+    }
+    uint8_t ns = static_cast<uint8_t>(body[pos]);
+    if (ns > static_cast<uint8_t>(blob_ns::tree))
+      return "unknown blob namespace " + std::to_string(ns);
+    auto hash = to_hex(reinterpret_cast<const uint8_t*>(body.data() + pos + 1), 32);
+    uint64_t len = 0;
+    std::memcpy(&len, body.data() + pos + 33, 8);
+    pos += 41;
+    if (len > body.size() - pos) {
+      truncated = true;
+      return "blob " + hash + " announces " + std::to_string(len) + " bytes but the body ends after " +
+             std::to_string(body.size() - pos);
+    }
+    out.push_back(blob{ns, std::move(hash), std::string(body.substr(pos, len))});
+    pos += len;
+  }
+  if (out.empty())
+    return "empty blob pack";
+  return {};
+}
+
+http_response handle_request(caf::scoped_actor& self, role_cache& roles, const http_request& req) {
+  auto parts = split_path(req.target);
+  if (req.method == "GET" && parts.size() == 1 && parts[0] == "healthz")
+    return ok_json(json{{"ok", true}});
+  if (parts.empty() || parts[0] != "v1")
+    return fail(ec::not_found, "no route " + req.target.substr(0, 200));
+  static constexpr std::string_view bearer = "Bearer ";
+  if (req.authorization.size() <= bearer.size() || req.authorization.rfind(bearer, 0) != 0)
+    return fail(ec::unauthorized, "missing bearer token (set FERRY_TOKEN or run ferry login)");
+  auto who = ask_role<principal, registry_actor>(self, roles, "registry", auth_atom::value,
+                                                 req.authorization.substr(bearer.size()));
+  if (!who)
+    return fail(who.error());
+  route_ctx ctx{self, roles, req, std::move(parts), std::move(*who)};
+  try {
+    return route(ctx);
+  } catch (const std::exception& e) {
+    return fail(ec::bad_request, std::string("malformed request: ") + e.what());
+  }
+}
+
+} // namespace ferry

@@ -1,0 +1,84 @@
+#pragma once
+// Routes of the HTTP API. Every route but /healthz needs a bearer token.
+//
+//   GET  /healthz                              liveness
+//   GET  /v1/whoami                            the token's user
+//   POST /v1/missing                           {"source":[h..],"tree":[h..]} -> the absent ones
+//   PUT  /v1/blobs/{source|tree}/{hash}        one blob, body checked against hash
+//   POST /v1/blobs                             a pack of blobs (see parse_blob_pack)
+//   GET  /v1/blobs/{source|tree}/{hash}        one blob's bytes (admin)
+//   GET  /v1/projects                          the caller's projects
+//   GET  /v1/projects/{p}                      one project
+//   GET  /v1/projects/{p}/versions             its versions
+//   POST /v1/projects/{p}/versions             create from {"root":h} or {"files":[..]}
+//                                              (JSON, or Cap'n Proto rec::Manifest with
+//                                              Content-Type application/x-ferry-manifest);
+//                                              "seal":true or ?seal=1 seals at once
+//   GET  /v1/versions/{id}                     one version
+//   GET  /v1/versions/{id}/files               its files, from the stored tree
+//   POST /v1/versions/{id}/seal                created -> sealed
+//   POST /v1/users                             (admin) {"name":..,"admin":false} -> token
+//   GET  /v1/admin/actors                      supervised actors of this node
+//   POST /v1/admin/actors/{name}/kill          kill one (the supervisor restarts it)
+//
+// Errors: {"error":{"code":"<stable code>","message":"<one line>"}} with a 4xx/5xx.
+#include "messages/node.hpp"
+#include "messages/storage.hpp"
+
+#include <caf/scoped_actor.hpp>
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+/// Limits of the API; each has a test that fails without it.
+struct api_limits {
+  static constexpr size_t max_body = 64 << 20;      ///< any request body
+  static constexpr size_t max_json_body = 64 << 20; ///< a JSON manifest
+  static constexpr size_t max_hashes = 200000;      ///< hashes in one /v1/missing
+  static constexpr size_t max_entries = 1000000;    ///< files in one manifest
+};
+
+/// Role actors by name, looked up through the directory and cached.
+class role_cache {
+public:
+  explicit role_cache(directory_actor dir) : dir_(std::move(dir)) {}
+  caf::expected<caf::actor> get(caf::scoped_actor& self, const std::string& name);
+  void drop(const std::string& name);
+  const directory_actor& directory() const { return dir_; }
+
+private:
+  directory_actor dir_;
+  std::mutex mtx_;
+  std::map<std::string, caf::actor> cache_;
+};
+
+struct http_request {
+  std::string method;
+  std::string target;
+  std::string authorization;
+  std::string content_type;
+  std::string body;
+};
+
+struct http_response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+/// Handles one request on a connection's thread.
+http_response handle_request(caf::scoped_actor& self, role_cache& roles, const http_request& req);
+
+/// An error response in the API's JSON shape.
+http_response error_response(int status, const std::string& code, const std::string& message);
+
+/// A blob pack (POST /v1/blobs): repeated records of
+///   1 byte namespace (0 source, 1 tree) | 32 bytes raw SHA-256 | 8 bytes LE length | bytes
+/// Returns "" or the reason; truncated is set if the body ends inside a record.
+std::string parse_blob_pack(std::string_view body, std::vector<blob>& out, bool& truncated);
+
+} // namespace ferry

@@ -1,0 +1,247 @@
+// ferryd: the one daemon of a ferry node. See --help.
+#include "actors/api_server.hpp"
+#include "actors/cas_store.hpp"
+#include "actors/cluster_config.hpp"
+#include "actors/node_supervisor.hpp"
+#include "actors/version_registry.hpp"
+#include "messages/errors.hpp"
+#include "messages/types.hpp"
+#include "storage/blob_store.hpp"
+#include "storage/metadata_store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace ferry;
+
+namespace {
+
+const char* usage = R"(usage: ferryd --data-dir DIR [--config FILE] [--node NAME] [--listen HOST:PORT]
+
+Runs one ferry node. With no --config it is a single node playing every role
+(api, storage, build, deploy) with its data under DIR: the embedded default.
+
+  --data-dir DIR       where this node keeps its data (created if missing)
+  --config FILE        cluster.conf naming the nodes and their roles
+  --node NAME          which node of the cluster this is (needed with several)
+  --listen HOST:PORT   HTTP API address (api role); port 0 picks a free port
+  -h, --help           this text
+
+On start ferryd prints the API URL on stdout. On first start it creates the
+user "admin" and writes its token to DIR/admin.token (mode 0600).
+SIGTERM or SIGINT shut down cleanly within 10 s; a second one exits at once.
+)";
+
+int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+int die(const std::string& msg) {
+  std::cerr << "ferryd: " << msg << "\n";
+  return 2;
+}
+
+/// Creates the admin user on first start and writes its token (0600).
+caf::error bootstrap_admin(metadata_store& meta, const fs::path& dir) {
+  auto any = meta.any_user();
+  if (!any)
+    return any.error();
+  if (*any)
+    return {};
+  auto token = new_token();
+  auto path = dir / "admin.token";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0)
+    return make_error(ec::storage_error, "cannot write " + path.string());
+  auto line = token + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ::close(fd);
+  if (!ok)
+    return make_error(ec::storage_error, "cannot write " + path.string());
+  return meta.add_user(principal{"admin", true}, token, wall_ms());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::string data_dir, config_file, node_name, listen;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc)
+        return false;
+      out = argv[++i];
+      return true;
+    };
+    if (a == "-h" || a == "--help") {
+      std::cout << usage;
+      return 0;
+    } else if (a == "--data-dir" ? !value(data_dir)
+               : a == "--config" ? !value(config_file)
+               : a == "--node"   ? !value(node_name)
+               : a == "--listen" ? !value(listen)
+                                 : true) {
+      std::cerr << "ferryd: bad or incomplete option '" << a << "'\n\n" << usage;
+      return 2;
+    }
+  }
+  if (data_dir.empty())
+    return die("--data-dir is required (see --help)");
+
+  cluster_config cluster = default_cluster();
+  if (!config_file.empty()) {
+    std::ifstream in(config_file);
+    if (!in)
+      return die("cannot read " + config_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto parsed = parse_cluster_config(ss.str());
+    if (!parsed)
+      return die(reason_of(parsed.error()));
+    cluster = std::move(*parsed);
+  }
+  if (node_name.empty()) {
+    if (cluster.nodes.size() != 1)
+      return die("--node NAME is required: cluster.conf names several nodes");
+    node_name = cluster.nodes.front().name;
+  }
+  const node_config* me = cluster.find(node_name);
+  if (!me)
+    return die("node '" + node_name + "' is not in cluster.conf");
+  std::string api_addr = listen.empty() ? me->api : listen;
+
+  std::error_code fsec;
+  fs::create_directories(data_dir, fsec);
+  if (fsec)
+    return die("cannot create " + data_dir + ": " + fsec.message());
+
+  // Block the shutdown signals in every thread; main waits for them below.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::vector<child_spec> children;
+  blob_store_ptr blobs;
+  std::shared_ptr<metadata_store> meta;
+  if (me->roles.count("storage")) {
+    auto store = open_rocksdb_blob_store((fs::path(data_dir) / "cas").string());
+    if (!store)
+      return die(reason_of(store.error()));
+    blobs = make_verifying_blob_store(*store);
+  }
+  if (me->roles.count("api")) {
+    auto m = metadata_store::open((fs::path(data_dir) / "meta").string());
+    if (!m)
+      return die(reason_of(m.error()));
+    meta = std::move(*m);
+    if (auto err = bootstrap_admin(*meta, data_dir))
+      return die(reason_of(err));
+  }
+
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  cfg.load<caf::io::middleman>();
+  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
+  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+
+  if (blobs)
+    children.push_back(child_spec{"cas", [&sys, blobs] {
+                                    return caf::actor_cast<caf::actor>(spawn_cas_store(sys, blobs, 4));
+                                  }, {}, 0, 0, 0});
+  if (meta)
+    children.push_back(child_spec{"registry", [&sys, meta] {
+                                    return caf::actor_cast<caf::actor>(
+                                      spawn_version_registry(sys, meta, wall_ms));
+                                  }, {}, 0, 0, 0});
+  std::vector<peer_spec> peers;
+  for (auto& n : cluster.nodes) {
+    if (n.name == me->name)
+      continue;
+    peer_spec p;
+    p.node = n.name;
+    split_host_port(n.actors, p.host, p.port);
+    for (auto& role : n.roles)
+      if (!me->roles.count(role))
+        for (auto& a : actors_of_role(role))
+          p.actors.push_back(a);
+    if (!p.actors.empty())
+      peers.push_back(std::move(p));
+  }
+  auto supervisor = spawn_node_supervisor(sys, me->name, std::move(children), std::move(peers));
+
+  if (!me->actors.empty()) {
+    std::string host;
+    uint16_t port = 0;
+    split_host_port(me->actors, host, port);
+    auto published = sys.middleman().publish(supervisor, port, host.c_str(), true);
+    if (!published) {
+      caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+      return die("cannot publish actors on " + me->actors + ": " + sys.render(published.error()));
+    }
+    std::cerr << "ferryd: node " << me->name << " actors on " << host << ":" << *published << "\n";
+  }
+
+  std::unique_ptr<api_server> api;
+  if (me->roles.count("api")) {
+    std::string host;
+    uint16_t port = 0;
+    if (!split_host_port(api_addr, host, port)) {
+      caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+      return die("--listen must be HOST:PORT, not '" + api_addr + "'");
+    }
+    api = std::make_unique<api_server>(sys, caf::actor_cast<directory_actor>(supervisor),
+                                       api_options{host, port});
+    auto bound = api->start();
+    if (!bound) {
+      caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+      return die(reason_of(bound.error()));
+    }
+    std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    std::cout << "http://" << shown << ":" << *bound << std::endl;
+    std::cerr << "ferryd: node " << me->name << " serving the API on http://" << shown << ":"
+              << *bound << " (data in " << data_dir << ")\n";
+  } else {
+    std::cout << "node " << me->name << std::endl;
+  }
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  std::cerr << "ferryd: signal " << sig << ", shutting down\n";
+  std::thread([sigs] {
+    int again = 0;
+    sigwait(&sigs, &again);
+    std::cerr << "ferryd: second signal, exiting now\n";
+    std::_Exit(130);
+  }).detach();
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    std::cerr << "ferryd: shutdown took longer than 10 s, exiting\n";
+    std::_Exit(124);
+  }).detach();
+  if (api)
+    api->stop();
+  caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+  return 0; // the actor system's destructor waits for every actor
+}

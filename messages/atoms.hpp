@@ -1,0 +1,22 @@
+#pragma once
+// Atoms of ferry's actor protocol (CAF 0.17: at most 10 characters each).
+#include <caf/atom.hpp>
+
+namespace ferry {
+
+using put_atom = caf::atom_constant<caf::atom("put")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using missing_atom = caf::atom_constant<caf::atom("missing")>;
+using walk_atom = caf::atom_constant<caf::atom("walk")>;
+using auth_atom = caf::atom_constant<caf::atom("auth")>;
+using user_atom = caf::atom_constant<caf::atom("user")>;
+using project_atom = caf::atom_constant<caf::atom("project")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using manifest_atom = caf::atom_constant<caf::atom("manifest")>;
+using seal_atom = caf::atom_constant<caf::atom("seal")>;
+using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+using kill_atom = caf::atom_constant<caf::atom("kill")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+
+} // namespace ferry

@@ -1,0 +1,75 @@
+@0x90db7603f00bca59;
+# Records that ferry keeps in RocksDB and the compact binary bodies of the
+# client protocol. Fields are only ever added (with new ordinals), so records
+# written by an older ferry stay readable.
+
+$import "/capnp/c++.capnp".namespace("ferry::rec");
+
+struct User {
+  name @0 :Text;
+  admin @1 :Bool;
+  createdMs @2 :Int64;
+}
+
+# Stored under the SHA-256 of the token; the token itself is never stored.
+struct Token {
+  user @0 :Text;
+  label @1 :Text;
+  createdMs @2 :Int64;
+}
+
+struct Project {
+  name @0 :Text;
+  owner @1 :Text;
+  createdMs @2 :Int64;
+  nextNumber @3 :UInt64;
+}
+
+#   created --seal--> sealed   (later: queued, building, built, deploying, ready)
+#      |
+#      +--(manifest replaced while created)
+enum VersionState {
+  created @0;
+  uploading @1;
+  sealed @2;
+  queued @3;
+  building @4;
+  built @5;
+  deploying @6;
+  ready @7;
+  failed @8;
+  canceled @9;
+}
+
+struct Version {
+  id @0 :Text;
+  project @1 :Text;
+  number @2 :UInt64;
+  state @3 :VersionState;
+  root @4 :Text;          # hex SHA-256 of the root directory node, once known
+  files @5 :UInt64;
+  bytes @6 :UInt64;
+  createdMs @7 :Int64;
+  sealedMs @8 :Int64;
+  createdBy @9 :Text;
+  manifest @10 :Manifest; # a flat manifest, kept until sealing turns it into a tree
+}
+
+enum EntryKind {
+  file @0;
+  executable @1;
+  symlink @2;
+}
+
+# A flat list of the files of a tree: the compact body of
+# POST /v1/projects/NAME/versions (Content-Type: application/x-ferry-manifest).
+struct Manifest {
+  entries @0 :List(Entry);
+  struct Entry {
+    path @0 :Text;
+    kind @1 :EntryKind;
+    size @2 :UInt64;
+    hash @3 :Text;        # hex SHA-256 of the content (files)
+    target @4 :Text;      # link target (symlinks)
+  }
+}

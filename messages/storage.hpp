@@ -1,0 +1,105 @@
+#pragma once
+// The storage role: a content-addressed store of blobs named by the SHA-256
+// of their bytes. Every reply is either the answer or a ferry error (see
+// errors.hpp); nothing is acknowledged before it is on disk.
+#include "messages/atoms.hpp"
+
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+/// Namespaces of the store. Source file blobs and directory nodes are apart
+/// so that a file can never pass for a directory.
+enum class blob_ns : uint8_t { source = 0, tree = 1 };
+
+/// A reference to a blob: namespace and lower-case hex SHA-256.
+struct blob_ref {
+  uint8_t ns = 0;
+  std::string hash;
+};
+
+/// A blob with its bytes.
+struct blob {
+  uint8_t ns = 0;
+  std::string hash;
+  std::string data;
+};
+
+/// Store all blobs or none. Each is verified against its name; a directory
+/// node must parse and name only content that is stored (or earlier in the
+/// same batch). Fails with hash_mismatch, bad_path, missing_blobs, storage_error.
+struct put_blobs {
+  std::vector<blob> blobs;
+};
+
+/// Acknowledges a put after a synced write.
+struct put_ack {
+  uint64_t stored = 0; ///< blobs that were new
+  uint64_t bytes = 0;  ///< bytes of the new blobs
+};
+
+/// Which of these references are not stored.
+struct find_missing {
+  std::vector<blob_ref> refs;
+};
+
+/// Indices into find_missing::refs of the blobs that are not stored.
+struct missing_set {
+  std::vector<uint32_t> indices;
+};
+
+/// Totals of a complete tree, from a walk of its directory nodes.
+struct tree_stats {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  uint64_t dirs = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, blob_ref& x) {
+  return f(caf::meta::type_name("ferry.blob_ref"), x.ns, x.hash);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, blob& x) {
+  return f(caf::meta::type_name("ferry.blob"), x.ns, x.hash, x.data);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, put_blobs& x) {
+  return f(caf::meta::type_name("ferry.put_blobs"), x.blobs);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, put_ack& x) {
+  return f(caf::meta::type_name("ferry.put_ack"), x.stored, x.bytes);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, find_missing& x) {
+  return f(caf::meta::type_name("ferry.find_missing"), x.refs);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, missing_set& x) {
+  return f(caf::meta::type_name("ferry.missing_set"), x.indices);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tree_stats& x) {
+  return f(caf::meta::type_name("ferry.tree_stats"), x.files, x.bytes, x.dirs);
+}
+
+/// The content-addressed store of one storage node.
+///  - put: store a batch (see put_blobs).
+///  - get: the verified bytes of one blob; not_found or corrupt.
+///  - missing: which references are absent.
+///  - walk: validate a stored tree from its root (every node present, every
+///    symlink inside the tree) and count it; missing_blobs or bad_symlink.
+using cas_actor = caf::typed_actor<
+  caf::replies_to<put_atom, put_blobs>::with<put_ack>,
+  caf::replies_to<get_atom, blob_ref>::with<blob>,
+  caf::replies_to<missing_atom, find_missing>::with<missing_set>,
+  caf::replies_to<walk_atom, blob_ref>::with<tree_stats>>;
+
+} // namespace ferry

@@ -1,0 +1,39 @@
+#include "messages/types.hpp"
+
+#include "messages/errors.hpp"
+#include "messages/node.hpp"
+#include "messages/registry.hpp"
+#include "messages/storage.hpp"
+
+namespace ferry {
+
+void register_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<blob_ref>("ferry.blob_ref");
+  cfg.add_message_type<std::vector<blob_ref>>("ferry.blob_refs");
+  cfg.add_message_type<blob>("ferry.blob");
+  cfg.add_message_type<std::vector<blob>>("ferry.blobs");
+  cfg.add_message_type<put_blobs>("ferry.put_blobs");
+  cfg.add_message_type<put_ack>("ferry.put_ack");
+  cfg.add_message_type<find_missing>("ferry.find_missing");
+  cfg.add_message_type<missing_set>("ferry.missing_set");
+  cfg.add_message_type<std::vector<uint32_t>>("ferry.u32s");
+  cfg.add_message_type<tree_stats>("ferry.tree_stats");
+  cfg.add_message_type<principal>("ferry.principal");
+  cfg.add_message_type<project_info>("ferry.project_info");
+  cfg.add_message_type<std::vector<project_info>>("ferry.project_infos");
+  cfg.add_message_type<version_info>("ferry.version_info");
+  cfg.add_message_type<std::vector<version_info>>("ferry.version_infos");
+  cfg.add_message_type<new_version>("ferry.new_version");
+  cfg.add_message_type<seal_version>("ferry.seal_version");
+  cfg.add_message_type<actor_status>("ferry.actor_status");
+  cfg.add_message_type<std::vector<actor_status>>("ferry.actor_statuses");
+  cfg.add_error_category(error_category(),
+                         [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           std::string s{to_string(static_cast<ec>(code))};
+                           if (ctx.match_elements<std::string>())
+                             s += ": " + ctx.get_as<std::string>(0);
+                           return s;
+                         });
+}
+
+} // namespace ferry

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs every package ferry needs to build, test and benchmark, from
+# Debian 12's archive. Safe to run again: it installs only what is missing.
+set -euo pipefail
+pkgs=(cmake ninja-build ccache g++ pkg-config git python3 curl
+      libcaf-dev capnproto libcapnp-dev librocksdb-dev libcurl4-openssl-dev
+      libboost-dev libboost-system-dev libboost-filesystem-dev
+      catch2 libssl-dev nlohmann-json3-dev
+      rsync hyperfine bubblewrap procps strace)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,42 @@
+#pragma once
+// The blob store interface: three calls, backends beside it, decorators on
+// top (verifying_blob_store, ...). Implementations are thread-safe.
+#include "messages/storage.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+class blob_store {
+public:
+  virtual ~blob_store() = default;
+
+  /// The bytes of one blob; not_found if absent.
+  virtual caf::expected<std::string> get(const blob_ref& ref) = 0;
+
+  /// Stores a batch atomically and durably (synced) before returning.
+  virtual caf::expected<put_ack> put(const std::vector<blob>& blobs) = 0;
+
+  /// Indices of the refs that are not stored.
+  virtual caf::expected<std::vector<uint32_t>> find_missing(const std::vector<blob_ref>& refs) = 0;
+};
+
+using blob_store_ptr = std::shared_ptr<blob_store>;
+
+/// Opens (creating if needed) the RocksDB store in dir.
+caf::expected<blob_store_ptr> open_rocksdb_blob_store(const std::string& dir);
+
+/// Adds verification: every blob is checked against its name on put and on
+/// get, and a directory node must parse and name only stored content.
+blob_store_ptr make_verifying_blob_store(blob_store_ptr inner);
+
+/// Walks a stored tree from its root: every directory node present and
+/// valid, every symlink inside the tree. Counts files, bytes and dirs.
+caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root);
+
+} // namespace ferry

@@ -1,0 +1,317 @@
+#include "storage/metadata_store.hpp"
+
+#include "messages/errors.hpp"
+#include "messages/records.capnp.h"
+#include "storage/sha256.hpp"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstring>
+
+namespace ferry {
+namespace {
+
+enum cf_index { cf_default, cf_users, cf_tokens, cf_projects, cf_versions, cf_by_project, cf_count };
+const char* const cf_names[] = {"default", "users", "tokens", "projects", "versions", "by_project"};
+
+std::string to_bytes(capnp::MessageBuilder& mb) {
+  auto words = capnp::messageToFlatArray(mb);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+/// Reads a record from bytes of any alignment; throws kj::Exception on garbage.
+template <class F>
+auto with_reader(const std::string& bytes, F&& f) {
+  kj::Array<capnp::word> words = kj::heapArray<capnp::word>((bytes.size() + 7) / 8);
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  capnp::FlatArrayMessageReader reader(words);
+  return f(reader);
+}
+
+std::string token_key(const std::string& token) {
+  auto d = sha256(token);
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+std::string by_project_key(const std::string& project, uint64_t number) {
+  std::string k = project;
+  k += '\0';
+  for (int i = 7; i >= 0; --i)
+    k += static_cast<char>((number >> (8 * i)) & 0xff);
+  return k;
+}
+
+class rocksdb_metadata_store final : public metadata_store {
+public:
+  rocksdb_metadata_store(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs)
+    : db_(std::move(db)), cfs_(std::move(cfs)) {}
+  ~rocksdb_metadata_store() override {
+    for (auto* cf : cfs_)
+      db_->DestroyColumnFamilyHandle(cf);
+  }
+
+  caf::expected<std::optional<principal>> find_user(const std::string& name) override {
+    std::string v;
+    auto found = read(cf_users, name, v);
+    if (!found)
+      return found.error();
+    if (!*found)
+      return std::optional<principal>{};
+    return decode("user", [&] {
+      return with_reader(v, [&](capnp::MessageReader& r) {
+        auto u = r.getRoot<rec::User>();
+        return std::optional<principal>{principal{u.getName(), u.getAdmin()}};
+      });
+    });
+  }
+
+  caf::expected<bool> any_user() override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_users]));
+    it->SeekToFirst();
+    return it->Valid();
+  }
+
+  caf::error add_user(const principal& user, const std::string& token, int64_t now_ms) override {
+    capnp::MallocMessageBuilder um;
+    auto u = um.initRoot<rec::User>();
+    u.setName(user.user);
+    u.setAdmin(user.admin);
+    u.setCreatedMs(now_ms);
+    capnp::MallocMessageBuilder tm;
+    auto t = tm.initRoot<rec::Token>();
+    t.setUser(user.user);
+    t.setLabel("first");
+    t.setCreatedMs(now_ms);
+    rocksdb::WriteBatch b;
+    b.Put(cfs_[cf_users], user.user, to_bytes(um));
+    b.Put(cfs_[cf_tokens], token_key(token), to_bytes(tm));
+    return write(b);
+  }
+
+  caf::expected<std::optional<principal>> find_token(const std::string& token) override {
+    std::string v;
+    auto found = read(cf_tokens, token_key(token), v);
+    if (!found)
+      return found.error();
+    if (!*found)
+      return std::optional<principal>{};
+    auto user = decode("token", [&] {
+      return with_reader(v, [](capnp::MessageReader& r) {
+        return std::string(r.getRoot<rec::Token>().getUser());
+      });
+    });
+    if (!user)
+      return user.error();
+    return find_user(*user);
+  }
+
+  caf::expected<std::optional<project_record>> find_project(const std::string& name) override {
+    std::string v;
+    auto found = read(cf_projects, name, v);
+    if (!found)
+      return found.error();
+    if (!*found)
+      return std::optional<project_record>{};
+    return decode("project", [&] {
+      return with_reader(v, [](capnp::MessageReader& r) {
+        return std::optional<project_record>{from_record(r.getRoot<rec::Project>())};
+      });
+    });
+  }
+
+  caf::error put_project(const project_record& p) override {
+    rocksdb::WriteBatch b;
+    b.Put(cfs_[cf_projects], p.info.name, project_bytes(p));
+    return write(b);
+  }
+
+  caf::expected<std::vector<project_info>> list_projects() override {
+    std::vector<project_info> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_projects]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string v = it->value().ToString();
+      auto p = decode("project", [&] {
+        return with_reader(v, [](capnp::MessageReader& r) {
+          return from_record(r.getRoot<rec::Project>());
+        });
+      });
+      if (!p)
+        return p.error();
+      out.push_back(p->info);
+    }
+    return out;
+  }
+
+  caf::expected<std::optional<version_record>> find_version(const std::string& id) override {
+    std::string v;
+    auto found = read(cf_versions, id, v);
+    if (!found)
+      return found.error();
+    if (!*found)
+      return std::optional<version_record>{};
+    return decode("version", [&] {
+      return with_reader(v, [](capnp::MessageReader& r) {
+        return std::optional<version_record>{from_record(r.getRoot<rec::Version>())};
+      });
+    });
+  }
+
+  caf::error put_version(const version_record& v, const project_record* p) override {
+    capnp::MallocMessageBuilder mb;
+    auto r = mb.initRoot<rec::Version>();
+    auto& i = v.info;
+    r.setId(i.id);
+    r.setProject(i.project);
+    r.setNumber(i.number);
+    r.setState(state_of(i.state));
+    r.setRoot(i.root);
+    r.setFiles(i.files);
+    r.setBytes(i.bytes);
+    r.setCreatedMs(i.created_ms);
+    r.setSealedMs(i.sealed_ms);
+    r.setCreatedBy(i.created_by);
+    if (!v.manifest.empty()) {
+      auto ok = decode("manifest", [&] {
+        return with_reader(v.manifest, [&](capnp::MessageReader& mr) {
+          r.setManifest(mr.getRoot<rec::Manifest>());
+          return true;
+        });
+      });
+      if (!ok)
+        return ok.error();
+    }
+    rocksdb::WriteBatch b;
+    b.Put(cfs_[cf_versions], i.id, to_bytes(mb));
+    b.Put(cfs_[cf_by_project], by_project_key(i.project, i.number), i.id);
+    if (p)
+      b.Put(cfs_[cf_projects], p->info.name, project_bytes(*p));
+    return write(b);
+  }
+
+  caf::expected<std::vector<version_info>> list_versions(const std::string& project) override {
+    std::vector<version_info> out;
+    std::string prefix = project + '\0';
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_by_project]));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      auto v = find_version(it->value().ToString());
+      if (!v)
+        return v.error();
+      if (*v)
+        out.push_back((*v)->info);
+    }
+    return out;
+  }
+
+private:
+  static project_record from_record(rec::Project::Reader p) {
+    project_record out;
+    out.info.name = p.getName();
+    out.info.owner = p.getOwner();
+    out.info.created_ms = p.getCreatedMs();
+    out.next_number = p.getNextNumber();
+    out.info.versions = out.next_number - 1;
+    return out;
+  }
+
+  static version_record from_record(rec::Version::Reader r) {
+    version_record out;
+    auto& i = out.info;
+    i.id = r.getId();
+    i.project = r.getProject();
+    i.number = r.getNumber();
+    i.state = version_state_name(static_cast<int>(r.getState()));
+    i.root = r.getRoot();
+    i.files = r.getFiles();
+    i.bytes = r.getBytes();
+    i.created_ms = r.getCreatedMs();
+    i.sealed_ms = r.getSealedMs();
+    i.created_by = r.getCreatedBy();
+    if (r.hasManifest() && r.getManifest().getEntries().size() > 0) {
+      capnp::MallocMessageBuilder mb;
+      mb.setRoot(r.getManifest());
+      out.manifest = to_bytes(mb);
+    }
+    return out;
+  }
+
+  static rec::VersionState state_of(const std::string& name) {
+    for (int s = 0; s <= static_cast<int>(rec::VersionState::CANCELED); ++s)
+      if (version_state_name(s) == name)
+        return static_cast<rec::VersionState>(s);
+    return rec::VersionState::CREATED;
+  }
+
+  static std::string project_bytes(const project_record& p) {
+    capnp::MallocMessageBuilder mb;
+    auto r = mb.initRoot<rec::Project>();
+    r.setName(p.info.name);
+    r.setOwner(p.info.owner);
+    r.setCreatedMs(p.info.created_ms);
+    r.setNextNumber(p.next_number);
+    return to_bytes(mb);
+  }
+
+  template <class F>
+  static auto decode(const char* what, F&& f) -> caf::expected<decltype(f())> {
+    try {
+      return f();
+    } catch (const kj::Exception& e) {
+      return make_error(ec::corrupt, std::string("unreadable ") + what + " record: " +
+                                       e.getDescription().cStr());
+    }
+  }
+
+  caf::expected<bool> read(int cf, const std::string& key, std::string& value) {
+    auto st = db_->Get(rocksdb::ReadOptions{}, cfs_[cf], key, &value);
+    if (st.IsNotFound())
+      return false;
+    if (!st.ok())
+      return make_error(ec::storage_error, "metadata read: " + st.ToString());
+    return true;
+  }
+
+  caf::error write(rocksdb::WriteBatch& b) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    auto st = db_->Write(wo, &b);
+    if (!st.ok())
+      return make_error(ec::storage_error, "metadata write: " + st.ToString());
+    return {};
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
+};
+
+} // namespace
+
+std::string version_state_name(int state) {
+  static const char* const names[] = {"created", "uploading", "sealed", "queued", "building",
+                                      "built", "deploying", "ready", "failed", "canceled"};
+  if (state < 0 || state > 9)
+    return "unknown";
+  return names[state];
+}
+
+caf::expected<std::unique_ptr<metadata_store>> metadata_store::open(const std::string& dir) {
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = true;
+  dbo.create_missing_column_families = true;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (int i = 0; i < cf_count; ++i)
+    descs.emplace_back(cf_names[i], rocksdb::ColumnFamilyOptions{});
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto st = rocksdb::DB::Open(dbo, dir, descs, &handles, &raw);
+  if (!st.ok())
+    return make_error(ec::storage_error, "open metadata " + dir + ": " + st.ToString());
+  return std::unique_ptr<metadata_store>(
+    new rocksdb_metadata_store(std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+}
+
+} // namespace ferry

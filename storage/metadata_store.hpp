@@ -1,0 +1,52 @@
+#pragma once
+// Metadata in RocksDB column families, each value a Cap'n Proto record
+// (messages/records.capnp): users, tokens (by SHA-256 of the token),
+// projects, versions, and an index of versions by project and number.
+// Writes are synced. Only the version registry actor uses this.
+#include "messages/registry.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+struct project_record {
+  project_info info;
+  uint64_t next_number = 1;
+};
+
+struct version_record {
+  version_info info;
+  std::string manifest; ///< Cap'n Proto rec::Manifest bytes, empty if made from a root
+};
+
+class metadata_store {
+public:
+  static caf::expected<std::unique_ptr<metadata_store>> open(const std::string& dir);
+  virtual ~metadata_store() = default;
+
+  virtual caf::expected<std::optional<principal>> find_user(const std::string& name) = 0;
+  virtual caf::expected<bool> any_user() = 0;
+  /// Adds a user with a first token in one synced write.
+  virtual caf::error add_user(const principal& user, const std::string& token, int64_t now_ms) = 0;
+  virtual caf::expected<std::optional<principal>> find_token(const std::string& token) = 0;
+
+  virtual caf::expected<std::optional<project_record>> find_project(const std::string& name) = 0;
+  virtual caf::error put_project(const project_record& p) = 0;
+  virtual caf::expected<std::vector<project_info>> list_projects() = 0;
+
+  virtual caf::expected<std::optional<version_record>> find_version(const std::string& id) = 0;
+  /// Writes a version (and, when given, its project) in one synced batch.
+  virtual caf::error put_version(const version_record& v, const project_record* p) = 0;
+  virtual caf::expected<std::vector<version_info>> list_versions(const std::string& project) = 0;
+};
+
+/// "created", "sealed", ... as in rec::VersionState.
+std::string version_state_name(int state);
+
+} // namespace ferry

@@ -1,0 +1,112 @@
+// Adds verification to a blob store: names are checked against content on
+// put and on get, and directory nodes must be canonical and complete.
+#include "messages/errors.hpp"
+#include "storage/blob_store.hpp"
+#include "storage/paths.hpp"
+#include "storage/sha256.hpp"
+#include "storage/tree.hpp"
+
+#include <deque>
+#include <set>
+
+namespace ferry {
+namespace {
+
+class verifying_blob_store final : public blob_store {
+public:
+  explicit verifying_blob_store(blob_store_ptr inner) : inner_(std::move(inner)) {}
+
+  caf::expected<std::string> get(const blob_ref& ref) override {
+    auto bytes = inner_->get(ref);
+    if (bytes && sha256_hex(*bytes) != ref.hash)
+      return make_error(ec::corrupt, "stored blob " + ref.hash + " does not match its hash");
+    return bytes;
+  }
+
+  caf::expected<put_ack> put(const std::vector<blob>& blobs) override {
+    std::set<std::pair<uint8_t, std::string>> in_batch;
+    std::vector<blob_ref> children;
+    std::vector<tree_entry> entries;
+    for (auto& b : blobs) {
+      if (b.ns > static_cast<uint8_t>(blob_ns::tree))
+        return make_error(ec::bad_request, "unknown blob namespace");
+      if (!is_hash_hex(b.hash))
+        return make_error(ec::bad_request, "malformed blob hash");
+      if (sha256_hex(b.data) != b.hash)
+        return make_error(ec::hash_mismatch, "content does not match its name " + b.hash);
+      if (b.ns == static_cast<uint8_t>(blob_ns::tree)) {
+        if (auto why = parse_tree(b.data, entries); !why.empty())
+          return make_error(ec::bad_request, "directory node " + b.hash + ": " + why);
+        for (auto& e : entries) {
+          if (e.kind == entry_kind::link)
+            continue;
+          auto ns = e.kind == entry_kind::dir ? blob_ns::tree : blob_ns::source;
+          if (!in_batch.count({static_cast<uint8_t>(ns), e.ref}))
+            children.push_back(blob_ref{static_cast<uint8_t>(ns), e.ref});
+        }
+      }
+      in_batch.emplace(b.ns, b.hash);
+    }
+    if (!children.empty()) {
+      auto missing = inner_->find_missing(children);
+      if (!missing)
+        return missing.error();
+      if (!missing->empty())
+        return make_error(ec::missing_blobs, "directory node names " +
+                                               std::to_string(missing->size()) +
+                                               " blob(s) not stored, e.g. " +
+                                               children[missing->front()].hash);
+    }
+    return inner_->put(blobs);
+  }
+
+  caf::expected<std::vector<uint32_t>> find_missing(const std::vector<blob_ref>& refs) override {
+    return inner_->find_missing(refs);
+  }
+
+private:
+  blob_store_ptr inner_;
+};
+
+} // namespace
+
+blob_store_ptr make_verifying_blob_store(blob_store_ptr inner) {
+  return std::make_shared<verifying_blob_store>(std::move(inner));
+}
+
+caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root) {
+  tree_stats stats;
+  std::deque<std::pair<std::string, std::string>> todo{{"", root}}; // path, hash
+  std::vector<tree_entry> entries;
+  while (!todo.empty()) {
+    auto [path, hash] = std::move(todo.front());
+    todo.pop_front();
+    auto bytes = store.get(blob_ref{static_cast<uint8_t>(blob_ns::tree), hash});
+    if (!bytes) {
+      if (code_of(bytes.error()) == ec::not_found)
+        return make_error(ec::missing_blobs, "directory node " + hash + " ('" + path +
+                                               "') is not stored");
+      return bytes.error();
+    }
+    if (auto why = parse_tree(*bytes, entries); !why.empty())
+      return make_error(ec::corrupt, "directory node " + hash + ": " + why);
+    stats.dirs++;
+    for (auto& e : entries) {
+      auto sub = path.empty() ? e.name : path + "/" + e.name;
+      switch (e.kind) {
+        case entry_kind::dir: todo.emplace_back(sub, e.ref); break;
+        case entry_kind::link:
+          if (auto why = check_link_target(sub, e.ref); !why.empty())
+            return make_error(ec::bad_symlink, why);
+          stats.files++;
+          break;
+        default:
+          stats.files++;
+          stats.bytes += e.size;
+      }
+    }
+  }
+  return stats;
+}
+
+} // namespace ferry
