@@ -253,10 +253,14 @@ settle_tree(caf::scoped_actor& self, role_cache& roles, std::string root,
       return stored.error();
     root = tree.root;
   }
+  // A walk's result depends only on the root hash: remember it.
+  if (auto known = roles.walked(root))
+    return std::make_pair(root, *known);
   auto stats = ask_role<tree_stats, cas_actor>(self, roles, "cas", walk_atom::value,
                                                blob_ref{static_cast<uint8_t>(blob_ns::tree), root});
   if (!stats)
     return stats.error();
+  roles.remember_walk(root, *stats);
   return std::make_pair(root, *stats);
 }
 
@@ -275,7 +279,7 @@ caf::expected<version_info> seal(caf::scoped_actor& self, role_cache& roles, con
 struct route_ctx {
   caf::scoped_actor& self;
   role_cache& roles;
-  const http_request& req;
+  http_request& req;
   std::vector<std::string> parts;
   principal who;
 };
@@ -314,12 +318,14 @@ http_response create_version(route_ctx& c, const std::string& project) {
     return fail(ec::bad_request, "give a \"root\" hash or a \"files\" list");
   }
   // Check before creating, so that a refused seal leaves nothing behind.
-  std::optional<std::pair<std::string, tree_stats>> settled;
   if (want_seal) {
     auto s = settle_tree(c.self, c.roles, req.root, has_manifest ? &entries : nullptr);
     if (!s)
       return fail(s.error());
-    settled = *s;
+    req.root = s->first;
+    req.files = s->second.files;
+    req.bytes = s->second.bytes;
+    req.sealed = true;
   } else if (has_manifest) {
     req.manifest = manifest_bytes(entries);
   }
@@ -327,14 +333,6 @@ http_response create_version(route_ctx& c, const std::string& project) {
                                                   c.who, req);
   if (!v)
     return fail(v.error());
-  if (settled) {
-    auto sealed = ask_role<version_info, registry_actor>(
-      c.self, c.roles, "registry", seal_atom::value, c.who,
-      seal_version{v->id, settled->first, settled->second.files, settled->second.bytes});
-    if (!sealed)
-      return fail(sealed.error());
-    return ok_json(version_json(*sealed), 201);
-  }
   return ok_json(version_json(*v), 201);
 }
 
@@ -390,12 +388,21 @@ http_response missing_route(route_ctx& c) {
   return ok_json(out);
 }
 
+/// Stores blobs. The bytes are moved into the message, not copied, so there
+/// is no second attempt: if the storage actor died meanwhile the answer is
+/// 503 and the client sends again.
 http_response put_blobs_route(route_ctx& c, put_blobs req) {
-  auto ack = ask_role<put_ack, cas_actor>(c.self, c.roles, "cas", put_atom::value, req);
-  if (!ack)
+  auto cas = c.roles.get(c.self, "cas");
+  if (!cas)
+    return fail(cas.error());
+  auto n = req.blobs.size();
+  auto ack = ask<put_ack>(c.self, caf::actor_cast<cas_actor>(*cas), put_atom::value, std::move(req));
+  if (!ack) {
+    if (ack.error().category() == caf::atom("system"))
+      c.roles.drop("cas");
     return fail(ack.error());
-  return ok_json(json{{"blobs", req.blobs.size()}, {"stored", ack->stored}, {"bytes", ack->bytes}},
-                 201);
+  }
+  return ok_json(json{{"blobs", n}, {"stored", ack->stored}, {"bytes", ack->bytes}}, 201);
 }
 
 http_response files_route(route_ctx& c, const std::string& id) {
@@ -454,7 +461,7 @@ http_response route(route_ctx& c) {
       return fail(ec::bad_request, "a blob is named by 64 lower-case hex digits");
     if (m == "PUT") {
       put_blobs req;
-      req.blobs.push_back(blob{*ns, p[3], c.req.body});
+      req.blobs.push_back(blob{*ns, p[3], std::move(c.req.body)});
       return put_blobs_route(c, std::move(req));
     }
     if (m == "GET") {
@@ -565,6 +572,20 @@ void role_cache::drop(const std::string& name) {
   cache_.erase(name);
 }
 
+std::optional<tree_stats> role_cache::walked(const std::string& root) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto it = walked_.find(root); it != walked_.end())
+    return it->second;
+  return std::nullopt;
+}
+
+void role_cache::remember_walk(const std::string& root, const tree_stats& stats) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (walked_.size() >= 4096)
+    walked_.erase(walked_.begin());
+  walked_[root] = stats;
+}
+
 http_response error_response(int status, const std::string& code, const std::string& message) {
   std::string line = message.substr(0, 500);
   for (auto& ch : line)
@@ -602,7 +623,7 @@ std::string parse_blob_pack(std::string_view body, std::vector<blob>& out, bool&
   return {};
 }
 
-http_response handle_request(caf::scoped_actor& self, role_cache& roles, const http_request& req) {
+http_response handle_request(caf::scoped_actor& self, role_cache& roles, http_request& req) {
   auto parts = split_path(req.target);
   if (req.method == "GET" && parts.size() == 1 && parts[0] == "healthz")
     return ok_json(json{{"ok", true}});

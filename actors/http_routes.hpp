@@ -29,6 +29,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,10 +51,16 @@ public:
   void drop(const std::string& name);
   const directory_actor& directory() const { return dir_; }
 
+  /// Totals of trees already walked completely (content-addressed, so they
+  /// never change); at most 4096 are kept.
+  std::optional<tree_stats> walked(const std::string& root);
+  void remember_walk(const std::string& root, const tree_stats& stats);
+
 private:
   directory_actor dir_;
   std::mutex mtx_;
   std::map<std::string, caf::actor> cache_;
+  std::map<std::string, tree_stats> walked_;
 };
 
 struct http_request {
@@ -70,8 +77,8 @@ struct http_response {
   std::string body;
 };
 
-/// Handles one request on a connection's thread.
-http_response handle_request(caf::scoped_actor& self, role_cache& roles, const http_request& req);
+/// Handles one request on a connection's thread (its body may be moved out).
+http_response handle_request(caf::scoped_actor& self, role_cache& roles, http_request& req);
 
 /// An error response in the API's JSON shape.
 http_response error_response(int status, const std::string& code, const std::string& message);

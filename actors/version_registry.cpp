@@ -157,13 +157,14 @@ registry_actor::behavior_type version_registry(registry_actor::stateful_pointer<
       v.info.id = new_version_id();
       v.info.project = req.project;
       v.info.number = proj.next_number++;
-      v.info.state = "created";
+      v.info.state = req.sealed ? "sealed" : "created";
       v.info.root = req.root;
       v.info.files = req.files;
       v.info.bytes = req.bytes;
       v.info.created_ms = st.now_ms();
+      v.info.sealed_ms = req.sealed ? v.info.created_ms : 0;
       v.info.created_by = p.user;
-      v.manifest = req.manifest;
+      v.manifest = req.sealed ? std::string{} : req.manifest;
       proj.info.versions = proj.next_number - 1;
       if (auto err = st.store->put_version(v, &proj))
         return err;

@@ -1,0 +1,88 @@
+// ferry: the command-line client of a ferry cluster. See `ferry --help`.
+#include "cli/commands.hpp"
+#include "cli/http_client.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include <unistd.h>
+
+using namespace ferry::cli;
+
+namespace {
+
+const char* help = R"(usage: ferry COMMAND [OPTIONS]
+
+Deploy a project to a ferry cluster: only the files that changed travel, and
+every deploy becomes an immutable, numbered version.
+
+commands:
+  login     save the server URL and your token
+  deploy    upload a directory and seal it as a new version (prints its id)
+  ls        list your projects, or the versions of one
+  inspect   show one version (and its files)
+  whoami    show who the token belongs to
+
+Every command takes --help. Environment: FERRY_URL and FERRY_TOKEN override
+the saved login. Data goes to stdout, messages to stderr; exit status 0 means
+success, 1 a failed operation, 2 a usage error.
+)";
+
+void load_env(cli_env& env) {
+  std::ifstream in(config_path());
+  if (in) {
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (!j.is_discarded() && j.is_object()) {
+      env.url = j.value("url", "");
+      env.token = j.value("token", "");
+    }
+  }
+  if (const char* u = std::getenv("FERRY_URL"); u && *u)
+    env.url = u;
+  if (const char* t = std::getenv("FERRY_TOKEN"); t && *t)
+    env.token = t;
+  env.tty = isatty(2);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << help;
+    return 2;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    std::cout << help;
+    return 0;
+  }
+  if (cmd == "--version") {
+    std::cout << "ferry 0.1.0\n";
+    return 0;
+  }
+  args rest(argv + 2, argv + argc);
+  http_global_init();
+  cli_env env;
+  load_env(env);
+  int rc = 2;
+  if (cmd == "login")
+    rc = cmd_login(env, rest);
+  else if (cmd == "deploy")
+    rc = cmd_deploy(env, rest);
+  else if (cmd == "ls")
+    rc = cmd_ls(env, rest);
+  else if (cmd == "inspect")
+    rc = cmd_inspect(env, rest);
+  else if (cmd == "whoami")
+    rc = cmd_whoami(env, rest);
+  else
+    std::cerr << "ferry: unknown command '" << cmd << "'\n\n" << help;
+  // Nothing is left to clean up that the kernel does not: skip the
+  // destructors of large maps and the unloading of three dozen libraries.
+  std::cout.flush();
+  std::cerr.flush();
+  std::_Exit(rc);
+}

@@ -1,0 +1,165 @@
+#include "cli/walk.hpp"
+
+#include "storage/paths.hpp"
+
+#include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ferry::cli {
+
+namespace {
+
+int64_t ns_of(const timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+/// Directories still to scan, shared by the scanning threads.
+struct dir_queue {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<std::pair<int, std::string>> todo; // open fd, relative path
+  size_t busy = 0;
+
+  void push(int fd, std::string path) {
+    std::lock_guard<std::mutex> g{mtx};
+    todo.emplace_back(fd, std::move(path));
+    cv.notify_one();
+  }
+  /// The next directory, or false when every thread is idle and none is left.
+  bool pop(std::pair<int, std::string>& out) {
+    std::unique_lock<std::mutex> g{mtx};
+    cv.wait(g, [&] { return !todo.empty() || busy == 0; });
+    if (todo.empty())
+      return false;
+    out = std::move(todo.back());
+    todo.pop_back();
+    ++busy;
+    return true;
+  }
+  void done() {
+    std::lock_guard<std::mutex> g{mtx};
+    if (--busy == 0 && todo.empty())
+      cv.notify_all();
+  }
+};
+
+void scan_dir(int dirfd, const std::string& prefix, const ignore_rules& rules, scan_result& out,
+              dir_queue& queue) {
+  DIR* d = fdopendir(dirfd);
+  if (!d) {
+    out.errors.push_back("cannot read directory '" + prefix + "': " + std::strerror(errno));
+    ::close(dirfd);
+    return;
+  }
+  while (auto* ent = readdir(d)) {
+    std::string_view name = ent->d_name;
+    if (name == "." || name == "..")
+      continue;
+    std::string path = prefix.empty() ? std::string(name) : prefix + "/" + std::string(name);
+    struct stat st;
+    if (fstatat(dirfd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      out.errors.push_back("cannot stat '" + path + "': " + std::strerror(errno));
+      continue;
+    }
+    bool is_dir = S_ISDIR(st.st_mode);
+    if (rules.ignored(path, is_dir)) {
+      out.ignored++;
+      continue;
+    }
+    if (auto why = check_name(name); !why.empty()) {
+      out.errors.push_back("'" + path + "': " + why);
+      continue;
+    }
+    if (is_dir) {
+      int sub = openat(dirfd, ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) {
+        out.errors.push_back("cannot open directory '" + path + "': " + std::strerror(errno));
+        continue;
+      }
+      queue.push(sub, std::move(path));
+      continue;
+    }
+    scanned_file f;
+    f.path = std::move(path);
+    f.size = static_cast<uint64_t>(st.st_size);
+    f.mtime_ns = ns_of(st.st_mtim);
+    f.ctime_ns = ns_of(st.st_ctim);
+    f.ino = st.st_ino;
+    if (S_ISREG(st.st_mode)) {
+      f.kind = (st.st_mode & 0111) ? entry_kind::exec : entry_kind::file;
+    } else if (S_ISLNK(st.st_mode)) {
+      char buf[4097];
+      auto n = readlinkat(dirfd, ent->d_name, buf, sizeof buf - 1);
+      if (n < 0) {
+        out.errors.push_back("cannot read symlink '" + f.path + "': " + std::strerror(errno));
+        continue;
+      }
+      f.kind = entry_kind::link;
+      f.link_target.assign(buf, static_cast<size_t>(n));
+      if (auto why = check_link_target(f.path, f.link_target); !why.empty()) {
+        out.errors.push_back(why);
+        continue;
+      }
+      f.size = f.link_target.size();
+    } else {
+      const char* what = S_ISFIFO(st.st_mode)  ? "a FIFO"
+                         : S_ISSOCK(st.st_mode) ? "a socket"
+                         : S_ISCHR(st.st_mode)  ? "a character device"
+                         : S_ISBLK(st.st_mode)  ? "a block device"
+                                                : "not a regular file";
+      out.errors.push_back("'" + f.path + "' is " + what + " (only files, directories and symlinks deploy)");
+      continue;
+    }
+    out.files.push_back(std::move(f));
+  }
+  closedir(d);
+}
+
+} // namespace
+
+scan_result scan_tree(const std::string& root) {
+  scan_result out;
+  ignore_rules rules;
+  std::ifstream in(root + "/.ferryignore");
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    rules.add(ss.str());
+  }
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    out.errors.push_back("cannot open directory '" + root + "': " + std::strerror(errno));
+    return out;
+  }
+  // Two threads stat in parallel: on a no-op deploy the scan is most of the work.
+  dir_queue queue;
+  queue.push(fd, "");
+  auto worker = [&](scan_result& res) {
+    std::pair<int, std::string> dir;
+    while (queue.pop(dir)) {
+      scan_dir(dir.first, dir.second, rules, res, queue);
+      queue.done();
+    }
+  };
+  scan_result other;
+  std::thread helper(worker, std::ref(other));
+  worker(out);
+  helper.join();
+  out.files.insert(out.files.end(), std::make_move_iterator(other.files.begin()),
+                   std::make_move_iterator(other.files.end()));
+  out.errors.insert(out.errors.end(), other.errors.begin(), other.errors.end());
+  out.ignored += other.ignored;
+  return out;
+}
+
+} // namespace ferry::cli

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +82,10 @@ caf::error bootstrap_admin(metadata_store& meta, const fs::path& dir) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Upload bodies are megabytes each: keep freed memory in the heap for the
+  // next one instead of returning it to the kernel and faulting it back in.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
   std::string data_dir, config_file, node_name, listen;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -164,6 +169,9 @@ int main(int argc, char** argv) {
   cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
   cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
   cfg.set("logger.verbosity", caf::atom("quiet"));
+  // A shared queue with a condition variable: idle workers sleep instead of
+  // polling, which matters on a 2-core node that also hashes and copies.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system sys{cfg};
 
   if (blobs)

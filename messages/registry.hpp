@@ -43,13 +43,15 @@ struct version_info {
 
 /// Create a version of a project (created on first use, owned by its
 /// creator) from either a root tree hash or a flat manifest (Cap'n Proto
-/// bytes of rec::Manifest, already validated by the caller).
+/// bytes of rec::Manifest, already validated by the caller). With sealed set
+/// the caller has verified the tree complete and the version is born sealed.
 struct new_version {
   std::string project;
   std::string root;
   std::string manifest;
   uint64_t files = 0;
   uint64_t bytes = 0;
+  bool sealed = false;
 };
 
 /// Seal a version whose tree the caller has verified complete.
@@ -76,7 +78,7 @@ typename Inspector::result_type inspect(Inspector& f, version_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, new_version& x) {
   return f(caf::meta::type_name("ferry.new_version"), x.project, x.root, x.manifest, x.files,
-           x.bytes);
+           x.bytes, x.sealed);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, seal_version& x) {

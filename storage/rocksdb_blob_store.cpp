@@ -1,7 +1,10 @@
 // RocksDB backend of the blob store. Column families: one per namespace for
-// the bytes (large values in blob files, so compaction does not rewrite
-// them), and "index" (ns byte + raw hash -> size) so that existence checks
-// never read content.
+// the bytes of small blobs, and "index" (ns byte + raw hash -> size, where)
+// so that existence checks never read content. Blobs of 256 KiB and more are
+// written once to their own file under objects/ (fdatasync, rename, directory
+// fsync) instead of passing through the WAL, the memtable and a flush; their
+// index entry is written (synced) only after the file is durable, so an
+// indexed blob is always complete.
 #include "messages/errors.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/sha256.hpp"
@@ -10,17 +13,47 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace ferry {
 namespace {
 
 constexpr int kNamespaces = 2;
+constexpr size_t kFileThreshold = 256 << 10;
+constexpr char kInline = 0, kInFile = 1;
+
+struct fd_guard {
+  int fd;
+  ~fd_guard() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+};
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    auto w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
 
 class rocksdb_blob_store final : public blob_store {
 public:
-  rocksdb_blob_store(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs)
-    : db_(std::move(db)), cfs_(std::move(cfs)) {}
+  rocksdb_blob_store(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
+                     std::string objects)
+    : db_(std::move(db)), cfs_(std::move(cfs)), objects_(std::move(objects)) {}
 
   ~rocksdb_blob_store() override {
     for (auto* cf : cfs_)
@@ -31,10 +64,21 @@ public:
     std::string key;
     if (auto err = key_of(ref, key))
       return err;
-    std::string value;
-    auto st = db_->Get(rocksdb::ReadOptions{}, data_cf(ref.ns), key, &value);
+    std::string where;
+    auto st = db_->Get(rocksdb::ReadOptions{}, index_cf(), index_key(ref.ns, key), &where);
     if (st.IsNotFound())
       return make_error(ec::not_found, "blob " + ref.hash + " is not stored");
+    if (!st.ok())
+      return make_error(ec::storage_error, "read blob index: " + st.ToString());
+    std::string value;
+    if (where.size() == 9 && where[8] == kInFile) {
+      if (!read_object(object_path(ref), value))
+        return make_error(ec::storage_error, "read blob file " + ref.hash + ": " + std::strerror(errno));
+      return value;
+    }
+    st = db_->Get(rocksdb::ReadOptions{}, data_cf(ref.ns), key, &value);
+    if (st.IsNotFound())
+      return make_error(ec::corrupt, "blob " + ref.hash + " is indexed but its bytes are gone");
     if (!st.ok())
       return make_error(ec::storage_error, "read blob: " + st.ToString());
     return value;
@@ -53,17 +97,31 @@ public:
       return ack;
     rocksdb::WriteBatch batch;
     std::string key;
+    bool files = false;
     for (auto i : *missing) {
       auto& b = blobs[i];
       if (auto err = key_of(refs[i], key))
         return err;
       uint64_t size = b.data.size();
-      char sz[8];
-      std::memcpy(sz, &size, 8);
-      batch.Put(data_cf(b.ns), key, b.data);
-      batch.Put(index_cf(), index_key(b.ns, key), rocksdb::Slice(sz, 8));
+      char where[9];
+      std::memcpy(where, &size, 8);
+      where[8] = kInline;
+      if (size >= kFileThreshold) {
+        if (auto err = write_object(refs[i], b.data))
+          return err;
+        where[8] = kInFile;
+        files = true;
+      } else {
+        batch.Put(data_cf(b.ns), key, b.data);
+      }
+      batch.Put(index_cf(), index_key(b.ns, key), rocksdb::Slice(where, 9));
       ack.stored++;
       ack.bytes += size;
+    }
+    if (files) { // make the renames durable before the index names the files
+      fd_guard dir{::open(objects_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+      if (dir.fd < 0 || ::fsync(dir.fd) != 0)
+        return make_error(ec::storage_error, "sync " + objects_ + ": " + std::strerror(errno));
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
@@ -100,6 +158,44 @@ public:
   }
 
 private:
+  std::string object_path(const blob_ref& ref) const {
+    return objects_ + "/" + (ref.ns == 0 ? "s-" : "t-") + ref.hash;
+  }
+
+  caf::error write_object(const blob_ref& ref, const std::string& data) {
+    auto path = object_path(ref);
+    static std::atomic<uint64_t> seq{0};
+    auto tmp = path + ".tmp" + std::to_string(seq++);
+    fd_guard fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    if (fd.fd < 0 || !write_all(fd.fd, data.data(), data.size()) || ::fdatasync(fd.fd) != 0 ||
+        ::rename(tmp.c_str(), path.c_str()) != 0) {
+      auto why = std::string(std::strerror(errno));
+      ::unlink(tmp.c_str());
+      return make_error(ec::storage_error, "write blob file " + ref.hash + ": " + why);
+    }
+    return {};
+  }
+
+  static bool read_object(const std::string& path, std::string& out) {
+    fd_guard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (fd.fd < 0)
+      return false;
+    auto size = ::lseek(fd.fd, 0, SEEK_END);
+    if (size < 0)
+      return false;
+    out.resize(static_cast<size_t>(size));
+    size_t got = 0;
+    while (got < out.size()) {
+      auto n = ::pread(fd.fd, out.data() + got, out.size() - got, static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return false;
+      got += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
   static caf::error key_of(const blob_ref& ref, std::string& key) {
     digest d;
     if (ref.ns >= kNamespaces)
@@ -119,6 +215,7 @@ private:
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_; // default, source, tree, index
+  std::string objects_;
 };
 
 } // namespace
@@ -144,10 +241,16 @@ caf::expected<blob_store_ptr> open_rocksdb_blob_store(const std::string& dir) {
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
+  auto objects = dir + "/objects";
+  std::error_code fec;
+  std::filesystem::create_directories(objects, fec);
+  if (fec)
+    return make_error(ec::storage_error, "create " + objects + ": " + fec.message());
   auto st = rocksdb::DB::Open(dbo, dir, descs, &handles, &raw);
   if (!st.ok())
     return make_error(ec::storage_error, "open blob store " + dir + ": " + st.ToString());
-  return std::make_shared<rocksdb_blob_store>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
+  return std::make_shared<rocksdb_blob_store>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
+                                              objects);
 }
 
 } // namespace ferry

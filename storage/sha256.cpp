@@ -9,12 +9,21 @@ namespace ferry {
 namespace {
 constexpr char hexdigits[] = "0123456789abcdef";
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  return -1;
+struct hex_table {
+  int8_t v[256];
+  constexpr hex_table() : v{} {
+    for (int i = 0; i < 256; ++i)
+      v[i] = -1;
+    for (int i = 0; i < 10; ++i)
+      v['0' + i] = static_cast<int8_t>(i);
+    for (int i = 0; i < 6; ++i)
+      v['a' + i] = static_cast<int8_t>(10 + i);
+  }
+};
+constexpr hex_table hex_lut;
+
+inline int hexval(char c) {
+  return hex_lut.v[static_cast<uint8_t>(c)];
 }
 } // namespace
 
@@ -42,18 +51,22 @@ std::string to_hex(const uint8_t* data, size_t n) {
 bool is_hash_hex(std::string_view s) {
   if (s.size() != 64)
     return false;
+  int bad = 0;
   for (char c : s)
-    if (hexval(c) < 0)
-      return false;
-  return true;
+    bad |= hexval(c);
+  return bad >= 0;
 }
 
 bool hash_from_hex(std::string_view s, digest& out) {
-  if (!is_hash_hex(s))
+  if (s.size() != 64)
     return false;
-  for (size_t i = 0; i < 32; ++i)
-    out[i] = static_cast<uint8_t>(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
-  return true;
+  int bad = 0;
+  for (size_t i = 0; i < 32; ++i) {
+    int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+    bad |= hi | lo;
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return bad >= 0;
 }
 
 std::string hex_encode(std::string_view bytes) {

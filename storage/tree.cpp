@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <map>
 
 namespace ferry {
 
@@ -77,27 +76,30 @@ std::string parse_tree(std::string_view bytes, std::vector<tree_entry>& out) {
 
 namespace {
 
-struct dir_builder {
-  std::map<std::string, tree_entry> entries; // by name: sorted
-};
-
-std::string parent_of(const std::string& path, std::string& name) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) {
-    name = path;
-    return {};
-  }
-  name = path.substr(slash + 1);
-  return path.substr(0, slash);
+/// Orders paths component by component ("a/x" before "a-b": the directory
+/// "a" sorts before the name "a-b"), which is each directory's name order.
+bool component_less(std::string_view a, std::string_view b) {
+  size_t i = 0, n = std::min(a.size(), b.size());
+  while (i < n && a[i] == b[i])
+    ++i;
+  if (i == n)
+    return a.size() < b.size();
+  char x = a[i] == '/' ? '\0' : a[i];
+  char y = b[i] == '/' ? '\0' : b[i];
+  return static_cast<unsigned char>(x) < static_cast<unsigned char>(y);
 }
+
+struct open_dir {
+  std::string path;
+  std::string name;
+  std::vector<tree_entry> entries;
+  uint64_t bytes = 0;
+};
 
 } // namespace
 
 tree_error build_tree(std::vector<flat_entry> entries, built_tree& out) {
   out = {};
-  // dirs by path; std::map orders "a" before "a/b", so a reverse walk is bottom-up.
-  std::map<std::string, dir_builder> dirs;
-  dirs[""];
   for (auto& f : entries) {
     if (auto why = check_path(f.path); !why.empty())
       return {"bad_path", why};
@@ -110,53 +112,68 @@ tree_error build_tree(std::vector<flat_entry> entries, built_tree& out) {
     } else if (!is_hash_hex(f.ref)) {
       return {"bad_request", "manifest entry '" + f.path + "' has a malformed hash"};
     }
-    std::string name;
-    std::string dir = parent_of(f.path, name);
-    // Register every ancestor directory in its parent.
-    std::string child = dir;
-    while (!child.empty() && !dirs.count(child)) {
-      dirs[child];
-      std::string cname;
-      std::string parent = parent_of(child, cname);
-      dirs[parent].entries.emplace(cname, tree_entry{entry_kind::dir, 0, {}, cname});
-      child = parent;
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const flat_entry& a, const flat_entry& b) { return component_less(a.path, b.path); });
+  for (size_t i = 1; i < entries.size(); ++i) {
+    auto& prev = entries[i - 1].path;
+    auto& cur = entries[i].path;
+    if (prev == cur)
+      return {"bad_path", "duplicate path '" + cur + "'"};
+    if (cur.size() > prev.size() && cur.compare(0, prev.size(), prev) == 0 && cur[prev.size()] == '/')
+      return {"bad_path", "path '" + prev + "' is both a file and a directory"};
+  }
+  // Walk the sorted paths with a stack of open directories; closing one
+  // encodes it and enters it in its parent, so nodes come out children first.
+  std::vector<open_dir> stack(1);
+  auto close_top = [&] {
+    auto d = std::move(stack.back());
+    stack.pop_back();
+    built_node node;
+    node.path = std::move(d.path);
+    node.bytes = encode_tree(d.entries);
+    node.hash = sha256_hex(node.bytes);
+    node.entries = std::move(d.entries);
+    if (!stack.empty()) {
+      stack.back().entries.push_back(tree_entry{entry_kind::dir, d.bytes, node.hash, d.name});
+      stack.back().bytes += d.bytes;
     }
-    auto [it, fresh] = dirs[dir].entries.emplace(name, tree_entry{f.kind, f.size, f.ref, name});
-    if (!fresh)
-      return {"bad_path", "duplicate path '" + f.path + "'"};
+    out.nodes.push_back(std::move(node));
+  };
+  for (auto& f : entries) {
+    std::string_view path = f.path;
+    auto slash = path.rfind('/');
+    std::string_view dir = slash == std::string_view::npos ? std::string_view{} : path.substr(0, slash);
+    std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+    // Close open directories that are not ancestors of (or equal to) dir.
+    while (stack.size() > 1) {
+      auto& top = stack.back().path;
+      if (dir.size() >= top.size() && dir.compare(0, top.size(), top) == 0 &&
+          (dir.size() == top.size() || dir[top.size()] == '/'))
+        break;
+      close_top();
+    }
+    // Open the missing directories down to dir.
+    while (stack.back().path.size() < dir.size()) {
+      auto& parent = stack.back().path;
+      size_t from = parent.empty() ? 0 : parent.size() + 1;
+      size_t to = dir.find('/', from);
+      if (to == std::string_view::npos)
+        to = dir.size();
+      open_dir d;
+      d.path = std::string(dir.substr(0, to));
+      d.name = std::string(dir.substr(from, to - from));
+      stack.push_back(std::move(d));
+    }
+    auto& top = stack.back();
+    top.entries.push_back(tree_entry{f.kind, f.size, std::move(f.ref), std::string(name)});
+    if (f.kind != entry_kind::link)
+      top.bytes += f.size;
     out.files++;
     out.bytes += f.kind == entry_kind::link ? 0 : f.size;
   }
-  // A name used both as a file and as a directory.
-  for (auto& [path, d] : dirs) {
-    if (path.empty())
-      continue;
-    std::string name;
-    auto& parent = dirs[parent_of(path, name)];
-    if (parent.entries.at(name).kind != entry_kind::dir)
-      return {"bad_path", "path '" + path + "' is both a file and a directory"};
-  }
-  // Children sort after their parent ("a" < "a/b"), so reverse order is bottom-up.
-  std::map<std::string, std::pair<std::string, uint64_t>> done; // path -> hash, bytes
-  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-    built_node node;
-    node.path = it->first;
-    uint64_t total = 0;
-    for (auto& [name, e] : it->second.entries) {
-      tree_entry entry = e;
-      if (entry.kind == entry_kind::dir) {
-        auto& [hash, bytes] = done.at(node.path.empty() ? name : node.path + "/" + name);
-        entry.ref = hash;
-        entry.size = bytes;
-      }
-      total += entry.kind == entry_kind::link ? 0 : entry.size;
-      node.entries.push_back(std::move(entry));
-    }
-    node.bytes = encode_tree(node.entries);
-    node.hash = sha256_hex(node.bytes);
-    done[node.path] = {node.hash, total};
-    out.nodes.push_back(std::move(node));
-  }
+  while (!stack.empty())
+    close_top();
   out.root = out.nodes.back().hash;
   return {};
 }
