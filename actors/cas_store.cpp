@@ -19,7 +19,15 @@ caf::result<T> to_result(caf::expected<T>&& x) {
 
 cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr store) {
   return {
-    [store](put_atom, const put_blobs& req) { return to_result(store->put(req.blobs)); },
+    [store](put_atom, const put_blobs& req) { return to_result(store->put(views_of(req.blobs))); },
+    [store](put_atom, const blob_pack& pack) -> caf::result<put_ack> {
+      std::vector<blob_view> views;
+      std::vector<std::string> hashes;
+      bool truncated = false;
+      if (auto why = parse_blob_pack(pack.bytes, views, hashes, truncated); !why.empty())
+        return make_error(truncated ? ec::truncated_body : ec::bad_request, why);
+      return to_result(store->put(views));
+    },
     [store](get_atom, const blob_ref& ref) -> caf::result<blob> {
       auto bytes = store->get(ref);
       if (!bytes)
@@ -48,6 +56,7 @@ cas_actor::behavior_type cas_store(cas_actor::stateful_pointer<cas_state> self,
   };
   return {
     [self, pick](put_atom a, put_blobs& req) { return self->delegate(pick(), a, std::move(req)); },
+    [self, pick](put_atom a, blob_pack& req) { return self->delegate(pick(), a, std::move(req)); },
     [self, pick](get_atom a, blob_ref& ref) { return self->delegate(pick(), a, std::move(ref)); },
     [self, pick](missing_atom a, find_missing& q) { return self->delegate(pick(), a, std::move(q)); },
     [self, pick](walk_atom a, blob_ref& root) { return self->delegate(pick(), a, std::move(root)); },

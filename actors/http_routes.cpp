@@ -361,7 +361,36 @@ http_response seal_route(route_ctx& c, const std::string& id) {
   return ok_json(version_json(*sealed));
 }
 
+/// The compact form of /v1/missing (Content-Type application/x-ferry-refs):
+/// records of 1 byte namespace + 32 bytes raw SHA-256, answered with the
+/// records of the missing ones in the same form.
+http_response missing_binary(route_ctx& c) {
+  auto& body = c.req.body;
+  if (body.size() % 33 != 0)
+    return fail(ec::bad_request, "a reference list is a multiple of 33 bytes");
+  if (body.size() / 33 > api_limits::max_hashes)
+    return fail(ec::too_large, "at most 200000 hashes per request");
+  find_missing q;
+  q.refs.reserve(body.size() / 33);
+  for (size_t pos = 0; pos < body.size(); pos += 33) {
+    auto ns = static_cast<uint8_t>(body[pos]);
+    if (ns > static_cast<uint8_t>(blob_ns::tree))
+      return fail(ec::bad_request, "unknown blob namespace " + std::to_string(ns));
+    q.refs.push_back(blob_ref{ns, to_hex(reinterpret_cast<const uint8_t*>(body.data() + pos + 1), 32)});
+  }
+  auto missing = ask_role<missing_set, cas_actor>(c.self, c.roles, "cas", missing_atom::value, q);
+  if (!missing)
+    return fail(missing.error());
+  http_response out{200, "application/x-ferry-refs", {}};
+  out.body.reserve(missing->indices.size() * 33);
+  for (auto i : missing->indices)
+    out.body.append(body, i * 33, 33);
+  return out;
+}
+
 http_response missing_route(route_ctx& c) {
+  if (c.req.content_type == "application/x-ferry-refs")
+    return missing_binary(c);
   auto doc = json::parse(c.req.body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
     return fail(ec::bad_request, "body is not a JSON object");
@@ -391,18 +420,21 @@ http_response missing_route(route_ctx& c) {
 /// Stores blobs. The bytes are moved into the message, not copied, so there
 /// is no second attempt: if the storage actor died meanwhile the answer is
 /// 503 and the client sends again.
-http_response put_blobs_route(route_ctx& c, put_blobs req) {
+template <class Request>
+http_response put_blobs_route(route_ctx& c, Request req, size_t n) {
   auto cas = c.roles.get(c.self, "cas");
   if (!cas)
     return fail(cas.error());
-  auto n = req.blobs.size();
   auto ack = ask<put_ack>(c.self, caf::actor_cast<cas_actor>(*cas), put_atom::value, std::move(req));
   if (!ack) {
     if (ack.error().category() == caf::atom("system"))
       c.roles.drop("cas");
     return fail(ack.error());
   }
-  return ok_json(json{{"blobs", n}, {"stored", ack->stored}, {"bytes", ack->bytes}}, 201);
+  json out{{"stored", ack->stored}, {"bytes", ack->bytes}};
+  if (n)
+    out["blobs"] = n;
+  return ok_json(out, 201);
 }
 
 http_response files_route(route_ctx& c, const std::string& id) {
@@ -446,13 +478,8 @@ http_response route(route_ctx& c) {
     return ok_json(json{{"user", c.who.user}, {"admin", c.who.admin}});
   if (n == 2 && p[1] == "missing" && m == "POST")
     return missing_route(c);
-  if (n == 2 && p[1] == "blobs" && m == "POST") {
-    put_blobs req;
-    bool truncated = false;
-    if (auto why = parse_blob_pack(c.req.body, req.blobs, truncated); !why.empty())
-      return fail(truncated ? ec::truncated_body : ec::bad_request, why);
-    return put_blobs_route(c, std::move(req));
-  }
+  if (n == 2 && p[1] == "blobs" && m == "POST")
+    return put_blobs_route(c, blob_pack{std::move(c.req.body)}, 0);
   if (n == 4 && p[1] == "blobs") {
     auto ns = ns_of(p[2]);
     if (!ns)
@@ -462,7 +489,7 @@ http_response route(route_ctx& c) {
     if (m == "PUT") {
       put_blobs req;
       req.blobs.push_back(blob{*ns, p[3], std::move(c.req.body)});
-      return put_blobs_route(c, std::move(req));
+      return put_blobs_route(c, std::move(req), 1);
     }
     if (m == "GET") {
       if (!c.who.admin)
@@ -593,34 +620,6 @@ http_response error_response(int status, const std::string& code, const std::str
       ch = ' ';
   return http_response{status, "application/json",
                        json{{"error", {{"code", code}, {"message", line}}}}.dump() + "\n"};
-}
-
-std::string parse_blob_pack(std::string_view body, std::vector<blob>& out, bool& truncated) {
-  truncated = false;
-  size_t pos = 0;
-  while (pos < body.size()) {
-    if (body.size() - pos < 41) {
-      truncated = true;
-      return "blob pack ends inside a record header";
-    }
-    uint8_t ns = static_cast<uint8_t>(body[pos]);
-    if (ns > static_cast<uint8_t>(blob_ns::tree))
-      return "unknown blob namespace " + std::to_string(ns);
-    auto hash = to_hex(reinterpret_cast<const uint8_t*>(body.data() + pos + 1), 32);
-    uint64_t len = 0;
-    std::memcpy(&len, body.data() + pos + 33, 8);
-    pos += 41;
-    if (len > body.size() - pos) {
-      truncated = true;
-      return "blob " + hash + " announces " + std::to_string(len) + " bytes but the body ends after " +
-             std::to_string(body.size() - pos);
-    }
-    out.push_back(blob{ns, std::move(hash), std::string(body.substr(pos, len))});
-    pos += len;
-  }
-  if (out.empty())
-    return "empty blob pack";
-  return {};
 }
 
 http_response handle_request(caf::scoped_actor& self, role_cache& roles, http_request& req) {

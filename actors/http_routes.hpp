@@ -4,8 +4,9 @@
 //   GET  /healthz                              liveness
 //   GET  /v1/whoami                            the token's user
 //   POST /v1/missing                           {"source":[h..],"tree":[h..]} -> the absent ones
+//                                              (or binary: application/x-ferry-refs)
 //   PUT  /v1/blobs/{source|tree}/{hash}        one blob, body checked against hash
-//   POST /v1/blobs                             a pack of blobs (see parse_blob_pack)
+//   POST /v1/blobs                             a pack of blobs (messages/storage.hpp, blob_pack)
 //   GET  /v1/blobs/{source|tree}/{hash}        one blob's bytes (admin)
 //   GET  /v1/projects                          the caller's projects
 //   GET  /v1/projects/{p}                      one project
@@ -82,10 +83,5 @@ http_response handle_request(caf::scoped_actor& self, role_cache& roles, http_re
 
 /// An error response in the API's JSON shape.
 http_response error_response(int status, const std::string& code, const std::string& message);
-
-/// A blob pack (POST /v1/blobs): repeated records of
-///   1 byte namespace (0 source, 1 tree) | 32 bytes raw SHA-256 | 8 bytes LE length | bytes
-/// Returns "" or the reason; truncated is set if the body ends inside a record.
-std::string parse_blob_pack(std::string_view body, std::vector<blob>& out, bool& truncated);
 
 } // namespace ferry

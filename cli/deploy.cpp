@@ -3,6 +3,7 @@
 #include "cli/commands.hpp"
 #include "cli/http_client.hpp"
 #include "cli/stat_cache.hpp"
+#include "cli/uploader.hpp"
 #include "cli/walk.hpp"
 #include "storage/sha256.hpp"
 #include "storage/tree.hpp"
@@ -12,6 +13,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +24,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -100,64 +104,6 @@ private:
   std::thread thread_;
 };
 
-bool read_file(const std::string& path, std::string& out, std::string& err) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    err = "cannot read '" + path + "': " + std::strerror(errno);
-    return false;
-  }
-  out.clear();
-  char buf[1 << 16];
-  while (true) {
-    auto n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      err = "cannot read '" + path + "': " + std::strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    if (n == 0)
-      break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return true;
-}
-
-bool hash_file(const std::string& path, std::string& hash, std::string& err, progress& prog) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    err = "cannot read '" + path + "': " + std::strerror(errno);
-    return false;
-  }
-  sha256_stream h;
-  static thread_local std::vector<char> buf(1 << 20);
-  while (true) {
-    auto n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      err = "cannot read '" + path + "': " + std::strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    if (n == 0)
-      break;
-    h.update(buf.data(), static_cast<size_t>(n));
-    prog.add(static_cast<uint64_t>(n));
-  }
-  ::close(fd);
-  hash = to_hex(h.finish());
-  return true;
-}
-
-void append_pack(std::string& pack, uint8_t ns, const std::string& hash, std::string_view bytes) {
-  digest d;
-  hash_from_hex(hash, d);
-  pack += static_cast<char>(ns);
-  pack.append(reinterpret_cast<const char*>(d.data()), d.size());
-  uint64_t len = bytes.size();
-  pack.append(reinterpret_cast<const char*>(&len), 8);
-  pack.append(bytes);
-}
-
 std::string default_project(const std::string& dir) {
   std::ifstream in(dir + "/ferry.json");
   if (in) {
@@ -180,11 +126,6 @@ std::string default_project(const std::string& dir) {
     out.pop_back();
   return out.substr(0, 63);
 }
-
-struct upload_job {
-  std::vector<size_t> files; ///< indices into the missing list
-  bool single = false;
-};
 
 } // namespace
 
@@ -259,35 +200,108 @@ int cmd_deploy(cli_env& env, const args& a) {
       hash_bytes += f.size;
     }
   }
+
+  // Files that changed since the last deploy are hashed by two threads and,
+  // batch by batch, checked against the server and uploaded by `jobs`
+  // threads while the hashing goes on.
+  uploader up(dir, scan.files, hashes);
+  std::string first_err;
+  std::mutex err_mtx;
+  auto note_err = [&](const std::string& e) {
+    std::lock_guard<std::mutex> g{err_mtx};
+    if (first_err.empty())
+      first_err = e;
+  };
+  auto failed = [&] {
+    std::lock_guard<std::mutex> g{err_mtx};
+    return !first_err.empty();
+  };
   if (!to_hash.empty()) {
-    progress prog(env.tty, "hashing  ", hash_bytes);
+    progress prog(env.tty, "hashing and uploading", hash_bytes);
+    std::mutex qmtx;
+    std::condition_variable qcv;
+    std::deque<prepared_batch> batches;
+    bool hashing_done = false;
+    constexpr size_t max_queued = 16; // bounds the memory held by read files
+    auto push = [&](prepared_batch& batch) {
+      if (batch.items.empty())
+        return;
+      std::unique_lock<std::mutex> g{qmtx};
+      qcv.wait(g, [&] { return batches.size() < max_queued; });
+      batches.push_back(std::move(batch));
+      batch = prepared_batch{};
+      qcv.notify_all();
+    };
     std::atomic<size_t> next{0};
-    std::mutex err_mtx;
-    std::string first_err;
-    auto worker = [&] {
-      for (size_t k; (k = next++) < to_hash.size();) {
+    // Each file is read once: hashed from the buffer that will upload it.
+    auto hasher = [&] {
+      prepared_batch pack;
+      for (size_t k; (k = next++) < to_hash.size() && !failed();) {
         auto i = to_hash[k];
-        std::string err;
-        if (!hash_file(dir + "/" + scan.files[i].path, hashes[i], err, prog)) {
-          std::lock_guard<std::mutex> g{err_mtx};
-          if (first_err.empty())
-            first_err = err;
+        auto& f = scan.files[i];
+        if (f.size + 64 > uploader::max_blob) {
+          note_err("'" + f.path + "' is over the 64 MiB blob limit");
+          break;
         }
+        prepared_batch single;
+        single.single = true;
+        auto& into = f.size >= uploader::single_from ? single : pack;
+        if (auto e = read_and_hash(dir, f, i, into, hashes[i]); !e.empty()) {
+          note_err(e);
+          break;
+        }
+        prog.add(f.size);
+        if (single.items.size())
+          push(single);
+        else if (pack.body.size() >= uploader::pack_limit || pack.items.size() >= 512)
+          push(pack);
+      }
+      push(pack);
+    };
+    auto sender = [&] {
+      http_client c(env.url, env.token);
+      while (true) {
+        prepared_batch batch;
+        {
+          std::unique_lock<std::mutex> g{qmtx};
+          qcv.wait(g, [&] { return !batches.empty() || hashing_done; });
+          if (batches.empty())
+            return;
+          batch = std::move(batches.front());
+          batches.pop_front();
+          qcv.notify_all();
+        }
+        if (failed())
+          continue; // drain
+        if (auto e = up.upload_prepared(c, batch); !e.empty())
+          note_err(e);
       }
     };
-    unsigned n = std::min<unsigned>(4, std::max(1u, std::thread::hardware_concurrency()));
-    std::vector<std::thread> ts;
-    for (unsigned t = 1; t < n && to_hash.size() > 64; ++t)
-      ts.emplace_back(worker);
-    worker();
-    for (auto& t : ts)
+    std::vector<std::thread> senders;
+    for (int t = 0; t < jobs; ++t)
+      senders.emplace_back(sender);
+    std::thread second(hasher);
+    hasher();
+    second.join();
+    {
+      std::lock_guard<std::mutex> g{qmtx};
+      hashing_done = true;
+      qcv.notify_all();
+    }
+    for (auto& t : senders)
       t.join();
     prog.finish();
-    if (!first_err.empty())
+    if (!first_err.empty()) {
+      for (auto i : to_hash)
+        if (!hashes[i].empty())
+          cache.put(scan.files[i], hashes[i]);
+      cache.save(cache_file, scan_ns);
       return fail(first_err);
+    }
+    for (auto i : to_hash)
+      cache.put(scan.files[i], hashes[i]);
   }
-  for (auto i : to_hash)
-    cache.put(scan.files[i], hashes[i]);
+  phase("hash and upload changed files");
 
   std::vector<flat_entry> flat;
   flat.reserve(scan.files.size());
@@ -296,7 +310,6 @@ int cmd_deploy(cli_env& env, const args& a) {
     flat.push_back(flat_entry{f.path, f.kind, f.size,
                               f.kind == entry_kind::link ? f.link_target : hashes[i]});
   }
-  phase("hash");
   built_tree tree;
   if (auto err = build_tree(flat, tree))
     return fail("deploy refused: " + err.reason);
@@ -305,21 +318,33 @@ int cmd_deploy(cli_env& env, const args& a) {
             << "), " << to_hash.size() << " read, " << scan.files.size() - to_hash.size()
             << " unchanged since the last deploy\n";
 
-  // Compare directory hashes with the server, level by level.
+  // Compare directory hashes with the server top-down, one level a round,
+  // descending only into directories it lacks.
   http_client client(env.url, env.token);
-  std::unordered_map<std::string, const built_node*> node_by_path; // filled if the root is missing
+  auto ask_missing = [&](const std::string& body, std::vector<std::pair<uint8_t, std::string>>& out) {
+    auto r = client.request("POST", "/v1/missing", body, "application/x-ferry-refs");
+    if (!r.ok())
+      return r.error_text();
+    if (r.body.size() % 33)
+      return std::string("unreadable answer");
+    for (size_t pos = 0; pos < r.body.size(); pos += 33)
+      out.emplace_back(static_cast<uint8_t>(r.body[pos]),
+                       to_hex(reinterpret_cast<const uint8_t*>(r.body.data() + pos + 1), 32));
+    return std::string();
+  };
+  std::unordered_map<std::string, const built_node*> node_by_path;
   std::unordered_map<std::string, size_t> file_by_hash;
   std::vector<const built_node*> needed_nodes; // parents before children
-  std::map<std::string, size_t> missing_files; // hash -> a file index
+  std::vector<size_t> missing_files;
   std::vector<const built_node*> frontier;
+  size_t rounds = 1;
   {
-    auto r = client.request("POST", "/v1/missing", json{{"tree", {tree.root}}}.dump());
-    if (!r.ok())
-      return fail("compare trees: " + r.error_text());
-    auto j = json::parse(r.body, nullptr, false);
-    if (j.is_discarded())
-      return fail("compare trees: unreadable answer");
-    if (!j["tree"].empty()) {
+    std::string q;
+    append_ref(q, 1, tree.root);
+    std::vector<std::pair<uint8_t, std::string>> absent;
+    if (auto err = ask_missing(q, absent); !err.empty())
+      return fail("compare trees: " + err);
+    if (!absent.empty()) {
       for (auto& n : tree.nodes)
         node_by_path[n.path] = &n;
       for (size_t i = 0; i < scan.files.size(); ++i)
@@ -329,141 +354,69 @@ int cmd_deploy(cli_env& env, const args& a) {
       needed_nodes.push_back(frontier.back());
     }
   }
-  size_t rounds = 1;
   while (!frontier.empty()) {
-    std::set<std::string> dirs, files;
+    std::string q;
+    std::unordered_set<std::string> seen;
     std::unordered_map<std::string, const built_node*> dir_nodes;
     for (auto* n : frontier)
       for (auto& e : n->entries) {
-        if (e.kind == entry_kind::dir) {
-          dirs.insert(e.ref);
+        if (e.kind == entry_kind::link || !seen.insert(e.ref).second)
+          continue;
+        if (e.kind == entry_kind::dir)
           dir_nodes[e.ref] = node_by_path.at(n->path.empty() ? e.name : n->path + "/" + e.name);
-        } else if (e.kind != entry_kind::link) {
-          files.insert(e.ref);
-        }
+        append_ref(q, e.kind == entry_kind::dir ? 1 : 0, e.ref);
       }
     frontier.clear();
-    if (dirs.empty() && files.empty())
+    if (q.empty())
       break;
-    json q{{"tree", json::array()}, {"source", json::array()}};
-    for (auto& d : dirs)
-      q["tree"].push_back(d);
-    for (auto& f : files)
-      q["source"].push_back(f);
-    auto r = client.request("POST", "/v1/missing", q.dump());
     ++rounds;
-    if (!r.ok())
-      return fail("compare trees: " + r.error_text());
-    auto j = json::parse(r.body, nullptr, false);
-    if (j.is_discarded())
-      return fail("compare trees: unreadable answer");
-    for (auto& h : j["tree"]) {
-      auto* n = dir_nodes.at(h.get<std::string>());
-      frontier.push_back(n);
-      needed_nodes.push_back(n);
+    std::vector<std::pair<uint8_t, std::string>> absent;
+    if (auto err = ask_missing(q, absent); !err.empty())
+      return fail("compare trees: " + err);
+    for (auto& [ns, h] : absent) {
+      if (ns == 1) {
+        frontier.push_back(dir_nodes.at(h));
+        needed_nodes.push_back(frontier.back());
+      } else {
+        missing_files.push_back(file_by_hash.at(h));
+      }
     }
-    for (auto& h : j["source"])
-      missing_files.emplace(h.get<std::string>(), file_by_hash.at(h.get<std::string>()));
   }
+  phase("compare trees");
 
-  phase("compare");
-  // Upload the missing file blobs: small ones in packs, large ones alone.
-  std::vector<std::pair<std::string, size_t>> missing(missing_files.begin(), missing_files.end());
-  uint64_t upload_bytes = 0;
-  for (auto& [h, i] : missing)
-    upload_bytes += scan.files[i].size;
-  constexpr uint64_t pack_limit = 4 << 20, max_blob = 64 << 20;
-  std::vector<upload_job> plan;
-  {
-    upload_job cur;
-    uint64_t cur_bytes = 0;
-    for (size_t k = 0; k < missing.size(); ++k) {
-      auto size = scan.files[missing[k].second].size;
-      if (size + 64 > max_blob)
-        return fail("'" + scan.files[missing[k].second].path + "' is over the 64 MiB blob limit");
-      if (size >= (1 << 20)) {
-        plan.push_back(upload_job{{k}, true});
-        continue;
-      }
-      if (cur_bytes + size > pack_limit || cur.files.size() >= 1024) {
-        plan.push_back(std::move(cur));
-        cur = {};
-        cur_bytes = 0;
-      }
-      cur.files.push_back(k);
-      cur_bytes += size;
-    }
-    if (!cur.files.empty())
-      plan.push_back(std::move(cur));
-  }
-  if (!missing.empty()) {
+  // Content the stat cache vouched for but the server lacks (a new server,
+  // say): upload it now, in parallel.
+  if (!missing_files.empty()) {
     if (!env.tty)
-      std::cerr << "ferry: uploading " << missing.size() << " blob(s), "
-                << human_bytes(static_cast<double>(upload_bytes)) << "\n";
-    progress prog(env.tty, "uploading", upload_bytes);
+      std::cerr << "ferry: uploading " << missing_files.size() << " more blob(s)\n";
     std::atomic<size_t> next{0};
-    std::mutex err_mtx;
-    std::string first_err;
+    constexpr size_t chunk = 256;
     auto worker = [&] {
       http_client c(env.url, env.token);
-      std::string body, content, err;
-      for (size_t k; (k = next++) < plan.size();) {
-        {
-          std::lock_guard<std::mutex> g{err_mtx};
-          if (!first_err.empty())
-            return;
-        }
-        auto& job = plan[k];
-        body.clear();
-        uint64_t bytes = 0;
-        for (auto m : job.files) {
-          auto& f = scan.files[missing[m].second];
-          if (!read_file(dir + "/" + f.path, content, err))
-            break;
-          bytes += content.size();
-          if (job.single)
-            body.swap(content);
-          else
-            append_pack(body, 0, missing[m].first, content);
-        }
-        http_result r;
-        if (err.empty())
-          r = job.single ? c.request("PUT", "/v1/blobs/source/" + missing[job.files[0]].first, body,
-                                     "application/octet-stream")
-                         : c.request("POST", "/v1/blobs", body, "application/x-ferry-blob-pack");
-        if (err.empty() && !r.ok()) {
-          err = "upload: " + r.error_text();
-          if (r.error_text().rfind("hash_mismatch", 0) == 0)
-            err = "a file changed while deploying (" + r.error_text() + "); run ferry deploy again";
-        }
-        if (!err.empty()) {
-          std::lock_guard<std::mutex> g{err_mtx};
-          if (first_err.empty())
-            first_err = err;
-          return;
-        }
-        prog.add(bytes);
+      for (size_t k; (k = next.fetch_add(chunk)) < missing_files.size() && !failed();) {
+        std::vector<size_t> part(missing_files.begin() + static_cast<long>(k),
+                                 missing_files.begin() +
+                                   static_cast<long>(std::min(k + chunk, missing_files.size())));
+        if (auto e = up.upload_missing(c, part); !e.empty())
+          note_err(e);
       }
     };
     std::vector<std::thread> ts;
-    for (int t = 0; t < jobs && static_cast<size_t>(t) < plan.size(); ++t)
+    for (int t = 0; t < jobs; ++t)
       ts.emplace_back(worker);
     for (auto& t : ts)
       t.join();
-    prog.finish();
-    if (!first_err.empty()) {
-      cache.save(cache_file, scan_ns);
+    if (!first_err.empty())
       return fail(first_err);
-    }
   }
 
-  phase("upload files");
   // Directory nodes, children before parents, in packs.
   if (!needed_nodes.empty()) {
     std::string pack;
     for (auto it = needed_nodes.rbegin(); it != needed_nodes.rend(); ++it) {
-      append_pack(pack, 1, (*it)->hash, (*it)->bytes);
-      if (pack.size() > pack_limit || std::next(it) == needed_nodes.rend()) {
+      append_pack_header(pack, 1, (*it)->hash, (*it)->bytes.size());
+      pack += (*it)->bytes;
+      if (pack.size() > uploader::pack_limit || std::next(it) == needed_nodes.rend()) {
         auto r = client.request("POST", "/v1/blobs", pack, "application/x-ferry-blob-pack");
         if (!r.ok())
           return fail("upload directory nodes: " + r.error_text());
@@ -471,8 +424,8 @@ int cmd_deploy(cli_env& env, const args& a) {
       }
     }
   }
-
   phase("upload directory nodes");
+
   auto r = client.request("POST", "/v1/projects/" + project + "/versions",
                           json{{"root", tree.root}, {"seal", true}}.dump());
   phase("seal");
@@ -483,27 +436,24 @@ int cmd_deploy(cli_env& env, const args& a) {
   auto v = json::parse(r.body, nullptr, false);
   if (v.is_discarded())
     return fail("seal: unreadable answer");
-  std::cerr << "ferry: uploaded " << missing.size() << " blob(s) ("
-            << human_bytes(static_cast<double>(upload_bytes)) << ") and " << needed_nodes.size()
-            << " directory node(s) in " << rounds << " round(s); sealed " << project << " #"
-            << v.value("number", 0) << " in " << static_cast<int>(secs_since(t0) * 1000)
+  std::cerr << "ferry: uploaded " << up.blobs << " blob(s) ("
+            << human_bytes(static_cast<double>(up.bytes)) << ") and " << needed_nodes.size()
+            << " directory node(s), " << rounds << " round(s) of comparison; sealed " << project
+            << " #" << v.value("number", 0) << " in " << static_cast<int>(secs_since(t0) * 1000)
             << " ms\n";
   if (env.json) {
-    uint64_t bytes_read = 0;
-    for (auto i : to_hash)
-      bytes_read += scan.files[i].size;
     v["upload"] = json{{"files", tree.files},
                        {"files_read", to_hash.size()},
-                       {"bytes_read", bytes_read},
-                       {"blobs_uploaded", missing.size()},
-                       {"bytes_uploaded", upload_bytes},
+                       {"bytes_read", hash_bytes},
+                       {"blobs_uploaded", up.blobs.load()},
+                       {"bytes_uploaded", up.bytes.load()},
                        {"dir_nodes_uploaded", needed_nodes.size()},
                        {"rounds", rounds},
                        {"ms", static_cast<int>(secs_since(t0) * 1000)}};
     std::cout << v.dump(2) << "\n";
-  }
-  else
+  } else {
     std::cout << v.value("id", "") << "\n";
+  }
   return 0;
 }
 

@@ -38,6 +38,15 @@ struct put_blobs {
   std::vector<blob> blobs;
 };
 
+/// Store the blobs of a pack (POST /v1/blobs) as put_blobs does, parsed by
+/// the store itself so that the bytes are never copied on the way. Records:
+///   1 byte namespace (0 source, 1 tree) | 32 bytes raw SHA-256 |
+///   8 bytes little-endian length | bytes
+/// Also fails with truncated_body if a record is cut short.
+struct blob_pack {
+  std::string bytes;
+};
+
 /// Acknowledges a put after a synced write.
 struct put_ack {
   uint64_t stored = 0; ///< blobs that were new
@@ -74,6 +83,10 @@ typename Inspector::result_type inspect(Inspector& f, put_blobs& x) {
   return f(caf::meta::type_name("ferry.put_blobs"), x.blobs);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, blob_pack& x) {
+  return f(caf::meta::type_name("ferry.blob_pack"), x.bytes);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, put_ack& x) {
   return f(caf::meta::type_name("ferry.put_ack"), x.stored, x.bytes);
 }
@@ -98,6 +111,7 @@ typename Inspector::result_type inspect(Inspector& f, tree_stats& x) {
 ///    symlink inside the tree) and count it; missing_blobs or bad_symlink.
 using cas_actor = caf::typed_actor<
   caf::replies_to<put_atom, put_blobs>::with<put_ack>,
+  caf::replies_to<put_atom, blob_pack>::with<put_ack>,
   caf::replies_to<get_atom, blob_ref>::with<blob>,
   caf::replies_to<missing_atom, find_missing>::with<missing_set>,
   caf::replies_to<walk_atom, blob_ref>::with<tree_stats>>;

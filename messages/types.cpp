@@ -13,6 +13,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<blob>("ferry.blob");
   cfg.add_message_type<std::vector<blob>>("ferry.blobs");
   cfg.add_message_type<put_blobs>("ferry.put_blobs");
+  cfg.add_message_type<blob_pack>("ferry.blob_pack");
   cfg.add_message_type<put_ack>("ferry.put_ack");
   cfg.add_message_type<find_missing>("ferry.find_missing");
   cfg.add_message_type<missing_set>("ferry.missing_set");

@@ -8,9 +8,20 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ferry {
+
+/// A blob whose bytes live elsewhere (a message, a pack body).
+struct blob_view {
+  uint8_t ns = 0;
+  std::string_view hash;
+  std::string_view data;
+};
+
+/// Views of every blob of a batch.
+std::vector<blob_view> views_of(const std::vector<blob>& blobs);
 
 class blob_store {
 public:
@@ -20,7 +31,7 @@ public:
   virtual caf::expected<std::string> get(const blob_ref& ref) = 0;
 
   /// Stores a batch atomically and durably (synced) before returning.
-  virtual caf::expected<put_ack> put(const std::vector<blob>& blobs) = 0;
+  virtual caf::expected<put_ack> put(const std::vector<blob_view>& blobs) = 0;
 
   /// Indices of the refs that are not stored.
   virtual caf::expected<std::vector<uint32_t>> find_missing(const std::vector<blob_ref>& refs) = 0;
@@ -34,6 +45,12 @@ caf::expected<blob_store_ptr> open_rocksdb_blob_store(const std::string& dir);
 /// Adds verification: every blob is checked against its name on put and on
 /// get, and a directory node must parse and name only stored content.
 blob_store_ptr make_verifying_blob_store(blob_store_ptr inner);
+
+/// Parses a blob pack (see messages/storage.hpp, blob_pack) into views of
+/// its bytes. Returns "" or the reason; truncated is set if the body ends
+/// inside a record.
+std::string parse_blob_pack(std::string_view body, std::vector<blob_view>& out,
+                            std::vector<std::string>& hashes, bool& truncated);
 
 /// Walks a stored tree from its root: every directory node present and
 /// valid, every symlink inside the tree. Counts files, bytes and dirs.

@@ -1,10 +1,13 @@
-// RocksDB backend of the blob store. Column families: one per namespace for
-// the bytes of small blobs, and "index" (ns byte + raw hash -> size, where)
-// so that existence checks never read content. Blobs of 256 KiB and more are
-// written once to their own file under objects/ (fdatasync, rename, directory
-// fsync) instead of passing through the WAL, the memtable and a flush; their
-// index entry is written (synced) only after the file is durable, so an
-// indexed blob is always complete.
+// RocksDB backend of the blob store.
+//
+// Blob bytes are appended to segment files (segments/<id>.seg), each record
+// a 40-byte header (raw SHA-256, little-endian length) and the bytes; the
+// RocksDB column family "index" maps namespace + hash to (size, segment,
+// offset). This is the layout of RocksDB's own BlobDB, but every byte is
+// written once: a put appends its blobs to a segment, fdatasyncs it, and
+// only then writes (synced) the index entries that make them visible. A
+// crash in between leaves unreferenced bytes, never an index entry without
+// its bytes. Existence checks read only the index.
 #include "messages/errors.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/sha256.hpp"
@@ -13,38 +16,46 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <mutex>
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace ferry {
 namespace {
 
 constexpr int kNamespaces = 2;
-constexpr size_t kFileThreshold = 256 << 10;
-constexpr char kInline = 0, kInFile = 1;
+constexpr uint64_t kSegmentLimit = 1ULL << 30;
+constexpr size_t kIndexValue = 24; // size, segment, offset
 
-struct fd_guard {
-  int fd;
-  ~fd_guard() {
-    if (fd >= 0)
-      ::close(fd);
-  }
+/// One open segment being appended to by one put at a time.
+struct segment_writer {
+  uint64_t id = 0;
+  int fd = -1;
+  uint64_t offset = 0;
 };
 
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    auto w = ::write(fd, p, n);
+/// Writes every buffer (consuming v).
+bool write_all(int fd, std::vector<iovec>& v) {
+  size_t i = 0;
+  while (i < v.size()) {
+    auto w = ::writev(fd, v.data() + i, static_cast<int>(std::min<size_t>(v.size() - i, IOV_MAX)));
     if (w < 0 && errno == EINTR)
       continue;
     if (w <= 0)
       return false;
-    p += w;
-    n -= static_cast<size_t>(w);
+    auto left = static_cast<size_t>(w);
+    while (i < v.size() && left >= v[i].iov_len)
+      left -= v[i++].iov_len;
+    if (left) {
+      v[i].iov_base = static_cast<char*>(v[i].iov_base) + left;
+      v[i].iov_len -= left;
+    }
   }
   return true;
 }
@@ -52,10 +63,14 @@ bool write_all(int fd, const char* p, size_t n) {
 class rocksdb_blob_store final : public blob_store {
 public:
   rocksdb_blob_store(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
-                     std::string objects)
-    : db_(std::move(db)), cfs_(std::move(cfs)), objects_(std::move(objects)) {}
+                     std::string segments, uint64_t next_id)
+    : db_(std::move(db)), cfs_(std::move(cfs)), segments_(std::move(segments)), next_id_(next_id) {}
 
   ~rocksdb_blob_store() override {
+    for (auto& w : free_writers_)
+      ::close(w.fd);
+    for (auto& [id, fd] : readers_)
+      ::close(fd);
     for (auto* cf : cfs_)
       db_->DestroyColumnFamilyHandle(cf);
   }
@@ -65,69 +80,92 @@ public:
     if (auto err = key_of(ref, key))
       return err;
     std::string where;
-    auto st = db_->Get(rocksdb::ReadOptions{}, index_cf(), index_key(ref.ns, key), &where);
+    auto st = db_->Get(rocksdb::ReadOptions{}, index_cf(), key, &where);
     if (st.IsNotFound())
       return make_error(ec::not_found, "blob " + ref.hash + " is not stored");
     if (!st.ok())
       return make_error(ec::storage_error, "read blob index: " + st.ToString());
-    std::string value;
-    if (where.size() == 9 && where[8] == kInFile) {
-      if (!read_object(object_path(ref), value))
-        return make_error(ec::storage_error, "read blob file " + ref.hash + ": " + std::strerror(errno));
-      return value;
+    if (where.size() != kIndexValue)
+      return make_error(ec::corrupt, "blob " + ref.hash + " has a malformed index entry");
+    uint64_t size, seg, off;
+    std::memcpy(&size, where.data(), 8);
+    std::memcpy(&seg, where.data() + 8, 8);
+    std::memcpy(&off, where.data() + 16, 8);
+    int fd = reader(seg);
+    if (fd < 0)
+      return make_error(ec::corrupt, "blob " + ref.hash + ": segment " + std::to_string(seg) +
+                                       " is gone: " + std::strerror(errno));
+    std::string value(size, '\0');
+    size_t got = 0;
+    while (got < size) {
+      auto n = ::pread(fd, value.data() + got, size - got, static_cast<off_t>(off + got));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return make_error(ec::corrupt, "blob " + ref.hash + " is cut short in its segment");
+      got += static_cast<size_t>(n);
     }
-    st = db_->Get(rocksdb::ReadOptions{}, data_cf(ref.ns), key, &value);
-    if (st.IsNotFound())
-      return make_error(ec::corrupt, "blob " + ref.hash + " is indexed but its bytes are gone");
-    if (!st.ok())
-      return make_error(ec::storage_error, "read blob: " + st.ToString());
     return value;
   }
 
-  caf::expected<put_ack> put(const std::vector<blob>& blobs) override {
+  caf::expected<put_ack> put(const std::vector<blob_view>& blobs) override {
     std::vector<blob_ref> refs;
     refs.reserve(blobs.size());
     for (auto& b : blobs)
-      refs.push_back(blob_ref{b.ns, b.hash});
+      refs.push_back(blob_ref{b.ns, std::string(b.hash)});
     auto missing = find_missing(refs);
     if (!missing)
       return missing.error();
     put_ack ack;
     if (missing->empty())
       return ack;
+    bool created = false;
+    auto w = take_writer(created);
+    if (w.fd < 0)
+      return make_error(ec::storage_error, "create segment: " + std::string(std::strerror(errno)));
     rocksdb::WriteBatch batch;
+    std::vector<iovec> iov;
+    std::vector<std::array<char, 40>> headers(missing->size());
     std::string key;
-    bool files = false;
-    for (auto i : *missing) {
+    uint64_t offset = w.offset;
+    for (size_t k = 0; k < missing->size(); ++k) {
+      auto i = (*missing)[k];
       auto& b = blobs[i];
-      if (auto err = key_of(refs[i], key))
+      if (auto err = key_of(refs[i], key)) {
+        give_back(w, false);
         return err;
-      uint64_t size = b.data.size();
-      char where[9];
-      std::memcpy(where, &size, 8);
-      where[8] = kInline;
-      if (size >= kFileThreshold) {
-        if (auto err = write_object(refs[i], b.data))
-          return err;
-        where[8] = kInFile;
-        files = true;
-      } else {
-        batch.Put(data_cf(b.ns), key, b.data);
       }
-      batch.Put(index_cf(), index_key(b.ns, key), rocksdb::Slice(where, 9));
+      uint64_t size = b.data.size();
+      std::memcpy(headers[k].data(), key.data() + 1, 32);
+      std::memcpy(headers[k].data() + 32, &size, 8);
+      iov.push_back(iovec{headers[k].data(), 40});
+      iov.push_back(iovec{const_cast<char*>(b.data.data()), size});
+      char where[kIndexValue];
+      uint64_t data_at = offset + 40;
+      std::memcpy(where, &size, 8);
+      std::memcpy(where + 8, &w.id, 8);
+      std::memcpy(where + 16, &data_at, 8);
+      batch.Put(index_cf(), key, rocksdb::Slice(where, kIndexValue));
+      offset = data_at + size;
       ack.stored++;
       ack.bytes += size;
     }
-    if (files) { // make the renames durable before the index names the files
-      fd_guard dir{::open(objects_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-      if (dir.fd < 0 || ::fsync(dir.fd) != 0)
-        return make_error(ec::storage_error, "sync " + objects_ + ": " + std::strerror(errno));
+    if (!write_all(w.fd, iov) || ::fdatasync(w.fd) != 0) {
+      auto why = std::string(std::strerror(errno));
+      give_back(w, false);
+      return make_error(ec::storage_error, "append to segment: " + why);
     }
+    if (created && !sync_dir()) { // the new segment's name must survive a crash too
+      give_back(w, false);
+      return make_error(ec::storage_error, "sync " + segments_ + ": " + std::strerror(errno));
+    }
+    w.offset = offset;
+    give_back(w, true);
     rocksdb::WriteOptions wo;
     wo.sync = true;
     auto st = db_->Write(wo, &batch);
     if (!st.ok())
-      return make_error(ec::storage_error, "write blobs: " + st.ToString());
+      return make_error(ec::storage_error, "write blob index: " + st.ToString());
     return ack;
   }
 
@@ -136,10 +174,8 @@ public:
     std::vector<rocksdb::Slice> slices;
     slices.reserve(refs.size());
     for (size_t i = 0; i < refs.size(); ++i) {
-      std::string key;
-      if (auto err = key_of(refs[i], key))
+      if (auto err = key_of(refs[i], keys[i]))
         return err;
-      keys[i] = index_key(refs[i].ns, key);
       slices.emplace_back(keys[i]);
     }
     std::vector<rocksdb::PinnableSlice> values(refs.size());
@@ -158,64 +194,76 @@ public:
   }
 
 private:
-  std::string object_path(const blob_ref& ref) const {
-    return objects_ + "/" + (ref.ns == 0 ? "s-" : "t-") + ref.hash;
-  }
-
-  caf::error write_object(const blob_ref& ref, const std::string& data) {
-    auto path = object_path(ref);
-    static std::atomic<uint64_t> seq{0};
-    auto tmp = path + ".tmp" + std::to_string(seq++);
-    fd_guard fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-    if (fd.fd < 0 || !write_all(fd.fd, data.data(), data.size()) || ::fdatasync(fd.fd) != 0 ||
-        ::rename(tmp.c_str(), path.c_str()) != 0) {
-      auto why = std::string(std::strerror(errno));
-      ::unlink(tmp.c_str());
-      return make_error(ec::storage_error, "write blob file " + ref.hash + ": " + why);
-    }
-    return {};
-  }
-
-  static bool read_object(const std::string& path, std::string& out) {
-    fd_guard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (fd.fd < 0)
-      return false;
-    auto size = ::lseek(fd.fd, 0, SEEK_END);
-    if (size < 0)
-      return false;
-    out.resize(static_cast<size_t>(size));
-    size_t got = 0;
-    while (got < out.size()) {
-      auto n = ::pread(fd.fd, out.data() + got, out.size() - got, static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return false;
-      got += static_cast<size_t>(n);
-    }
-    return true;
-  }
-
+  /// Index key: namespace byte + raw SHA-256.
   static caf::error key_of(const blob_ref& ref, std::string& key) {
     digest d;
     if (ref.ns >= kNamespaces)
       return make_error(ec::bad_request, "unknown blob namespace");
     if (!hash_from_hex(ref.hash, d))
       return make_error(ec::bad_request, "malformed blob hash '" + ref.hash.substr(0, 80) + "'");
-    key.assign(reinterpret_cast<const char*>(d.data()), d.size());
+    key.assign(1, static_cast<char>(ref.ns));
+    key.append(reinterpret_cast<const char*>(d.data()), d.size());
     return {};
   }
-  static std::string index_key(uint8_t ns, const std::string& key) {
-    std::string k(1, static_cast<char>(ns));
-    k += key;
-    return k;
+
+  std::string segment_path(uint64_t id) const {
+    char name[32];
+    std::snprintf(name, sizeof name, "/%016llx.seg", static_cast<unsigned long long>(id));
+    return segments_ + name;
   }
-  rocksdb::ColumnFamilyHandle* data_cf(uint8_t ns) { return cfs_[1 + ns]; }
-  rocksdb::ColumnFamilyHandle* index_cf() { return cfs_[1 + kNamespaces]; }
+
+  segment_writer take_writer(bool& created) {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (!free_writers_.empty()) {
+      auto w = free_writers_.back();
+      free_writers_.pop_back();
+      return w;
+    }
+    segment_writer w;
+    w.id = next_id_++;
+    w.fd = ::open(segment_path(w.id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    created = true;
+    return w;
+  }
+
+  /// Returns a writer to the pool, or retires it (full, or its state is unsure).
+  void give_back(segment_writer w, bool healthy) {
+    if (!healthy || w.offset >= kSegmentLimit) {
+      ::close(w.fd);
+      return;
+    }
+    std::lock_guard<std::mutex> g{mtx_};
+    free_writers_.push_back(w);
+  }
+
+  bool sync_dir() {
+    int fd = ::open(segments_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+      return false;
+    bool ok = ::fsync(fd) == 0;
+    ::close(fd);
+    return ok;
+  }
+
+  int reader(uint64_t id) {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (auto it = readers_.find(id); it != readers_.end())
+      return it->second;
+    int fd = ::open(segment_path(id).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+      readers_[id] = fd;
+    return fd;
+  }
+
+  rocksdb::ColumnFamilyHandle* index_cf() { return cfs_[1]; }
 
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs_; // default, source, tree, index
-  std::string objects_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_; // default, index
+  std::string segments_;
+  std::mutex mtx_;
+  uint64_t next_id_;
+  std::vector<segment_writer> free_writers_;
+  std::map<uint64_t, int> readers_;
 };
 
 } // namespace
@@ -225,32 +273,32 @@ caf::expected<blob_store_ptr> open_rocksdb_blob_store(const std::string& dir) {
   dbo.create_if_missing = true;
   dbo.create_missing_column_families = true;
   dbo.max_background_jobs = 2;
-  dbo.enable_pipelined_write = true;
-  rocksdb::ColumnFamilyOptions data;
-  data.write_buffer_size = 64 << 20;
-  data.enable_blob_files = true;
-  data.min_blob_size = 4096;
-  data.enable_blob_garbage_collection = false;
-  rocksdb::ColumnFamilyOptions small;
-  small.OptimizeForPointLookup(32);
+  rocksdb::ColumnFamilyOptions index;
+  index.OptimizeForPointLookup(64);
   std::vector<rocksdb::ColumnFamilyDescriptor> descs{
-    {rocksdb::kDefaultColumnFamilyName, small},
-    {"source", data},
-    {"tree", small},
-    {"index", small},
+    {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions{}},
+    {"index", index},
   };
+  auto segments = dir + "/segments";
+  std::error_code fec;
+  std::filesystem::create_directories(segments, fec);
+  if (fec)
+    return make_error(ec::storage_error, "create " + segments + ": " + fec.message());
+  // New segments get ids above every existing one: appends never touch an
+  // old segment after a restart.
+  uint64_t next_id = 1;
+  for (auto& e : std::filesystem::directory_iterator(segments, fec)) {
+    auto name = e.path().filename().string();
+    if (name.size() == 20 && name.ends_with(".seg"))
+      next_id = std::max<uint64_t>(next_id, std::stoull(name.substr(0, 16), nullptr, 16) + 1);
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto objects = dir + "/objects";
-  std::error_code fec;
-  std::filesystem::create_directories(objects, fec);
-  if (fec)
-    return make_error(ec::storage_error, "create " + objects + ": " + fec.message());
   auto st = rocksdb::DB::Open(dbo, dir, descs, &handles, &raw);
   if (!st.ok())
     return make_error(ec::storage_error, "open blob store " + dir + ": " + st.ToString());
   return std::make_shared<rocksdb_blob_store>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
-                                              objects);
+                                              segments, next_id);
 }
 
 } // namespace ferry

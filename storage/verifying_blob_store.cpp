@@ -6,6 +6,7 @@
 #include "storage/sha256.hpp"
 #include "storage/tree.hpp"
 
+#include <cstring>
 #include <deque>
 #include <set>
 
@@ -23,8 +24,8 @@ public:
     return bytes;
   }
 
-  caf::expected<put_ack> put(const std::vector<blob>& blobs) override {
-    std::set<std::pair<uint8_t, std::string>> in_batch;
+  caf::expected<put_ack> put(const std::vector<blob_view>& blobs) override {
+    std::set<std::pair<uint8_t, std::string_view>> in_batch;
     std::vector<blob_ref> children;
     std::vector<tree_entry> entries;
     for (auto& b : blobs) {
@@ -33,15 +34,15 @@ public:
       if (!is_hash_hex(b.hash))
         return make_error(ec::bad_request, "malformed blob hash");
       if (sha256_hex(b.data) != b.hash)
-        return make_error(ec::hash_mismatch, "content does not match its name " + b.hash);
+        return make_error(ec::hash_mismatch, "content does not match its name " + std::string(b.hash));
       if (b.ns == static_cast<uint8_t>(blob_ns::tree)) {
         if (auto why = parse_tree(b.data, entries); !why.empty())
-          return make_error(ec::bad_request, "directory node " + b.hash + ": " + why);
+          return make_error(ec::bad_request, "directory node " + std::string(b.hash) + ": " + why);
         for (auto& e : entries) {
           if (e.kind == entry_kind::link)
             continue;
           auto ns = e.kind == entry_kind::dir ? blob_ns::tree : blob_ns::source;
-          if (!in_batch.count({static_cast<uint8_t>(ns), e.ref}))
+          if (!in_batch.count({static_cast<uint8_t>(ns), std::string_view(e.ref)}))
             children.push_back(blob_ref{static_cast<uint8_t>(ns), e.ref});
         }
       }
@@ -69,6 +70,49 @@ private:
 };
 
 } // namespace
+
+std::vector<blob_view> views_of(const std::vector<blob>& blobs) {
+  std::vector<blob_view> out;
+  out.reserve(blobs.size());
+  for (auto& b : blobs)
+    out.push_back(blob_view{b.ns, b.hash, b.data});
+  return out;
+}
+
+std::string parse_blob_pack(std::string_view body, std::vector<blob_view>& out,
+                            std::vector<std::string>& hashes, bool& truncated) {
+  truncated = false;
+  size_t pos = 0;
+  std::vector<std::pair<size_t, size_t>> spans;
+  std::vector<uint8_t> nss;
+  while (pos < body.size()) {
+    if (body.size() - pos < 41) {
+      truncated = true;
+      return "blob pack ends inside a record header";
+    }
+    uint8_t ns = static_cast<uint8_t>(body[pos]);
+    if (ns > static_cast<uint8_t>(blob_ns::tree))
+      return "unknown blob namespace " + std::to_string(ns);
+    hashes.push_back(to_hex(reinterpret_cast<const uint8_t*>(body.data() + pos + 1), 32));
+    uint64_t len = 0;
+    std::memcpy(&len, body.data() + pos + 33, 8);
+    pos += 41;
+    if (len > body.size() - pos) {
+      truncated = true;
+      return "blob " + hashes.back() + " announces " + std::to_string(len) +
+             " bytes but the body ends after " + std::to_string(body.size() - pos);
+    }
+    spans.emplace_back(pos, len);
+    nss.push_back(ns);
+    pos += len;
+  }
+  if (spans.empty())
+    return "empty blob pack";
+  // hashes is complete now: its strings no longer move.
+  for (size_t i = 0; i < spans.size(); ++i)
+    out.push_back(blob_view{nss[i], hashes[i], body.substr(spans[i].first, spans[i].second)});
+  return {};
+}
 
 blob_store_ptr make_verifying_blob_store(blob_store_ptr inner) {
   return std::make_shared<verifying_blob_store>(std::move(inner));
