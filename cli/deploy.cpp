@@ -189,17 +189,23 @@ int cmd_deploy(cli_env& env, const args& a) {
   std::vector<std::string> hashes(scan.files.size());
   std::vector<size_t> to_hash;
   uint64_t hash_bytes = 0;
+  size_t hits = 0;
   for (size_t i = 0; i < scan.files.size(); ++i) {
     auto& f = scan.files[i];
+    auto h = cache.lookup(f);
+    hits += h.has_value();
     if (f.kind == entry_kind::link)
-      continue;
-    if (auto h = cache.lookup(f))
-      hashes[i] = *h;
+      continue; // its target is its content
+    if (h)
+      hashes[i] = std::move(*h);
     else {
       to_hash.push_back(i);
       hash_bytes += f.size;
     }
   }
+  // Every entry as it was at the last deploy: the tree is the one deployed then.
+  bool unchanged = hits == scan.files.size() && cache.size() == scan.files.size() &&
+                   !cache.root().empty();
 
   // Files that changed since the last deploy are hashed by two threads and,
   // batch by batch, checked against the server and uploaded by `jobs`
@@ -295,26 +301,40 @@ int cmd_deploy(cli_env& env, const args& a) {
       for (auto i : to_hash)
         if (!hashes[i].empty())
           cache.put(scan.files[i], hashes[i]);
+      cache.set_root({});
       cache.save(cache_file, scan_ns);
       return fail(first_err);
     }
-    for (auto i : to_hash)
-      cache.put(scan.files[i], hashes[i]);
   }
   phase("hash and upload changed files");
 
-  std::vector<flat_entry> flat;
-  flat.reserve(scan.files.size());
-  for (size_t i = 0; i < scan.files.size(); ++i) {
-    auto& f = scan.files[i];
-    flat.push_back(flat_entry{f.path, f.kind, f.size,
-                              f.kind == entry_kind::link ? f.link_target : hashes[i]});
-  }
+  // The Merkle tree, built only when the stat cache cannot vouch for its root.
   built_tree tree;
-  if (auto err = build_tree(flat, tree))
-    return fail("deploy refused: " + err.reason);
+  auto ensure_tree = [&]() -> std::string {
+    if (!tree.nodes.empty())
+      return {};
+    std::vector<flat_entry> flat;
+    flat.reserve(scan.files.size());
+    for (size_t i = 0; i < scan.files.size(); ++i) {
+      auto& f = scan.files[i];
+      flat.push_back(flat_entry{f.path, f.kind, f.size,
+                                f.kind == entry_kind::link ? f.link_target : hashes[i]});
+    }
+    if (auto err = build_tree(std::move(flat), tree))
+      return "deploy refused: " + err.reason;
+    return {};
+  };
+  std::string root = cache.root();
+  uint64_t total_bytes = 0;
+  for (auto& f : scan.files)
+    total_bytes += f.kind == entry_kind::link ? 0 : f.size;
+  if (!unchanged) {
+    if (auto e = ensure_tree(); !e.empty())
+      return fail(e);
+    root = tree.root;
+  }
   phase("build tree");
-  std::cerr << "ferry: " << tree.files << " files (" << human_bytes(static_cast<double>(tree.bytes))
+  std::cerr << "ferry: " << scan.files.size() << " files (" << human_bytes(static_cast<double>(total_bytes))
             << "), " << to_hash.size() << " read, " << scan.files.size() - to_hash.size()
             << " unchanged since the last deploy\n";
 
@@ -340,11 +360,13 @@ int cmd_deploy(cli_env& env, const args& a) {
   size_t rounds = 1;
   {
     std::string q;
-    append_ref(q, 1, tree.root);
+    append_ref(q, 1, root);
     std::vector<std::pair<uint8_t, std::string>> absent;
     if (auto err = ask_missing(q, absent); !err.empty())
       return fail("compare trees: " + err);
     if (!absent.empty()) {
+      if (auto e = ensure_tree(); !e.empty())
+        return fail(e);
       for (auto& n : tree.nodes)
         node_by_path[n.path] = &n;
       for (size_t i = 0; i < scan.files.size(); ++i)
@@ -427,12 +449,19 @@ int cmd_deploy(cli_env& env, const args& a) {
   phase("upload directory nodes");
 
   auto r = client.request("POST", "/v1/projects/" + project + "/versions",
-                          json{{"root", tree.root}, {"seal", true}}.dump());
+                          json{{"root", root}, {"seal", true}}.dump());
   phase("seal");
   if (!r.ok())
     return fail("seal: " + r.error_text());
-  if (!to_hash.empty() || cache.size() != scan.files.size())
-    cache.save(cache_file, scan_ns);
+  if (!unchanged) { // remember exactly this tree: its files and its root
+    stat_cache next;
+    for (size_t i = 0; i < scan.files.size(); ++i) {
+      auto& f = scan.files[i];
+      next.put(f, f.kind == entry_kind::link ? sha256_hex(f.link_target) : hashes[i]);
+    }
+    next.set_root(root);
+    next.save(cache_file, scan_ns);
+  }
   auto v = json::parse(r.body, nullptr, false);
   if (v.is_discarded())
     return fail("seal: unreadable answer");
@@ -442,7 +471,7 @@ int cmd_deploy(cli_env& env, const args& a) {
             << " #" << v.value("number", 0) << " in " << static_cast<int>(secs_since(t0) * 1000)
             << " ms\n";
   if (env.json) {
-    v["upload"] = json{{"files", tree.files},
+    v["upload"] = json{{"files", scan.files.size()},
                        {"files_read", to_hash.size()},
                        {"bytes_read", hash_bytes},
                        {"blobs_uploaded", up.blobs.load()},

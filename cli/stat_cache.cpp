@@ -1,7 +1,5 @@
 #include "cli/stat_cache.hpp"
 
-#include "storage/sha256.hpp"
-
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -10,7 +8,8 @@
 namespace ferry::cli {
 
 namespace {
-constexpr char magic[8] = {'F', 'E', 'R', 'R', 'Y', 'S', 'C', '1'};
+constexpr char magic[8] = {'F', 'E', 'R', 'R', 'Y', 'S', 'C', '2'};
+constexpr int64_t racy_ns = 100'000'000;
 
 template <class T>
 void put_pod(std::string& out, T v) {
@@ -41,42 +40,46 @@ std::string stat_cache::path_for(const std::string& root) {
 
 void stat_cache::load(const std::string& file) {
   map_.clear();
+  root_.clear();
   std::ifstream in(file, std::ios::binary);
   if (!in)
     return;
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::string_view v = data;
-  if (v.size() < 16 || std::memcmp(v.data(), magic, 8) != 0)
+  data_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::string_view v = data_;
+  if (v.size() < 48 || std::memcmp(v.data(), magic, 8) != 0)
     return;
   v.remove_prefix(8);
   uint64_t count = 0;
   get_pod(v, count);
+  digest root;
+  std::memcpy(root.data(), v.data(), 32);
+  v.remove_prefix(32);
   map_.reserve(count);
   for (uint64_t i = 0; i < count; ++i) {
     uint32_t len = 0;
     entry e;
     if (!get_pod(v, len) || v.size() < len)
-      break;
-    std::string path(v.substr(0, len));
+      return map_.clear();
+    auto path = v.substr(0, len);
     v.remove_prefix(len);
     if (!get_pod(v, e.size) || !get_pod(v, e.mtime_ns) || !get_pod(v, e.ctime_ns) ||
-        !get_pod(v, e.ino) || v.size() < 32)
-      break;
-    e.hash = to_hex(reinterpret_cast<const uint8_t*>(v.data()), 32);
+        !get_pod(v, e.ino) || !get_pod(v, e.kind) || v.size() < 32)
+      return map_.clear();
+    std::memcpy(e.hash.data(), v.data(), 32);
     v.remove_prefix(32);
-    map_.emplace(std::move(path), std::move(e));
+    map_.emplace(path, e);
   }
+  if (root != digest{})
+    root_ = to_hex(root);
 }
 
 bool stat_cache::save(const std::string& file, int64_t scan_ns) const {
   std::string out(magic, 8);
   put_pod<uint64_t>(out, 0);
+  out.append(32, '\0');
   uint64_t count = 0;
   for (auto& [path, e] : map_) {
-    if (e.mtime_ns > scan_ns - 100'000'000 || e.ctime_ns > scan_ns - 100'000'000)
-      continue;
-    digest d;
-    if (!hash_from_hex(e.hash, d))
+    if (e.mtime_ns > scan_ns - racy_ns || e.ctime_ns > scan_ns - racy_ns)
       continue;
     put_pod<uint32_t>(out, static_cast<uint32_t>(path.size()));
     out += path;
@@ -84,10 +87,14 @@ bool stat_cache::save(const std::string& file, int64_t scan_ns) const {
     put_pod(out, e.mtime_ns);
     put_pod(out, e.ctime_ns);
     put_pod(out, e.ino);
-    out.append(reinterpret_cast<const char*>(d.data()), 32);
+    put_pod(out, e.kind);
+    out.append(reinterpret_cast<const char*>(e.hash.data()), 32);
     ++count;
   }
   std::memcpy(out.data() + 8, &count, 8);
+  digest root;
+  if (count == map_.size() && hash_from_hex(root_, root))
+    std::memcpy(out.data() + 16, root.data(), 32);
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(file).parent_path(), ec);
   auto tmp = file + ".tmp";
@@ -104,13 +111,22 @@ std::optional<std::string> stat_cache::lookup(const scanned_file& f) const {
   if (it == map_.end())
     return std::nullopt;
   auto& e = it->second;
-  if (e.size != f.size || e.mtime_ns != f.mtime_ns || e.ctime_ns != f.ctime_ns || e.ino != f.ino)
+  if (e.size != f.size || e.mtime_ns != f.mtime_ns || e.ctime_ns != f.ctime_ns || e.ino != f.ino ||
+      e.kind != static_cast<uint8_t>(f.kind))
     return std::nullopt;
-  return e.hash;
+  return to_hex(e.hash);
 }
 
 void stat_cache::put(const scanned_file& f, const std::string& hash) {
-  map_[f.path] = entry{f.size, f.mtime_ns, f.ctime_ns, f.ino, hash};
+  entry e{f.size, f.mtime_ns, f.ctime_ns, f.ino, static_cast<uint8_t>(f.kind), {}};
+  hash_from_hex(hash, e.hash);
+  auto it = map_.find(f.path);
+  if (it != map_.end()) {
+    it->second = e;
+    return;
+  }
+  owned_.push_back(f.path);
+  map_.emplace(owned_.back(), e);
 }
 
 } // namespace ferry::cli
