@@ -1,5 +1,6 @@
 #include "cli/stat_cache.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -54,7 +55,7 @@ void stat_cache::load(const std::string& file) {
   digest root;
   std::memcpy(root.data(), v.data(), 32);
   v.remove_prefix(32);
-  map_.reserve(count);
+  map_.reserve(std::min<uint64_t>(count, v.size() / 61)); // a record is at least 61 bytes
   for (uint64_t i = 0; i < count; ++i) {
     uint32_t len = 0;
     entry e;
