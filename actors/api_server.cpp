@@ -93,8 +93,15 @@ struct api_server::impl {
         parser.body_limit(api_limits::max_body);
         boost::system::error_code ec;
         http::read_header(sock, buf, parser, ec);
-        if (ec)
+        if (ec == http::error::body_limit) {
+          send(sock, error_response(413, "too_large", "request body over 64 MiB"), false);
           break;
+        }
+        if (ec) {
+          if (!quiet_close(ec))
+            send(sock, error_response(400, "bad_request", "malformed HTTP request"), false);
+          break;
+        }
         auto len = parser.content_length();
         if (len && *len > api_limits::max_body) {
           send(sock, error_response(413, "too_large", "request body over 64 MiB"), false);
@@ -125,9 +132,7 @@ struct api_server::impl {
           break;
         }
         if (ec) {
-          if (ec != http::error::end_of_stream && ec != asio::error::eof &&
-              ec != http::error::partial_message && ec != asio::error::connection_reset &&
-              ec != asio::error::would_block && ec != asio::error::try_again)
+          if (!quiet_close(ec))
             send(sock, error_response(400, "bad_request", "malformed HTTP request"), false);
           break;
         }
@@ -151,6 +156,15 @@ struct api_server::impl {
   }
 
   static constexpr uint64_t direct_read_min = 64 << 10;
+
+  /// Errors that mean the peer left or went idle: close without an answer.
+  static bool quiet_close(const boost::system::error_code& ec) {
+    return ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == http::error::partial_message || ec == asio::error::connection_reset ||
+           ec == asio::error::would_block || ec == asio::error::try_again ||
+           ec == asio::error::broken_pipe || ec == asio::error::operation_aborted ||
+           ec == asio::error::bad_descriptor;
+  }
 
   template <class Message>
   static void fill_request(const Message& msg, http_request& req) {

@@ -9,8 +9,11 @@
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <kj/exception.h>
+
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -23,6 +26,7 @@ using json = nlohmann::json;
 namespace {
 
 constexpr auto ask_timeout = std::chrono::seconds(60);
+using relay_atom = caf::atom_constant<caf::atom("relay")>;
 
 /// A failed request: the HTTP status comes from the code.
 struct failure {
@@ -44,11 +48,49 @@ http_response ok_json(const json& j, int status = 200) {
 }
 
 /// Sends a request and waits for the reply.
+/// Sends a request and waits for the reply. A request to an actor on another
+/// node goes through a short-lived local relay that monitors it: CAF fails
+/// requests to a dead remote actor only by timeout, the relay fails them as
+/// soon as the node is gone.
 template <class R, class Handle, class... Ts>
 caf::expected<R> ask(caf::scoped_actor& self, const Handle& h, Ts&&... xs) {
   caf::expected<R> out{caf::error{}};
-  self->request(h, ask_timeout, std::forward<Ts>(xs)...)
-    .receive([&](R& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
+  auto on_reply = [&](R& r) { out = std::move(r); };
+  auto on_error = [&](caf::error& e) { out = std::move(e); };
+  if (!h || h->node() == self->node()) {
+    self->request(h, ask_timeout, std::forward<Ts>(xs)...).receive(on_reply, on_error);
+    return out;
+  }
+  auto relay = self->spawn([h, msg = std::make_tuple(std::forward<Ts>(xs)...)](
+                             caf::event_based_actor* me) mutable -> caf::behavior {
+    return {[=, msg = std::move(msg)](relay_atom) mutable {
+      auto rp = me->make_response_promise();
+      auto shared = std::make_shared<caf::response_promise>(rp);
+      me->monitor(h);
+      me->set_down_handler([shared, me](caf::down_msg&) {
+        if (shared->pending())
+          shared->deliver(make_error(ec::unavailable, "a node of the cluster went away"));
+        me->quit();
+      });
+      std::apply(
+        [&](auto&&... args) {
+          me->request(h, ask_timeout, std::move(args)...)
+            .then(
+              [shared, me](R& r) {
+                shared->deliver(std::move(r));
+                me->quit();
+              },
+              [shared, me](caf::error& e) {
+                if (shared->pending())
+                  shared->deliver(std::move(e));
+                me->quit();
+              });
+        },
+        std::move(msg));
+      return rp;
+    }};
+  });
+  self->request(relay, ask_timeout, relay_atom::value).receive(on_reply, on_error);
   return out;
 }
 
@@ -62,6 +104,10 @@ caf::expected<R> ask_role(caf::scoped_actor& self, role_cache& roles, const std:
     if (!a)
       return a.error();
     auto r = ask<R>(self, caf::actor_cast<Iface>(*a), xs...);
+    if (!r && code_of(r.error()) == ec::unavailable && r.error().category() != caf::atom("system")) {
+      roles.drop(name); // a remote node went away: look the role up again
+      continue;
+    }
     if (!r && r.error().category() == caf::atom("system")) {
       roles.drop(name);
       auto s = static_cast<caf::sec>(r.error().code());

@@ -1,1 +1,83 @@
-#include <catch2/catch.hpp>
+#include "tests/support/node.hpp"
+
+#include <csignal>
+#include <stdexcept>
+
+namespace ferry::test {
+
+ferryd_node::ferryd_node(std::string data_dir_, std::string log_dir, std::vector<std::string> extra)
+  : data_dir(std::move(data_dir_)), log_dir_(std::move(log_dir)), extra_(std::move(extra)) {
+  start();
+}
+
+ferryd_node::~ferryd_node() {
+  if (proc_ && proc_->running())
+    terminate(std::chrono::seconds(5));
+}
+
+void ferryd_node::start() {
+  std::vector<std::string> argv{FERRYD_BIN, "--data-dir", data_dir};
+  bool has_listen = false;
+  for (auto& e : extra_)
+    has_listen = has_listen || e == "--listen";
+  if (!has_listen) {
+    argv.push_back("--listen");
+    argv.push_back("127.0.0.1:0");
+  }
+  argv.insert(argv.end(), extra_.begin(), extra_.end());
+  proc_ = std::make_unique<process>(argv, std::map<std::string, std::string>{}, log_dir_);
+  auto line = proc_->first_line(std::chrono::seconds(20));
+  if (line.rfind("http://", 0) == 0) {
+    url = line;
+    token = read_file(data_dir + "/admin.token");
+    while (!token.empty() && token.back() == '\n')
+      token.pop_back();
+  }
+}
+
+void ferryd_node::kill9() {
+  proc_->signal(SIGKILL);
+  proc_->wait(std::chrono::seconds(10));
+}
+
+int ferryd_node::terminate(std::chrono::milliseconds timeout) {
+  proc_->signal(SIGTERM);
+  run_result r;
+  if (!proc_->wait(timeout, &r)) {
+    kill9();
+    return -1;
+  }
+  return r.exit_code;
+}
+
+reply ferryd_node::api(const std::string& method, const std::string& path, const std::string& body,
+                       const std::string& content_type) const {
+  return http(method, url + path, body, token, content_type);
+}
+
+reply ferryd_node::api_as(const std::string& tok, const std::string& method, const std::string& path,
+                          const std::string& body, const std::string& content_type) const {
+  return http(method, url + path, body, tok, content_type);
+}
+
+run_result ferry_cli(const std::vector<std::string>& args, const std::string& url,
+                     const std::string& token, const std::string& home_dir,
+                     const std::string& stdin_data) {
+  std::vector<std::string> argv{FERRY_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::map<std::string, std::string> env{{"HOME", home_dir},
+                                         {"XDG_CACHE_HOME", home_dir + "/.cache"},
+                                         {"XDG_CONFIG_HOME", home_dir + "/.config"}};
+  env["FERRY_URL"] = url;     // empty counts as unset
+  env["FERRY_TOKEN"] = token;
+  return run(argv, env, home_dir, stdin_data);
+}
+
+std::pair<std::string, std::string> api_error(const reply& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("error"))
+    return {"<no error body>", r.body};
+  return {j["error"].value("code", ""), j["error"].value("message", "")};
+}
+
+} // namespace ferry::test

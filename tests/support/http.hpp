@@ -1,0 +1,22 @@
+#pragma once
+// Plain HTTP for tests (libcurl), and raw bytes for malformed requests.
+#include <string>
+#include <vector>
+
+namespace ferry::test {
+
+struct reply {
+  long status = 0;
+  std::string body;
+  std::string error; ///< transport error, if any
+};
+
+reply http(const std::string& method, const std::string& url, const std::string& body = "",
+           const std::string& token = "", const std::string& content_type = "application/json");
+
+/// Sends raw bytes to host:port, optionally half-closing, and returns what
+/// comes back within timeout_ms.
+std::string raw_exchange(const std::string& url, const std::string& bytes, bool close_write,
+                         int timeout_ms = 3000);
+
+} // namespace ferry::test
