@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Configures (once) and builds ferry with ninja and ccache into build/.
-# BUILD_TYPE (default RelWithDebInfo) and FERRY_SANITIZE=ON are honoured.
+# Configures and builds ferry with ninja (and ccache when present) into
+# build/. Environment: BUILD_TYPE (default RelWithDebInfo), FERRY_WERROR=ON
+# (warnings are errors), FERRY_SANITIZE=ON (ASan + UBSan), BUILD_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S . -B "$build" -G Ninja \
-    -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
-    -DFERRY_SANITIZE="${FERRY_SANITIZE:-OFF}" \
-    -DFERRY_WERROR="${FERRY_WERROR:-OFF}" >/dev/null
-fi
+cmake -S . -B "$build" -G Ninja \
+  -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
+  -DFERRY_SANITIZE="${FERRY_SANITIZE:-OFF}" \
+  -DFERRY_WERROR="${FERRY_WERROR:-OFF}" >/dev/null
 cmake --build "$build" -j "$(nproc)"

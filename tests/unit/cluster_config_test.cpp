@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <sstream>
+
 using namespace ferry;
 
 TEST_CASE("cluster.conf names nodes, addresses and roles") {
@@ -42,4 +45,14 @@ TEST_CASE("the embedded default is one node with every role") {
   auto c = default_cluster();
   REQUIRE(c.nodes.size() == 1);
   CHECK(c.nodes[0].roles == known_roles());
+}
+
+TEST_CASE("the shipped cluster.conf parses") {
+  std::ifstream in(std::string(FERRY_SOURCE_DIR) + "/cluster.conf");
+  REQUIRE(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto c = parse_cluster_config(ss.str());
+  REQUIRE(c);
+  CHECK(c->find("local"));
 }
