@@ -10,6 +10,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <condition_variable>
 #include <mutex>
@@ -17,7 +18,6 @@
 #include <thread>
 
 #include <sys/socket.h>
-#include <sys/time.h>
 
 namespace ferry {
 
@@ -35,9 +35,34 @@ struct api_server::impl {
   std::thread accept_thread;
   std::mutex mtx;
   std::condition_variable cv;
-  std::set<int> open_fds;
+  /// An open connection and when it is due to be cut if it makes no progress.
+  struct conn {
+    int fd;
+    std::atomic<int64_t> deadline_ms;
+  };
+  std::set<conn*> conns;
   size_t active = 0;
   std::atomic<bool> stopping{false};
+  std::thread watchdog;
+
+  static int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+  }
+
+  /// Blocking socket reads ignore SO_RCVTIMEO under asio (it polls again), so
+  /// a watchdog shuts down connections that are idle or stalled past their
+  /// deadline; their blocked reads then fail.
+  void watch() {
+    while (!stopping) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::lock_guard<std::mutex> guard{mtx};
+      auto now = now_ms();
+      for (auto* c : conns)
+        if (c->deadline_ms.load() < now)
+          ::shutdown(c->fd, SHUT_RDWR);
+    }
+  }
 
   impl(caf::actor_system& s, directory_actor dir, api_options o)
     : sys(s), opts(std::move(o)), roles(std::move(dir)) {}
@@ -60,7 +85,6 @@ struct api_server::impl {
         continue;
       }
       ++active;
-      open_fds.insert(sock.native_handle());
       guard.unlock();
       auto owned = std::make_unique<tcp::socket>(std::move(sock));
       std::thread([this, s = std::move(owned)]() mutable { serve(std::move(s)); }).detach();
@@ -79,11 +103,14 @@ struct api_server::impl {
 
   void serve(std::unique_ptr<tcp::socket> owned) {
     auto& sock = *owned;
-    int fd = sock.native_handle();
-    timeval tv{opts.idle_timeout_s, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sock.set_option(tcp::no_delay(true));
+    const int64_t idle_ms = int64_t{opts.idle_timeout_s} * 1000;
+    conn me{sock.native_handle(), now_ms() + idle_ms};
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      conns.insert(&me);
+    }
+    boost::system::error_code nodelay_ec;
+    sock.set_option(tcp::no_delay(true), nodelay_ec);
     {
       caf::scoped_actor self{sys};
       beast::flat_buffer buf;
@@ -92,6 +119,7 @@ struct api_server::impl {
         parser.header_limit(16 * 1024);
         parser.body_limit(api_limits::max_body);
         boost::system::error_code ec;
+        me.deadline_ms = now_ms() + idle_ms;
         http::read_header(sock, buf, parser, ec);
         if (ec == http::error::body_limit) {
           send(sock, error_response(413, "too_large", "request body over 64 MiB"), false);
@@ -103,6 +131,8 @@ struct api_server::impl {
           break;
         }
         auto len = parser.content_length();
+        // The body may take its time at 1 MB/s, but not stall.
+        me.deadline_ms = now_ms() + idle_ms + static_cast<int64_t>(len.value_or(0) / 1000);
         if (len && *len > api_limits::max_body) {
           send(sock, error_response(413, "too_large", "request body over 64 MiB"), false);
           break;
@@ -121,7 +151,9 @@ struct api_server::impl {
           if (ec)
             break;
           bool keep = msg.keep_alive();
+          me.deadline_ms = INT64_MAX;
           auto res = handle_request(self, roles, req);
+          me.deadline_ms = now_ms() + idle_ms;
           if (!send(sock, res, keep) || !keep)
             break;
           continue;
@@ -141,7 +173,9 @@ struct api_server::impl {
         fill_request(msg, req);
         req.body = std::move(msg.body());
         bool keep = msg.keep_alive();
+        me.deadline_ms = INT64_MAX; // handling and answering are ours to finish
         auto res = handle_request(self, roles, req);
+        me.deadline_ms = now_ms() + idle_ms;
         if (!send(sock, res, keep) || !keep)
           break;
       }
@@ -149,7 +183,7 @@ struct api_server::impl {
     boost::system::error_code ignored;
     sock.shutdown(tcp::socket::shutdown_both, ignored);
     std::lock_guard<std::mutex> guard{mtx};
-    open_fds.erase(fd);
+    conns.erase(&me);
     owned.reset(); // before the count drops: stop() may destroy the io_context next
     --active;
     cv.notify_all();
@@ -212,6 +246,7 @@ caf::expected<uint16_t> api_server::start() {
                                          std::to_string(impl_->opts.port) + ": " + ec.message());
   auto port = impl_->acceptor.local_endpoint().port();
   impl_->accept_thread = std::thread([this] { impl_->accept_loop(); });
+  impl_->watchdog = std::thread([this] { impl_->watch(); });
   return port;
 }
 
@@ -223,9 +258,11 @@ void api_server::stop() {
   impl_->acceptor.close(ec);
   if (impl_->accept_thread.joinable())
     impl_->accept_thread.join();
+  if (impl_->watchdog.joinable())
+    impl_->watchdog.join();
   std::unique_lock<std::mutex> guard{impl_->mtx};
-  for (int fd : impl_->open_fds)
-    ::shutdown(fd, SHUT_RDWR);
+  for (auto* c : impl_->conns)
+    ::shutdown(c->fd, SHUT_RDWR);
   impl_->cv.wait_for(guard, std::chrono::seconds(5), [this] { return impl_->active == 0; });
 }
 

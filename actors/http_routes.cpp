@@ -626,6 +626,22 @@ http_response route(route_ctx& c) {
 
 } // namespace
 
+std::string parse_manifest_body(const std::string& content_type, const std::string& body,
+                                std::vector<flat_entry>& out) {
+  http_request req;
+  req.content_type = content_type;
+  req.body = body;
+  json doc;
+  if (content_type != "application/x-ferry-manifest") {
+    doc = json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object())
+      return "body is not a JSON object";
+  }
+  if (auto f = read_manifest(req, &doc, out))
+    return f->message;
+  return {};
+}
+
 caf::expected<caf::actor> role_cache::get(caf::scoped_actor& self, const std::string& name) {
   {
     std::lock_guard<std::mutex> guard{mtx_};

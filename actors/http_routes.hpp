@@ -25,6 +25,7 @@
 // Errors: {"error":{"code":"<stable code>","message":"<one line>"}} with a 4xx/5xx.
 #include "messages/node.hpp"
 #include "messages/storage.hpp"
+#include "storage/tree.hpp"
 
 #include <caf/scoped_actor.hpp>
 
@@ -80,6 +81,12 @@ struct http_response {
 
 /// Handles one request on a connection's thread (its body may be moved out).
 http_response handle_request(caf::scoped_actor& self, role_cache& roles, http_request& req);
+
+/// Reads a manifest body, JSON ({"files":[...]}) or Cap'n Proto
+/// (application/x-ferry-manifest), into flat entries; "" or the reason.
+/// Paths are not checked here (build_tree does that).
+std::string parse_manifest_body(const std::string& content_type, const std::string& body,
+                                std::vector<flat_entry>& out);
 
 /// An error response in the API's JSON shape.
 http_response error_response(int status, const std::string& code, const std::string& message);

@@ -203,6 +203,9 @@ int cmd_deploy(cli_env& env, const args& a) {
       hash_bytes += f.size;
     }
   }
+  for (auto i : to_hash)
+    if (scan.files[i].size + 64 > uploader::max_blob)
+      return fail("'" + scan.files[i].path + "' is over the 64 MiB blob limit; leave it out with .ferryignore");
   // Every entry as it was at the last deploy: the tree is the one deployed then.
   bool unchanged = hits == scan.files.size() && cache.size() == scan.files.size() &&
                    !cache.root().empty();
@@ -384,6 +387,8 @@ int cmd_deploy(cli_env& env, const args& a) {
       for (auto& e : n->entries) {
         if (e.kind == entry_kind::link || !seen.insert(e.ref).second)
           continue;
+        if (e.kind != entry_kind::dir && up.settled(e.ref))
+          continue; // checked (and uploaded if need be) while hashing
         if (e.kind == entry_kind::dir)
           dir_nodes[e.ref] = node_by_path.at(n->path.empty() ? e.name : n->path + "/" + e.name);
         append_ref(q, e.kind == entry_kind::dir ? 1 : 0, e.ref);

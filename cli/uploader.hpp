@@ -43,6 +43,10 @@ public:
   /// Uploads these files' blobs (known to be missing). Returns "" or an error.
   std::string upload(http_client& c, const std::vector<size_t>& idx);
 
+  /// True if this deploy already made sure the server has this content
+  /// (asked and, where missing, uploaded it). Call once uploads are done.
+  bool settled(const std::string& hash) const { return claimed_.count(hash) > 0; }
+
   std::atomic<uint64_t> blobs{0};
   std::atomic<uint64_t> bytes{0};
 

@@ -41,6 +41,9 @@ Runs one ferry node. With no --config it is a single node playing every role
   --config FILE        cluster.conf naming the nodes and their roles
   --node NAME          which node of the cluster this is (needed with several)
   --listen HOST:PORT   HTTP API address (api role); port 0 picks a free port
+  --idle-timeout SECS  close API connections idle (or stalled mid-request)
+                       this long (default 60)
+  --max-connections N  API connections served at once; more get 503 (default 256)
   -h, --help           this text
 
 On start ferryd prints the API URL on stdout. On first start it creates the
@@ -86,7 +89,7 @@ int main(int argc, char** argv) {
   // next one instead of returning it to the kernel and faulting it back in.
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  std::string data_dir, config_file, node_name, listen;
+  std::string data_dir, config_file, node_name, listen, idle_timeout = "60", max_conns = "256";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string& out) {
@@ -102,6 +105,8 @@ int main(int argc, char** argv) {
                : a == "--config" ? !value(config_file)
                : a == "--node"   ? !value(node_name)
                : a == "--listen" ? !value(listen)
+               : a == "--idle-timeout" ? !value(idle_timeout)
+               : a == "--max-connections" ? !value(max_conns)
                                  : true) {
       std::cerr << "ferryd: bad or incomplete option '" << a << "'\n\n" << usage;
       return 2;
@@ -109,6 +114,11 @@ int main(int argc, char** argv) {
   }
   if (data_dir.empty())
     return die("--data-dir is required (see --help)");
+  int idle_s = std::atoi(idle_timeout.c_str()), conns = std::atoi(max_conns.c_str());
+  if (idle_s <= 0 || idle_s > 86400)
+    return die("--idle-timeout must be 1 to 86400 seconds");
+  if (conns <= 0 || conns > 100000)
+    return die("--max-connections must be 1 to 100000");
 
   cluster_config cluster = default_cluster();
   if (!config_file.empty()) {
@@ -220,7 +230,7 @@ int main(int argc, char** argv) {
       return die("--listen must be HOST:PORT, not '" + api_addr + "'");
     }
     api = std::make_unique<api_server>(sys, caf::actor_cast<directory_actor>(supervisor),
-                                       api_options{host, port});
+                                       api_options{host, port, static_cast<size_t>(conns), idle_s});
     auto bound = api->start();
     if (!bound) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);

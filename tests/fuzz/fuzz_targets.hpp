@@ -1,0 +1,13 @@
+#pragma once
+// The parsers of untrusted bytes, as fuzz entry points. Each must survive
+// any input without crashing, hanging or leaking; where a parser accepts
+// input, its invariant is checked (abort on violation).
+#include <cstddef>
+#include <cstdint>
+
+namespace ferry::fuzz {
+int tree_node(const uint8_t* data, size_t size);      ///< parse_tree: accepted == canonical
+int blob_pack(const uint8_t* data, size_t size);      ///< parse_blob_pack: views stay in the body
+int manifest(const uint8_t* data, size_t size);       ///< JSON and Cap'n Proto manifests, then build_tree
+int cluster_config(const uint8_t* data, size_t size); ///< cluster.conf
+} // namespace ferry::fuzz
