@@ -200,7 +200,9 @@ std::optional<failure> read_manifest(const http_request& req, const json* doc,
     }
     return std::nullopt;
   }
-  const auto& files = (*doc)["files"];
+  if (!doc || !doc->is_object() || !doc->contains("files"))
+    return failure{ec::bad_request, "give a \"files\" list"};
+  const auto& files = doc->at("files");
   if (!files.is_array())
     return failure{ec::bad_request, "\"files\" must be an array"};
   if (files.size() > api_limits::max_entries)
