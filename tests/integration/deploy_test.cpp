@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 using namespace ferry;
@@ -140,13 +141,21 @@ TEST_CASE_METHOD(fixture, "symlinks inside the tree deploy, escaping ones are re
   CHECK_THAT(r.err, Catch::Contains("absolute"));
 }
 
-TEST_CASE_METHOD(fixture, "a tree with a FIFO is refused before anything is uploaded") {
+TEST_CASE_METHOD(fixture, "a tree with a FIFO or a device file is refused before anything is uploaded") {
   write_file(tree + "/index.html", "unique content 1234");
   REQUIRE(mkfifo((tree + "/pipe").c_str(), 0644) == 0);
   auto r = deploy();
   CHECK(r.exit_code == 1);
   CHECK(r.out.empty());
   CHECK_THAT(r.err, Catch::Contains("'pipe' is a FIFO"));
+  if (mknod((tree + "/null").c_str(), S_IFCHR | 0644, makedev(1, 3)) == 0) { // needs root
+    unlink((tree + "/pipe").c_str());
+    r = deploy();
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("'null' is a character device"));
+  } else {
+    WARN("not root: the device file case is skipped");
+  }
   auto missing = node.api("POST", "/v1/missing",
                           json{{"source", {sha256_hex("unique content 1234")}}}.dump());
   CHECK(json::parse(missing.body)["source"].size() == 1);
