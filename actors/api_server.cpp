@@ -65,7 +65,7 @@ struct api_server::impl {
   }
 
   impl(caf::actor_system& s, directory_actor dir, api_options o)
-    : sys(s), opts(std::move(o)), roles(std::move(dir)) {}
+      : sys(s), opts(std::move(o)), roles(std::move(dir)) {}
 
   void accept_loop() {
     while (!stopping) {
@@ -222,7 +222,7 @@ struct api_server::impl {
 };
 
 api_server::api_server(caf::actor_system& sys, directory_actor directory, api_options opts)
-  : impl_(std::make_unique<impl>(sys, std::move(directory), std::move(opts))) {}
+    : impl_(std::make_unique<impl>(sys, std::move(directory), std::move(opts))) {}
 
 api_server::~api_server() {
   stop();
@@ -243,7 +243,7 @@ caf::expected<uint16_t> api_server::start() {
     impl_->acceptor.listen(512, ec);
   if (ec)
     return make_error(ec::unavailable, "listen on " + impl_->opts.host + ":" +
-                                         std::to_string(impl_->opts.port) + ": " + ec.message());
+                                           std::to_string(impl_->opts.port) + ": " + ec.message());
   auto port = impl_->acceptor.local_endpoint().port();
   impl_->accept_thread = std::thread([this] { impl_->accept_loop(); });
   impl_->watchdog = std::thread([this] { impl_->watch(); });

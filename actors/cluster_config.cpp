@@ -118,9 +118,11 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
     if (n.roles.empty())
       return make_error(ec::bad_request, "cluster.conf: node '" + n.name + "' has no roles");
     if (n.roles.count("api") && n.api.empty())
-      return make_error(ec::bad_request, "cluster.conf: node '" + n.name + "' has role api but no 'api' address");
+      return make_error(ec::bad_request,
+                        "cluster.conf: node '" + n.name + "' has role api but no 'api' address");
     if (c.nodes.size() > 1 && n.actors.empty())
-      return make_error(ec::bad_request, "cluster.conf: node '" + n.name + "' needs an 'actors' address in a cluster");
+      return make_error(ec::bad_request, "cluster.conf: node '" + n.name +
+                                             "' needs an 'actors' address in a cluster");
   }
   return c;
 }

@@ -62,7 +62,7 @@ caf::expected<R> ask(caf::scoped_actor& self, const Handle& h, Ts&&... xs) {
     return out;
   }
   auto relay = self->spawn([h, msg = std::make_tuple(std::forward<Ts>(xs)...)](
-                             caf::event_based_actor* me) mutable -> caf::behavior {
+                               caf::event_based_actor* me) mutable -> caf::behavior {
     return {[=, msg = std::move(msg)](relay_atom) mutable {
       auto rp = me->make_response_promise();
       auto shared = std::make_shared<caf::response_promise>(rp);
@@ -73,20 +73,20 @@ caf::expected<R> ask(caf::scoped_actor& self, const Handle& h, Ts&&... xs) {
         me->quit();
       });
       std::apply(
-        [&](auto&&... args) {
-          me->request(h, ask_timeout, std::move(args)...)
-            .then(
-              [shared, me](R& r) {
-                shared->deliver(std::move(r));
-                me->quit();
-              },
-              [shared, me](caf::error& e) {
-                if (shared->pending())
-                  shared->deliver(std::move(e));
-                me->quit();
-              });
-        },
-        std::move(msg));
+          [&](auto&&... args) {
+            me->request(h, ask_timeout, std::move(args)...)
+                .then(
+                    [shared, me](R& r) {
+                      shared->deliver(std::move(r));
+                      me->quit();
+                    },
+                    [shared, me](caf::error& e) {
+                      if (shared->pending())
+                        shared->deliver(std::move(e));
+                      me->quit();
+                    });
+          },
+          std::move(msg));
       return rp;
     }};
   });
@@ -104,7 +104,8 @@ caf::expected<R> ask_role(caf::scoped_actor& self, role_cache& roles, const std:
     if (!a)
       return a.error();
     auto r = ask<R>(self, caf::actor_cast<Iface>(*a), xs...);
-    if (!r && code_of(r.error()) == ec::unavailable && r.error().category() != caf::atom("system")) {
+    if (!r && code_of(r.error()) == ec::unavailable &&
+        r.error().category() != caf::atom("system")) {
       roles.drop(name); // a remote node went away: look the role up again
       continue;
     }
@@ -121,15 +122,21 @@ caf::expected<R> ask_role(caf::scoped_actor& self, role_cache& roles, const std:
 }
 
 json version_json(const version_info& v) {
-  return json{{"id", v.id},           {"project", v.project}, {"number", v.number},
-              {"state", v.state},     {"root", v.root},       {"files", v.files},
-              {"bytes", v.bytes},     {"created_ms", v.created_ms},
-              {"sealed_ms", v.sealed_ms}, {"created_by", v.created_by}};
+  return json{{"id", v.id},
+              {"project", v.project},
+              {"number", v.number},
+              {"state", v.state},
+              {"root", v.root},
+              {"files", v.files},
+              {"bytes", v.bytes},
+              {"created_ms", v.created_ms},
+              {"sealed_ms", v.sealed_ms},
+              {"created_by", v.created_by}};
 }
 
 json project_json(const project_info& p) {
-  return json{{"name", p.name}, {"owner", p.owner}, {"created_ms", p.created_ms},
-              {"versions", p.versions}};
+  return json{
+      {"name", p.name}, {"owner", p.owner}, {"created_ms", p.created_ms}, {"versions", p.versions}};
 }
 
 std::vector<std::string> split_path(std::string_view target) {
@@ -268,9 +275,9 @@ caf::expected<std::vector<flat_entry>> decode_manifest(const std::string& bytes)
 /// Makes a tree complete in storage and checks it: from a flat manifest,
 /// every file blob must be stored, then the directory nodes are stored; a
 /// root must name a stored, valid tree. Nothing is written if a check fails.
-caf::expected<std::pair<std::string, tree_stats>>
-settle_tree(caf::scoped_actor& self, role_cache& roles, std::string root,
-            std::vector<flat_entry>* manifest) {
+caf::expected<std::pair<std::string, tree_stats>> settle_tree(caf::scoped_actor& self,
+                                                              role_cache& roles, std::string root,
+                                                              std::vector<flat_entry>* manifest) {
   if (manifest) {
     built_tree tree;
     if (auto err = build_tree(*manifest, tree))
@@ -291,8 +298,8 @@ settle_tree(caf::scoped_actor& self, role_cache& roles, std::string root,
     if (!missing->indices.empty())
       return make_error(ec::missing_blobs,
                         std::to_string(missing->indices.size()) +
-                          " blob(s) named by the manifest are not stored, e.g. '" +
-                          named[missing->indices.front()]->path + "'");
+                            " blob(s) named by the manifest are not stored, e.g. '" +
+                            named[missing->indices.front()]->path + "'");
     put_blobs nodes;
     for (auto& n : tree.nodes)
       nodes.blobs.push_back(blob{static_cast<uint8_t>(blob_ns::tree), n.hash, n.bytes});
@@ -318,9 +325,8 @@ caf::expected<version_info> seal(caf::scoped_actor& self, role_cache& roles, con
   if (!settled)
     return settled.error();
   auto& [root, stats] = *settled;
-  return ask_role<version_info, registry_actor>(
-    self, roles, "registry", seal_atom::value, who,
-    seal_version{v.id, root, stats.files, stats.bytes});
+  return ask_role<version_info, registry_actor>(self, roles, "registry", seal_atom::value, who,
+                                                seal_version{v.id, root, stats.files, stats.bytes});
 }
 
 /// Everything a route needs.
@@ -424,7 +430,8 @@ http_response missing_binary(route_ctx& c) {
     auto ns = static_cast<uint8_t>(body[pos]);
     if (ns > static_cast<uint8_t>(blob_ns::tree))
       return fail(ec::bad_request, "unknown blob namespace " + std::to_string(ns));
-    q.refs.push_back(blob_ref{ns, to_hex(reinterpret_cast<const uint8_t*>(body.data() + pos + 1), 32)});
+    q.refs.push_back(
+        blob_ref{ns, to_hex(reinterpret_cast<const uint8_t*>(body.data() + pos + 1), 32)});
   }
   auto missing = ask_role<missing_set, cas_actor>(c.self, c.roles, "cas", missing_atom::value, q);
   if (!missing)
@@ -473,7 +480,8 @@ http_response put_blobs_route(route_ctx& c, Request req, size_t n) {
   auto cas = c.roles.get(c.self, "cas");
   if (!cas)
     return fail(cas.error());
-  auto ack = ask<put_ack>(c.self, caf::actor_cast<cas_actor>(*cas), put_atom::value, std::move(req));
+  auto ack =
+      ask<put_ack>(c.self, caf::actor_cast<cas_actor>(*cas), put_atom::value, std::move(req));
   if (!ack) {
     if (ack.error().category() == caf::atom("system"))
       c.roles.drop("cas");
@@ -511,7 +519,9 @@ http_response files_route(route_ctx& c, const std::string& id) {
       else if (e.kind == entry_kind::link)
         files.push_back(json{{"path", sub}, {"symlink", e.ref}});
       else
-        files.push_back(json{{"path", sub}, {"hash", e.ref}, {"size", e.size},
+        files.push_back(json{{"path", sub},
+                             {"hash", e.ref},
+                             {"size", e.size},
                              {"executable", e.kind == entry_kind::exec}});
     }
   }
@@ -542,8 +552,8 @@ http_response route(route_ctx& c) {
     if (m == "GET") {
       if (!c.who.admin)
         return fail(ec::forbidden, "reading raw blobs needs an admin token");
-      auto b = ask_role<blob, cas_actor>(c.self, c.roles, "cas", get_atom::value,
-                                         blob_ref{*ns, p[3]});
+      auto b =
+          ask_role<blob, cas_actor>(c.self, c.roles, "cas", get_atom::value, blob_ref{*ns, p[3]});
       if (!b)
         return fail(b.error());
       return http_response{200, "application/octet-stream", std::move(b->data)};
@@ -568,8 +578,8 @@ http_response route(route_ctx& c) {
     if (m == "POST")
       return create_version(c, p[2]);
     if (m == "GET") {
-      auto vs = ask_role<std::vector<version_info>, registry_actor>(
-        c.self, c.roles, "registry", list_atom::value, c.who, p[2]);
+      auto vs = ask_role<std::vector<version_info>, registry_actor>(c.self, c.roles, "registry",
+                                                                    list_atom::value, c.who, p[2]);
       if (!vs)
         return fail(vs.error());
       json out = json::array();
@@ -580,8 +590,8 @@ http_response route(route_ctx& c) {
   }
   if (n >= 3 && p[1] == "versions") {
     if (n == 3 && m == "GET") {
-      auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry",
-                                                      get_atom::value, c.who, p[2]);
+      auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
+                                                      c.who, p[2]);
       return v ? ok_json(version_json(*v)) : fail(v.error());
     }
     if (n == 4 && p[3] == "seal" && m == "POST")
@@ -594,9 +604,9 @@ http_response route(route_ctx& c) {
     if (doc.is_discarded() || !doc.contains("name") || !doc["name"].is_string())
       return fail(ec::bad_request, "give {\"name\": \"...\"}");
     bool admin = doc.contains("admin") && doc["admin"].is_boolean() && doc["admin"].get<bool>();
-    auto token = ask_role<std::string, registry_actor>(c.self, c.roles, "registry",
-                                                       user_atom::value, c.who,
-                                                       doc["name"].get<std::string>(), admin);
+    auto token =
+        ask_role<std::string, registry_actor>(c.self, c.roles, "registry", user_atom::value, c.who,
+                                              doc["name"].get<std::string>(), admin);
     return token ? ok_json(json{{"name", doc["name"]}, {"token", *token}}, 201)
                  : fail(token.error());
   }
@@ -609,8 +619,11 @@ http_response route(route_ctx& c) {
         return fail(list.error());
       json out = json::array();
       for (auto& a : *list)
-        out.push_back(json{{"name", a.name}, {"node", a.node}, {"alive", a.alive},
-                           {"restarts", a.restarts}, {"since_ms", a.since_ms}});
+        out.push_back(json{{"name", a.name},
+                           {"node", a.node},
+                           {"alive", a.alive},
+                           {"restarts", a.restarts},
+                           {"since_ms", a.since_ms}});
       return ok_json(json{{"actors", out}});
     }
     if (n == 5 && p[4] == "kill" && m == "POST") {

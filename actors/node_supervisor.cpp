@@ -26,9 +26,9 @@ constexpr int64_t stable_after_ms = 10000;
 
 } // namespace
 
-supervisor_actor::behavior_type node_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
-                                                std::string node, std::vector<child_spec> children,
-                                                std::vector<peer_spec> peers) {
+supervisor_actor::behavior_type node_supervisor(
+    supervisor_actor::stateful_pointer<supervisor_state> self, std::string node,
+    std::vector<child_spec> children, std::vector<peer_spec> peers) {
   auto& st = self->state;
   st.node = std::move(node);
   st.children = std::move(children);
@@ -50,18 +50,19 @@ supervisor_actor::behavior_type node_supervisor(supervisor_actor::stateful_point
         continue;
       auto mm = self->system().middleman().actor_handle();
       self->request(mm, std::chrono::seconds(2), caf::connect_atom::value, p.host, p.port)
-        .then(
-          [self, peer_node](const caf::node_id&, caf::strong_actor_ptr& ptr,
-                            const std::set<std::string>&) {
-            for (auto& q : self->state.peers)
-              if (q.node == peer_node && ptr) {
-                q.directory = caf::actor_cast<caf::actor>(ptr);
-                self->monitor(q.directory);
-              }
-          },
-          [self, peer_node](caf::error&) {
-            self->delayed_send(self, std::chrono::milliseconds(500), peer_atom::value, peer_node);
-          });
+          .then(
+              [self, peer_node](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                                const std::set<std::string>&) {
+                for (auto& q : self->state.peers)
+                  if (q.node == peer_node && ptr) {
+                    q.directory = caf::actor_cast<caf::actor>(ptr);
+                    self->monitor(q.directory);
+                  }
+              },
+              [self, peer_node](caf::error&) {
+                self->delayed_send(self, std::chrono::milliseconds(500), peer_atom::value,
+                                   peer_node);
+              });
     }
   };
   for (auto& p : st.peers)
@@ -93,55 +94,56 @@ supervisor_actor::behavior_type node_supervisor(supervisor_actor::stateful_point
     }
   });
   return {
-    [self](lookup_atom a, std::string& name) -> caf::result<caf::actor> {
-      for (auto& c : self->state.children)
-        if (c.name == name) {
-          if (!c.current)
-            return make_error(ec::unavailable, "actor '" + name + "' is restarting");
-          return c.current;
-        }
-      for (auto& p : self->state.peers)
-        for (auto& n : p.actors)
-          if (n == name) {
-            if (!p.directory)
-              return make_error(ec::unavailable, "node '" + p.node + "' (" + name +
-                                                   ") is not reachable");
-            return self->delegate(caf::actor_cast<directory_actor>(p.directory), a,
-                                  std::move(name));
+      [self](lookup_atom a, std::string& name) -> caf::result<caf::actor> {
+        for (auto& c : self->state.children)
+          if (c.name == name) {
+            if (!c.current)
+              return make_error(ec::unavailable, "actor '" + name + "' is restarting");
+            return c.current;
           }
-      return make_error(ec::not_found, "no actor '" + name + "' in this cluster");
-    },
-    [self](list_atom) {
-      std::vector<actor_status> out;
-      for (auto& c : self->state.children)
-        out.push_back(actor_status{c.name, self->state.node, static_cast<bool>(c.current),
-                                   c.restarts, c.since_ms});
-      for (auto& p : self->state.peers)
-        for (auto& n : p.actors)
-          out.push_back(actor_status{n, p.node, static_cast<bool>(p.directory), 0, 0});
-      return out;
-    },
-    [self](kill_atom, const std::string& name) {
-      for (auto& c : self->state.children)
-        if (c.name == name && c.current) {
-          self->send_exit(c.current, caf::exit_reason::kill);
-          return true;
-        }
-      return false;
-    },
-    [self, start](restart_atom, const std::string& name) {
-      for (auto& c : self->state.children)
-        if (c.name == name && !c.current) {
-          c.restarts++;
-          start(c);
-        }
-    },
-    [connect](peer_atom, const std::string& peer_node) { connect(peer_node); },
+        for (auto& p : self->state.peers)
+          for (auto& n : p.actors)
+            if (n == name) {
+              if (!p.directory)
+                return make_error(ec::unavailable,
+                                  "node '" + p.node + "' (" + name + ") is not reachable");
+              return self->delegate(caf::actor_cast<directory_actor>(p.directory), a,
+                                    std::move(name));
+            }
+        return make_error(ec::not_found, "no actor '" + name + "' in this cluster");
+      },
+      [self](list_atom) {
+        std::vector<actor_status> out;
+        for (auto& c : self->state.children)
+          out.push_back(actor_status{c.name, self->state.node, static_cast<bool>(c.current),
+                                     c.restarts, c.since_ms});
+        for (auto& p : self->state.peers)
+          for (auto& n : p.actors)
+            out.push_back(actor_status{n, p.node, static_cast<bool>(p.directory), 0, 0});
+        return out;
+      },
+      [self](kill_atom, const std::string& name) {
+        for (auto& c : self->state.children)
+          if (c.name == name && c.current) {
+            self->send_exit(c.current, caf::exit_reason::kill);
+            return true;
+          }
+        return false;
+      },
+      [self, start](restart_atom, const std::string& name) {
+        for (auto& c : self->state.children)
+          if (c.name == name && !c.current) {
+            c.restarts++;
+            start(c);
+          }
+      },
+      [connect](peer_atom, const std::string& peer_node) { connect(peer_node); },
   };
 }
 
 supervisor_actor spawn_node_supervisor(caf::actor_system& sys, std::string node,
-                                       std::vector<child_spec> children, std::vector<peer_spec> peers) {
+                                       std::vector<child_spec> children,
+                                       std::vector<peer_spec> peers) {
   return sys.spawn(node_supervisor, std::move(node), std::move(children), std::move(peers));
 }
 

@@ -45,10 +45,11 @@ using supervisor_actor = directory_actor::extend<caf::reacts_to<restart_atom, st
                                                  caf::reacts_to<peer_atom, std::string>>;
 
 supervisor_actor spawn_node_supervisor(caf::actor_system& sys, std::string node,
-                                       std::vector<child_spec> children, std::vector<peer_spec> peers);
+                                       std::vector<child_spec> children,
+                                       std::vector<peer_spec> peers);
 
-supervisor_actor::behavior_type node_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
-                                                std::string node, std::vector<child_spec> children,
-                                                std::vector<peer_spec> peers);
+supervisor_actor::behavior_type node_supervisor(
+    supervisor_actor::stateful_pointer<supervisor_state> self, std::string node,
+    std::vector<child_spec> children, std::vector<peer_spec> peers);
 
 } // namespace ferry

@@ -19,9 +19,9 @@ struct registry_state {
   static inline const char* name = "registry";
 };
 
-registry_actor::behavior_type version_registry(registry_actor::stateful_pointer<registry_state> self,
-                                               std::shared_ptr<metadata_store> store,
-                                               std::function<int64_t()> now_ms);
+registry_actor::behavior_type version_registry(
+    registry_actor::stateful_pointer<registry_state> self, std::shared_ptr<metadata_store> store,
+    std::function<int64_t()> now_ms);
 
 /// Spawns the registry detached (its RocksDB calls block).
 registry_actor spawn_version_registry(caf::actor_system& sys, std::shared_ptr<metadata_store> store,

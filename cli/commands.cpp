@@ -225,11 +225,13 @@ int cmd_ls(cli_env& env, const args& a) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("%-15s %5s  %-9s %8s %10s  %s\n", "VERSION", "#", "STATE", "FILES", "SIZE", "CREATED");
+  std::printf("%-15s %5s  %-9s %8s %10s  %s\n", "VERSION", "#", "STATE", "FILES", "SIZE",
+              "CREATED");
   for (auto& v : j["versions"])
     std::printf("%-15s %5llu  %-9s %8llu %10s  %s\n", v.value("id", "").c_str(),
                 static_cast<unsigned long long>(v.value("number", 0ULL)),
-                v.value("state", "").c_str(), static_cast<unsigned long long>(v.value("files", 0ULL)),
+                v.value("state", "").c_str(),
+                static_cast<unsigned long long>(v.value("files", 0ULL)),
                 human_bytes(static_cast<double>(v.value("bytes", 0ULL))).c_str(),
                 when(v.value("created_ms", 0LL)).c_str());
   return 0;
@@ -271,20 +273,22 @@ int cmd_inspect(cli_env& env, const args& a) {
     std::cout << v.dump(2) << "\n";
     return 0;
   }
-  std::printf("version   %s\nproject   %s (#%llu)\nstate     %s\nroot      %s\nfiles     %llu (%s)\n"
-              "created   %s by %s\nsealed    %s\n",
-              v.value("id", "").c_str(), v.value("project", "").c_str(),
-              static_cast<unsigned long long>(v.value("number", 0ULL)), v.value("state", "").c_str(),
-              v.value("root", "").c_str(), static_cast<unsigned long long>(v.value("files", 0ULL)),
-              human_bytes(static_cast<double>(v.value("bytes", 0ULL))).c_str(),
-              when(v.value("created_ms", 0LL)).c_str(), v.value("created_by", "").c_str(),
-              when(v.value("sealed_ms", 0LL)).c_str());
+  std::printf(
+      "version   %s\nproject   %s (#%llu)\nstate     %s\nroot      %s\nfiles     %llu (%s)\n"
+      "created   %s by %s\nsealed    %s\n",
+      v.value("id", "").c_str(), v.value("project", "").c_str(),
+      static_cast<unsigned long long>(v.value("number", 0ULL)), v.value("state", "").c_str(),
+      v.value("root", "").c_str(), static_cast<unsigned long long>(v.value("files", 0ULL)),
+      human_bytes(static_cast<double>(v.value("bytes", 0ULL))).c_str(),
+      when(v.value("created_ms", 0LL)).c_str(), v.value("created_by", "").c_str(),
+      when(v.value("sealed_ms", 0LL)).c_str());
   if (files)
     for (auto& f : fl["files"]) {
       if (f.contains("symlink"))
         std::printf("  %s -> %s\n", f.value("path", "").c_str(), f.value("symlink", "").c_str());
       else
-        std::printf("  %10s  %s%s\n", human_bytes(static_cast<double>(f.value("size", 0ULL))).c_str(),
+        std::printf("  %10s  %s%s\n",
+                    human_bytes(static_cast<double>(f.value("size", 0ULL))).c_str(),
                     f.value("path", "").c_str(), f.value("executable", false) ? " *" : "");
     }
   return 0;

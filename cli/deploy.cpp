@@ -65,7 +65,8 @@ int64_t wall_ns() {
 /// A progress line on a TTY, redrawn every 100 ms.
 class progress {
 public:
-  progress(bool tty, std::string what, uint64_t total) : tty_(tty), what_(std::move(what)), total_(total) {
+  progress(bool tty, std::string what, uint64_t total)
+      : tty_(tty), what_(std::move(what)), total_(total) {
     if (tty_ && total_ > 0)
       thread_ = std::thread([this] {
         while (!done_) {
@@ -155,7 +156,8 @@ int cmd_deploy(cli_env& env, const args& a) {
   bool verbose = std::getenv("FERRY_VERBOSE") != nullptr;
   auto phase = [&, last = clock_type::now()](const char* name) mutable {
     if (verbose)
-      std::cerr << "ferry: [" << static_cast<int>(secs_since(last) * 1000) << " ms] " << name << "\n";
+      std::cerr << "ferry: [" << static_cast<int>(secs_since(last) * 1000) << " ms] " << name
+                << "\n";
     last = clock_type::now();
   };
   std::error_code ec;
@@ -164,7 +166,8 @@ int cmd_deploy(cli_env& env, const args& a) {
   if (project.empty())
     project = default_project(dir);
   if (project.empty())
-    return usage_error("cannot derive a project name from '" + dir + "': give --project NAME", help);
+    return usage_error("cannot derive a project name from '" + dir + "': give --project NAME",
+                       help);
 
   auto t0 = clock_type::now();
   int64_t scan_ns = wall_ns();
@@ -205,10 +208,11 @@ int cmd_deploy(cli_env& env, const args& a) {
   }
   for (auto i : to_hash)
     if (scan.files[i].size + 64 > uploader::max_blob)
-      return fail("'" + scan.files[i].path + "' is over the 64 MiB blob limit; leave it out with .ferryignore");
+      return fail("'" + scan.files[i].path +
+                  "' is over the 64 MiB blob limit; leave it out with .ferryignore");
   // Every entry as it was at the last deploy: the tree is the one deployed then.
-  bool unchanged = hits == scan.files.size() && cache.size() == scan.files.size() &&
-                   !cache.root().empty();
+  bool unchanged =
+      hits == scan.files.size() && cache.size() == scan.files.size() && !cache.root().empty();
 
   // Files that changed since the last deploy are hashed by two threads and,
   // batch by batch, checked against the server and uploaded by `jobs`
@@ -226,6 +230,10 @@ int cmd_deploy(cli_env& env, const args& a) {
     return !first_err.empty();
   };
   if (!to_hash.empty()) {
+    if (!env.tty)
+      std::cerr << "ferry: hashing " << to_hash.size() << " new or changed file(s) ("
+                << human_bytes(static_cast<double>(hash_bytes))
+                << ") and uploading what the server lacks\n";
     progress prog(env.tty, "hashing and uploading", hash_bytes);
     std::mutex qmtx;
     std::condition_variable qcv;
@@ -337,14 +345,15 @@ int cmd_deploy(cli_env& env, const args& a) {
     root = tree.root;
   }
   phase("build tree");
-  std::cerr << "ferry: " << scan.files.size() << " files (" << human_bytes(static_cast<double>(total_bytes))
-            << "), " << to_hash.size() << " read, " << scan.files.size() - to_hash.size()
-            << " unchanged since the last deploy\n";
+  std::cerr << "ferry: " << scan.files.size() << " files ("
+            << human_bytes(static_cast<double>(total_bytes)) << "), " << to_hash.size() << " read, "
+            << scan.files.size() - to_hash.size() << " unchanged since the last deploy\n";
 
   // Compare directory hashes with the server top-down, one level a round,
   // descending only into directories it lacks.
   http_client client(env.url, env.token);
-  auto ask_missing = [&](const std::string& body, std::vector<std::pair<uint8_t, std::string>>& out) {
+  auto ask_missing = [&](const std::string& body,
+                         std::vector<std::pair<uint8_t, std::string>>& out) {
     auto r = client.request("POST", "/v1/missing", body, "application/x-ferry-refs");
     if (!r.ok())
       return r.error_text();
@@ -421,9 +430,9 @@ int cmd_deploy(cli_env& env, const args& a) {
     auto worker = [&] {
       http_client c(env.url, env.token);
       for (size_t k; (k = next.fetch_add(chunk)) < missing_files.size() && !failed();) {
-        std::vector<size_t> part(missing_files.begin() + static_cast<long>(k),
-                                 missing_files.begin() +
-                                   static_cast<long>(std::min(k + chunk, missing_files.size())));
+        std::vector<size_t> part(
+            missing_files.begin() + static_cast<long>(k),
+            missing_files.begin() + static_cast<long>(std::min(k + chunk, missing_files.size())));
         if (auto e = up.upload_missing(c, part); !e.empty())
           note_err(e);
       }

@@ -28,7 +28,7 @@ std::string http_result::error_text() const {
 }
 
 http_client::http_client(std::string base_url, std::string token)
-  : base_(std::move(base_url)), auth_("Authorization: Bearer " + token), curl_(curl_easy_init()) {
+    : base_(std::move(base_url)), auth_("Authorization: Bearer " + token), curl_(curl_easy_init()) {
   while (!base_.empty() && base_.back() == '/')
     base_.pop_back();
 }

@@ -96,7 +96,8 @@ void ignore_rules::add(std::string_view text) {
     pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     if (!line.empty() && line.back() == '\r')
       line.pop_back();
-    while (!line.empty() && line.back() == ' ' && !(line.size() > 1 && line[line.size() - 2] == '\\'))
+    while (!line.empty() && line.back() == ' ' &&
+           !(line.size() > 1 && line[line.size() - 2] == '\\'))
       line.pop_back();
     if (line.empty() || line[0] == '#')
       continue;

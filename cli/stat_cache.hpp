@@ -45,8 +45,8 @@ private:
     uint8_t kind;
     digest hash;
   };
-  std::string data_;               ///< the loaded file; keys point into it
-  std::deque<std::string> owned_;  ///< keys added since
+  std::string data_;              ///< the loaded file; keys point into it
+  std::deque<std::string> owned_; ///< keys added since
   std::unordered_map<std::string_view, entry> map_;
   std::string root_;
 };

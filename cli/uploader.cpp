@@ -100,7 +100,8 @@ std::string uploader::upload_prepared(http_client& c, prepared_batch& batch) {
     return {};
   if (batch.single) {
     auto i = batch.items.front().first;
-    if (auto e = send(c, "PUT", "/v1/blobs/source/" + hashes_[i], batch.body, "application/octet-stream");
+    if (auto e = send(c, "PUT", "/v1/blobs/source/" + hashes_[i], batch.body,
+                      "application/octet-stream");
         !e.empty())
       return e;
     blobs++;
@@ -119,7 +120,8 @@ std::string uploader::upload_prepared(http_client& c, prepared_batch& batch) {
     if (!all)
       subset.append(batch.body, off, 41 + files_[i].size);
   }
-  if (auto e = send(c, "POST", "/v1/blobs", all ? batch.body : subset, "application/x-ferry-blob-pack");
+  if (auto e =
+          send(c, "POST", "/v1/blobs", all ? batch.body : subset, "application/x-ferry-blob-pack");
       !e.empty())
     return e;
   blobs += n;
@@ -200,7 +202,8 @@ std::string uploader::upload(http_client& c, const std::vector<size_t>& idx) {
       body.clear();
       if (!append_file(path, f.size, body, err))
         return err;
-      if (auto e = send(c, "PUT", "/v1/blobs/source/" + hashes_[i], body, "application/octet-stream");
+      if (auto e =
+              send(c, "PUT", "/v1/blobs/source/" + hashes_[i], body, "application/octet-stream");
           !e.empty())
         return e;
       blobs++;

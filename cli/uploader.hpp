@@ -31,7 +31,7 @@ class uploader {
 public:
   uploader(std::string dir, const std::vector<scanned_file>& files,
            const std::vector<std::string>& hashes)
-    : dir_(std::move(dir)), files_(files), hashes_(hashes) {}
+      : dir_(std::move(dir)), files_(files), hashes_(hashes) {}
 
   /// Asks the server which of these files' blobs it lacks and uploads those.
   /// Returns "" or the first error.
@@ -50,9 +50,9 @@ public:
   std::atomic<uint64_t> blobs{0};
   std::atomic<uint64_t> bytes{0};
 
-  static constexpr uint64_t pack_limit = 2 << 20;   ///< bytes of one pack
-  static constexpr uint64_t single_from = 1 << 20;  ///< files this big go alone
-  static constexpr uint64_t max_blob = 64 << 20;    ///< the server's body limit
+  static constexpr uint64_t pack_limit = 2 << 20;  ///< bytes of one pack
+  static constexpr uint64_t single_from = 1 << 20; ///< files this big go alone
+  static constexpr uint64_t max_blob = 64 << 20;   ///< the server's body limit
 
 private:
   /// Keeps only the files whose content no other call has claimed yet.

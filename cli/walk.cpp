@@ -112,12 +112,13 @@ void scan_dir(int dirfd, const std::string& prefix, const ignore_rules& rules, s
       }
       f.size = f.link_target.size();
     } else {
-      const char* what = S_ISFIFO(st.st_mode)  ? "a FIFO"
+      const char* what = S_ISFIFO(st.st_mode)   ? "a FIFO"
                          : S_ISSOCK(st.st_mode) ? "a socket"
                          : S_ISCHR(st.st_mode)  ? "a character device"
                          : S_ISBLK(st.st_mode)  ? "a block device"
                                                 : "not a regular file";
-      out.errors.push_back("'" + f.path + "' is " + what + " (only files, directories and symlinks deploy)");
+      out.errors.push_back("'" + f.path + "' is " + what +
+                           " (only files, directories and symlinks deploy)");
       continue;
     }
     out.files.push_back(std::move(f));

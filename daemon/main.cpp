@@ -32,7 +32,8 @@ using namespace ferry;
 
 namespace {
 
-const char* usage = R"(usage: ferryd --data-dir DIR [--config FILE] [--node NAME] [--listen HOST:PORT]
+const char* usage =
+    R"(usage: ferryd --data-dir DIR [--config FILE] [--node NAME] [--listen HOST:PORT]
 
 Runs one ferry node. With no --config it is a single node playing every role
 (api, storage, build, deploy) with its data under DIR: the embedded default.
@@ -101,13 +102,13 @@ int main(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       std::cout << usage;
       return 0;
-    } else if (a == "--data-dir" ? !value(data_dir)
-               : a == "--config" ? !value(config_file)
-               : a == "--node"   ? !value(node_name)
-               : a == "--listen" ? !value(listen)
-               : a == "--idle-timeout" ? !value(idle_timeout)
+    } else if (a == "--data-dir"          ? !value(data_dir)
+               : a == "--config"          ? !value(config_file)
+               : a == "--node"            ? !value(node_name)
+               : a == "--listen"          ? !value(listen)
+               : a == "--idle-timeout"    ? !value(idle_timeout)
                : a == "--max-connections" ? !value(max_conns)
-                                 : true) {
+                                          : true) {
       std::cerr << "ferryd: bad or incomplete option '" << a << "'\n\n" << usage;
       return 2;
     }
@@ -185,14 +186,23 @@ int main(int argc, char** argv) {
   caf::actor_system sys{cfg};
 
   if (blobs)
-    children.push_back(child_spec{"cas", [&sys, blobs] {
-                                    return caf::actor_cast<caf::actor>(spawn_cas_store(sys, blobs, 4));
-                                  }, {}, 0, 0, 0});
+    children.push_back(child_spec{
+        "cas",
+        [&sys, blobs] { return caf::actor_cast<caf::actor>(spawn_cas_store(sys, blobs, 4)); },
+        {},
+        0,
+        0,
+        0});
   if (meta)
-    children.push_back(child_spec{"registry", [&sys, meta] {
+    children.push_back(child_spec{"registry",
+                                  [&sys, meta] {
                                     return caf::actor_cast<caf::actor>(
-                                      spawn_version_registry(sys, meta, wall_ms));
-                                  }, {}, 0, 0, 0});
+                                        spawn_version_registry(sys, meta, wall_ms));
+                                  },
+                                  {},
+                                  0,
+                                  0,
+                                  0});
   std::vector<peer_spec> peers;
   for (auto& n : cluster.nodes) {
     if (n.name == me->name)

@@ -11,21 +11,21 @@ namespace ferry {
 
 enum class ec : uint8_t {
   ok = 0,
-  bad_request,        ///< malformed input; the message says what
-  bad_path,           ///< a path with "..", absolute, empty, NUL, duplicate, ...
-  bad_symlink,        ///< a symlink that points outside the tree
-  bad_file_type,      ///< a device, FIFO or socket in a tree
-  hash_mismatch,      ///< a body whose SHA-256 differs from its name
-  truncated_body,     ///< fewer bytes than announced
-  too_large,          ///< a body or request over its limit
-  missing_blobs,      ///< a manifest or tree names content that is not stored
-  not_found,          ///< no such project, version or blob
-  conflict,           ///< the object exists or is in the wrong state (e.g. sealed)
-  unauthorized,       ///< no token or an unknown token
-  forbidden,          ///< a valid token without rights on this object
-  corrupt,            ///< stored bytes no longer match their hash
-  storage_error,      ///< the disk or database failed
-  unavailable,        ///< a role is not reachable right now
+  bad_request,    ///< malformed input; the message says what
+  bad_path,       ///< a path with "..", absolute, empty, NUL, duplicate, ...
+  bad_symlink,    ///< a symlink that points outside the tree
+  bad_file_type,  ///< a device, FIFO or socket in a tree
+  hash_mismatch,  ///< a body whose SHA-256 differs from its name
+  truncated_body, ///< fewer bytes than announced
+  too_large,      ///< a body or request over its limit
+  missing_blobs,  ///< a manifest or tree names content that is not stored
+  not_found,      ///< no such project, version or blob
+  conflict,       ///< the object exists or is in the wrong state (e.g. sealed)
+  unauthorized,   ///< no token or an unknown token
+  forbidden,      ///< a valid token without rights on this object
+  corrupt,        ///< stored bytes no longer match their hash
+  storage_error,  ///< the disk or database failed
+  unavailable,    ///< a role is not reachable right now
 };
 
 /// The category atom of ferry errors ("ferry").

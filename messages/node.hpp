@@ -16,7 +16,7 @@ namespace ferry {
 
 /// One supervised actor as the supervisor sees it.
 struct actor_status {
-  std::string name;     ///< e.g. "cas", "registry"
+  std::string name; ///< e.g. "cas", "registry"
   std::string node;
   bool alive = false;
   uint32_t restarts = 0;
@@ -33,9 +33,9 @@ typename Inspector::result_type inspect(Inspector& f, actor_status& x) {
 ///   this node does not run it, unavailable while it restarts.
 /// - list: every supervised actor of this node.
 /// - kill: kill one (an operator's fault drill); the supervisor restarts it.
-using directory_actor = caf::typed_actor<
-  caf::replies_to<lookup_atom, std::string>::with<caf::actor>,
-  caf::replies_to<list_atom>::with<std::vector<actor_status>>,
-  caf::replies_to<kill_atom, std::string>::with<bool>>;
+using directory_actor =
+    caf::typed_actor<caf::replies_to<lookup_atom, std::string>::with<caf::actor>,
+                     caf::replies_to<list_atom>::with<std::vector<actor_status>>,
+                     caf::replies_to<kill_atom, std::string>::with<bool>>;
 
 } // namespace ferry

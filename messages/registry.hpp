@@ -93,14 +93,14 @@ typename Inspector::result_type inspect(Inspector& f, seal_version& x) {
 /// - get: one version; manifest: its flat manifest bytes (empty if made from a root).
 /// - seal: created -> sealed; conflict if sealed already.
 using registry_actor = caf::typed_actor<
-  caf::replies_to<auth_atom, std::string>::with<principal>,
-  caf::replies_to<user_atom, principal, std::string, bool>::with<std::string>,
-  caf::replies_to<project_atom, principal, std::string>::with<project_info>,
-  caf::replies_to<list_atom, principal>::with<std::vector<project_info>>,
-  caf::replies_to<list_atom, principal, std::string>::with<std::vector<version_info>>,
-  caf::replies_to<create_atom, principal, new_version>::with<version_info>,
-  caf::replies_to<get_atom, principal, std::string>::with<version_info>,
-  caf::replies_to<manifest_atom, principal, std::string>::with<std::string>,
-  caf::replies_to<seal_atom, principal, seal_version>::with<version_info>>;
+    caf::replies_to<auth_atom, std::string>::with<principal>,
+    caf::replies_to<user_atom, principal, std::string, bool>::with<std::string>,
+    caf::replies_to<project_atom, principal, std::string>::with<project_info>,
+    caf::replies_to<list_atom, principal>::with<std::vector<project_info>>,
+    caf::replies_to<list_atom, principal, std::string>::with<std::vector<version_info>>,
+    caf::replies_to<create_atom, principal, new_version>::with<version_info>,
+    caf::replies_to<get_atom, principal, std::string>::with<version_info>,
+    caf::replies_to<manifest_atom, principal, std::string>::with<std::string>,
+    caf::replies_to<seal_atom, principal, seal_version>::with<version_info>>;
 
 } // namespace ferry

@@ -109,11 +109,10 @@ typename Inspector::result_type inspect(Inspector& f, tree_stats& x) {
 ///  - missing: which references are absent.
 ///  - walk: validate a stored tree from its root (every node present, every
 ///    symlink inside the tree) and count it; missing_blobs or bad_symlink.
-using cas_actor = caf::typed_actor<
-  caf::replies_to<put_atom, put_blobs>::with<put_ack>,
-  caf::replies_to<put_atom, blob_pack>::with<put_ack>,
-  caf::replies_to<get_atom, blob_ref>::with<blob>,
-  caf::replies_to<missing_atom, find_missing>::with<missing_set>,
-  caf::replies_to<walk_atom, blob_ref>::with<tree_stats>>;
+using cas_actor = caf::typed_actor<caf::replies_to<put_atom, put_blobs>::with<put_ack>,
+                                   caf::replies_to<put_atom, blob_pack>::with<put_ack>,
+                                   caf::replies_to<get_atom, blob_ref>::with<blob>,
+                                   caf::replies_to<missing_atom, find_missing>::with<missing_set>,
+                                   caf::replies_to<walk_atom, blob_ref>::with<tree_stats>>;
 
 } // namespace ferry

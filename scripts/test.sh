@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+if ! clang-format --dry-run --Werror $(git ls-files '*.cpp' '*.hpp' 2>/dev/null); then
+  echo "test.sh: the files above are not formatted (run clang-format -i on them)" >&2
+  exit 1
+fi
 FERRY_WERROR=ON bash scripts/build.sh
 cd "${BUILD_DIR:-build}"
 ctest --output-on-failure -j "$(nproc)" --timeout 300

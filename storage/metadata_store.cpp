@@ -15,7 +15,15 @@
 namespace ferry {
 namespace {
 
-enum cf_index { cf_default, cf_users, cf_tokens, cf_projects, cf_versions, cf_by_project, cf_count };
+enum cf_index {
+  cf_default,
+  cf_users,
+  cf_tokens,
+  cf_projects,
+  cf_versions,
+  cf_by_project,
+  cf_count
+};
 const char* const cf_names[] = {"default", "users", "tokens", "projects", "versions", "by_project"};
 
 std::string to_bytes(capnp::MessageBuilder& mb) {
@@ -48,8 +56,9 @@ std::string by_project_key(const std::string& project, uint64_t number) {
 
 class rocksdb_metadata_store final : public metadata_store {
 public:
-  rocksdb_metadata_store(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs)
-    : db_(std::move(db)), cfs_(std::move(cfs)) {}
+  rocksdb_metadata_store(std::unique_ptr<rocksdb::DB> db,
+                         std::vector<rocksdb::ColumnFamilyHandle*> cfs)
+      : db_(std::move(db)), cfs_(std::move(cfs)) {}
   ~rocksdb_metadata_store() override {
     for (auto* cf : cfs_)
       db_->DestroyColumnFamilyHandle(cf);
@@ -132,13 +141,13 @@ public:
 
   caf::expected<std::vector<project_info>> list_projects() override {
     std::vector<project_info> out;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_projects]));
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_projects]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       std::string v = it->value().ToString();
       auto p = decode("project", [&] {
-        return with_reader(v, [](capnp::MessageReader& r) {
-          return from_record(r.getRoot<rec::Project>());
-        });
+        return with_reader(
+            v, [](capnp::MessageReader& r) { return from_record(r.getRoot<rec::Project>()); });
       });
       if (!p)
         return p.error();
@@ -196,7 +205,8 @@ public:
   caf::expected<std::vector<version_info>> list_versions(const std::string& project) override {
     std::vector<version_info> out;
     std::string prefix = project + '\0';
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_by_project]));
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_by_project]));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       auto v = find_version(it->value().ToString());
       if (!v)
@@ -261,8 +271,8 @@ private:
     try {
       return f();
     } catch (const kj::Exception& e) {
-      return make_error(ec::corrupt, std::string("unreadable ") + what + " record: " +
-                                       e.getDescription().cStr());
+      return make_error(
+          ec::corrupt, std::string("unreadable ") + what + " record: " + e.getDescription().cStr());
     }
   }
 
@@ -292,7 +302,7 @@ private:
 
 std::string version_state_name(int state) {
   static const char* const names[] = {"created", "uploading", "sealed", "queued", "building",
-                                      "built", "deploying", "ready", "failed", "canceled"};
+                                      "built",   "deploying", "ready",  "failed", "canceled"};
   if (state < 0 || state > 9)
     return "unknown";
   return names[state];
@@ -311,7 +321,7 @@ caf::expected<std::unique_ptr<metadata_store>> metadata_store::open(const std::s
   if (!st.ok())
     return make_error(ec::storage_error, "open metadata " + dir + ": " + st.ToString());
   return std::unique_ptr<metadata_store>(
-    new rocksdb_metadata_store(std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+      new rocksdb_metadata_store(std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
 }
 
 } // namespace ferry

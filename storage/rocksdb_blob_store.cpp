@@ -64,7 +64,10 @@ class rocksdb_blob_store final : public blob_store {
 public:
   rocksdb_blob_store(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
                      std::string segments, uint64_t next_id)
-    : db_(std::move(db)), cfs_(std::move(cfs)), segments_(std::move(segments)), next_id_(next_id) {}
+      : db_(std::move(db)),
+        cfs_(std::move(cfs)),
+        segments_(std::move(segments)),
+        next_id_(next_id) {}
 
   ~rocksdb_blob_store() override {
     for (auto& w : free_writers_)
@@ -94,7 +97,7 @@ public:
     int fd = reader(seg);
     if (fd < 0)
       return make_error(ec::corrupt, "blob " + ref.hash + ": segment " + std::to_string(seg) +
-                                       " is gone: " + std::strerror(errno));
+                                         " is gone: " + std::strerror(errno));
     std::string value(size, '\0');
     size_t got = 0;
     while (got < size) {
@@ -221,7 +224,8 @@ private:
     }
     segment_writer w;
     w.id = next_id_++;
-    w.fd = ::open(segment_path(w.id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    w.fd = ::open(segment_path(w.id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+                  0644);
     created = true;
     return w;
   }
@@ -276,8 +280,8 @@ caf::expected<blob_store_ptr> open_rocksdb_blob_store(const std::string& dir) {
   rocksdb::ColumnFamilyOptions index;
   index.OptimizeForPointLookup(64);
   std::vector<rocksdb::ColumnFamilyDescriptor> descs{
-    {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions{}},
-    {"index", index},
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions{}},
+      {"index", index},
   };
   auto segments = dir + "/segments";
   std::error_code fec;

@@ -13,7 +13,9 @@ using digest = std::array<uint8_t, 32>;
 digest sha256(std::string_view bytes);
 std::string sha256_hex(std::string_view bytes);
 std::string to_hex(const uint8_t* data, size_t n);
-inline std::string to_hex(const digest& d) { return to_hex(d.data(), d.size()); }
+inline std::string to_hex(const digest& d) {
+  return to_hex(d.data(), d.size());
+}
 
 /// True for exactly 64 lower-case hex digits.
 bool is_hash_hex(std::string_view s);

@@ -113,14 +113,16 @@ tree_error build_tree(std::vector<flat_entry> entries, built_tree& out) {
       return {"bad_request", "manifest entry '" + f.path + "' has a malformed hash"};
     }
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const flat_entry& a, const flat_entry& b) { return component_less(a.path, b.path); });
+  std::sort(entries.begin(), entries.end(), [](const flat_entry& a, const flat_entry& b) {
+    return component_less(a.path, b.path);
+  });
   for (size_t i = 1; i < entries.size(); ++i) {
     auto& prev = entries[i - 1].path;
     auto& cur = entries[i].path;
     if (prev == cur)
       return {"bad_path", "duplicate path '" + cur + "'"};
-    if (cur.size() > prev.size() && cur.compare(0, prev.size(), prev) == 0 && cur[prev.size()] == '/')
+    if (cur.size() > prev.size() && cur.compare(0, prev.size(), prev) == 0 &&
+        cur[prev.size()] == '/')
       return {"bad_path", "path '" + prev + "' is both a file and a directory"};
   }
   // Walk the sorted paths with a stack of open directories; closing one
@@ -143,7 +145,8 @@ tree_error build_tree(std::vector<flat_entry> entries, built_tree& out) {
   for (auto& f : entries) {
     std::string_view path = f.path;
     auto slash = path.rfind('/');
-    std::string_view dir = slash == std::string_view::npos ? std::string_view{} : path.substr(0, slash);
+    std::string_view dir =
+        slash == std::string_view::npos ? std::string_view{} : path.substr(0, slash);
     std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
     // Close open directories that are not ancestors of (or equal to) dir.
     while (stack.size() > 1) {

@@ -24,7 +24,7 @@ enum class entry_kind : char { file = 'f', exec = 'x', dir = 'd', link = 'l' };
 struct tree_entry {
   entry_kind kind = entry_kind::file;
   uint64_t size = 0;
-  std::string ref;  ///< hash hex (f, x, d) or the raw link target (l)
+  std::string ref; ///< hash hex (f, x, d) or the raw link target (l)
   std::string name;
 };
 

@@ -34,7 +34,8 @@ public:
       if (!is_hash_hex(b.hash))
         return make_error(ec::bad_request, "malformed blob hash");
       if (sha256_hex(b.data) != b.hash)
-        return make_error(ec::hash_mismatch, "content does not match its name " + std::string(b.hash));
+        return make_error(ec::hash_mismatch,
+                          "content does not match its name " + std::string(b.hash));
       if (b.ns == static_cast<uint8_t>(blob_ns::tree)) {
         if (auto why = parse_tree(b.data, entries); !why.empty())
           return make_error(ec::bad_request, "directory node " + std::string(b.hash) + ": " + why);
@@ -53,10 +54,9 @@ public:
       if (!missing)
         return missing.error();
       if (!missing->empty())
-        return make_error(ec::missing_blobs, "directory node names " +
-                                               std::to_string(missing->size()) +
-                                               " blob(s) not stored, e.g. " +
-                                               children[missing->front()].hash);
+        return make_error(ec::missing_blobs,
+                          "directory node names " + std::to_string(missing->size()) +
+                              " blob(s) not stored, e.g. " + children[missing->front()].hash);
     }
     return inner_->put(blobs);
   }
@@ -128,8 +128,8 @@ caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root) 
     auto bytes = store.get(blob_ref{static_cast<uint8_t>(blob_ns::tree), hash});
     if (!bytes) {
       if (code_of(bytes.error()) == ec::not_found)
-        return make_error(ec::missing_blobs, "directory node " + hash + " ('" + path +
-                                               "') is not stored");
+        return make_error(ec::missing_blobs,
+                          "directory node " + hash + " ('" + path + "') is not stored");
       return bytes.error();
     }
     if (auto why = parse_tree(*bytes, entries); !why.empty())
@@ -144,9 +144,7 @@ caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root) 
             return make_error(ec::bad_symlink, why);
           stats.files++;
           break;
-        default:
-          stats.files++;
-          stats.bytes += e.size;
+        default: stats.files++; stats.bytes += e.size;
       }
     }
   }

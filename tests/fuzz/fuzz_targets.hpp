@@ -6,8 +6,8 @@
 #include <cstdint>
 
 namespace ferry::fuzz {
-int tree_node(const uint8_t* data, size_t size);      ///< parse_tree: accepted == canonical
-int blob_pack(const uint8_t* data, size_t size);      ///< parse_blob_pack: views stay in the body
-int manifest(const uint8_t* data, size_t size);       ///< JSON and Cap'n Proto manifests, then build_tree
+int tree_node(const uint8_t* data, size_t size); ///< parse_tree: accepted == canonical
+int blob_pack(const uint8_t* data, size_t size); ///< parse_blob_pack: views stay in the body
+int manifest(const uint8_t* data, size_t size); ///< JSON and Cap'n Proto manifests, then build_tree
 int cluster_config(const uint8_t* data, size_t size); ///< cluster.conf
 } // namespace ferry::fuzz

@@ -87,14 +87,18 @@ TEST_CASE_METHOD(fixture, "a good manifest seals and its version can be inspecte
 
 TEST_CASE_METHOD(fixture, "manifests with bad paths are refused and create nothing") {
   auto h = put("x");
-  auto file = [&](const std::string& path) { return json{{"path", path}, {"hash", h}, {"size", 1}}; };
-  refused(node.api("POST", "/v1/projects/p1/versions", manifest_of({file("../etc/passwd")})), 400, "bad_path");
-  refused(node.api("POST", "/v1/projects/p1/versions", manifest_of({file("/etc/passwd")})), 400, "bad_path");
+  auto file = [&](const std::string& path) {
+    return json{{"path", path}, {"hash", h}, {"size", 1}};
+  };
+  refused(node.api("POST", "/v1/projects/p1/versions", manifest_of({file("../etc/passwd")})), 400,
+          "bad_path");
+  refused(node.api("POST", "/v1/projects/p1/versions", manifest_of({file("/etc/passwd")})), 400,
+          "bad_path");
   refused(node.api("POST", "/v1/projects/p1/versions", manifest_of({file("")})), 400, "bad_path");
   refused(node.api("POST", "/v1/projects/p1/versions", manifest_of({file(std::string("a\0b", 3))})),
           400, "bad_path");
-  refused(node.api("POST", "/v1/projects/p1/versions", manifest_of({file("a/b"), file("a/b")})), 400,
-          "bad_path");
+  refused(node.api("POST", "/v1/projects/p1/versions", manifest_of({file("a/b"), file("a/b")})),
+          400, "bad_path");
   refused(node.api("POST", "/v1/projects/p1/versions",
                    manifest_of({{{"path", "ln"}, {"symlink", "../../etc/passwd"}}})),
           400, "bad_symlink");
@@ -137,7 +141,8 @@ TEST_CASE_METHOD(fixture, "a body whose hash differs from its name is refused an
   auto good = std::string("good one");
   auto pack = pack_record(0, sha256_hex(good), good, good.size()) +
               pack_record(0, claimed, "what I send", 11);
-  refused(node.api("POST", "/v1/blobs", pack, "application/x-ferry-blob-pack"), 400, "hash_mismatch");
+  refused(node.api("POST", "/v1/blobs", pack, "application/x-ferry-blob-pack"), 400,
+          "hash_mismatch");
   CHECK_FALSE(stored(sha256_hex(good)));
 }
 
@@ -159,7 +164,7 @@ TEST_CASE_METHOD(fixture, "a truncated body is refused and not stored") {
   auto bh = sha256_hex(big);
   raw_exchange(node.url,
                "PUT /v1/blobs/source/" + bh + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                 node.token + "\r\nContent-Length: 200000\r\n\r\n" + big.substr(0, 150000),
+                   node.token + "\r\nContent-Length: 200000\r\n\r\n" + big.substr(0, 150000),
                true, 1000);
   CHECK_FALSE(stored(bh));
 }
@@ -171,8 +176,9 @@ TEST_CASE_METHOD(fixture, "malformed and oversized requests are refused") {
           "bad_request");
   refused(node.api("POST", "/v1/projects/p4/versions", json{{"root", "abc"}}.dump()), 400,
           "bad_request");
-  refused(node.api("POST", "/v1/projects/Bad_Name/versions", json{{"root", sha256_hex("r")}}.dump()),
-          400, "bad_request");
+  refused(
+      node.api("POST", "/v1/projects/Bad_Name/versions", json{{"root", sha256_hex("r")}}.dump()),
+      400, "bad_request");
   refused(node.api("POST", "/v1/missing", json{{"source", {"zz"}}}.dump()), 400, "bad_request");
   refused(node.api("POST", "/v1/blobs", "short", "application/x-ferry-blob-pack"), 400,
           "truncated_body");
@@ -183,8 +189,8 @@ TEST_CASE_METHOD(fixture, "malformed and oversized requests are refused") {
   // over the 64 MiB body limit: refused from the header, before any body is read
   auto answer = raw_exchange(node.url,
                              "PUT /v1/blobs/source/" + sha256_hex("big") +
-                               " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + node.token +
-                               "\r\nContent-Length: 70000000\r\n\r\n",
+                                 " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + node.token +
+                                 "\r\nContent-Length: 70000000\r\n\r\n",
                              false, 2000);
   CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 413"));
   CHECK_THAT(answer, Catch::Contains("\"too_large\""));
@@ -216,7 +222,8 @@ TEST_CASE_METHOD(fixture, "a token cannot touch another user's project") {
           403, "forbidden");
   refused(node.api_as(mallory, "GET", "/v1/projects/site/versions"), 403, "forbidden");
   refused(node.api_as(mallory, "GET", "/v1/versions/" + id), 404, "not_found");
-  refused(node.api_as(mallory, "POST", "/v1/users", json{{"name", "eve"}}.dump()), 403, "forbidden");
+  refused(node.api_as(mallory, "POST", "/v1/users", json{{"name", "eve"}}.dump()), 403,
+          "forbidden");
   refused(node.api_as(mallory, "GET", "/v1/admin/actors"), 403, "forbidden");
   CHECK(versions("site") == 1);
   // mallory sees only her own projects

@@ -43,10 +43,11 @@ bool has_segments(const std::string& data_dir) {
 TEST_CASE("the storage role on a second node serves deploys through the first") {
   tmpdir dir;
   auto conf = dir / "cluster.conf";
-  write_file(conf, "[node a]\napi = 127.0.0.1:0\nactors = 127.0.0.1:" + std::to_string(free_port()) +
-                     "\nroles = api, build, deploy\n"
-                     "[node b]\nactors = 127.0.0.1:" + std::to_string(free_port()) +
-                     "\nroles = storage\n");
+  write_file(conf,
+             "[node a]\napi = 127.0.0.1:0\nactors = 127.0.0.1:" + std::to_string(free_port()) +
+                 "\nroles = api, build, deploy\n"
+                 "[node b]\nactors = 127.0.0.1:" +
+                 std::to_string(free_port()) + "\nroles = storage\n");
   ferryd_node b{dir / "b", dir.path(), {"--config", conf, "--node", "b"}};
   CHECK(b.url.empty()); // no api role, no API
   ferryd_node a{dir / "a", dir.path(), {"--config", conf, "--node", "a"}};
@@ -70,7 +71,7 @@ TEST_CASE("the storage role on a second node serves deploys through the first") 
   for (int i = 0; i < 40; ++i)
     write_file(dir / "tree" + "/f" + std::to_string(i) + ".txt",
                std::string(static_cast<size_t>(i) * 20000, static_cast<char>('a' + i % 26)) +
-                 std::to_string(i));
+                   std::to_string(i));
   tmpdir home;
   auto r = ferry_cli({"deploy", dir / "tree", "--project", "split", "--json"}, a.url, a.token,
                      home.path());
@@ -80,7 +81,7 @@ TEST_CASE("the storage role on a second node serves deploys through the first") 
   CHECK(v["state"] == "sealed");
   CHECK(v["files"] == 40);
   CHECK(v["upload"]["blobs_uploaded"] == 40);
-  CHECK(has_segments(dir / "b"));   // the bytes live on b
+  CHECK(has_segments(dir / "b")); // the bytes live on b
   CHECK_FALSE(has_segments(dir / "a"));
   auto files = a.api("GET", "/v1/versions/" + v["id"].get<std::string>() + "/files");
   REQUIRE(files.status == 200);

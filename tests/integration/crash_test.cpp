@@ -18,7 +18,8 @@ using json = nlohmann::json;
 namespace {
 
 /// A tree of n files of random content (seeded), from 1 KB to 400 KB.
-std::vector<std::pair<std::string, std::string>> make_tree(const std::string& root, int n, int seed) {
+std::vector<std::pair<std::string, std::string>> make_tree(const std::string& root, int n,
+                                                           int seed) {
   std::mt19937 rng(seed);
   std::vector<std::pair<std::string, std::string>> files;
   for (int i = 0; i < n; ++i) {
@@ -111,7 +112,8 @@ TEST_CASE("a deploy cut by kill -9 of ferryd resumes with only what is missing")
                  dir.path());
   // Kill once some, not all, blobs are stored.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (count_missing(node, hashes) > files.size() - 20 && std::chrono::steady_clock::now() < deadline)
+  while (count_missing(node, hashes) > files.size() - 20 &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   node.kill9();
   run_result cut;
@@ -122,8 +124,8 @@ TEST_CASE("a deploy cut by kill -9 of ferryd resumes with only what is missing")
   INFO("missing after the kill: " << missing);
   CHECK(missing > 0);
   CHECK(missing < files.size());
-  auto r = ferry_cli({"deploy", dir / "tree", "--project", "resume", "--json"}, node.url, node.token,
-                     home.path());
+  auto r = ferry_cli({"deploy", dir / "tree", "--project", "resume", "--json"}, node.url,
+                     node.token, home.path());
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(json::parse(r.out)["upload"]["blobs_uploaded"] == missing);

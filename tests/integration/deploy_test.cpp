@@ -43,7 +43,7 @@ struct fixture {
 void make_tree(const std::string& root, int files) {
   for (int i = 0; i < files; ++i)
     write_file(root + "/d" + std::to_string(i % 7) + "/sub" + std::to_string(i % 3) + "/f" +
-                 std::to_string(i) + ".js",
+                   std::to_string(i) + ".js",
                "export const v = " + std::to_string(i) + ";\n" + std::string(i * 37 % 5000, 'x'));
 }
 
@@ -141,7 +141,8 @@ TEST_CASE_METHOD(fixture, "symlinks inside the tree deploy, escaping ones are re
   CHECK_THAT(r.err, Catch::Contains("absolute"));
 }
 
-TEST_CASE_METHOD(fixture, "a tree with a FIFO or a device file is refused before anything is uploaded") {
+TEST_CASE_METHOD(fixture,
+                 "a tree with a FIFO or a device file is refused before anything is uploaded") {
   write_file(tree + "/index.html", "unique content 1234");
   REQUIRE(mkfifo((tree + "/pipe").c_str(), 0644) == 0);
   auto r = deploy();
@@ -156,8 +157,8 @@ TEST_CASE_METHOD(fixture, "a tree with a FIFO or a device file is refused before
   } else {
     WARN("not root: the device file case is skipped");
   }
-  auto missing = node.api("POST", "/v1/missing",
-                          json{{"source", {sha256_hex("unique content 1234")}}}.dump());
+  auto missing =
+      node.api("POST", "/v1/missing", json{{"source", {sha256_hex("unique content 1234")}}}.dump());
   CHECK(json::parse(missing.body)["source"].size() == 1);
   CHECK(node.api("GET", "/v1/projects/web").status == 404);
 }
@@ -185,9 +186,9 @@ TEST_CASE_METHOD(fixture, "login saves the server and token, and bad usage says 
 }
 
 TEST_CASE_METHOD(fixture, "the shipped example project deploys") {
-  auto r = ferry_cli({"deploy", std::string(FERRY_SOURCE_DIR) + "/examples/hello", "--project",
-                      "hello", "--json"},
-                     node.url, node.token, home);
+  auto r = ferry_cli(
+      {"deploy", std::string(FERRY_SOURCE_DIR) + "/examples/hello", "--project", "hello", "--json"},
+      node.url, node.token, home);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   auto v = json::parse(r.out);

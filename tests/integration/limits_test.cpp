@@ -67,7 +67,8 @@ TEST_CASE("connections beyond --max-connections get 503, and are served again on
   for (int fd : idle)
     close(fd);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (std::chrono::steady_clock::now() < deadline && http("GET", node.url + "/healthz").status != 200)
+  while (std::chrono::steady_clock::now() < deadline &&
+         http("GET", node.url + "/healthz").status != 200)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   CHECK(http("GET", node.url + "/healthz").status == 200);
 }
@@ -96,7 +97,8 @@ TEST_CASE("ferry deploy refuses a file over the 64 MiB blob limit before uploadi
   write_file(dir / "tree/huge.bin", "");
   REQUIRE(truncate((dir / "tree/huge.bin").c_str(), (64 << 20) + 1) == 0);
   tmpdir home;
-  auto r = ferry_cli({"deploy", dir / "tree", "--project", "big"}, node.url, node.token, home.path());
+  auto r =
+      ferry_cli({"deploy", dir / "tree", "--project", "big"}, node.url, node.token, home.path());
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::Contains("huge.bin") && Catch::Contains("64 MiB"));
   CHECK(node.api("GET", "/v1/projects/big").status == 404);

@@ -6,7 +6,7 @@
 namespace ferry::test {
 
 ferryd_node::ferryd_node(std::string data_dir_, std::string log_dir, std::vector<std::string> extra)
-  : data_dir(std::move(data_dir_)), log_dir_(std::move(log_dir)), extra_(std::move(extra)) {
+    : data_dir(std::move(data_dir_)), log_dir_(std::move(log_dir)), extra_(std::move(extra)) {
   start();
 }
 
@@ -55,8 +55,9 @@ reply ferryd_node::api(const std::string& method, const std::string& path, const
   return http(method, url + path, body, token, content_type);
 }
 
-reply ferryd_node::api_as(const std::string& tok, const std::string& method, const std::string& path,
-                          const std::string& body, const std::string& content_type) const {
+reply ferryd_node::api_as(const std::string& tok, const std::string& method,
+                          const std::string& path, const std::string& body,
+                          const std::string& content_type) const {
   return http(method, url + path, body, tok, content_type);
 }
 
@@ -68,7 +69,7 @@ run_result ferry_cli(const std::vector<std::string>& args, const std::string& ur
   std::map<std::string, std::string> env{{"HOME", home_dir},
                                          {"XDG_CACHE_HOME", home_dir + "/.cache"},
                                          {"XDG_CONFIG_HOME", home_dir + "/.config"}};
-  env["FERRY_URL"] = url;     // empty counts as unset
+  env["FERRY_URL"] = url; // empty counts as unset
   env["FERRY_TOKEN"] = token;
   return run(argv, env, home_dir, stdin_data);
 }

@@ -34,7 +34,8 @@ public:
   reply api(const std::string& method, const std::string& path, const std::string& body = "",
             const std::string& content_type = "application/json") const;
   reply api_as(const std::string& token, const std::string& method, const std::string& path,
-               const std::string& body = "", const std::string& content_type = "application/json") const;
+               const std::string& body = "",
+               const std::string& content_type = "application/json") const;
 
 private:
   std::string log_dir_;

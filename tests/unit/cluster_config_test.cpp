@@ -9,14 +9,15 @@
 using namespace ferry;
 
 TEST_CASE("cluster.conf names nodes, addresses and roles") {
-  auto c = parse_cluster_config("domain = ferry.test\n"
-                                "[node a]  # the api node\n"
-                                "api = 127.0.0.1:7700\n"
-                                "actors = 127.0.0.1:4100\n"
-                                "roles = api, deploy\n"
-                                "[node b]\n"
-                                "actors = 127.0.0.1:4101\n"
-                                "roles = storage, build\n");
+  auto c = parse_cluster_config(
+      "domain = ferry.test\n"
+      "[node a]  # the api node\n"
+      "api = 127.0.0.1:7700\n"
+      "actors = 127.0.0.1:4100\n"
+      "roles = api, deploy\n"
+      "[node b]\n"
+      "actors = 127.0.0.1:4101\n"
+      "roles = storage, build\n");
   REQUIRE(c);
   CHECK(c->domain == "ferry.test");
   REQUIRE(c->nodes.size() == 2);

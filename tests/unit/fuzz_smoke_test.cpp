@@ -26,7 +26,9 @@ void mutate_and_run(int (*target)(const uint8_t*, size_t), std::vector<std::stri
           if (!s.empty())
             s[rng() % s.size()] = static_cast<char>(rng());
           break;
-        case 1: s.insert(s.begin() + static_cast<long>(rng() % (s.size() + 1)), static_cast<char>(rng())); break;
+        case 1:
+          s.insert(s.begin() + static_cast<long>(rng() % (s.size() + 1)), static_cast<char>(rng()));
+          break;
         case 2:
           if (!s.empty())
             s.erase(rng() % s.size(), 1 + rng() % 8);
@@ -42,7 +44,8 @@ void mutate_and_run(int (*target)(const uint8_t*, size_t), std::vector<std::stri
 
 TEST_CASE("the parsers of untrusted bytes survive mutated input") {
   auto h = sha256_hex("x");
-  std::vector<tree_entry> entries{{entry_kind::dir, 3, h, "a"}, {entry_kind::file, 1, h, "b"},
+  std::vector<tree_entry> entries{{entry_kind::dir, 3, h, "a"},
+                                  {entry_kind::file, 1, h, "b"},
                                   {entry_kind::link, 3, "a/b", "c"}};
   mutate_and_run(fuzz::tree_node, {encode_tree(entries), "f 1 " + h + " x\n"});
   std::string pack(1, '\0');
@@ -52,8 +55,9 @@ TEST_CASE("the parsers of untrusted bytes survive mutated input") {
   pack += "abc";
   mutate_and_run(fuzz::blob_pack, {pack, pack + pack});
   mutate_and_run(fuzz::manifest,
-                 {"\x00{\"files\":[{\"path\":\"a/b\",\"hash\":\"" + h + "\",\"size\":1},"
-                  "{\"path\":\"l\",\"symlink\":\"a/b\"}]}",
+                 {"\x00{\"files\":[{\"path\":\"a/b\",\"hash\":\"" + h +
+                      "\",\"size\":1},"
+                      "{\"path\":\"l\",\"symlink\":\"a/b\"}]}",
                   std::string("\x01\x00\x00\x00\x00\x04\x00\x00\x00", 9) + std::string(40, '\0')});
   mutate_and_run(fuzz::cluster_config,
                  {"domain = x\n[node a]\napi = 127.0.0.1:1\nactors = 127.0.0.1:2\nroles = api\n"});

@@ -29,12 +29,13 @@ TEST_CASE("a Cap'n Proto manifest reads into the same entries as its JSON twin")
 
   std::vector<flat_entry> from_capnp, from_json;
   REQUIRE(parse_manifest_body("application/x-ferry-manifest", body, from_capnp).empty());
-  REQUIRE(parse_manifest_body("application/json",
-                              R"({"files":[{"path":"a/b.js","hash":")" + h +
-                                R"(","size":1},{"path":"run.sh","hash":")" + h +
-                                R"(","size":1,"executable":true},{"path":"ln","symlink":"a/b.js"}]})",
-                              from_json)
-            .empty());
+  REQUIRE(
+      parse_manifest_body("application/json",
+                          R"({"files":[{"path":"a/b.js","hash":")" + h +
+                              R"(","size":1},{"path":"run.sh","hash":")" + h +
+                              R"(","size":1,"executable":true},{"path":"ln","symlink":"a/b.js"}]})",
+                          from_json)
+          .empty());
   REQUIRE(from_capnp.size() == 3);
   REQUIRE(from_json.size() == 3);
   built_tree a, b;
@@ -50,6 +51,8 @@ TEST_CASE("manifest bodies that are not manifests are refused with a reason") {
   CHECK_FALSE(parse_manifest_body("application/json", "[]", out).empty());
   CHECK_FALSE(parse_manifest_body("application/json", R"({"files":[{"path":1}]})", out).empty());
   CHECK_FALSE(parse_manifest_body("application/json", R"({"files":[{"path":"a"}]})", out).empty());
-  CHECK_FALSE(parse_manifest_body("application/json", R"({"files":[{"path":"a","hash":"h","size":-1}]})", out).empty());
+  CHECK_FALSE(parse_manifest_body("application/json",
+                                  R"({"files":[{"path":"a","hash":"h","size":-1}]})", out)
+                  .empty());
   CHECK_FALSE(parse_manifest_body("application/x-ferry-manifest", "garbage!", out).empty());
 }

@@ -30,8 +30,16 @@ TEST_CASE("projects and versions persist as records across a reopen") {
     project_record p{project_info{"web", "alice", 5, 0}, 1};
     for (uint64_t n = 1; n <= 3; ++n) {
       version_record v;
-      v.info = version_info{"id" + std::to_string(n), "web", n, n == 3 ? "created" : "sealed",
-                            "r", n, n * 10, 7, 8, "alice"};
+      v.info = version_info{"id" + std::to_string(n),
+                            "web",
+                            n,
+                            n == 3 ? "created" : "sealed",
+                            "r",
+                            n,
+                            n * 10,
+                            7,
+                            8,
+                            "alice"};
       p.next_number = n + 1;
       REQUIRE_FALSE((*m)->put_version(v, &p));
     }

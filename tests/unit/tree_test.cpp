@@ -16,10 +16,10 @@ flat_entry file(std::string path, std::string content = "x") {
 
 TEST_CASE("a directory node encodes canonically and parses back") {
   std::vector<tree_entry> entries{
-    {entry_kind::dir, 10, sha256_hex("d"), "a"},
-    {entry_kind::file, 3, sha256_hex("abc"), "a b.txt"},
-    {entry_kind::link, 5, "a/b.c", "ln"},
-    {entry_kind::exec, 1, sha256_hex("x"), "run.sh"},
+      {entry_kind::dir, 10, sha256_hex("d"), "a"},
+      {entry_kind::file, 3, sha256_hex("abc"), "a b.txt"},
+      {entry_kind::link, 5, "a/b.c", "ln"},
+      {entry_kind::exec, 1, sha256_hex("x"), "run.sh"},
   };
   auto bytes = encode_tree(entries);
   std::vector<tree_entry> back;
@@ -34,14 +34,14 @@ TEST_CASE("non-canonical or malformed directory nodes are refused") {
   std::vector<tree_entry> out;
   CHECK_FALSE(parse_tree("f 1 " + h + " b\nf 1 " + h + " a\n", out).empty()); // unsorted
   CHECK_FALSE(parse_tree("f 1 " + h + " a\nf 1 " + h + " a\n", out).empty()); // duplicate
-  CHECK_FALSE(parse_tree("f 1 " + h + " a", out).empty());                     // no newline
-  CHECK_FALSE(parse_tree("f 01 " + h + " a\n", out).empty());                  // leading zero
-  CHECK_FALSE(parse_tree("q 1 " + h + " a\n", out).empty());                   // kind
-  CHECK_FALSE(parse_tree("f 1 " + h.substr(1) + " a\n", out).empty());         // hash
-  CHECK_FALSE(parse_tree("f 1 " + h + " ..\n", out).empty());                  // name
-  CHECK_FALSE(parse_tree("f 1 " + h + " a/b\n", out).empty());                 // slash
-  CHECK_FALSE(parse_tree("l 3 2e2e x\n", out).empty());                         // target len
-  CHECK(parse_tree("", out).empty());                                          // empty dir
+  CHECK_FALSE(parse_tree("f 1 " + h + " a", out).empty());                    // no newline
+  CHECK_FALSE(parse_tree("f 01 " + h + " a\n", out).empty());                 // leading zero
+  CHECK_FALSE(parse_tree("q 1 " + h + " a\n", out).empty());                  // kind
+  CHECK_FALSE(parse_tree("f 1 " + h.substr(1) + " a\n", out).empty());        // hash
+  CHECK_FALSE(parse_tree("f 1 " + h + " ..\n", out).empty());                 // name
+  CHECK_FALSE(parse_tree("f 1 " + h + " a/b\n", out).empty());                // slash
+  CHECK_FALSE(parse_tree("l 3 2e2e x\n", out).empty());                       // target len
+  CHECK(parse_tree("", out).empty());                                         // empty dir
 }
 
 TEST_CASE("the root hash does not depend on the order of the manifest") {
