@@ -33,6 +33,13 @@ std::vector<std::pair<std::string, std::string>> make_tree(const std::string& ro
   return files;
 }
 
+std::vector<std::string> hashes_of(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::vector<std::string> out;
+  for (auto& [path, data] : files)
+    out.push_back(sha256_hex(data));
+  return out;
+}
+
 size_t count_missing(const ferryd_node& node, const std::vector<std::string>& hashes) {
   auto r = node.api("POST", "/v1/missing", json{{"source", hashes}}.dump());
   REQUIRE(r.status == 200);
@@ -44,9 +51,7 @@ size_t count_missing(const ferryd_node& node, const std::vector<std::string>& ha
 TEST_CASE("every blob acknowledged before kill -9 is there after a restart and verifies") {
   tmpdir dir;
   auto files = make_tree(dir / "tree", 160, 7);
-  std::vector<std::string> hashes;
-  for (auto& [p, d] : files)
-    hashes.push_back(sha256_hex(d));
+  auto hashes = hashes_of(files);
   ferryd_node node{dir / "data", dir.path()};
   std::mutex mtx;
   std::vector<std::string> acked;
@@ -99,9 +104,7 @@ TEST_CASE("every blob acknowledged before kill -9 is there after a restart and v
 TEST_CASE("a deploy cut by kill -9 of ferryd resumes with only what is missing") {
   tmpdir dir;
   auto files = make_tree(dir / "tree", 200, 11);
-  std::vector<std::string> hashes;
-  for (auto& [p, d] : files)
-    hashes.push_back(sha256_hex(d));
+  auto hashes = hashes_of(files);
   ferryd_node node{dir / "data", dir.path()};
   tmpdir home;
   process deploy({FERRY_BIN, "deploy", dir / "tree", "--project", "resume", "-j", "1"},
