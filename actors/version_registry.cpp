@@ -155,7 +155,14 @@ registry_actor::behavior_type version_registry(
           proj.info = project_info{req.project, p.user, st.now_ms(), 0};
         }
         version_record v;
-        v.info.id = new_version_id();
+        do { // 65 random bits: a collision is all but impossible, but never silent
+          v.info.id = new_version_id();
+          auto taken = st.store->find_version(v.info.id);
+          if (!taken)
+            return std::move(taken.error());
+          if (!*taken)
+            break;
+        } while (true);
         v.info.project = req.project;
         v.info.number = proj.next_number++;
         v.info.state = req.sealed ? "sealed" : "created";
