@@ -1,0 +1,174 @@
+#include "sandbox/cgroup.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace ferry::sandbox {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* root = "/sys/fs/cgroup";
+
+bool write_text(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  return ok;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The value after `key ` in a flat-keyed file (memory.events, oom_control).
+uint64_t keyed(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string k;
+  uint64_t v = 0;
+  while (in >> k >> v)
+    if (k == key)
+      return v;
+  return 0;
+}
+
+uint64_t number(const std::string& text) {
+  try {
+    return std::stoull(text);
+  } catch (...) {
+    return 0;
+  }
+}
+
+} // namespace
+
+cgroup::cgroup(const std::string& name, const cgroup_limits& limits) {
+  std::error_code ec;
+  v2_ = fs::exists(std::string(root) + "/cgroup.controllers", ec);
+  auto make = [&](const std::string& base) -> std::string {
+    auto dir = base + "/ferry/" + name;
+    fs::create_directories(dir, ec);
+    if (ec) {
+      error_ = "create cgroup " + dir + ": " + ec.message();
+      return {};
+    }
+    dirs_.push_back(dir);
+    procs_.push_back(dir + "/cgroup.procs");
+    return dir;
+  };
+  if (v2_) {
+    // Controllers must be enabled in every ancestor's subtree_control.
+    write_text(std::string(root) + "/cgroup.subtree_control", "+memory +pids +cpu");
+    fs::create_directories(std::string(root) + "/ferry", ec);
+    write_text(std::string(root) + "/ferry/cgroup.subtree_control", "+memory +pids +cpu");
+    auto dir = make(root);
+    if (dir.empty())
+      return;
+    memory_dir_ = pids_dir_ = cpu_dir_ = cpuacct_dir_ = dir;
+    if (limits.memory_bytes) {
+      write_text(dir + "/memory.max", std::to_string(limits.memory_bytes));
+      write_text(dir + "/memory.swap.max", "0");
+    }
+    if (limits.pids)
+      write_text(dir + "/pids.max", std::to_string(limits.pids));
+    if (limits.cpus > 0)
+      write_text(dir + "/cpu.max",
+                 std::to_string(static_cast<long>(limits.cpus * 100000)) + " 100000");
+    return;
+  }
+  memory_dir_ = make(std::string(root) + "/memory");
+  pids_dir_ = make(std::string(root) + "/pids");
+  cpu_dir_ = make(std::string(root) + "/cpu");
+  cpuacct_dir_ = make(std::string(root) + "/cpuacct");
+  if (!error_.empty())
+    return;
+  if (limits.memory_bytes) {
+    if (!write_text(memory_dir_ + "/memory.limit_in_bytes", std::to_string(limits.memory_bytes)))
+      error_ = "set memory limit: " + std::string(std::strerror(errno));
+    write_text(memory_dir_ + "/memory.memsw.limit_in_bytes", std::to_string(limits.memory_bytes));
+  }
+  if (limits.pids && !write_text(pids_dir_ + "/pids.max", std::to_string(limits.pids)))
+    error_ = "set pids limit: " + std::string(std::strerror(errno));
+  if (limits.cpus > 0) {
+    write_text(cpu_dir_ + "/cpu.cfs_period_us", "100000");
+    if (!write_text(cpu_dir_ + "/cpu.cfs_quota_us",
+                    std::to_string(static_cast<long>(limits.cpus * 100000))))
+      error_ = "set cpu limit: " + std::string(std::strerror(errno));
+  }
+}
+
+cgroup::~cgroup() {
+  kill_all();
+  for (auto& d : dirs_)
+    ::rmdir(d.c_str());
+}
+
+std::vector<pid_t> cgroup::pids() const {
+  std::vector<pid_t> out;
+  for (auto& p : procs_) {
+    std::istringstream in(read_text(p));
+    pid_t pid;
+    while (in >> pid)
+      out.push_back(pid);
+  }
+  return out;
+}
+
+void cgroup::kill_all() {
+  if (v2_ && !dirs_.empty())
+    write_text(dirs_.front() + "/cgroup.kill", "1");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto left = pids();
+    if (left.empty())
+      return;
+    for (auto pid : left)
+      ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+cgroup_usage cgroup::usage() const {
+  cgroup_usage u;
+  if (dirs_.empty())
+    return u;
+  if (v2_) {
+    u.oom_killed = keyed(read_text(memory_dir_ + "/memory.events"), "oom_kill") > 0;
+    u.memory_limit_hit = keyed(read_text(memory_dir_ + "/memory.events"), "max") > 0;
+    u.pids_limited = keyed(read_text(pids_dir_ + "/pids.events"), "max") > 0;
+    u.peak_memory = number(read_text(memory_dir_ + "/memory.peak"));
+    u.cpu_ns = keyed(read_text(cpu_dir_ + "/cpu.stat"), "usage_usec") * 1000;
+    return u;
+  }
+  u.oom_killed = keyed(read_text(memory_dir_ + "/memory.oom_control"), "oom_kill") > 0;
+  u.memory_limit_hit = number(read_text(memory_dir_ + "/memory.failcnt")) > 0;
+  u.pids_limited = keyed(read_text(pids_dir_ + "/pids.events"), "max") > 0;
+  u.peak_memory = number(read_text(memory_dir_ + "/memory.max_usage_in_bytes"));
+  u.cpu_ns = number(read_text(cpuacct_dir_ + "/cpuacct.usage"));
+  return u;
+}
+
+bool join(const std::vector<std::string>& procs_files) {
+  auto pid = std::to_string(::getpid());
+  for (auto& f : procs_files)
+    if (!write_text(f, pid))
+      return false;
+  return true;
+}
+
+} // namespace ferry::sandbox

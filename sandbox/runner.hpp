@@ -1,0 +1,67 @@
+#pragma once
+// Runs one command in a bubblewrap sandbox: its own mount, pid, ipc, uts,
+// user-visible hostname and (unless allowed) network namespaces, a
+// read-only system (/usr), a writable work directory at /work, a tmpfs /tmp,
+// only the environment it is given, a cgroup with memory, pids and CPU
+// limits, rlimits, and a wall-clock limit. When it ends, for whatever
+// reason, no process of it is left.
+//
+//   spawn -> running --exit--> done
+//               |--wall clock / cancel / limit--> killed (whole cgroup) -> done
+#include "sandbox/cgroup.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ferry::sandbox {
+
+struct limits {
+  uint64_t memory_bytes = 1ULL << 30;
+  uint32_t pids = 256;
+  double cpus = 1.0;
+  std::chrono::milliseconds wall{10 * 60 * 1000};
+  uint64_t file_size = 4ULL << 30; ///< RLIMIT_FSIZE: largest file it may write
+  uint64_t open_files = 4096;      ///< RLIMIT_NOFILE
+};
+
+struct spec {
+  std::vector<std::string> argv;                             ///< run inside the sandbox
+  std::string work_dir;                                      ///< host directory, writable at /work
+  std::map<std::string, std::string> env;                    ///< the whole environment inside
+  std::vector<std::pair<std::string, std::string>> ro_binds; ///< extra host -> inside, read-only
+  bool network = false;                                      ///< share the host's network
+  limits lim;
+  std::string name; ///< names the cgroup; unique per run
+};
+
+enum class stream { out = 1, err = 2 };
+
+struct result {
+  int exit_code = -1; ///< the command's exit status, or -1 if killed by a signal
+  int signal = 0;     ///< the signal that ended it, if any
+  bool timed_out = false;
+  bool canceled = false;
+  bool out_of_memory = false;
+  bool pids_limited = false;
+  std::string error; ///< the sandbox itself could not be set up
+  std::chrono::milliseconds elapsed{0};
+  uint64_t peak_memory = 0;
+  uint64_t cpu_ns = 0;
+
+  bool ok() const { return error.empty() && exit_code == 0; }
+  /// "exit 3", "killed: out of memory", "killed: wall-clock limit", ...
+  std::string describe() const;
+};
+
+/// Runs to the end. Output arrives line by line (a line over 64 KiB is
+/// split); cancel, when set by another thread, kills the run within ~50 ms.
+result run(const spec& s, const std::function<void(stream, std::string_view)>& on_line,
+           const std::atomic<bool>* cancel = nullptr);
+
+} // namespace ferry::sandbox

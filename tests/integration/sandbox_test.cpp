@@ -1,0 +1,199 @@
+// Each sandbox limit has a test that fails if the limit is removed: the same
+// command succeeds with the limit raised or the door open.
+#include "sandbox/runner.hpp"
+#include "tests/support/tmpdir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace ferry;
+using namespace ferry::sandbox;
+using ferry::test::tmpdir;
+
+namespace {
+
+struct outcome {
+  result res;
+  std::string out, err;
+};
+
+outcome sh(const std::string& script, const std::string& work, limits lim = {},
+           bool network = false, std::map<std::string, std::string> env = {},
+           const std::atomic<bool>* cancel = nullptr) {
+  static std::atomic<int> n{0};
+  spec s;
+  s.argv = {"/bin/sh", "-c", script};
+  s.work_dir = work;
+  s.env = env.empty() ? std::map<std::string, std::string>{{"PATH", "/usr/bin:/bin"}} : env;
+  s.lim = lim;
+  s.network = network;
+  s.name = "test-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+  outcome o;
+  o.res = run(
+      s,
+      [&](stream which, std::string_view line) {
+        (which == stream::out ? o.out : o.err) += std::string(line) + "\n";
+      },
+      cancel);
+  return o;
+}
+
+/// True if a process whose command line contains marker is alive. (The
+/// bracket keeps the shell that runs pgrep from matching itself.)
+bool alive(const std::string& marker) {
+  auto pattern = "[" + marker.substr(0, 1) + "]" + marker.substr(1);
+  return system(("pgrep -f '" + pattern + "' >/dev/null").c_str()) == 0;
+}
+
+} // namespace
+
+TEST_CASE("a sandboxed command runs in /work with its output in lines") {
+  tmpdir work;
+  test::write_file(work / "in.txt", "from the host\n");
+  auto o = sh("cat in.txt; echo out > made.txt; echo oops >&2; pwd; hostname; exit 3", work.path());
+  INFO(o.err << o.res.describe());
+  CHECK(o.res.error.empty());
+  CHECK(o.res.exit_code == 3);
+  CHECK(o.out == "from the host\n/work\nsandbox\n");
+  CHECK(o.err == "oops\n");
+  CHECK(test::read_file(work / "made.txt") == "out\n");
+}
+
+TEST_CASE("the sandbox cannot see host files outside its work directory") {
+  tmpdir work, outside;
+  test::write_file(outside / "secret.txt", "host secret");
+  auto o = sh("cat " + outside / "secret.txt" + "; cat /etc/hostname; ls /root", work.path());
+  CHECK(o.out.find("host secret") == std::string::npos);
+  CHECK(o.res.exit_code != 0);
+  // the same read with the file bound in works: the mount namespace is what hides it
+  spec s;
+  s.argv = {"/bin/cat", "/secret.txt"};
+  s.work_dir = work.path();
+  s.ro_binds = {{outside / "secret.txt", "/secret.txt"}};
+  s.name = "test-bind-" + std::to_string(::getpid());
+  std::string out;
+  auto r = run(s, [&](stream, std::string_view l) { out += l; });
+  CHECK(r.exit_code == 0);
+  CHECK(out == "host secret");
+  // and the system is read-only
+  CHECK(sh("touch /usr/x", work.path()).res.exit_code != 0);
+}
+
+TEST_CASE("the environment holds only what the sandbox is given") {
+  tmpdir work;
+  setenv("FERRY_TEST_SECRET", "hunter2", 1);
+  auto o = sh("env", work.path(), {}, false, {{"PATH", "/usr/bin:/bin"}, {"GIVEN", "yes"}});
+  unsetenv("FERRY_TEST_SECRET");
+  CHECK(o.out.find("hunter2") == std::string::npos);
+  CHECK(o.out.find("GIVEN=yes") != std::string::npos);
+}
+
+TEST_CASE("the network is unreachable unless the step is allowed it") {
+  tmpdir work;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  listen(fd, 16);
+  auto port = std::to_string(ntohs(addr.sin_port));
+  auto probe = "python3 -c \"import socket; socket.create_connection(('127.0.0.1', " + port +
+               "), timeout=2); print('connected')\"";
+  auto closed = sh(probe, work.path());
+  CHECK(closed.out.find("connected") == std::string::npos);
+  CHECK(closed.res.exit_code != 0);
+  auto open = sh(probe, work.path(), {}, true);
+  INFO(open.err);
+  CHECK(open.out == "connected\n");
+  close(fd);
+}
+
+TEST_CASE("allocating past the memory limit is killed and reported as out of memory") {
+  tmpdir work;
+  auto hog =
+      "python3 -c \"b = bytearray(300 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); "
+      "print('allocated')\"";
+  limits tight;
+  tight.memory_bytes = 100 << 20;
+  auto o = sh(hog, work.path(), tight);
+  INFO(o.err);
+  CHECK(o.res.out_of_memory);
+  CHECK(o.out.find("allocated") == std::string::npos);
+  CHECK_THAT(o.res.describe(), Catch::Contains("out of memory"));
+  limits roomy;
+  roomy.memory_bytes = 600 << 20;
+  auto ok = sh(hog, work.path(), roomy);
+  INFO(ok.err);
+  CHECK(ok.out == "allocated\n");
+  CHECK_FALSE(ok.res.out_of_memory);
+}
+
+TEST_CASE("a fork loop stops at the pids limit") {
+  tmpdir work;
+  auto forks =
+      "i=0; while [ $i -lt 60 ]; do sleep 5 & i=$((i+1)); done; echo spawned; kill $(jobs -p) "
+      "2>/dev/null; wait";
+  limits tight;
+  tight.pids = 20;
+  tight.wall = std::chrono::seconds(20);
+  auto o = sh(forks, work.path(), tight);
+  CHECK(o.res.pids_limited);
+  CHECK(o.err.find("fork") != std::string::npos);
+  limits roomy;
+  roomy.pids = 200;
+  auto ok = sh(forks, work.path(), roomy);
+  CHECK_FALSE(ok.res.pids_limited);
+  CHECK(ok.out == "spawned\n");
+}
+
+TEST_CASE("running past the wall-clock limit is killed, with every process it started") {
+  tmpdir work;
+  limits quick;
+  quick.wall = std::chrono::milliseconds(800);
+  auto o = sh("(setsid sleep 1234.5 &); sleep 30", work.path(), quick);
+  CHECK(o.res.timed_out);
+  CHECK(o.res.elapsed < std::chrono::seconds(5));
+  CHECK_THAT(o.res.describe(), Catch::Contains("wall-clock"));
+  CHECK_FALSE(alive("sleep 1234.5"));
+  // a daemonized grandchild does not outlive a normal exit either
+  auto bg = sh("(setsid sleep 2345.5 &); echo done", work.path());
+  CHECK(bg.res.exit_code == 0);
+  CHECK_FALSE(alive("sleep 2345.5"));
+}
+
+TEST_CASE("cancel kills a run at once") {
+  tmpdir work;
+  std::atomic<bool> cancel{false};
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel = true;
+  });
+  auto o = sh("sleep 3456.5", work.path(), {}, false, {}, &cancel);
+  t.join();
+  CHECK(o.res.canceled);
+  CHECK(o.res.elapsed < std::chrono::seconds(2));
+  CHECK_FALSE(alive("sleep 3456.5"));
+}
+
+TEST_CASE("a CPU quota holds a busy loop to its share") {
+  tmpdir work;
+  auto spin = "timeout 1 sh -c 'while :; do :; done'; true";
+  limits fifth;
+  fifth.cpus = 0.2;
+  auto slow = sh(spin, work.path(), fifth);
+  limits whole;
+  whole.cpus = 1.0;
+  auto fast = sh(spin, work.path(), whole);
+  INFO("cpu ns with 0.2 cores: " << slow.res.cpu_ns << ", with 1 core: " << fast.res.cpu_ns);
+  CHECK(slow.res.cpu_ns < 450'000'000);
+  CHECK(fast.res.cpu_ns > 600'000'000);
+}
