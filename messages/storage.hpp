@@ -14,9 +14,19 @@
 
 namespace ferry {
 
-/// Namespaces of the store. Source file blobs and directory nodes are apart
-/// so that a file can never pass for a directory.
-enum class blob_ns : uint8_t { source = 0, tree = 1 };
+/// Namespaces of the store. Source files, their directory nodes, build
+/// outputs and the directory nodes of outputs are apart, so that a file can
+/// never pass for a directory, nor an upload for a build output. Each tree
+/// namespace names files in the namespace just below it.
+enum class blob_ns : uint8_t { source = 0, tree = 1, output = 2, output_tree = 3 };
+
+/// Number of namespaces.
+constexpr uint8_t blob_ns_count = 4;
+
+/// True for the namespaces of directory nodes.
+constexpr bool is_tree_ns(uint8_t ns) {
+  return ns == 1 || ns == 3;
+}
 
 /// A reference to a blob: namespace and lower-case hex SHA-256.
 struct blob_ref {
@@ -45,6 +55,7 @@ struct put_blobs {
 /// Also fails with truncated_body if a record is cut short.
 struct blob_pack {
   std::string bytes;
+  uint8_t max_ns = 1; ///< the highest namespace the sender may write (clients: tree)
 };
 
 /// Acknowledges a put after a synced write.
@@ -84,7 +95,7 @@ typename Inspector::result_type inspect(Inspector& f, put_blobs& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, blob_pack& x) {
-  return f(caf::meta::type_name("ferry.blob_pack"), x.bytes);
+  return f(caf::meta::type_name("ferry.blob_pack"), x.bytes, x.max_ns);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, put_ack& x) {

@@ -40,6 +40,11 @@ std::vector<std::string> bwrap_args(const spec& s) {
     a.push_back(from);
     a.push_back(to);
   }
+  for (auto& [from, to] : s.rw_binds) {
+    a.push_back("--bind");
+    a.push_back(from);
+    a.push_back(to);
+  }
   for (auto& [k, v] : s.env) {
     a.push_back("--setenv");
     a.push_back(k);

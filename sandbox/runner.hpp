@@ -35,6 +35,7 @@ struct spec {
   std::string work_dir;                                      ///< host directory, writable at /work
   std::map<std::string, std::string> env;                    ///< the whole environment inside
   std::vector<std::pair<std::string, std::string>> ro_binds; ///< extra host -> inside, read-only
+  std::vector<std::pair<std::string, std::string>> rw_binds; ///< extra host -> inside, writable
   bool network = false;                                      ///< share the host's network
   limits lim;
   std::string name; ///< names the cgroup; unique per run

@@ -50,10 +50,12 @@ blob_store_ptr make_verifying_blob_store(blob_store_ptr inner);
 /// its bytes. Returns "" or the reason; truncated is set if the body ends
 /// inside a record.
 std::string parse_blob_pack(std::string_view body, std::vector<blob_view>& out,
-                            std::vector<std::string>& hashes, bool& truncated);
+                            std::vector<std::string>& hashes, bool& truncated,
+                            uint8_t max_ns = static_cast<uint8_t>(blob_ns::tree));
 
 /// Walks a stored tree from its root: every directory node present and
 /// valid, every symlink inside the tree. Counts files, bytes and dirs.
-caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root);
+caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root,
+                                    uint8_t tree_ns = static_cast<uint8_t>(blob_ns::tree));
 
 } // namespace ferry

@@ -29,7 +29,7 @@
 namespace ferry {
 namespace {
 
-constexpr int kNamespaces = 2;
+constexpr int kNamespaces = blob_ns_count;
 constexpr uint64_t kSegmentLimit = 1ULL << 30;
 constexpr size_t kIndexValue = 24; // size, segment, offset
 

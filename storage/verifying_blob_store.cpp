@@ -29,22 +29,22 @@ public:
     std::vector<blob_ref> children;
     std::vector<tree_entry> entries;
     for (auto& b : blobs) {
-      if (b.ns > static_cast<uint8_t>(blob_ns::tree))
+      if (b.ns >= blob_ns_count)
         return make_error(ec::bad_request, "unknown blob namespace");
       if (!is_hash_hex(b.hash))
         return make_error(ec::bad_request, "malformed blob hash");
       if (sha256_hex(b.data) != b.hash)
         return make_error(ec::hash_mismatch,
                           "content does not match its name " + std::string(b.hash));
-      if (b.ns == static_cast<uint8_t>(blob_ns::tree)) {
+      if (is_tree_ns(b.ns)) {
         if (auto why = parse_tree(b.data, entries); !why.empty())
           return make_error(ec::bad_request, "directory node " + std::string(b.hash) + ": " + why);
         for (auto& e : entries) {
           if (e.kind == entry_kind::link)
             continue;
-          auto ns = e.kind == entry_kind::dir ? blob_ns::tree : blob_ns::source;
-          if (!in_batch.count({static_cast<uint8_t>(ns), std::string_view(e.ref)}))
-            children.push_back(blob_ref{static_cast<uint8_t>(ns), e.ref});
+          uint8_t ns = e.kind == entry_kind::dir ? b.ns : static_cast<uint8_t>(b.ns - 1);
+          if (!in_batch.count({ns, std::string_view(e.ref)}))
+            children.push_back(blob_ref{ns, e.ref});
         }
       }
       in_batch.emplace(b.ns, b.hash);
@@ -80,7 +80,7 @@ std::vector<blob_view> views_of(const std::vector<blob>& blobs) {
 }
 
 std::string parse_blob_pack(std::string_view body, std::vector<blob_view>& out,
-                            std::vector<std::string>& hashes, bool& truncated) {
+                            std::vector<std::string>& hashes, bool& truncated, uint8_t max_ns) {
   truncated = false;
   size_t pos = 0;
   std::vector<std::pair<size_t, size_t>> spans;
@@ -91,8 +91,8 @@ std::string parse_blob_pack(std::string_view body, std::vector<blob_view>& out,
       return "blob pack ends inside a record header";
     }
     uint8_t ns = static_cast<uint8_t>(body[pos]);
-    if (ns > static_cast<uint8_t>(blob_ns::tree))
-      return "unknown blob namespace " + std::to_string(ns);
+    if (ns > max_ns)
+      return "blob namespace " + std::to_string(ns) + " is not writable here";
     hashes.push_back(to_hex(reinterpret_cast<const uint8_t*>(body.data() + pos + 1), 32));
     uint64_t len = 0;
     std::memcpy(&len, body.data() + pos + 33, 8);
@@ -118,14 +118,14 @@ blob_store_ptr make_verifying_blob_store(blob_store_ptr inner) {
   return std::make_shared<verifying_blob_store>(std::move(inner));
 }
 
-caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root) {
+caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root, uint8_t tree_ns) {
   tree_stats stats;
   std::deque<std::pair<std::string, std::string>> todo{{"", root}}; // path, hash
   std::vector<tree_entry> entries;
   while (!todo.empty()) {
     auto [path, hash] = std::move(todo.front());
     todo.pop_front();
-    auto bytes = store.get(blob_ref{static_cast<uint8_t>(blob_ns::tree), hash});
+    auto bytes = store.get(blob_ref{tree_ns, hash});
     if (!bytes) {
       if (code_of(bytes.error()) == ec::not_found)
         return make_error(ec::missing_blobs,

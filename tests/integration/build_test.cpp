@@ -1,0 +1,117 @@
+// Builds of fixture projects end in a stored artifact whose files are right.
+#include "messages/errors.hpp"
+#include "sandbox/build_runner.hpp"
+#include "storage/dir_io.hpp"
+#include "tests/support/tmpdir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include <unistd.h>
+
+using namespace ferry;
+using namespace ferry::sandbox;
+using ferry::test::read_file;
+using ferry::test::tmpdir;
+using ferry::test::write_file;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct fixture {
+  tmpdir dir;
+  blob_store_ptr store;
+  std::string log;
+
+  fixture() {
+    auto s = open_rocksdb_blob_store(dir / "cas");
+    REQUIRE(s);
+    store = make_verifying_blob_store(*s);
+  }
+
+  /// Stores a project directory as a source tree and builds it.
+  build_outcome build(const std::string& project, std::map<std::string, std::string> env = {}) {
+    auto src = import_dir(*store, project, static_cast<uint8_t>(blob_ns::tree));
+    REQUIRE(src);
+    build_request req;
+    req.source_root = src->first;
+    req.slot_dir = dir / "slot";
+    req.builders_dir = std::string(FERRY_SOURCE_DIR) + "/builders";
+    req.build_env = std::move(env);
+    req.lim.wall = std::chrono::seconds(60);
+    req.name = "build-test-" + std::to_string(::getpid());
+    log.clear();
+    return run_build(*store, req,
+                     [&](stream, std::string_view line) { log += std::string(line) + "\n"; });
+  }
+
+  /// Restores an artifact into a fresh directory and returns its path.
+  std::string unpack(const build_outcome& o) {
+    auto to = dir / ("artifact-" + o.artifact_root.substr(0, 8));
+    REQUIRE_FALSE(
+        export_tree(*store, o.artifact_root, static_cast<uint8_t>(blob_ns::output_tree), to));
+    return to;
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "the shipped example builds into static files and a function") {
+  auto o = build(std::string(FERRY_SOURCE_DIR) + "/examples/hello");
+  INFO(log << o.error);
+  REQUIRE(o.ok());
+  auto out = unpack(o);
+  CHECK_THAT(read_file(out + "/static/index.html"), Catch::Contains("Hello from ferry"));
+  CHECK(fs::exists(out + "/static/style.css"));
+  CHECK_THAT(read_file(out + "/functions/api/hello.func/.vc-config.json"),
+             Catch::Contains("\"handler\": \"api/hello.js\""));
+  CHECK(fs::exists(out + "/functions/api/hello.func/api/hello.js"));
+  CHECK_THAT(read_file(out + "/config.json"), Catch::Contains("\"/api/hello\""));
+  CHECK_THAT(log, Catch::Contains("ferry: builder node"));
+  CHECK_THAT(log, Catch::Contains("1 function(s)"));
+}
+
+TEST_CASE_METHOD(fixture, "a static site with public/ serves only public/") {
+  write_file(dir / "site/public/index.html", "<p>public</p>");
+  write_file(dir / "site/public/img/a.svg", "<svg/>");
+  write_file(dir / "site/notes.md", "not served");
+  auto o = build(dir / "site");
+  INFO(log << o.error);
+  REQUIRE(o.ok());
+  auto out = unpack(o);
+  CHECK(read_file(out + "/static/index.html") == "<p>public</p>");
+  CHECK(fs::exists(out + "/static/img/a.svg"));
+  CHECK_FALSE(fs::exists(out + "/static/notes.md"));
+  CHECK_THAT(log, Catch::Contains("ferry: builder static"));
+}
+
+TEST_CASE_METHOD(fixture, "a build sees only its own environment, never the host's") {
+  setenv("FERRY_DEPLOY_SECRET", "s3cr3t-value", 1);
+  write_file(dir / "envsite/ferry.json", R"({"builder": "static"})");
+  write_file(dir / "envsite/index.html", "x");
+  write_file(dir / "envsite/package.json", R"({"scripts": {}})");
+  // a builder override that prints the environment, via a custom project builder
+  write_file(dir / "envsite/ferry.json", R"({"builder": "static-build"})");
+  write_file(
+      dir / "envsite/package.json",
+      R"({"scripts": {"build": "env > seen-env.txt && mkdir -p dist && cp seen-env.txt dist/"}})");
+  auto o = build(dir / "envsite", {{"FERRY_PROJECT", "envsite"}});
+  unsetenv("FERRY_DEPLOY_SECRET");
+  INFO(log << o.error);
+  REQUIRE(o.ok());
+  auto seen = read_file(unpack(o) + "/static/seen-env.txt");
+  CHECK_THAT(seen, Catch::Contains("FERRY_PROJECT=envsite"));
+  CHECK(seen.find("s3cr3t-value") == std::string::npos);
+  CHECK(seen.find("FERRY_DEPLOY_SECRET") == std::string::npos);
+}
+
+TEST_CASE_METHOD(fixture, "a failing build reports why and stores no artifact") {
+  write_file(dir / "bad/ferry.json", R"({"builder": "no-such-builder"})");
+  write_file(dir / "bad/index.html", "x");
+  auto o = build(dir / "bad");
+  CHECK_FALSE(o.ok());
+  CHECK(o.artifact_root.empty());
+  CHECK_THAT(log, Catch::Contains("unknown builder \"no-such-builder\""));
+  CHECK_THAT(o.error, Catch::Contains("exit 1"));
+}
