@@ -26,7 +26,8 @@ cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr stor
         std::vector<blob_view> views;
         std::vector<std::string> hashes;
         bool truncated = false;
-        if (auto why = parse_blob_pack(pack.bytes, views, hashes, truncated, pack.max_ns); !why.empty())
+        if (auto why = parse_blob_pack(pack.bytes, views, hashes, truncated, pack.max_ns);
+            !why.empty())
           return make_error(truncated ? ec::truncated_body : ec::bad_request, why);
         return to_result(store->put(views));
       },
@@ -43,8 +44,8 @@ cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr stor
         return missing_set{std::move(*idx)};
       },
       [store](walk_atom, const blob_ref& root) {
-      return to_result(walk_tree(*store, root.hash, root.ns));
-    },
+        return to_result(walk_tree(*store, root.hash, root.ns));
+      },
   };
 }
 

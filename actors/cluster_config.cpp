@@ -30,6 +30,8 @@ std::vector<std::string> actors_of_role(const std::string& role) {
     return {"cas"};
   if (role == "api")
     return {"registry"};
+  if (role == "build")
+    return {"slots", "builds"};
   return {};
 }
 

@@ -1,5 +1,6 @@
 #include "actors/http_routes.hpp"
 
+#include "messages/build.hpp"
 #include "messages/errors.hpp"
 #include "messages/records.capnp.h"
 #include "messages/registry.hpp"
@@ -16,6 +17,7 @@
 #include <tuple>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cstring>
 
@@ -131,7 +133,43 @@ json version_json(const version_info& v) {
               {"bytes", v.bytes},
               {"created_ms", v.created_ms},
               {"sealed_ms", v.sealed_ms},
-              {"created_by", v.created_by}};
+              {"created_by", v.created_by},
+              {"build", v.build_id}};
+}
+
+json build_json(const build_status& b) {
+  return json{{"id", b.id},
+              {"version", b.version_id},
+              {"project", b.project},
+              {"state", b.state},
+              {"artifact", b.artifact_root},
+              {"artifact_files", b.artifact_files},
+              {"artifact_bytes", b.artifact_bytes},
+              {"error", b.error},
+              {"queued_ms", b.queued_ms},
+              {"started_ms", b.started_ms},
+              {"finished_ms", b.finished_ms},
+              {"log_lines", b.log_lines}};
+}
+
+/// The value of ?name=... (undecoded), or "".
+std::string query_value(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos)
+    return {};
+  auto query = target.substr(q + 1);
+  size_t start = 0;
+  while (start <= query.size()) {
+    auto end = query.find('&', start);
+    auto pair = query.substr(start, end == std::string_view::npos ? query.npos : end - start);
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
+        pair[name.size()] == '=')
+      return std::string(pair.substr(name.size() + 1));
+    if (end == std::string_view::npos)
+      break;
+    start = end + 1;
+  }
+  return {};
 }
 
 json project_json(const project_info& p) {
@@ -338,6 +376,67 @@ struct route_ctx {
   principal who;
 };
 
+/// Queues a build of a sealed version if the cluster has a build role, and
+/// adds it (or why it could not be queued) to a version's JSON.
+void queue_build(route_ctx& c, const version_info& v, bool no_cache, json& out) {
+  auto b = ask_role<build_status, build_scheduler_actor>(
+      c.self, c.roles, "builds", build_atom::value, build_spec{v.id, v.project, v.root, no_cache});
+  if (b) {
+    out["build"] = b->id;
+    out["state"] = b->state;
+    out["build_status"] = build_json(*b);
+  } else if (code_of(b.error()) != ec::not_found) {
+    out["build_error"] = reason_of(b.error());
+  }
+}
+
+/// A build the principal may see (through its version's project), or an error.
+caf::expected<build_status> visible_build(route_ctx& c, const std::string& id) {
+  auto b =
+      ask_role<build_status, build_scheduler_actor>(c.self, c.roles, "builds", get_atom::value, id);
+  if (!b)
+    return b.error();
+  auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
+                                                  c.who, b->version_id);
+  if (!v)
+    return make_error(ec::not_found, "no build '" + id + "'");
+  return b;
+}
+
+http_response builds_route(route_ctx& c) {
+  auto& p = c.parts;
+  auto& m = c.req.method;
+  auto b = visible_build(c, p[2]);
+  if (!b)
+    return fail(b.error());
+  if (p.size() == 3 && m == "GET")
+    return ok_json(build_json(*b));
+  if (p.size() == 4 && p[3] == "cancel" && m == "POST") {
+    auto r = ask_role<build_status, build_scheduler_actor>(c.self, c.roles, "builds",
+                                                           cancel_atom::value, p[2]);
+    return r ? ok_json(build_json(*r)) : fail(r.error());
+  }
+  if (p.size() == 4 && p[3] == "logs" && m == "GET") {
+    uint64_t from = 0;
+    auto f = query_value(c.req.target, "from");
+    if (!f.empty()) {
+      auto [ptr, err] = std::from_chars(f.data(), f.data() + f.size(), from);
+      if (err != std::errc{} || ptr != f.data() + f.size())
+        return fail(ec::bad_request, "from must be a line number");
+    }
+    auto lines = ask_role<std::vector<log_line>, build_scheduler_actor>(
+        c.self, c.roles, "builds", logs_atom::value, p[2], from);
+    if (!lines)
+      return fail(lines.error());
+    json arr = json::array();
+    for (auto& l : *lines)
+      arr.push_back(json{{"seq", l.seq}, {"ms", l.ms}, {"stream", l.stream}, {"text", l.text}});
+    return ok_json(
+        json{{"build", p[2]}, {"state", b->state}, {"lines", arr}, {"next", from + lines->size()}});
+  }
+  return fail(ec::not_found, "no route " + m + " " + c.req.target.substr(0, 200));
+}
+
 http_response create_version(route_ctx& c, const std::string& project) {
   json doc;
   bool is_capnp = c.req.content_type == "application/x-ferry-manifest";
@@ -387,7 +486,10 @@ http_response create_version(route_ctx& c, const std::string& project) {
                                                   c.who, req);
   if (!v)
     return fail(v.error());
-  return ok_json(version_json(*v), 201);
+  auto out = version_json(*v);
+  if (v->state == "sealed")
+    queue_build(c, *v, false, out);
+  return ok_json(out, 201);
 }
 
 http_response seal_route(route_ctx& c, const std::string& id) {
@@ -412,7 +514,9 @@ http_response seal_route(route_ctx& c, const std::string& id) {
   auto sealed = seal(c.self, c.roles, c.who, *v, has_manifest ? &entries : nullptr);
   if (!sealed)
     return fail(sealed.error());
-  return ok_json(version_json(*sealed));
+  auto out = version_json(*sealed);
+  queue_build(c, *sealed, false, out);
+  return ok_json(out);
 }
 
 /// The compact form of /v1/missing (Content-Type application/x-ferry-refs):
@@ -598,6 +702,33 @@ http_response route(route_ctx& c) {
       return seal_route(c, p[2]);
     if (n == 4 && p[3] == "files" && m == "GET")
       return files_route(c, p[2]);
+    if (n == 4 && p[3] == "build" && m == "POST") { // rebuild without any upload
+      auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
+                                                      c.who, p[2]);
+      if (!v)
+        return fail(v.error());
+      if (v->state == "created")
+        return fail(ec::conflict, "version " + p[2] + " is not sealed yet");
+      json out = version_json(*v);
+      queue_build(c, *v, query_flag(c.req.target, "no_cache"), out);
+      if (!out.contains("build_status"))
+        return fail(ec::unavailable,
+                    out.value("build_error", std::string("no build role in this cluster")));
+      return ok_json(out["build_status"], 201);
+    }
+    if (n == 4 && p[3] == "builds" && m == "GET") {
+      auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
+                                                      c.who, p[2]);
+      if (!v)
+        return fail(v.error());
+      auto list = ask_role<std::vector<build_status>, build_scheduler_actor>(
+          c.self, c.roles, "builds", list_atom::value, p[2]);
+      json arr = json::array();
+      if (list)
+        for (auto& b : *list)
+          arr.push_back(build_json(b));
+      return ok_json(json{{"version", p[2]}, {"builds", arr}});
+    }
   }
   if (n == 2 && p[1] == "users" && m == "POST") {
     auto doc = json::parse(c.req.body, nullptr, false);
@@ -610,6 +741,8 @@ http_response route(route_ctx& c) {
     return token ? ok_json(json{{"name", doc["name"]}, {"token", *token}}, 201)
                  : fail(token.error());
   }
+  if ((n == 3 || n == 4) && p[1] == "builds")
+    return builds_route(c);
   if (n >= 3 && p[1] == "admin" && p[2] == "actors") {
     if (!c.who.admin)
       return fail(ec::forbidden, "the actor console needs an admin token");

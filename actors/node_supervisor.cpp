@@ -37,7 +37,7 @@ supervisor_actor::behavior_type node_supervisor(
   // the state is gone).
   auto live = std::make_shared<std::map<std::string, caf::actor>>();
   auto start = [self, live](child_spec& c) {
-    c.current = c.spawn();
+    c.current = c.spawn(caf::actor_cast<directory_actor>(self));
     (*live)[c.name] = c.current;
     c.since_ms = now_ms();
     self->monitor(c.current);

@@ -19,7 +19,7 @@ using peer_atom = caf::atom_constant<caf::atom("peer")>;
 
 struct child_spec {
   std::string name;
-  std::function<caf::actor()> spawn;
+  std::function<caf::actor(directory_actor)> spawn; ///< given the node's directory
   caf::actor current;
   uint32_t restarts = 0;
   int64_t since_ms = 0;

@@ -8,6 +8,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <openssl/rand.h>
 
+#include <set>
+
 namespace ferry {
 
 registry_actor spawn_version_registry(caf::actor_system& sys, std::shared_ptr<metadata_store> store,
@@ -189,6 +191,20 @@ registry_actor::behavior_type version_registry(
         if (!v)
           return std::move(v.error());
         return v->manifest;
+      },
+      [&st](build_atom, const std::string& id, const std::string& state, const std::string& build) {
+        static const std::set<std::string> states{"queued", "building", "built", "failed",
+                                                  "canceled"};
+        auto v = st.store->find_version(id);
+        if (!v || !*v || !states.count(state) || (*v)->info.state == "created")
+          return;
+        auto& rec = **v;
+        // an older build finishing late does not overwrite a newer one
+        if (!rec.info.build_id.empty() && rec.info.build_id != build && state != "queued")
+          return;
+        rec.info.state = state;
+        rec.info.build_id = build;
+        st.store->put_version(rec, nullptr);
       },
       [&st](seal_atom, const principal& p, const seal_version& req) -> caf::result<version_info> {
         auto v = authorize_version(*st.store, p, req.id);

@@ -1,5 +1,6 @@
 // ferry deploy: scan, hash what changed, compare directory hashes with the
 // server top-down, upload only the missing blobs in parallel, seal.
+#include "cli/builds.hpp"
 #include "cli/commands.hpp"
 #include "cli/http_client.hpp"
 #include "cli/stat_cache.hpp"
@@ -45,6 +46,7 @@ a new immutable version of the project. Prints the version id on stdout.
                    else DIR's folder name); created on first deploy
   --json           print the version as JSON instead of its id
   -j N             parallel uploads (default 4)
+  --no-wait        do not follow the build that the deploy starts
 
 DIR/.ferryignore (gitignore syntax) names files to leave out; .git,
 node_modules, .ferry and .DS_Store are always left out. Unchanged files are
@@ -133,6 +135,7 @@ std::string default_project(const std::string& dir) {
 int cmd_deploy(cli_env& env, const args& a) {
   std::string dir = ".", project;
   int jobs = 4;
+  bool wait = true;
   bool dir_set = false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i] == "-h" || a[i] == "--help") {
@@ -142,6 +145,8 @@ int cmd_deploy(cli_env& env, const args& a) {
       project = a[++i];
     } else if (a[i] == "--json") {
       env.json = true;
+    } else if (a[i] == "--no-wait") {
+      wait = false;
     } else if (a[i] == "-j" && i + 1 < a.size()) {
       jobs = std::clamp(std::atoi(a[++i].c_str()), 1, 32);
     } else if (!a[i].empty() && a[i][0] != '-' && !dir_set) {
@@ -484,6 +489,16 @@ int cmd_deploy(cli_env& env, const args& a) {
             << " directory node(s), " << rounds << " round(s) of comparison; sealed " << project
             << " #" << v.value("number", 0) << " in " << static_cast<int>(secs_since(t0) * 1000)
             << " ms\n";
+  // The build that the seal queued: follow it to its end.
+  int rc = 0;
+  if (wait && !v.value("build", std::string()).empty()) {
+    auto build = v["build"].get<std::string>();
+    std::cerr << "ferry: building (" << build << ")\n";
+    auto state = follow_build(env, build, 0, true, false);
+    std::cerr << "ferry: build " << build << " " << (state.empty() ? "unknown" : state) << "\n";
+    rc = state == "built" ? 0 : 1;
+    v["state"] = state;
+  }
   if (env.json) {
     v["upload"] = json{{"files", scan.files.size()},
                        {"files_read", to_hash.size()},
@@ -497,7 +512,7 @@ int cmd_deploy(cli_env& env, const args& a) {
   } else {
     std::cout << v.value("id", "") << "\n";
   }
-  return 0;
+  return rc;
 }
 
 } // namespace ferry::cli

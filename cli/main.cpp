@@ -1,4 +1,5 @@
 // ferry: the command-line client of a ferry cluster. See `ferry --help`.
+#include "cli/builds.hpp"
 #include "cli/commands.hpp"
 #include "cli/http_client.hpp"
 
@@ -24,6 +25,9 @@ commands:
   deploy    upload a directory and seal it as a new version (prints its id)
   ls        list your projects, or the versions of one
   inspect   show one version (and its files)
+  logs      a build's log (--follow to stream it)
+  cancel    stop a build
+  rebuild   build a sealed version again, without uploading (restart BUILD: the same)
   whoami    show who the token belongs to
 
 Every command takes --help. Environment: FERRY_URL and FERRY_TOKEN override
@@ -78,6 +82,14 @@ int main(int argc, char** argv) {
     rc = cmd_inspect(env, rest);
   else if (cmd == "whoami")
     rc = cmd_whoami(env, rest);
+  else if (cmd == "logs")
+    rc = cmd_logs(env, rest);
+  else if (cmd == "cancel")
+    rc = cmd_cancel(env, rest);
+  else if (cmd == "rebuild")
+    rc = cmd_rebuild(env, rest, false);
+  else if (cmd == "restart")
+    rc = cmd_rebuild(env, rest, true);
   else
     std::cerr << "ferry: unknown command '" << cmd << "'\n\n" << help;
   // Nothing is left to clean up that the kernel does not: skip the

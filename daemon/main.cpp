@@ -1,5 +1,7 @@
 // ferryd: the one daemon of a ferry node. See --help.
 #include "actors/api_server.hpp"
+#include "actors/build_scheduler.hpp"
+#include "actors/slot_manager.hpp"
 #include "actors/cas_store.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/node_supervisor.hpp"
@@ -45,6 +47,8 @@ Runs one ferry node. With no --config it is a single node playing every role
   --idle-timeout SECS  close API connections idle (or stalled mid-request)
                        this long (default 60)
   --max-connections N  API connections served at once; more get 503 (default 256)
+  --build-slots N      sandboxed build slots of this node (build role; default 2)
+  --builders DIR       the build pipeline (default: the builders/ of the source tree)
   -h, --help           this text
 
 On start ferryd prints the API URL on stdout. On first start it creates the
@@ -90,7 +94,8 @@ int main(int argc, char** argv) {
   // next one instead of returning it to the kernel and faulting it back in.
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  std::string data_dir, config_file, node_name, listen, idle_timeout = "60", max_conns = "256";
+  std::string data_dir, config_file, node_name, listen,
+      idle_timeout = "60", max_conns = "256", build_slots = "2", builders = FERRY_BUILDERS_DIR;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string& out) {
@@ -108,6 +113,8 @@ int main(int argc, char** argv) {
                : a == "--listen"          ? !value(listen)
                : a == "--idle-timeout"    ? !value(idle_timeout)
                : a == "--max-connections" ? !value(max_conns)
+               : a == "--build-slots"     ? !value(build_slots)
+               : a == "--builders"        ? !value(builders)
                                           : true) {
       std::cerr << "ferryd: bad or incomplete option '" << a << "'\n\n" << usage;
       return 2;
@@ -120,6 +127,9 @@ int main(int argc, char** argv) {
     return die("--idle-timeout must be 1 to 86400 seconds");
   if (conns <= 0 || conns > 100000)
     return die("--max-connections must be 1 to 100000");
+  int slots = std::atoi(build_slots.c_str());
+  if (slots <= 0 || slots > 64)
+    return die("--build-slots must be 1 to 64");
 
   cluster_config cluster = default_cluster();
   if (!config_file.empty()) {
@@ -186,16 +196,18 @@ int main(int argc, char** argv) {
   caf::actor_system sys{cfg};
 
   if (blobs)
-    children.push_back(child_spec{
-        "cas",
-        [&sys, blobs] { return caf::actor_cast<caf::actor>(spawn_cas_store(sys, blobs, 4)); },
-        {},
-        0,
-        0,
-        0});
+    children.push_back(child_spec{"cas",
+                                  [&sys, blobs](directory_actor) {
+                                    return caf::actor_cast<caf::actor>(
+                                        spawn_cas_store(sys, blobs, 4));
+                                  },
+                                  {},
+                                  0,
+                                  0,
+                                  0});
   if (meta)
     children.push_back(child_spec{"registry",
-                                  [&sys, meta] {
+                                  [&sys, meta](directory_actor) {
                                     return caf::actor_cast<caf::actor>(
                                         spawn_version_registry(sys, meta, wall_ms));
                                   },
@@ -203,6 +215,34 @@ int main(int argc, char** argv) {
                                   0,
                                   0,
                                   0});
+  if (me->roles.count("build")) {
+    if (!blobs)
+      return die("the build role needs the storage role on the same node (for now)");
+    if (!fs::exists(fs::path(builders) / "starter.js"))
+      return die("no build pipeline in " + builders + " (give --builders DIR)");
+    auto slot_base = (fs::path(data_dir) / "slots").string();
+    build_config bc;
+    bc.builders_dir = fs::absolute(builders).string();
+    bc.cache_dir = (fs::path(data_dir) / "build-cache").string();
+    children.push_back(child_spec{"slots",
+                                  [&sys, slot_base, slots](directory_actor) {
+                                    return caf::actor_cast<caf::actor>(spawn_slot_manager(
+                                        sys, slot_base, static_cast<uint32_t>(slots)));
+                                  },
+                                  {},
+                                  0,
+                                  0,
+                                  0});
+    children.push_back(child_spec{"builds",
+                                  [&sys, blobs, bc](directory_actor dir) {
+                                    return caf::actor_cast<caf::actor>(
+                                        spawn_build_scheduler(sys, blobs, dir, bc));
+                                  },
+                                  {},
+                                  0,
+                                  0,
+                                  0});
+  }
   std::vector<peer_spec> peers;
   for (auto& n : cluster.nodes) {
     if (n.name == me->name)

@@ -18,5 +18,6 @@ using seal_atom = caf::atom_constant<caf::atom("seal")>;
 using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using kill_atom = caf::atom_constant<caf::atom("kill")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using build_atom = caf::atom_constant<caf::atom("build")>;
 
 } // namespace ferry

@@ -53,6 +53,7 @@ struct Version {
   sealedMs @8 :Int64;
   createdBy @9 :Text;
   manifest @10 :Manifest; # a flat manifest, kept until sealing turns it into a tree
+  build @11 :Text;        # the latest build of this version
 }
 
 enum EntryKind {

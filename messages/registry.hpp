@@ -39,6 +39,7 @@ struct version_info {
   int64_t created_ms = 0;
   int64_t sealed_ms = 0;
   std::string created_by;
+  std::string build_id; ///< the latest build of this version, if any
 };
 
 /// Create a version of a project (created on first use, owned by its
@@ -73,7 +74,7 @@ typename Inspector::result_type inspect(Inspector& f, project_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, version_info& x) {
   return f(caf::meta::type_name("ferry.version_info"), x.id, x.project, x.number, x.state, x.root,
-           x.files, x.bytes, x.created_ms, x.sealed_ms, x.created_by);
+           x.files, x.bytes, x.created_ms, x.sealed_ms, x.created_by, x.build_id);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, new_version& x) {
@@ -92,6 +93,8 @@ typename Inspector::result_type inspect(Inspector& f, seal_version& x) {
 /// - create: a new version in state created.
 /// - get: one version; manifest: its flat manifest bytes (empty if made from a root).
 /// - seal: created -> sealed; conflict if sealed already.
+/// - build (from the build scheduler): version, state, build id: a sealed
+///   version moves through queued, building, built, failed, canceled.
 using registry_actor = caf::typed_actor<
     caf::replies_to<auth_atom, std::string>::with<principal>,
     caf::replies_to<user_atom, principal, std::string, bool>::with<std::string>,
@@ -101,6 +104,7 @@ using registry_actor = caf::typed_actor<
     caf::replies_to<create_atom, principal, new_version>::with<version_info>,
     caf::replies_to<get_atom, principal, std::string>::with<version_info>,
     caf::replies_to<manifest_atom, principal, std::string>::with<std::string>,
-    caf::replies_to<seal_atom, principal, seal_version>::with<version_info>>;
+    caf::replies_to<seal_atom, principal, seal_version>::with<version_info>,
+    caf::reacts_to<build_atom, std::string, std::string, std::string>>;
 
 } // namespace ferry

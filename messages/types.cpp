@@ -1,5 +1,6 @@
 #include "messages/types.hpp"
 
+#include "messages/build.hpp"
 #include "messages/errors.hpp"
 #include "messages/node.hpp"
 #include "messages/registry.hpp"
@@ -28,6 +29,12 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<seal_version>("ferry.seal_version");
   cfg.add_message_type<actor_status>("ferry.actor_status");
   cfg.add_message_type<std::vector<actor_status>>("ferry.actor_statuses");
+  cfg.add_message_type<build_spec>("ferry.build_spec");
+  cfg.add_message_type<build_status>("ferry.build_status");
+  cfg.add_message_type<std::vector<build_status>>("ferry.build_statuses");
+  cfg.add_message_type<log_line>("ferry.log_line");
+  cfg.add_message_type<std::vector<log_line>>("ferry.log_lines");
+  cfg.add_message_type<slot_lease>("ferry.slot_lease");
   cfg.add_error_category(error_category(),
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            std::string s{to_string(static_cast<ec>(code))};

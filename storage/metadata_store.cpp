@@ -184,6 +184,7 @@ public:
     r.setCreatedMs(i.created_ms);
     r.setSealedMs(i.sealed_ms);
     r.setCreatedBy(i.created_by);
+    r.setBuild(i.build_id);
     if (!v.manifest.empty()) {
       auto ok = decode("manifest", [&] {
         return with_reader(v.manifest, [&](capnp::MessageReader& mr) {
@@ -241,6 +242,7 @@ private:
     i.created_ms = r.getCreatedMs();
     i.sealed_ms = r.getSealedMs();
     i.created_by = r.getCreatedBy();
+    i.build_id = r.getBuild();
     if (r.hasManifest() && r.getManifest().getEntries().size() > 0) {
       capnp::MallocMessageBuilder mb;
       mb.setRoot(r.getManifest());

@@ -78,7 +78,8 @@ TEST_CASE_METHOD(fixture, "a good manifest seals and its version can be inspecte
                                  {{"path", "l"}, {"symlink", "a/b.txt"}}}));
   REQUIRE(r.status == 201);
   auto v = json::parse(r.body);
-  CHECK(v["state"] == "sealed");
+  CHECK(v["state"] == "queued"); // sealed, and a build of it queued at once
+  CHECK(v["sealed_ms"].get<int64_t>() > 0);
   CHECK(v["files"] == 2);
   auto files = node.api("GET", "/v1/versions/" + v["id"].get<std::string>() + "/files");
   REQUIRE(files.status == 200);

@@ -45,7 +45,7 @@ TEST_CASE("the storage role on a second node serves deploys through the first") 
   auto conf = dir / "cluster.conf";
   write_file(conf,
              "[node a]\napi = 127.0.0.1:0\nactors = 127.0.0.1:" + std::to_string(free_port()) +
-                 "\nroles = api, build, deploy\n"
+                 "\nroles = api, deploy\n"
                  "[node b]\nactors = 127.0.0.1:" +
                  std::to_string(free_port()) + "\nroles = storage\n");
   ferryd_node b{dir / "b", dir.path(), {"--config", conf, "--node", "b"}};

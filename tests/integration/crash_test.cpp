@@ -97,7 +97,7 @@ TEST_CASE("every blob acknowledged before kill -9 is there after a restart and v
   REQUIRE(r.exit_code == 0);
   auto v = json::parse(r.out);
   CHECK(v["upload"]["blobs_uploaded"] == missing);
-  CHECK(v["state"] == "sealed");
+  CHECK(v["state"] == "built");
   CHECK(count_missing(node, hashes) == 0);
 }
 

@@ -58,11 +58,11 @@ TEST_CASE_METHOD(fixture, "deploy prints only the version id on stdout, and ls/i
   CHECK(r.out == id + "\n");
   CHECK(id.size() == 13);
   auto v = json::parse(node.api("GET", "/v1/versions/" + id).body);
-  CHECK(v["state"] == "sealed");
+  CHECK(v["state"] == "built");
   CHECK(v["files"] == 50);
   auto ls = ferry_cli({"ls", "--project", "web"}, node.url, node.token, home);
   CHECK(ls.exit_code == 0);
-  CHECK_THAT(ls.out, Catch::Contains(id) && Catch::Contains("sealed"));
+  CHECK_THAT(ls.out, Catch::Contains(id) && Catch::Contains("built"));
   auto inspect = ferry_cli({"inspect", id, "--files"}, node.url, node.token, home);
   CHECK(inspect.exit_code == 0);
   CHECK_THAT(inspect.out, Catch::Contains("d0/sub0/f0.js"));
@@ -112,7 +112,7 @@ TEST_CASE_METHOD(fixture, "a new server gets everything even when the stat cache
   auto v = json::parse(r.out);
   CHECK(v["upload"]["files_read"] == 0);
   CHECK(v["upload"]["blobs_uploaded"] == 30);
-  CHECK(v["state"] == "sealed");
+  CHECK(v["state"] == "built");
 }
 
 TEST_CASE_METHOD(fixture, ".ferryignore and the defaults leave files out") {
@@ -192,6 +192,6 @@ TEST_CASE_METHOD(fixture, "the shipped example project deploys") {
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   auto v = json::parse(r.out);
-  CHECK(v["state"] == "sealed");
+  CHECK(v["state"] == "built"); // deploy follows the build it started
   CHECK(v["files"].get<int>() >= 3);
 }

@@ -39,7 +39,8 @@ TEST_CASE("projects and versions persist as records across a reopen") {
                             n * 10,
                             7,
                             8,
-                            "alice"};
+                            "alice",
+                            ""};
       p.next_number = n + 1;
       REQUIRE_FALSE((*m)->put_version(v, &p));
     }

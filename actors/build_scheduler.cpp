@@ -1,0 +1,243 @@
+#include "actors/build_scheduler.hpp"
+
+#include "messages/errors.hpp"
+#include "messages/registry.hpp"
+#include "sandbox/build_runner.hpp"
+#include "storage/sha256.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace ferry {
+
+namespace {
+
+using self_ptr = build_scheduler_actor::stateful_pointer<build_scheduler_state>;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string new_build_id() {
+  uint8_t raw[8];
+  RAND_bytes(raw, sizeof raw);
+  return "b" + to_hex(raw, sizeof raw);
+}
+
+bool finished(const std::string& state) {
+  return state == "built" || state == "failed" || state == "canceled";
+}
+
+void add_line(build_record& b, uint8_t stream, std::string text) {
+  b.lines.push_back(log_line{b.lines.size(), now_ms(), stream, std::move(text)});
+  b.status.log_lines = b.lines.size();
+}
+
+/// Tells the registry (wherever it lives) the version's new state.
+void report(self_ptr self, directory_actor dir, const build_record& b) {
+  self->request(dir, std::chrono::seconds(10), lookup_atom::value, std::string("registry"))
+      .then(
+          [self, version = b.status.version_id, state = b.status.state,
+           id = b.status.id](caf::actor& reg) {
+            self->send(caf::actor_cast<registry_actor>(reg), build_atom::value, version, state, id);
+          },
+          [](caf::error&) {}); // the registry restarts; the build's own status stays right
+}
+
+/// Calls f with the slot manager of this node, looked up by name (it may
+/// have been restarted since the last call).
+template <class F>
+void with_slots(self_ptr self, directory_actor dir, F f) {
+  self->request(dir, std::chrono::seconds(10), lookup_atom::value, std::string("slots"))
+      .then([f](caf::actor& a) mutable { f(caf::actor_cast<slot_manager_actor>(a)); },
+            [self](caf::error&) {
+              self->delayed_send(self, std::chrono::milliseconds(200), acquire_atom::value);
+            });
+}
+
+void try_start(self_ptr self, blob_store_ptr store, directory_actor dir, build_config cfg);
+
+void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_config cfg,
+           const std::string& id, slot_lease lease) {
+  auto& b = self->state.builds.at(id);
+  b.slot = lease.slot;
+  b.status.state = "building";
+  b.status.started_ms = now_ms();
+  add_line(b, 0,
+           "ferry: building " + b.status.version_id + " in slot " + std::to_string(lease.slot));
+  report(self, dir, b);
+  sandbox::build_request req;
+  req.source_root = b.spec.source_root;
+  req.slot_dir = lease.dir;
+  req.builders_dir = cfg.builders_dir;
+  if (!cfg.cache_dir.empty() && !b.spec.no_cache)
+    req.cache_dir = cfg.cache_dir + "/" + b.spec.project;
+  req.build_env = {{"FERRY_PROJECT", b.spec.project}, {"FERRY_VERSION", b.spec.version_id}};
+  req.lim.memory_bytes = cfg.memory_bytes;
+  req.lim.pids = cfg.pids;
+  req.lim.cpus = cfg.cpus;
+  req.lim.wall = std::chrono::seconds(cfg.timeout_s);
+  req.name = "build-" + id;
+  auto me = caf::actor_cast<build_scheduler_actor>(self);
+  self->spawn<caf::detached>([me, store, req, id, cancel = b.cancel] {
+    auto o = sandbox::run_build(
+        *store, req,
+        [&](sandbox::stream s, std::string_view line) {
+          caf::anon_send(me, line_atom::value, id,
+                         log_line{0, 0, static_cast<uint8_t>(s), std::string(line)});
+        },
+        cancel.get());
+    build_status end;
+    end.state = o.ok() ? "built" : (o.run.canceled ? "canceled" : "failed");
+    end.artifact_root = o.artifact_root;
+    end.artifact_files = o.artifact.files;
+    end.artifact_bytes = o.artifact.bytes;
+    end.error = o.error;
+    caf::anon_send(me, done_atom::value, id, end);
+  });
+}
+
+void try_start(self_ptr self, blob_store_ptr store, directory_actor dir, build_config cfg) {
+  if (self->state.queue.empty())
+    return;
+  with_slots(self, dir, [=](slot_manager_actor slots) {
+    self->request(slots, std::chrono::seconds(10), acquire_atom::value)
+        .then(
+            [=](slot_lease& lease) {
+              auto& st = self->state;
+              if (lease.status != "ok") { // all slots busy or being wiped: look again soon
+                self->delayed_send(self, std::chrono::milliseconds(100), acquire_atom::value);
+                return;
+              }
+              while (!st.queue.empty() && st.builds.at(st.queue.front()).status.state != "queued")
+                st.queue.pop_front(); // canceled while queued
+              if (st.queue.empty()) {
+                self->send(slots, release_atom::value, lease.slot);
+                return;
+              }
+              auto id = st.queue.front();
+              st.queue.pop_front();
+              start(self, store, dir, cfg, id, lease);
+              try_start(self, store, dir, cfg);
+            },
+            [self](caf::error&) {
+              self->delayed_send(self, std::chrono::milliseconds(200), acquire_atom::value);
+            });
+  });
+}
+
+build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_ptr store,
+                                                     directory_actor dir, build_config cfg) {
+  return {
+      [=](acquire_atom) { try_start(self, store, dir, cfg); },
+      [=](build_atom, const build_spec& spec) -> caf::result<build_status> {
+        auto& st = self->state;
+        if (spec.source_root.empty() || spec.version_id.empty())
+          return make_error(ec::bad_request, "a build needs a sealed version");
+        if (auto it = st.active.find(spec.version_id); it != st.active.end())
+          return st.builds.at(it->second).status; // never built twice at the same time
+        build_record b;
+        b.spec = spec;
+        b.status.id = new_build_id();
+        b.status.version_id = spec.version_id;
+        b.status.project = spec.project;
+        b.status.state = "queued";
+        b.status.queued_ms = now_ms();
+        add_line(b, 0, "ferry: build " + b.status.id + " queued");
+        auto id = b.status.id;
+        st.active[spec.version_id] = id;
+        st.queue.push_back(id);
+        auto status = b.status;
+        st.builds.emplace(id, std::move(b));
+        report(self, dir, st.builds.at(id));
+        try_start(self, store, dir, cfg);
+        return status;
+      },
+      [=](get_atom, const std::string& id) -> caf::result<build_status> {
+        auto it = self->state.builds.find(id);
+        if (it == self->state.builds.end())
+          return make_error(ec::not_found, "no build '" + id.substr(0, 64) + "'");
+        return it->second.status;
+      },
+      [=](cancel_atom, const std::string& id) -> caf::result<build_status> {
+        auto& st = self->state;
+        auto it = st.builds.find(id);
+        if (it == st.builds.end())
+          return make_error(ec::not_found, "no build '" + id.substr(0, 64) + "'");
+        auto& b = it->second;
+        if (finished(b.status.state))
+          return make_error(ec::conflict, "build " + id + " has ended (" + b.status.state + ")");
+        b.cancel->store(true);
+        if (b.status.state == "queued") { // never started: it ends here
+          b.status.state = "canceled";
+          b.status.finished_ms = now_ms();
+          add_line(b, 0, "ferry: canceled before it started");
+          st.active.erase(b.status.version_id);
+          report(self, dir, b);
+        } else {
+          add_line(b, 0, "ferry: canceling");
+        }
+        return b.status;
+      },
+      [=](logs_atom, const std::string& id, uint64_t from) -> caf::result<std::vector<log_line>> {
+        auto it = self->state.builds.find(id);
+        if (it == self->state.builds.end())
+          return make_error(ec::not_found, "no build '" + id.substr(0, 64) + "'");
+        auto& lines = it->second.lines;
+        if (from >= lines.size())
+          return std::vector<log_line>{};
+        return std::vector<log_line>(lines.begin() + static_cast<long>(from), lines.end());
+      },
+      [=](list_atom, const std::string& version) {
+        std::vector<build_status> out;
+        for (auto& [id, b] : self->state.builds)
+          if (b.status.version_id == version)
+            out.push_back(b.status);
+        std::sort(out.begin(), out.end(),
+                  [](auto& a, auto& b) { return a.queued_ms < b.queued_ms; });
+        return out;
+      },
+      [=](line_atom, const std::string& id, log_line& line) {
+        auto it = self->state.builds.find(id);
+        if (it != self->state.builds.end())
+          add_line(it->second, line.stream, std::move(line.text));
+      },
+      [=](done_atom, const std::string& id, const build_status& end) {
+        auto& st = self->state;
+        auto it = st.builds.find(id);
+        if (it == st.builds.end())
+          return;
+        auto& b = it->second;
+        b.status.state = end.state;
+        b.status.artifact_root = end.artifact_root;
+        b.status.artifact_files = end.artifact_files;
+        b.status.artifact_bytes = end.artifact_bytes;
+        b.status.error = end.error;
+        b.status.finished_ms = now_ms();
+        add_line(b, 0,
+                 "ferry: " + end.state + (end.error.empty() ? "" : ": " + end.error) + " in " +
+                     std::to_string(b.status.finished_ms - b.status.started_ms) + " ms");
+        st.active.erase(b.status.version_id);
+        report(self, dir, b);
+        with_slots(self, dir, [slot = b.slot, self](slot_manager_actor slots) {
+          self->send(slots, release_atom::value, slot);
+        });
+        try_start(self, store, dir, cfg);
+      },
+  };
+}
+
+} // namespace
+
+build_scheduler_actor spawn_build_scheduler(caf::actor_system& sys, blob_store_ptr store,
+                                            directory_actor directory, build_config config) {
+  return sys.spawn(build_scheduler, std::move(store), std::move(directory), std::move(config));
+}
+
+} // namespace ferry

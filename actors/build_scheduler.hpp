@@ -1,0 +1,50 @@
+#pragma once
+// The build scheduler: queues builds, runs each in a slot from the slot
+// manager (one detached runner per build, since a build blocks), keeps every
+// build's status and log lines, cancels on request, and reports version
+// states to the registry (queued, building, built, failed, canceled).
+#include "messages/build.hpp"
+#include "messages/node.hpp"
+#include "storage/blob_store.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+struct build_config {
+  std::string builders_dir;
+  std::string cache_dir;
+  uint64_t memory_bytes = 2ULL << 30;
+  uint32_t pids = 512;
+  double cpus = 1.0;
+  int64_t timeout_s = 900;
+};
+
+struct build_record {
+  build_status status;
+  build_spec spec;
+  std::vector<log_line> lines;
+  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+  uint32_t slot = 0;
+};
+
+struct build_scheduler_state {
+  std::map<std::string, build_record> builds;
+  std::deque<std::string> queue;
+  std::map<std::string, std::string> active; ///< version id -> its queued or running build
+  static inline const char* name = "build_scheduler";
+};
+
+/// The scheduler finds the slot manager ("slots") and the registry through
+/// the node directory.
+build_scheduler_actor spawn_build_scheduler(caf::actor_system& sys, blob_store_ptr store,
+                                            directory_actor directory, build_config config);
+
+} // namespace ferry
