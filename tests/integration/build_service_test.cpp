@@ -1,0 +1,141 @@
+// The build service through ferryd: a build per seal, followed by deploy,
+// cancel within 2 s with nothing left running, no version built twice at
+// once, rebuilds without upload, and a failing build reported as such.
+#include "tests/support/node.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <thread>
+
+using namespace ferry::test;
+using json = nlohmann::json;
+
+namespace {
+
+struct fixture {
+  tmpdir dir;
+  ferryd_node node{dir / "data", dir.path(), {"--build-slots", "1"}};
+  std::string home = dir / "home";
+
+  fixture() { write_file(home + "/.keep", ""); }
+
+  json build(const std::string& id) {
+    auto r = node.api("GET", "/v1/builds/" + id);
+    REQUIRE(r.status == 200);
+    return json::parse(r.body);
+  }
+  /// Waits until the build reaches a state in `states`.
+  json wait_for(const std::string& id, std::set<std::string> states, int seconds = 30) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto b = build(id);
+      if (states.count(b["state"]))
+        return b;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    FAIL("build " << id << " did not reach the state in time");
+    return {};
+  }
+  /// A project whose `npm run build` sleeps (so it can be canceled mid-build).
+  std::string slow_project(const std::string& name, int seconds) {
+    auto p = dir / name;
+    write_file(p + "/package.json", R"({"scripts": {"build": "sleep )" + std::to_string(seconds) +
+                                        R"(.77 && mkdir -p dist && echo ok > dist/index.html"}})");
+    return p;
+  }
+};
+
+bool alive(const std::string& marker) {
+  auto pattern = "[" + marker.substr(0, 1) + "]" + marker.substr(1);
+  return system(("pgrep -f '" + pattern + "' >/dev/null").c_str()) == 0;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "deploy follows the build it starts and ends with its result") {
+  write_file(dir / "ok/index.html", "<p>ok</p>");
+  auto r = ferry_cli({"deploy", dir / "ok", "--project", "ok"}, node.url, node.token, home);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("ferry: builder static") && Catch::Contains("built"));
+  write_file(dir / "bad/ferry.json", R"({"builder": "nope"})");
+  write_file(dir / "bad/index.html", "x");
+  auto bad = ferry_cli({"deploy", dir / "bad", "--project", "bad"}, node.url, node.token, home);
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.err, Catch::Contains("unknown builder") && Catch::Contains("failed"));
+  auto id = bad.out.substr(0, bad.out.find('\n'));
+  CHECK(json::parse(node.api("GET", "/v1/versions/" + id).body)["state"] == "failed");
+}
+
+TEST_CASE_METHOD(fixture,
+                 "cancel stops a running build within 2 s and the slot serves the next build") {
+  auto r =
+      ferry_cli({"deploy", slow_project("slow", 41), "--project", "slow", "--no-wait", "--json"},
+                node.url, node.token, home);
+  REQUIRE(r.exit_code == 0);
+  auto v = json::parse(r.out);
+  auto id = v["build"].get<std::string>();
+  wait_for(id, {"building"});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!alive("sleep 41.77") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(alive("sleep 41.77"));
+  auto t0 = std::chrono::steady_clock::now();
+  auto c = ferry_cli({"cancel", id}, node.url, node.token, home);
+  CHECK(c.exit_code == 0);
+  auto b = wait_for(id, {"canceled", "failed", "built"}, 5);
+  CHECK(b["state"] == "canceled");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+  CHECK_FALSE(alive("sleep 41.77"));
+  CHECK(json::parse(node.api("GET", "/v1/versions/" + v["id"].get<std::string>()).body)["state"] ==
+        "canceled");
+  // the only slot is wiped and serves the next build
+  write_file(dir / "next/index.html", "next");
+  auto next = ferry_cli({"deploy", dir / "next", "--project", "next"}, node.url, node.token, home);
+  INFO(next.err);
+  CHECK(next.exit_code == 0);
+  CHECK_THAT(next.err, Catch::Contains("in slot 0"));
+  CHECK(node.api("POST", "/v1/builds/" + id + "/cancel").status == 409); // it has ended
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a version is never built twice at the same time; rebuild needs no upload") {
+  auto r =
+      ferry_cli({"deploy", slow_project("twice", 1), "--project", "twice", "--no-wait", "--json"},
+                node.url, node.token, home);
+  REQUIRE(r.exit_code == 0);
+  auto v = json::parse(r.out);
+  auto version = v["id"].get<std::string>();
+  auto again = node.api("POST", "/v1/versions/" + version + "/build");
+  REQUIRE(again.status == 201);
+  CHECK(json::parse(again.body)["id"] == v["build"]); // the running build answers
+  auto first = wait_for(v["build"], {"built", "failed"});
+  CHECK(first["state"] == "built");
+  // now a rebuild is a new build of the same version, from the stored tree
+  auto rb = ferry_cli({"rebuild", version}, node.url, node.token, home);
+  INFO(rb.err);
+  CHECK(rb.exit_code == 0);
+  auto second = rb.out.substr(0, rb.out.find('\n'));
+  CHECK(second != v["build"]);
+  CHECK(build(second)["artifact"] == first["artifact"]); // same source, same output
+  auto builds = json::parse(node.api("GET", "/v1/versions/" + version + "/builds").body);
+  CHECK(builds["builds"].size() == 2);
+  // logs read from any line on
+  auto logs = json::parse(node.api("GET", "/v1/builds/" + second + "/logs?from=2").body);
+  CHECK(logs["lines"][0]["seq"] == 2);
+  CHECK(node.api("GET", "/v1/builds/" + second + "/logs?from=x").status == 400);
+}
+
+TEST_CASE_METHOD(fixture, "another user cannot see or cancel a build") {
+  write_file(dir / "mine/index.html", "mine");
+  auto r = ferry_cli({"deploy", dir / "mine", "--project", "mine", "--json"}, node.url, node.token,
+                     home);
+  REQUIRE(r.exit_code == 0);
+  auto id = json::parse(r.out)["build"].get<std::string>();
+  auto made = node.api("POST", "/v1/users", json{{"name", "eve"}}.dump());
+  auto eve = json::parse(made.body)["token"].get<std::string>();
+  CHECK(node.api_as(eve, "GET", "/v1/builds/" + id).status == 404);
+  CHECK(node.api_as(eve, "GET", "/v1/builds/" + id + "/logs").status == 404);
+  CHECK(node.api_as(eve, "POST", "/v1/builds/" + id + "/cancel").status == 404);
+}
