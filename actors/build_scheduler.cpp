@@ -76,8 +76,9 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
   req.source_root = b.spec.source_root;
   req.slot_dir = lease.dir;
   req.builders_dir = cfg.builders_dir;
-  if (!cfg.cache_dir.empty() && !b.spec.no_cache)
+  if (!cfg.cache_dir.empty())
     req.cache_dir = cfg.cache_dir + "/" + b.spec.project;
+  req.no_cache = b.spec.no_cache;
   req.build_env = {{"FERRY_PROJECT", b.spec.project}, {"FERRY_VERSION", b.spec.version_id}};
   req.lim.memory_bytes = cfg.memory_bytes;
   req.lim.pids = cfg.pids;

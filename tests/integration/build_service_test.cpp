@@ -139,3 +139,29 @@ TEST_CASE_METHOD(fixture, "another user cannot see or cancel a build") {
   CHECK(node.api_as(eve, "GET", "/v1/builds/" + id + "/logs").status == 404);
   CHECK(node.api_as(eve, "POST", "/v1/builds/" + id + "/cancel").status == 404);
 }
+
+TEST_CASE_METHOD(fixture, "npm dependencies install once; an unchanged lockfile is a cache hit") {
+  auto project = std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/node-fn";
+  auto first =
+      ferry_cli({"deploy", project, "--project", "fn", "--json"}, node.url, node.token, home);
+  INFO(first.err);
+  REQUIRE(first.exit_code == 0);
+  CHECK_THAT(first.err, Catch::Contains("dependency cache miss") && Catch::Contains("npm ci"));
+  auto v = json::parse(first.out);
+  auto b1 = build(v["build"]);
+  CHECK(b1["artifact_files"].get<int>() >= 7); // the function ships node_modules/is-number
+  auto version = v["id"].get<std::string>();
+
+  auto again = ferry_cli({"rebuild", version}, node.url, node.token, home);
+  INFO(again.err);
+  REQUIRE(again.exit_code == 0);
+  CHECK_THAT(again.err, Catch::Contains("dependency cache hit"));
+  CHECK(again.err.find("npm ci") == std::string::npos); // nothing installed from the network
+  auto b2 = build(again.out.substr(0, again.out.find('\n')));
+  CHECK(b2["artifact"] == b1["artifact"]);
+
+  auto fresh = ferry_cli({"rebuild", version, "--no-cache"}, node.url, node.token, home);
+  INFO(fresh.err);
+  REQUIRE(fresh.exit_code == 0);
+  CHECK_THAT(fresh.err, Catch::Contains("--no-cache") && Catch::Contains("npm ci"));
+}
