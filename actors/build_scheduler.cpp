@@ -64,13 +64,15 @@ void with_slots(self_ptr self, directory_actor dir, F f) {
 void try_start(self_ptr self, blob_store_ptr store, directory_actor dir, build_config cfg);
 
 void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_config cfg,
-           const std::string& id, slot_lease lease) {
+           const std::string& id, slot_lease lease, uint64_t acquire_us) {
   auto& b = self->state.builds.at(id);
   b.slot = lease.slot;
   b.status.state = "building";
   b.status.started_ms = now_ms();
+  b.status.slot_acquire_us = acquire_us;
   add_line(b, 0,
-           "ferry: building " + b.status.version_id + " in slot " + std::to_string(lease.slot));
+           "ferry: building " + b.status.version_id + " in slot " + std::to_string(lease.slot) +
+               " (acquired in " + std::to_string(acquire_us) + " us)");
   report(self, dir, b);
   sandbox::build_request req;
   req.source_root = b.spec.source_root;
@@ -108,9 +110,14 @@ void try_start(self_ptr self, blob_store_ptr store, directory_actor dir, build_c
   if (self->state.queue.empty())
     return;
   with_slots(self, dir, [=](slot_manager_actor slots) {
+    auto asked = std::chrono::steady_clock::now();
     self->request(slots, std::chrono::seconds(10), acquire_atom::value)
         .then(
             [=](slot_lease& lease) {
+              auto acquire_us =
+                  static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::steady_clock::now() - asked)
+                                            .count());
               auto& st = self->state;
               if (lease.status != "ok") { // all slots busy or being wiped: look again soon
                 self->delayed_send(self, std::chrono::milliseconds(100), acquire_atom::value);
@@ -124,7 +131,7 @@ void try_start(self_ptr self, blob_store_ptr store, directory_actor dir, build_c
               }
               auto id = st.queue.front();
               st.queue.pop_front();
-              start(self, store, dir, cfg, id, lease);
+              start(self, store, dir, cfg, id, lease, acquire_us);
               try_start(self, store, dir, cfg);
             },
             [self](caf::error&) {

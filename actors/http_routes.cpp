@@ -149,7 +149,8 @@ json build_json(const build_status& b) {
               {"queued_ms", b.queued_ms},
               {"started_ms", b.started_ms},
               {"finished_ms", b.finished_ms},
-              {"log_lines", b.log_lines}};
+              {"log_lines", b.log_lines},
+              {"slot_acquire_us", b.slot_acquire_us}};
 }
 
 /// The value of ?name=... (undecoded), or "".

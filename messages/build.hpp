@@ -47,6 +47,7 @@ struct build_status {
   int64_t started_ms = 0;
   int64_t finished_ms = 0;
   uint64_t log_lines = 0;
+  uint64_t slot_acquire_us = 0; ///< how long the slot manager took to lend a slot
 };
 
 /// One line of a build log; stream 1 stdout, 2 stderr, 0 ferry's own.
@@ -73,7 +74,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, build_status& x) {
   return f(caf::meta::type_name("ferry.build_status"), x.id, x.version_id, x.project, x.state,
            x.artifact_root, x.artifact_files, x.artifact_bytes, x.error, x.queued_ms, x.started_ms,
-           x.finished_ms, x.log_lines);
+           x.finished_ms, x.log_lines, x.slot_acquire_us);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, log_line& x) {
