@@ -5,16 +5,37 @@
 // files) is served as static files.
 const fs = require('fs');
 const path = require('path');
+const { spawnSync } = require('child_process');
 
 const FUNCTION = /^api\/(.+)\.(js|mjs|cjs|ts)$/;
 
-function copy(workPath, files, dest) {
+function copy(workPath, files, dest, skip) {
   for (const f of files) {
-    if (f.startsWith('public/')) continue;
+    if (f.startsWith('public/') || skip.some((p) => f.startsWith(p))) continue;
     const to = path.join(dest, f);
     fs.mkdirSync(path.dirname(to), { recursive: true });
     fs.copyFileSync(path.join(workPath, f), to);
   }
+}
+
+/// Compiles the TypeScript functions with the project's own `typescript`
+/// (a dependency, installed like any other) into CommonJS next to their
+/// sources; returns [compiled file, its path in a function] pairs.
+function compileTypeScript(workPath, functions, log) {
+  const ts = functions.filter((f) => f.endsWith('.ts'));
+  if (ts.length === 0) return [];
+  const tsc = path.join(workPath, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (!fs.existsSync(tsc)) {
+    throw new Error('TypeScript functions need "typescript" in package.json (and a lockfile)');
+  }
+  const outDir = '.ferry-ts';
+  const run = spawnSync(process.execPath, [tsc, '--outDir', outDir, '--rootDir', '.',
+    '--module', 'commonjs', '--target', 'es2020', '--esModuleInterop', '--skipLibCheck',
+    '--strict', ...ts], { cwd: workPath, encoding: 'utf8' });
+  if (run.stdout) run.stdout.split('\n').filter(Boolean).forEach((l) => log(`tsc: ${l}`));
+  if (run.status !== 0) throw new Error(`tsc failed (exit ${run.status})`);
+  log(`ferry: node: compiled ${ts.length} TypeScript function(s)`);
+  return ts.map((f) => [`${outDir}/${f.replace(/\.ts$/, '.js')}`, f.replace(/\.ts$/, '.js')]);
 }
 
 module.exports = async function nodeBuilder({ files, workPath, outputPath, config, log }) {
@@ -22,15 +43,28 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
   if (functions.length === 0) throw new Error('no functions: put them in api/ (api/hello.js, ...)');
   const fnConfig = config.functions || {};
   const routes = [];
+  const compiled = compileTypeScript(workPath, functions, log);
+  // Functions ship their dependencies, not the tools that built them.
+  let pkg = {};
+  try {
+    pkg = JSON.parse(fs.readFileSync(path.join(workPath, 'package.json'), 'utf8'));
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+  }
+  const skip = Object.keys(pkg.devDependencies || {}).map((d) => `node_modules/${d}/`);
   for (const f of functions) {
-    const [, name, ext] = f.match(FUNCTION);
-    if (ext === 'ts') throw new Error(`${f}: TypeScript functions are not supported yet`);
+    const [, name] = f.match(FUNCTION);
     const dir = path.join(outputPath, 'functions', `api/${name}.func`);
-    copy(workPath, files, dir);
+    copy(workPath, files, dir, skip);
+    for (const [from, to] of compiled) {
+      fs.mkdirSync(path.dirname(path.join(dir, to)), { recursive: true });
+      fs.copyFileSync(path.join(workPath, from), path.join(dir, to));
+    }
+    const handler = f.endsWith('.ts') ? f.replace(/\.ts$/, '.js') : f;
     const own = fnConfig[f] || {};
     fs.writeFileSync(path.join(dir, '.vc-config.json'), JSON.stringify({
       runtime: 'nodejs20.x',
-      handler: f,
+      handler,
       launcherType: 'Nodejs',
       shouldAddHelpers: true,
       memory: own.memory || 256,

@@ -115,3 +115,36 @@ TEST_CASE_METHOD(fixture, "a failing build reports why and stores no artifact") 
   CHECK_THAT(log, Catch::Contains("unknown builder \"no-such-builder\""));
   CHECK_THAT(o.error, Catch::Contains("exit 1"));
 }
+
+TEST_CASE_METHOD(fixture, "a TypeScript function compiles with the project's typescript and runs") {
+  auto o = build(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/ts-fn");
+  INFO(log << o.error);
+  REQUIRE(o.ok());
+  auto out = unpack(o);
+  auto fn = out + "/functions/api/greet.func";
+  CHECK_THAT(read_file(fn + "/.vc-config.json"), Catch::Contains("\"handler\": \"api/greet.js\""));
+  CHECK_FALSE(fs::exists(fn + "/node_modules/typescript")); // a devDependency stays behind
+  CHECK_THAT(log, Catch::Contains("compiled 1 TypeScript function(s)"));
+  auto check = "cd '" + fn +
+               "' && node -e \"require('./api/greet.js').default({url: '/?name=ferry'}, "
+               "{setHeader() {}, end(b) { console.log(b) }})\"";
+  auto* p = popen(check.c_str(), "r");
+  REQUIRE(p);
+  char buf[256] = {};
+  auto n = fread(buf, 1, sizeof buf - 1, p);
+  pclose(p);
+  CHECK(std::string(buf, n) == "{\"message\":\"hello, ferry\",\"length\":5}\n");
+}
+
+TEST_CASE_METHOD(fixture, "an npm run build site serves what its build made") {
+  write_file(dir / "sb/package.json",
+             R"({"scripts": {"build": "mkdir -p dist && echo built-page > dist/index.html"}})");
+  write_file(dir / "sb/src.txt", "source only");
+  auto o = build(dir / "sb");
+  INFO(log << o.error);
+  REQUIRE(o.ok());
+  auto out = unpack(o);
+  CHECK(read_file(out + "/static/index.html") == "built-page\n");
+  CHECK_FALSE(fs::exists(out + "/static/src.txt"));
+  CHECK_THAT(log, Catch::Contains("ferry: builder static-build"));
+}
