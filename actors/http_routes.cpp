@@ -6,6 +6,7 @@
 #include "messages/registry.hpp"
 #include "storage/paths.hpp"
 #include "storage/sha256.hpp"
+#include "storage/tar.hpp"
 #include "storage/tree.hpp"
 
 #include <capnp/message.h>
@@ -598,6 +599,55 @@ http_response put_blobs_route(route_ctx& c, Request req, size_t n) {
   return ok_json(out, 201);
 }
 
+/// The output of a version's latest successful build as a tar archive.
+http_response artifact_route(route_ctx& c, const std::string& id) {
+  auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
+                                                  c.who, id);
+  if (!v)
+    return fail(v.error());
+  if (v->build_id.empty())
+    return fail(ec::not_found, "version " + id + " has not been built");
+  auto b = ask_role<build_status, build_scheduler_actor>(c.self, c.roles, "builds", get_atom::value,
+                                                         v->build_id);
+  if (!b)
+    return fail(b.error());
+  if (b->state != "built")
+    return fail(ec::conflict, "build " + b->id + " is " + b->state + ", not built");
+  tar_writer tar;
+  std::vector<std::pair<std::string, std::string>> todo{{"", b->artifact_root}};
+  std::vector<tree_entry> entries;
+  auto tree_ns = static_cast<uint8_t>(blob_ns::output_tree);
+  while (!todo.empty()) {
+    auto [path, hash] = todo.back();
+    todo.pop_back();
+    auto node =
+        ask_role<blob, cas_actor>(c.self, c.roles, "cas", get_atom::value, blob_ref{tree_ns, hash});
+    if (!node)
+      return fail(node.error());
+    if (auto why = parse_tree(node->data, entries); !why.empty())
+      return fail(ec::corrupt, why);
+    for (auto& e : entries) {
+      auto sub = path.empty() ? e.name : path + "/" + e.name;
+      bool ok = true;
+      if (e.kind == entry_kind::dir) {
+        ok = tar.add_dir(sub);
+        todo.emplace_back(sub, e.ref);
+      } else if (e.kind == entry_kind::link) {
+        ok = tar.add_symlink(sub, e.ref);
+      } else {
+        auto f = ask_role<blob, cas_actor>(c.self, c.roles, "cas", get_atom::value,
+                                           blob_ref{static_cast<uint8_t>(tree_ns - 1), e.ref});
+        if (!f)
+          return fail(f.error());
+        ok = tar.add_file(sub, f->data, e.kind == entry_kind::exec);
+      }
+      if (!ok)
+        return fail(ec::too_large, "path too long for a tar archive: " + sub.substr(0, 200));
+    }
+  }
+  return http_response{200, "application/x-tar", tar.finish()};
+}
+
 http_response files_route(route_ctx& c, const std::string& id) {
   auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
                                                   c.who, id);
@@ -717,6 +767,8 @@ http_response route(route_ctx& c) {
                     out.value("build_error", std::string("no build role in this cluster")));
       return ok_json(out["build_status"], 201);
     }
+    if (n == 4 && p[3] == "artifact" && m == "GET")
+      return artifact_route(c, p[2]);
     if (n == 4 && p[3] == "builds" && m == "GET") {
       auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
                                                       c.who, p[2]);

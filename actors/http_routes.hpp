@@ -17,7 +17,13 @@
 //                                              "seal":true or ?seal=1 seals at once
 //   GET  /v1/versions/{id}                     one version
 //   GET  /v1/versions/{id}/files               its files, from the stored tree
-//   POST /v1/versions/{id}/seal                created -> sealed
+//   POST /v1/versions/{id}/seal                created -> sealed (and a build queued)
+//   POST /v1/versions/{id}/build               build again, no upload (?no_cache=1)
+//   GET  /v1/versions/{id}/builds              its builds
+//   GET  /v1/versions/{id}/artifact            its latest build's output, as a tar
+//   GET  /v1/builds/{id}                       one build
+//   GET  /v1/builds/{id}/logs?from=N           its log lines from N on
+//   POST /v1/builds/{id}/cancel                stop it
 //   POST /v1/users                             (admin) {"name":..,"admin":false} -> token
 //   GET  /v1/admin/actors                      supervised actors of this node
 //   POST /v1/admin/actors/{name}/kill          kill one (the supervisor restarts it)

@@ -6,6 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -190,6 +193,60 @@ int cmd_rebuild(cli_env& env, const args& a, bool restart) {
   auto state = follow_build(env, id, 0, true, false);
   std::cerr << "ferry: build " << id << " " << state << "\n";
   return state == "built" ? 0 : 1;
+}
+
+namespace {
+const char* download_help = R"(usage: ferry download VERSION [-o DIR]
+
+Downloads the output of the version's build (static files, functions,
+config.json: the layout of builders/README.md) into DIR (default:
+./VERSION-output), which must not exist or be empty.
+)";
+} // namespace
+
+int cmd_download(cli_env& env, const args& a) {
+  std::string version, dir;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == "-h" || a[i] == "--help") {
+      std::cout << download_help;
+      return 0;
+    } else if (a[i] == "-o" && i + 1 < a.size()) {
+      dir = a[++i];
+    } else if (version.empty() && !a[i].empty() && a[i][0] != '-') {
+      version = a[i];
+    } else {
+      return usage_error("unknown or incomplete option '" + a[i] + "'", download_help);
+    }
+  }
+  if (version.empty())
+    return usage_error("give a VERSION", download_help);
+  if (!need_login(env))
+    return 1;
+  if (dir.empty())
+    dir = version + "-output";
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_empty(dir, ec))
+    return fail("'" + dir + "' exists and is not empty");
+  http_client c(env.url, env.token);
+  auto r = c.request("GET", "/v1/versions/" + version + "/artifact");
+  if (!r.ok())
+    return fail(r.error_text());
+  std::filesystem::create_directories(dir, ec);
+  auto tar_path = dir + "/.ferry-download.tar";
+  {
+    std::ofstream out(tar_path, std::ios::binary);
+    out.write(r.body.data(), static_cast<std::streamsize>(r.body.size()));
+  }
+  // GNU tar refuses absolute paths and ".." members by itself.
+  auto cmd = "tar -xf '" + tar_path + "' -C '" + dir + "' --no-same-owner";
+  int rc = std::system(cmd.c_str());
+  std::filesystem::remove(tar_path, ec);
+  if (rc != 0)
+    return fail("cannot unpack the output into '" + dir + "'");
+  std::cerr << "ferry: downloaded the output of " << version << " ("
+            << human_bytes(static_cast<double>(r.body.size())) << ") into " << dir << "\n";
+  std::cout << dir << "\n";
+  return 0;
 }
 
 } // namespace ferry::cli

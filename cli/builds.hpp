@@ -16,5 +16,6 @@ std::string follow_build(const cli_env& env, const std::string& build, uint64_t 
 int cmd_logs(cli_env& env, const args& a);
 int cmd_cancel(cli_env& env, const args& a);
 int cmd_rebuild(cli_env& env, const args& a, bool restart);
+int cmd_download(cli_env& env, const args& a);
 
 } // namespace ferry::cli

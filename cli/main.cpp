@@ -28,6 +28,7 @@ commands:
   logs      a build's log (--follow to stream it)
   cancel    stop a build
   rebuild   build a sealed version again, without uploading (restart BUILD: the same)
+  download  the output of a version's build
   whoami    show who the token belongs to
 
 Every command takes --help. Environment: FERRY_URL and FERRY_TOKEN override
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
     rc = cmd_rebuild(env, rest, false);
   else if (cmd == "restart")
     rc = cmd_rebuild(env, rest, true);
+  else if (cmd == "download")
+    rc = cmd_download(env, rest);
   else
     std::cerr << "ferry: unknown command '" << cmd << "'\n\n" << help;
   // Nothing is left to clean up that the kernel does not: skip the

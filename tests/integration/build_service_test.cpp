@@ -165,3 +165,26 @@ TEST_CASE_METHOD(fixture, "npm dependencies install once; an unchanged lockfile 
   REQUIRE(fresh.exit_code == 0);
   CHECK_THAT(fresh.err, Catch::Contains("--no-cache") && Catch::Contains("npm ci"));
 }
+
+TEST_CASE_METHOD(fixture, "ferry download unpacks a version's build output") {
+  auto r =
+      ferry_cli({"deploy", std::string(FERRY_SOURCE_DIR) + "/examples/hello", "--project", "dl"},
+                node.url, node.token, home);
+  REQUIRE(r.exit_code == 0);
+  auto version = r.out.substr(0, r.out.find('\n'));
+  auto out = dir / "dl-out";
+  auto d = ferry_cli({"download", version, "-o", out}, node.url, node.token, home);
+  INFO(d.err);
+  REQUIRE(d.exit_code == 0);
+  CHECK_THAT(read_file(out + "/static/index.html"), Catch::Contains("Hello from ferry"));
+  CHECK_THAT(read_file(out + "/functions/api/hello.func/.vc-config.json"),
+             Catch::Contains("nodejs20.x"));
+  CHECK_THAT(read_file(out + "/config.json"), Catch::Contains("/api/hello"));
+  // not into a directory with something in it
+  CHECK(ferry_cli({"download", version, "-o", out}, node.url, node.token, home).exit_code == 1);
+  // a version that was never built has no output
+  auto v =
+      node.api("POST", "/v1/projects/dl/versions", json{{"root", std::string(64, 'a')}}.dump());
+  auto unbuilt = json::parse(v.body)["id"].get<std::string>();
+  CHECK(node.api("GET", "/v1/versions/" + unbuilt + "/artifact").status == 404);
+}
