@@ -34,13 +34,20 @@ bool finished(const std::string& state) {
   return state == "built" || state == "failed" || state == "canceled";
 }
 
-void add_line(build_record& b, uint8_t stream, std::string text) {
-  b.lines.push_back(log_line{b.lines.size(), now_ms(), stream, std::move(text)});
-  b.status.log_lines = b.lines.size();
+/// Appends a line to a build's log (in the build store, through the writer).
+void add_line(self_ptr self, build_record& b, uint8_t stream, std::string text) {
+  caf::anon_send(self->state.writer, line_atom::value, b.status.id,
+                 log_line{b.status.log_lines++, now_ms(), stream, std::move(text)});
+}
+
+/// Persists a build's status (synced).
+void persist(self_ptr self, const build_record& b) {
+  caf::anon_send(self->state.writer, put_atom::value, b.status, b.spec);
 }
 
 /// Tells the registry (wherever it lives) the version's new state.
 void report(self_ptr self, directory_actor dir, const build_record& b) {
+  persist(self, b);
   self->request(dir, std::chrono::seconds(10), lookup_atom::value, std::string("registry"))
       .then(
           [self, version = b.status.version_id, state = b.status.state,
@@ -70,7 +77,7 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
   b.status.state = "building";
   b.status.started_ms = now_ms();
   b.status.slot_acquire_us = acquire_us;
-  add_line(b, 0,
+  add_line(self, b, 0,
            "ferry: building " + b.status.version_id + " in slot " + std::to_string(lease.slot) +
                " (acquired in " + std::to_string(acquire_us) + " us)");
   report(self, dir, b);
@@ -141,7 +148,39 @@ void try_start(self_ptr self, blob_store_ptr store, directory_actor dir, build_c
 }
 
 build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_ptr store,
-                                                     directory_actor dir, build_config cfg) {
+                                                     directory_actor dir, build_config cfg,
+                                                     std::shared_ptr<build_store> db,
+                                                     std::vector<stored_build> earlier) {
+  self->state.writer = self->spawn<caf::detached + caf::linked>([db](caf::event_based_actor*) {
+    return caf::behavior{
+        [db](put_atom, const build_status& s, const build_spec& spec) {
+          db->put(stored_build{s, spec});
+        },
+        [db](line_atom, const std::string& id, const log_line& l) { db->append(id, l); },
+        [db](logs_atom, const std::string& id,
+             uint64_t from) -> caf::result<std::vector<log_line>> {
+          auto lines = db->lines(id, from);
+          if (!lines)
+            return std::move(lines.error());
+          return std::move(*lines);
+        },
+    };
+  });
+  // Builds of an earlier incarnation: the finished ones are kept as they
+  // are; one that was queued or running then has lost its runner.
+  for (auto& e : earlier) {
+    build_record b;
+    b.status = e.status;
+    b.spec = e.spec;
+    if (!finished(b.status.state)) {
+      b.status.state = "failed";
+      b.status.error = "interrupted: the build service restarted";
+      b.status.finished_ms = now_ms();
+      add_line(self, b, 0, "ferry: " + b.status.error);
+      report(self, dir, b);
+    }
+    self->state.builds.emplace(b.status.id, std::move(b));
+  }
   return {
       [=](acquire_atom) { try_start(self, store, dir, cfg); },
       [=](build_atom, const build_spec& spec) -> caf::result<build_status> {
@@ -157,7 +196,7 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
         b.status.project = spec.project;
         b.status.state = "queued";
         b.status.queued_ms = now_ms();
-        add_line(b, 0, "ferry: build " + b.status.id + " queued");
+        add_line(self, b, 0, "ferry: build " + b.status.id + " queued");
         auto id = b.status.id;
         st.active[spec.version_id] = id;
         st.queue.push_back(id);
@@ -185,11 +224,11 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
         if (b.status.state == "queued") { // never started: it ends here
           b.status.state = "canceled";
           b.status.finished_ms = now_ms();
-          add_line(b, 0, "ferry: canceled before it started");
+          add_line(self, b, 0, "ferry: canceled before it started");
           st.active.erase(b.status.version_id);
           report(self, dir, b);
         } else {
-          add_line(b, 0, "ferry: canceling");
+          add_line(self, b, 0, "ferry: canceling");
         }
         return b.status;
       },
@@ -197,10 +236,12 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
         auto it = self->state.builds.find(id);
         if (it == self->state.builds.end())
           return make_error(ec::not_found, "no build '" + id.substr(0, 64) + "'");
-        auto& lines = it->second.lines;
-        if (from >= lines.size())
-          return std::vector<log_line>{};
-        return std::vector<log_line>(lines.begin() + static_cast<long>(from), lines.end());
+        // The writer has every line sent before this request: it reads them back.
+        auto rp = self->make_response_promise<std::vector<log_line>>();
+        self->request(self->state.writer, std::chrono::seconds(30), logs_atom::value, id, from)
+            .then([rp](std::vector<log_line>& lines) mutable { rp.deliver(std::move(lines)); },
+                  [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
       },
       [=](list_atom, const std::string& version) {
         std::vector<build_status> out;
@@ -214,7 +255,7 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
       [=](line_atom, const std::string& id, log_line& line) {
         auto it = self->state.builds.find(id);
         if (it != self->state.builds.end())
-          add_line(it->second, line.stream, std::move(line.text));
+          add_line(self, it->second, line.stream, std::move(line.text));
       },
       [=](done_atom, const std::string& id, const build_status& end) {
         auto& st = self->state;
@@ -228,7 +269,7 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
         b.status.artifact_bytes = end.artifact_bytes;
         b.status.error = end.error;
         b.status.finished_ms = now_ms();
-        add_line(b, 0,
+        add_line(self, b, 0,
                  "ferry: " + end.state + (end.error.empty() ? "" : ": " + end.error) + " in " +
                      std::to_string(b.status.finished_ms - b.status.started_ms) + " ms");
         st.active.erase(b.status.version_id);
@@ -244,8 +285,11 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
 } // namespace
 
 build_scheduler_actor spawn_build_scheduler(caf::actor_system& sys, blob_store_ptr store,
-                                            directory_actor directory, build_config config) {
-  return sys.spawn(build_scheduler, std::move(store), std::move(directory), std::move(config));
+                                            directory_actor directory, build_config config,
+                                            std::shared_ptr<build_store> builds) {
+  auto earlier = builds->all(); // a short read at start; the actor itself never blocks
+  return sys.spawn(build_scheduler, std::move(store), std::move(directory), std::move(config),
+                   builds, earlier ? std::move(*earlier) : std::vector<stored_build>{});
 }
 
 } // namespace ferry

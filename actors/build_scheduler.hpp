@@ -6,6 +6,7 @@
 #include "messages/build.hpp"
 #include "messages/node.hpp"
 #include "storage/blob_store.hpp"
+#include "storage/build_store.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -30,12 +31,12 @@ struct build_config {
 struct build_record {
   build_status status;
   build_spec spec;
-  std::vector<log_line> lines;
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
   uint32_t slot = 0;
 };
 
 struct build_scheduler_state {
+  caf::actor writer; ///< detached: persists builds and log lines, reads logs back
   std::map<std::string, build_record> builds;
   std::deque<std::string> queue;
   std::map<std::string, std::string> active; ///< version id -> its queued or running build
@@ -45,6 +46,7 @@ struct build_scheduler_state {
 /// The scheduler finds the slot manager ("slots") and the registry through
 /// the node directory.
 build_scheduler_actor spawn_build_scheduler(caf::actor_system& sys, blob_store_ptr store,
-                                            directory_actor directory, build_config config);
+                                            directory_actor directory, build_config config,
+                                            std::shared_ptr<build_store> builds);
 
 } // namespace ferry

@@ -221,6 +221,10 @@ int main(int argc, char** argv) {
     if (!fs::exists(fs::path(builders) / "starter.js"))
       return die("no build pipeline in " + builders + " (give --builders DIR)");
     auto slot_base = (fs::path(data_dir) / "slots").string();
+    auto store = build_store::open((fs::path(data_dir) / "builds").string());
+    if (!store)
+      return die(reason_of(store.error()));
+    std::shared_ptr<build_store> builds_db = std::move(*store);
     build_config bc;
     bc.builders_dir = fs::absolute(builders).string();
     bc.cache_dir = (fs::path(data_dir) / "build-cache").string();
@@ -234,9 +238,9 @@ int main(int argc, char** argv) {
                                   0,
                                   0});
     children.push_back(child_spec{"builds",
-                                  [&sys, blobs, bc](directory_actor dir) {
+                                  [&sys, blobs, bc, builds_db](directory_actor dir) {
                                     return caf::actor_cast<caf::actor>(
-                                        spawn_build_scheduler(sys, blobs, dir, bc));
+                                        spawn_build_scheduler(sys, blobs, dir, bc, builds_db));
                                   },
                                   {},
                                   0,

@@ -74,3 +74,29 @@ struct Manifest {
     target @4 :Text;      # link target (symlinks)
   }
 }
+
+# A build as the build scheduler keeps it (DATA/builds, column family "builds").
+struct Build {
+  id @0 :Text;
+  versionId @1 :Text;
+  project @2 :Text;
+  state @3 :Text;
+  artifactRoot @4 :Text;
+  artifactFiles @5 :UInt64;
+  artifactBytes @6 :UInt64;
+  error @7 :Text;
+  queuedMs @8 :Int64;
+  startedMs @9 :Int64;
+  finishedMs @10 :Int64;
+  logLines @11 :UInt64;
+  sourceRoot @12 :Text;
+  noCache @13 :Bool;
+  slotAcquireUs @14 :UInt64;
+}
+
+# One line of a build log (column family "logs", key: build id, NUL, big-endian sequence).
+struct LogLine {
+  ms @0 :Int64;
+  stream @1 :UInt8;
+  text @2 :Text;
+}

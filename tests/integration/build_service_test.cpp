@@ -188,3 +188,28 @@ TEST_CASE_METHOD(fixture, "ferry download unpacks a version's build output") {
   auto unbuilt = json::parse(v.body)["id"].get<std::string>();
   CHECK(node.api("GET", "/v1/versions/" + unbuilt + "/artifact").status == 404);
 }
+
+TEST_CASE_METHOD(fixture, "builds and their logs survive a restart; one cut by kill -9 is failed") {
+  write_file(dir / "keep/index.html", "keep");
+  auto r = ferry_cli({"deploy", dir / "keep", "--project", "keep", "--json"}, node.url, node.token,
+                     home);
+  REQUIRE(r.exit_code == 0);
+  auto done = json::parse(r.out)["build"].get<std::string>();
+  auto before = json::parse(node.api("GET", "/v1/builds/" + done + "/logs").body)["lines"];
+  auto slow =
+      ferry_cli({"deploy", slow_project("cut", 43), "--project", "cut", "--no-wait", "--json"},
+                node.url, node.token, home);
+  REQUIRE(slow.exit_code == 0);
+  auto cut = json::parse(slow.out)["build"].get<std::string>();
+  wait_for(cut, {"building"});
+  node.kill9();
+  node.start();
+  auto b = build(done);
+  CHECK(b["state"] == "built");
+  auto after = json::parse(node.api("GET", "/v1/builds/" + done + "/logs").body)["lines"];
+  CHECK(after == before);
+  auto c = build(cut);
+  CHECK(c["state"] == "failed");
+  CHECK_THAT(c["error"].get<std::string>(), Catch::Contains("interrupted"));
+  CHECK_FALSE(alive("sleep 43.77")); // the sandbox died with the node
+}
