@@ -21,7 +21,11 @@ const std::set<std::string>& known_roles() {
 
 cluster_config default_cluster() {
   cluster_config c;
-  c.nodes.push_back(node_config{"local", "127.0.0.1:7700", "", known_roles()});
+  node_config local;
+  local.name = "local";
+  local.api = "127.0.0.1:7700";
+  local.roles = known_roles();
+  c.nodes.push_back(local);
   return c;
 }
 
@@ -81,7 +85,8 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
       auto name = trim(line.substr(6, line.size() - 7));
       if (name.empty() || c.find(name))
         return fail("missing or duplicate node name '" + name + "'");
-      c.nodes.push_back(node_config{name, "", "", {}});
+      c.nodes.push_back(node_config{});
+      c.nodes.back().name = name;
       cur = &c.nodes.back();
       continue;
     }
@@ -101,6 +106,29 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
       if (!split_host_port(value, host, port))
         return fail("'" + key + "' must be HOST:PORT, not '" + value + "'");
       (key == "api" ? cur->api : cur->actors) = value;
+    } else if (key == "build_slots" || key == "build_memory_mb" || key == "build_pids" ||
+               key == "build_timeout_s" || key == "build_cpus") {
+      double v = 0;
+      try {
+        size_t used = 0;
+        v = std::stod(value, &used);
+        if (used != value.size())
+          throw std::invalid_argument("trailing");
+      } catch (...) {
+        return fail("'" + key + "' must be a number, not '" + value + "'");
+      }
+      if (v <= 0 || (key == "build_slots" && v > 64))
+        return fail("'" + key + "' is out of range");
+      if (key == "build_slots")
+        cur->build_slots = static_cast<uint32_t>(v);
+      else if (key == "build_memory_mb")
+        cur->build_memory_mb = static_cast<uint64_t>(v);
+      else if (key == "build_pids")
+        cur->build_pids = static_cast<uint32_t>(v);
+      else if (key == "build_timeout_s")
+        cur->build_timeout_s = static_cast<int64_t>(v);
+      else
+        cur->build_cpus = v;
     } else if (key == "roles") {
       std::istringstream rs(value);
       std::string role;

@@ -14,6 +14,12 @@ struct node_config {
   std::string api;    ///< host:port of the HTTP API (api role)
   std::string actors; ///< host:port where the node's directory is published
   std::set<std::string> roles;
+  // build role: the slot pool and the limits of each build's sandbox
+  uint32_t build_slots = 2;
+  uint64_t build_memory_mb = 2048;
+  uint32_t build_pids = 512;
+  double build_cpus = 1.0;
+  int64_t build_timeout_s = 900;
 };
 
 struct cluster_config {

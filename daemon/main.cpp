@@ -94,8 +94,8 @@ int main(int argc, char** argv) {
   // next one instead of returning it to the kernel and faulting it back in.
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  std::string data_dir, config_file, node_name, listen,
-      idle_timeout = "60", max_conns = "256", build_slots = "2", builders = FERRY_BUILDERS_DIR;
+  std::string data_dir, config_file, node_name, listen, idle_timeout = "60", max_conns = "256",
+                                                        build_slots, builders = FERRY_BUILDERS_DIR;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string& out) {
@@ -127,9 +127,7 @@ int main(int argc, char** argv) {
     return die("--idle-timeout must be 1 to 86400 seconds");
   if (conns <= 0 || conns > 100000)
     return die("--max-connections must be 1 to 100000");
-  int slots = std::atoi(build_slots.c_str());
-  if (slots <= 0 || slots > 64)
-    return die("--build-slots must be 1 to 64");
+  int slots = 0; // from cluster.conf unless given here
 
   cluster_config cluster = default_cluster();
   if (!config_file.empty()) {
@@ -152,6 +150,9 @@ int main(int argc, char** argv) {
   if (!me)
     return die("node '" + node_name + "' is not in cluster.conf");
   std::string api_addr = listen.empty() ? me->api : listen;
+  slots = build_slots.empty() ? static_cast<int>(me->build_slots) : std::atoi(build_slots.c_str());
+  if (slots <= 0 || slots > 64)
+    return die("--build-slots must be 1 to 64");
 
   std::error_code fsec;
   fs::create_directories(data_dir, fsec);
@@ -226,6 +227,10 @@ int main(int argc, char** argv) {
       return die(reason_of(store.error()));
     std::shared_ptr<build_store> builds_db = std::move(*store);
     build_config bc;
+    bc.memory_bytes = me->build_memory_mb << 20;
+    bc.pids = me->build_pids;
+    bc.cpus = me->build_cpus;
+    bc.timeout_s = me->build_timeout_s;
     bc.builders_dir = fs::absolute(builders).string();
     bc.cache_dir = (fs::path(data_dir) / "build-cache").string();
     children.push_back(child_spec{"slots",

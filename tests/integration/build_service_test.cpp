@@ -8,6 +8,10 @@
 #include <set>
 #include <thread>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 using namespace ferry::test;
 using json = nlohmann::json;
 
@@ -212,4 +216,60 @@ TEST_CASE_METHOD(fixture, "builds and their logs survive a restart; one cut by k
   CHECK(c["state"] == "failed");
   CHECK_THAT(c["error"].get<std::string>(), Catch::Contains("interrupted"));
   CHECK_FALSE(alive("sleep 43.77")); // the sandbox died with the node
+}
+
+TEST_CASE_METHOD(fixture,
+                 "cancel during a dependency install stops it within 2 s and frees the slot") {
+  // A registry that accepts and never answers: npm ci hangs in the install step.
+  int srv = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(srv, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(srv, reinterpret_cast<sockaddr*>(&addr), &len);
+  listen(srv, 64);
+  auto port = std::to_string(ntohs(addr.sin_port));
+  auto p = dir / "stall";
+  write_file(p + "/package.json",
+             R"({"name":"stall","version":"1.0.0","dependencies":{"ferry-stall":"1.0.0"}})");
+  write_file(p + "/package-lock.json",
+             R"({"name":"stall","version":"1.0.0","lockfileVersion":3,"requires":true,
+"packages":{"":{"name":"stall","version":"1.0.0","dependencies":{"ferry-stall":"1.0.0"}},
+"node_modules/ferry-stall":{"version":"1.0.0","resolved":"http://127.0.0.1:)" +
+                 port +
+                 R"(/ferry-stall-1.0.0.tgz",
+"integrity":"sha512-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}}})");
+  write_file(p + "/index.html", "x");
+  auto r = ferry_cli({"deploy", p, "--project", "stall", "--no-wait", "--json"}, node.url,
+                     node.token, home);
+  REQUIRE(r.exit_code == 0);
+  auto id = json::parse(r.out)["build"].get<std::string>();
+  // wait until npm is fetching from the stalled registry
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  bool fetching = false;
+  while (!fetching && std::chrono::steady_clock::now() < deadline) {
+    sockaddr_in peer{};
+    socklen_t plen = sizeof peer;
+    timeval tv{0, 100000};
+    setsockopt(srv, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int c = accept(srv, reinterpret_cast<sockaddr*>(&peer), &plen);
+    if (c >= 0)
+      fetching = true; // keep it open and silent
+  }
+  REQUIRE(fetching);
+  CHECK(alive("npm ci"));
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(node.api("POST", "/v1/builds/" + id + "/cancel").status == 200);
+  auto b = wait_for(id, {"canceled", "failed", "built"}, 5);
+  CHECK(b["state"] == "canceled");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+  CHECK_FALSE(alive("npm ci"));
+  close(srv);
+  write_file(dir / "after/index.html", "after");
+  auto next =
+      ferry_cli({"deploy", dir / "after", "--project", "after"}, node.url, node.token, home);
+  INFO(next.err);
+  CHECK(next.exit_code == 0);
+  CHECK_THAT(next.err, Catch::Contains("in slot 0"));
 }

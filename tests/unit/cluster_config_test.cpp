@@ -23,6 +23,7 @@ TEST_CASE("cluster.conf names nodes, addresses and roles") {
   REQUIRE(c->nodes.size() == 2);
   CHECK(c->find("a")->roles == std::set<std::string>{"api", "deploy"});
   CHECK(c->find("b")->actors == "127.0.0.1:4101");
+  CHECK(c->find("b")->build_slots == 2); // the default
 }
 
 TEST_CASE("a bad cluster.conf fails with the line that is wrong") {
@@ -37,6 +38,8 @@ TEST_CASE("a bad cluster.conf fails with the line that is wrong") {
   CHECK_THAT(bad("[node a]\nroles = api\n"), Catch::Contains("no 'api' address"));
   CHECK_THAT(bad("[node a]\nroles=storage\n[node a]\nroles=api\n"), Catch::Contains("duplicate"));
   CHECK_THAT(bad("colour = blue\n"), Catch::Contains("unknown key"));
+  CHECK_THAT(bad("[node a]\nroles = build\nbuild_slots = many\n"), Catch::Contains("number"));
+  CHECK_THAT(bad("[node a]\nroles = build\nbuild_slots = 0\n"), Catch::Contains("out of range"));
   CHECK_THAT(bad(""), Catch::Contains("no node"));
   CHECK_THAT(bad("[node a]\napi=127.0.0.1:1\nroles=api\n[node b]\nroles=storage\n"),
              Catch::Contains("actors"));
@@ -55,5 +58,7 @@ TEST_CASE("the shipped cluster.conf parses") {
   ss << in.rdbuf();
   auto c = parse_cluster_config(ss.str());
   REQUIRE(c);
-  CHECK(c->find("local"));
+  REQUIRE(c->find("local"));
+  CHECK(c->find("local")->build_slots == 2);
+  CHECK(c->find("local")->build_timeout_s == 900);
 }
