@@ -288,6 +288,11 @@ build_scheduler_actor spawn_build_scheduler(caf::actor_system& sys, blob_store_p
                                             directory_actor directory, build_config config,
                                             std::shared_ptr<build_store> builds) {
   auto earlier = builds->all(); // a short read at start; the actor itself never blocks
+  if (earlier)
+    for (auto& b : *earlier)
+      if (!finished(b.status.state)) // its last lines came after its last status write
+        if (auto lines = builds->lines(b.status.id, 0))
+          b.status.log_lines = lines->size();
   return sys.spawn(build_scheduler, std::move(store), std::move(directory), std::move(config),
                    builds, earlier ? std::move(*earlier) : std::vector<stored_build>{});
 }

@@ -273,3 +273,44 @@ TEST_CASE_METHOD(fixture,
   CHECK(next.exit_code == 0);
   CHECK_THAT(next.err, Catch::Contains("in slot 0"));
 }
+
+TEST_CASE("ferry logs --follow rides out a restart of ferryd and resumes where it was") {
+  tmpdir dir;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  auto listen_at = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  ferryd_node node{dir / "data", dir.path(), {"--listen", listen_at}};
+  auto home = dir / "home";
+  write_file(home + "/.keep", "");
+  write_file(dir / "p/package.json",
+             R"({"scripts": {"build": "echo step-one && sleep 44.77 && mkdir -p dist"}})");
+  auto r = ferry_cli({"deploy", dir / "p", "--project", "follow", "--no-wait"}, node.url,
+                     node.token, home);
+  REQUIRE(r.exit_code == 0);
+  auto version = r.out.substr(0, r.out.find('\n'));
+  process follow({FERRY_BIN, "logs", version, "--follow"},
+                 {{"FERRY_URL", node.url}, {"FERRY_TOKEN", node.token}, {"HOME", home}},
+                 dir.path());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (follow.err().find("step-one") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(follow.err().find("step-one") != std::string::npos);
+  node.kill9();
+  std::this_thread::sleep_for(std::chrono::milliseconds(700)); // the follower retries meanwhile
+  node.start();
+  run_result out;
+  REQUIRE(follow.wait(std::chrono::seconds(20), &out));
+  CHECK(out.exit_code == 1); // the build did not survive the restart
+  CHECK_THAT(out.err, Catch::Contains("interrupted") && Catch::Contains("failed"));
+  // every line once: the follower resumed from the line it had reached
+  auto first = out.err.find("| step-one\n");
+  REQUIRE(first != std::string::npos);
+  CHECK(out.err.find("| step-one\n", first + 1) == std::string::npos);
+}
