@@ -28,6 +28,8 @@ function detect(src, config, pkg) {
   if (config.builder) return config.builder;
   if (pkg && pkg.scripts && pkg.scripts.build) return 'static-build';
   if (fs.existsSync(path.join(src, 'api'))) return 'node';
+  if (pkg && (pkg.main || (pkg.scripts && pkg.scripts.start))) return 'node';
+  if (fs.existsSync(path.join(src, 'server.js'))) return 'node';
   return 'static';
 }
 

@@ -38,9 +38,45 @@ function compileTypeScript(workPath, functions, log) {
   return ts.map((f) => [`${outDir}/${f.replace(/\.ts$/, '.js')}`, f.replace(/\.ts$/, '.js')]);
 }
 
+/// A whole Node app (an Express/Koa/http server, say): one function that
+/// takes every route, started from package.json's "main", its start script's
+/// file, or server.js / index.js / app.js.
+function wholeApp({ files, workPath, outputPath, config, log }) {
+  let pkg = {};
+  try {
+    pkg = JSON.parse(fs.readFileSync(path.join(workPath, 'package.json'), 'utf8'));
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+  }
+  const fromStart = ((pkg.scripts && pkg.scripts.start) || '').match(/^node\s+([\w./-]+\.[cm]?js)\b/);
+  const candidates = [config.entrypoint, pkg.main, fromStart && fromStart[1], 'server.js', 'index.js', 'app.js']
+    .filter(Boolean).map((f) => f.replace(/^\.\//, ''));
+  const entry = candidates.find((f) => files.includes(f));
+  if (!entry) throw new Error('no functions in api/ and no app entry (package.json "main", server.js, index.js)');
+  if (entry.split('/').includes('..')) throw new Error('the entrypoint may not contain ".."');
+  const dir = path.join(outputPath, 'functions', 'index.func');
+  const skip = Object.keys(pkg.devDependencies || {}).map((d) => `node_modules/${d}/`);
+  copy(workPath, files, dir, skip);
+  fs.writeFileSync(path.join(dir, '.vc-config.json'), JSON.stringify({
+    runtime: 'nodejs20.x',
+    handler: entry,
+    launcherType: 'Nodejs',
+    shouldAddHelpers: false,
+    memory: (config.app && config.app.memory) || 512,
+    maxDuration: (config.app && config.app.maxDuration) || 30,
+  }, null, 2) + '\n');
+  for (const f of files.filter((f) => f.startsWith('public/'))) {
+    const dest = path.join(outputPath, 'static', f.slice('public/'.length));
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.copyFileSync(path.join(workPath, f), dest);
+  }
+  log(`ferry: node: a whole app started from ${entry}, on every route`);
+  return { routes: [{ handle: 'filesystem' }, { src: '/(.*)', dest: '/', function: 'index' }] };
+}
+
 module.exports = async function nodeBuilder({ files, workPath, outputPath, config, log }) {
   const functions = files.filter((f) => FUNCTION.test(f) && !path.basename(f).startsWith('_'));
-  if (functions.length === 0) throw new Error('no functions: put them in api/ (api/hello.js, ...)');
+  if (functions.length === 0) return wholeApp({ files, workPath, outputPath, config, log });
   const fnConfig = config.functions || {};
   const routes = [];
   const compiled = compileTypeScript(workPath, functions, log);

@@ -148,3 +148,21 @@ TEST_CASE_METHOD(fixture, "an npm run build site serves what its build made") {
   CHECK_FALSE(fs::exists(out + "/static/src.txt"));
   CHECK_THAT(log, Catch::Contains("ferry: builder static-build"));
 }
+
+TEST_CASE_METHOD(fixture, "a whole Node app becomes one function on every route") {
+  write_file(dir / "app/package.json",
+             R"({"name": "app", "scripts": {"start": "node server.js"}})");
+  write_file(dir / "app/server.js",
+             "require('http').createServer((q, s) => s.end('app')).listen(process.env.PORT);\n");
+  write_file(dir / "app/public/logo.txt", "logo");
+  auto o = build(dir / "app");
+  INFO(log << o.error);
+  REQUIRE(o.ok());
+  auto out = unpack(o);
+  CHECK_THAT(read_file(out + "/functions/index.func/.vc-config.json"),
+             Catch::Contains("\"handler\": \"server.js\""));
+  CHECK(fs::exists(out + "/functions/index.func/server.js"));
+  CHECK(read_file(out + "/static/logo.txt") == "logo");
+  CHECK_THAT(read_file(out + "/config.json"), Catch::Contains("\"src\": \"/(.*)\""));
+  CHECK_THAT(log, Catch::Contains("a whole app started from server.js"));
+}
