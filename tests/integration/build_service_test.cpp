@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -313,4 +314,44 @@ TEST_CASE("ferry logs --follow rides out a restart of ferryd and resumes where i
   auto first = out.err.find("| step-one\n");
   REQUIRE(first != std::string::npos);
   CHECK(out.err.find("| step-one\n", first + 1) == std::string::npos);
+}
+
+TEST_CASE_METHOD(fixture, "each fixture project deploys into an artifact whose files are right") {
+  struct expect {
+    std::string fixture;
+    std::vector<std::pair<std::string, std::string>> files; // path, text it contains
+    std::vector<std::string> absent;
+  };
+  std::vector<expect> cases{
+      {"static-site",
+       {{"static/index.html", "static fixture"}, {"static/css/site.css", "sans-serif"}},
+       {"static/NOTES.md"}},
+      {"node-fn",
+       {{"functions/api/check.func/.vc-config.json", "\"handler\": \"api/check.js\""},
+        {"functions/api/check.func/node_modules/is-number/package.json", "\"version\": \"7.0.0\""},
+        {"config.json", "/api/check"}},
+       {}},
+      {"ts-fn",
+       {{"functions/api/greet.func/api/greet.js", "exports.default = handler"},
+        {"functions/api/greet.func/.vc-config.json", "\"handler\": \"api/greet.js\""}},
+       {"functions/api/greet.func/node_modules/typescript"}},
+      {"build-site",
+       {{"static/index.html", "<h1>Welcome</h1>"}, {"static/about.html", "<h1>About</h1>"}},
+       {"static/build.js"}},
+  };
+  for (auto& c : cases) {
+    INFO(c.fixture);
+    auto r = ferry_cli({"deploy", std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/" + c.fixture,
+                        "--project", c.fixture},
+                       node.url, node.token, home);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    auto version = r.out.substr(0, r.out.find('\n'));
+    auto out = dir / ("out-" + c.fixture);
+    REQUIRE(ferry_cli({"download", version, "-o", out}, node.url, node.token, home).exit_code == 0);
+    for (auto& [path, text] : c.files)
+      CHECK_THAT(read_file(out + "/" + path), Catch::Contains(text));
+    for (auto& path : c.absent)
+      CHECK_FALSE(std::filesystem::exists(out + "/" + path));
+  }
 }
