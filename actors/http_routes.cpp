@@ -378,6 +378,12 @@ struct route_ctx {
   principal who;
 };
 
+/// A version the principal may see; not_found or forbidden otherwise.
+caf::expected<version_info> get_version(route_ctx& c, const std::string& id) {
+  return ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value, c.who,
+                                                id);
+}
+
 /// Queues a build of a sealed version if the cluster has a build role, and
 /// adds it (or why it could not be queued) to a version's JSON.
 void queue_build(route_ctx& c, const version_info& v, bool no_cache, json& out) {
@@ -398,8 +404,7 @@ caf::expected<build_status> visible_build(route_ctx& c, const std::string& id) {
       ask_role<build_status, build_scheduler_actor>(c.self, c.roles, "builds", get_atom::value, id);
   if (!b)
     return b.error();
-  auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
-                                                  c.who, b->version_id);
+  auto v = get_version(c, b->version_id);
   if (!v)
     return make_error(ec::not_found, "no build '" + id + "'");
   return b;
@@ -495,8 +500,7 @@ http_response create_version(route_ctx& c, const std::string& project) {
 }
 
 http_response seal_route(route_ctx& c, const std::string& id) {
-  auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
-                                                  c.who, id);
+  auto v = get_version(c, id);
   if (!v)
     return fail(v.error());
   if (v->state != "created")
@@ -601,8 +605,7 @@ http_response put_blobs_route(route_ctx& c, Request req, size_t n) {
 
 /// The output of a version's latest successful build as a tar archive.
 http_response artifact_route(route_ctx& c, const std::string& id) {
-  auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
-                                                  c.who, id);
+  auto v = get_version(c, id);
   if (!v)
     return fail(v.error());
   if (v->build_id.empty())
@@ -649,8 +652,7 @@ http_response artifact_route(route_ctx& c, const std::string& id) {
 }
 
 http_response files_route(route_ctx& c, const std::string& id) {
-  auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
-                                                  c.who, id);
+  auto v = get_version(c, id);
   if (!v)
     return fail(v.error());
   if (v->root.empty())
@@ -745,8 +747,7 @@ http_response route(route_ctx& c) {
   }
   if (n >= 3 && p[1] == "versions") {
     if (n == 3 && m == "GET") {
-      auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
-                                                      c.who, p[2]);
+      auto v = get_version(c, p[2]);
       return v ? ok_json(version_json(*v)) : fail(v.error());
     }
     if (n == 4 && p[3] == "seal" && m == "POST")
@@ -754,8 +755,7 @@ http_response route(route_ctx& c) {
     if (n == 4 && p[3] == "files" && m == "GET")
       return files_route(c, p[2]);
     if (n == 4 && p[3] == "build" && m == "POST") { // rebuild without any upload
-      auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
-                                                      c.who, p[2]);
+      auto v = get_version(c, p[2]);
       if (!v)
         return fail(v.error());
       if (v->state == "created")
@@ -770,8 +770,7 @@ http_response route(route_ctx& c) {
     if (n == 4 && p[3] == "artifact" && m == "GET")
       return artifact_route(c, p[2]);
     if (n == 4 && p[3] == "builds" && m == "GET") {
-      auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", get_atom::value,
-                                                      c.who, p[2]);
+      auto v = get_version(c, p[2]);
       if (!v)
         return fail(v.error());
       auto list = ask_role<std::vector<build_status>, build_scheduler_actor>(

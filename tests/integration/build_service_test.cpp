@@ -222,15 +222,9 @@ TEST_CASE_METHOD(fixture, "builds and their logs survive a restart; one cut by k
 TEST_CASE_METHOD(fixture,
                  "cancel during a dependency install stops it within 2 s and frees the slot") {
   // A registry that accepts and never answers: npm ci hangs in the install step.
-  int srv = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(srv, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  getsockname(srv, reinterpret_cast<sockaddr*>(&addr), &len);
-  listen(srv, 64);
-  auto port = std::to_string(ntohs(addr.sin_port));
+  int listening = 0;
+  int srv = listen_loopback(listening);
+  auto port = std::to_string(listening);
   auto p = dir / "stall";
   write_file(p + "/package.json",
              R"({"name":"stall","version":"1.0.0","dependencies":{"ferry-stall":"1.0.0"}})");
@@ -277,15 +271,7 @@ TEST_CASE_METHOD(fixture,
 
 TEST_CASE("ferry logs --follow rides out a restart of ferryd and resumes where it was") {
   tmpdir dir;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  auto listen_at = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  auto listen_at = "127.0.0.1:" + std::to_string(free_port());
   ferryd_node node{dir / "data", dir.path(), {"--listen", listen_at}};
   auto home = dir / "home";
   write_file(home + "/.keep", "");

@@ -1,6 +1,7 @@
 // Each sandbox limit has a test that fails if the limit is removed: the same
 // command succeeds with the limit raised or the door open.
 #include "sandbox/runner.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/tmpdir.hpp"
 
 #include <catch2/catch.hpp>
@@ -97,15 +98,9 @@ TEST_CASE("the environment holds only what the sandbox is given") {
 
 TEST_CASE("the network is unreachable unless the step is allowed it") {
   tmpdir work;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  listen(fd, 16);
-  auto port = std::to_string(ntohs(addr.sin_port));
+  int listening = 0;
+  int fd = test::listen_loopback(listening);
+  auto port = std::to_string(listening);
   auto probe = "python3 -c \"import socket; socket.create_connection(('127.0.0.1', " + port +
                "), timeout=2); print('connected')\"";
   auto closed = sh(probe, work.path());

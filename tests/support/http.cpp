@@ -53,6 +53,25 @@ reply http(const std::string& method, const std::string& url, const std::string&
   return r;
 }
 
+int listen_loopback(int& port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 64) != 0)
+    throw std::runtime_error("cannot listen on loopback");
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+int free_port() {
+  int port = 0;
+  ::close(listen_loopback(port));
+  return port;
+}
+
 std::string raw_exchange(const std::string& url, const std::string& bytes, bool close_write,
                          int timeout_ms) {
   // url is http://127.0.0.1:PORT

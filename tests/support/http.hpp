@@ -14,6 +14,12 @@ struct reply {
 reply http(const std::string& method, const std::string& url, const std::string& body = "",
            const std::string& token = "", const std::string& content_type = "application/json");
 
+/// A TCP socket listening on 127.0.0.1 at a free port (set in port).
+int listen_loopback(int& port);
+
+/// A port that was free a moment ago (for configurations that need one).
+int free_port();
+
 /// Sends raw bytes to host:port, optionally half-closing, and returns what
 /// comes back within timeout_ms.
 std::string raw_exchange(const std::string& url, const std::string& bytes, bool close_write,
