@@ -29,7 +29,8 @@ std::vector<std::string> bwrap_args(const spec& s) {
                              "/work",          "--chdir",       "/work"};
   if (s.network) {
     a.push_back("--share-net");
-    for (auto f : {"/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates"}) {
+    for (auto f :
+         {"/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates", "/etc/npmrc"}) {
       a.push_back("--ro-bind-try");
       a.push_back(f);
       a.push_back(f);
