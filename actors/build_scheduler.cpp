@@ -94,6 +94,7 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
   req.lim.cpus = cfg.cpus;
   req.lim.wall = std::chrono::seconds(cfg.timeout_s);
   req.name = "build-" + id;
+  self->state.running->insert(b.cancel);
   auto me = caf::actor_cast<build_scheduler_actor>(self);
   self->spawn<caf::detached>([me, store, req, id, cancel = b.cancel] {
     auto o = sandbox::run_build(
@@ -165,6 +166,12 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
           return std::move(*lines);
         },
     };
+  });
+  // If this scheduler dies, its running builds stop (their sandboxes are
+  // killed) and the slot manager takes the slots back.
+  self->attach_functor([running = self->state.running](const caf::error&) {
+    for (auto& flag : *running)
+      flag->store(true);
   });
   // Builds of an earlier incarnation: the finished ones are kept as they
   // are; one that was queued or running then has lost its runner.
@@ -263,6 +270,7 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
         if (it == st.builds.end())
           return;
         auto& b = it->second;
+        st.running->erase(b.cancel);
         b.status.state = end.state;
         b.status.artifact_root = end.artifact_root;
         b.status.artifact_files = end.artifact_files;

@@ -14,6 +14,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct build_record {
 };
 
 struct build_scheduler_state {
+  /// Cancel flags of the running builds, shared with the exit functor that
+  /// stops them if the scheduler dies (the functor runs after the state is gone).
+  std::shared_ptr<std::set<std::shared_ptr<std::atomic<bool>>>> running =
+      std::make_shared<std::set<std::shared_ptr<std::atomic<bool>>>>();
   caf::actor writer; ///< detached: persists builds and log lines, reads logs back
   std::map<std::string, build_record> builds;
   std::deque<std::string> queue;

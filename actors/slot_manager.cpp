@@ -21,6 +21,18 @@ slot_manager_actor::behavior_type slot_manager(
   st.base = base;
   for (uint32_t i = slots; i > 0; --i)
     st.ready.push_back(i - 1);
+  auto wipe_later = [self](uint32_t slot) {
+    auto dir = slot_dir(self->state.base, slot);
+    auto manager = caf::actor_cast<slot_manager_actor>(self);
+    self->spawn<caf::detached>([manager, slot, dir] {
+      caf::anon_send(manager, done_atom::value, slot, sandbox::wipe(dir));
+    });
+  };
+  self->set_down_handler([self, wipe_later](caf::down_msg& dm) {
+    for (auto& [slot, holder] : self->state.busy)
+      if (holder == dm.source)
+        wipe_later(slot);
+  });
   return {
       [self](acquire_atom) {
         auto& st = self->state;
@@ -28,21 +40,20 @@ slot_manager_actor::behavior_type slot_manager(
           return slot_lease{"pool_exhausted", 0, {}};
         auto slot = st.ready.back();
         st.ready.pop_back();
-        st.busy.insert(slot);
+        auto holder = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        st.busy[slot] = holder;
+        if (holder)
+          self->monitor(holder);
         return slot_lease{"ok", slot, slot_dir(st.base, slot)};
       },
-      [self](release_atom, uint32_t slot) {
-        if (!self->state.busy.count(slot))
-          return;
-        auto dir = slot_dir(self->state.base, slot);
-        auto manager = caf::actor_cast<slot_manager_actor>(self);
-        self->spawn<caf::detached>([manager, slot, dir] {
-          caf::anon_send(manager, done_atom::value, slot, sandbox::wipe(dir));
-        });
+      [self, wipe_later](release_atom, uint32_t slot) {
+        if (self->state.busy.count(slot))
+          wipe_later(slot);
       },
       [self](done_atom, uint32_t slot, bool clean) {
         auto& st = self->state;
-        st.busy.erase(slot);
+        if (!st.busy.erase(slot))
+          return;   // wiped twice (released as its holder died): counted once
         if (!clean) // a slot that cannot be wiped is set aside; a fresh one takes its place
           std::rename(
               slot_dir(st.base, slot).c_str(),

@@ -4,12 +4,15 @@
 // blocks, so it runs in a detached wiper per release.
 //
 //   slot: ready --acquire--> busy --release--> wiping --ok--> ready
-//                                                 |--fail--> replaced by a fresh directory
+//                             |                   |--fail--> replaced by a fresh directory
+//                             +--holder died--> wiping (a lease never outlives its holder)
 #include "messages/build.hpp"
 
 #include <caf/actor_system.hpp>
 
-#include <set>
+#include <caf/actor_addr.hpp>
+
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,8 +21,8 @@ namespace ferry {
 struct slot_manager_state {
   std::string base;
   std::vector<uint32_t> ready;
-  std::set<uint32_t> busy;
-  uint32_t generation = 0; ///< bumps directory names of replaced slots
+  std::map<uint32_t, caf::actor_addr> busy; ///< slot -> who holds it (monitored)
+  uint32_t generation = 0;                  ///< bumps directory names of replaced slots
   static inline const char* name = "slot_manager";
 };
 

@@ -341,3 +341,37 @@ TEST_CASE_METHOD(fixture, "each fixture project deploys into an artifact whose f
       CHECK_FALSE(std::filesystem::exists(out + "/" + path));
   }
 }
+
+TEST_CASE_METHOD(fixture,
+                 "killing the build scheduler stops its builds and gives their slots back") {
+  auto r = ferry_cli(
+      {"deploy", slow_project("orphan", 45), "--project", "orphan", "--no-wait", "--json"},
+      node.url, node.token, home);
+  REQUIRE(r.exit_code == 0);
+  auto id = json::parse(r.out)["build"].get<std::string>();
+  wait_for(id, {"building"});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!alive("sleep 45.77") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(alive("sleep 45.77"));
+  REQUIRE(node.api("POST", "/v1/admin/actors/builds/kill").status == 200);
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (alive("sleep 45.77") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_FALSE(alive("sleep 45.77"));
+  // the restarted scheduler reports the build as interrupted, and the only slot works
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  json b;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto got = node.api("GET", "/v1/builds/" + id);
+    if (got.status == 200 && (b = json::parse(got.body))["state"] == "failed")
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(b["state"] == "failed");
+  write_file(dir / "later/index.html", "later");
+  auto next =
+      ferry_cli({"deploy", dir / "later", "--project", "later"}, node.url, node.token, home);
+  INFO(next.err);
+  CHECK(next.exit_code == 0);
+}
