@@ -5,6 +5,7 @@
 #include "messages/records.capnp.h"
 #include "messages/registry.hpp"
 #include "storage/paths.hpp"
+#include "storage/capnp_record.hpp"
 #include "storage/sha256.hpp"
 #include "storage/tar.hpp"
 #include "storage/tree.hpp"
@@ -220,12 +221,9 @@ std::optional<uint8_t> ns_of(const std::string& s) {
 std::optional<failure> read_manifest(const http_request& req, const json* doc,
                                      std::vector<flat_entry>& out) {
   if (req.content_type == "application/x-ferry-manifest") {
-    try {
-      auto words = kj::heapArray<capnp::word>((req.body.size() + 7) / 8);
-      std::memcpy(words.begin(), req.body.data(), req.body.size());
-      capnp::ReaderOptions opts;
-      opts.traversalLimitInWords = (api_limits::max_body / 8) * 2;
-      capnp::FlatArrayMessageReader reader(words, opts);
+    capnp::ReaderOptions opts;
+    opts.traversalLimitInWords = (api_limits::max_body / 8) * 2;
+    auto read = [&](capnp::MessageReader& reader) -> std::optional<failure> {
       auto entries = reader.getRoot<rec::Manifest>().getEntries();
       if (entries.size() > api_limits::max_entries)
         return failure{ec::too_large, "manifest has more than 1000000 entries"};
@@ -242,10 +240,13 @@ std::optional<failure> read_manifest(const http_request& req, const json* doc,
         f.ref = f.kind == entry_kind::link ? std::string(e.getTarget()) : std::string(e.getHash());
         out.push_back(std::move(f));
       }
-    } catch (const kj::Exception& e) {
+      return std::nullopt;
+    };
+    try {
+      return with_reader(req.body, read, opts);
+    } catch (const kj::Exception&) {
       return failure{ec::bad_request, "malformed Cap'n Proto manifest"};
     }
-    return std::nullopt;
   }
   if (!doc || !doc->is_object() || !doc->contains("files"))
     return failure{ec::bad_request, "give a \"files\" list"};
@@ -297,9 +298,7 @@ std::string manifest_bytes(const std::vector<flat_entry>& entries) {
       e.setHash(f.ref);
     }
   }
-  auto words = capnp::messageToFlatArray(mb);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  return to_bytes(mb);
 }
 
 caf::expected<std::vector<flat_entry>> decode_manifest(const std::string& bytes) {

@@ -2,6 +2,7 @@
 
 #include "messages/errors.hpp"
 #include "messages/records.capnp.h"
+#include "storage/capnp_record.hpp"
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
@@ -14,28 +15,6 @@
 namespace ferry {
 
 namespace {
-
-std::string to_bytes(capnp::MessageBuilder& mb) {
-  auto words = capnp::messageToFlatArray(mb);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
-}
-
-template <class F>
-auto read_record(const std::string& bytes, F&& f) {
-  auto words = kj::heapArray<capnp::word>((bytes.size() + 7) / 8);
-  std::memcpy(words.begin(), bytes.data(), bytes.size());
-  capnp::FlatArrayMessageReader reader(words);
-  return f(reader);
-}
-
-std::string line_key(const std::string& id, uint64_t seq) {
-  std::string k = id;
-  k += '\0';
-  for (int i = 7; i >= 0; --i)
-    k += static_cast<char>((seq >> (8 * i)) & 0xff);
-  return k;
-}
 
 class rocksdb_build_store final : public build_store {
 public:
@@ -78,7 +57,7 @@ public:
     r.setMs(line.ms);
     r.setStream(line.stream);
     r.setText(line.text);
-    auto st = db_->Put(rocksdb::WriteOptions{}, cfs_[2], line_key(id, line.seq), to_bytes(mb));
+    auto st = db_->Put(rocksdb::WriteOptions{}, cfs_[2], sequence_key(id, line.seq), to_bytes(mb));
     return st.ok() ? caf::error{}
                    : make_error(ec::storage_error, "store log line: " + st.ToString());
   }
@@ -88,7 +67,7 @@ public:
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[1]));
     try {
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
-        out.push_back(read_record(it->value().ToString(), [](capnp::MessageReader& m) {
+        out.push_back(with_reader(it->value().ToString(), [](capnp::MessageReader& m) {
           auto r = m.getRoot<rec::Build>();
           stored_build b;
           auto& s = b.status;
@@ -121,12 +100,13 @@ public:
     auto prefix = id + '\0';
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[2]));
     try {
-      for (it->Seek(line_key(id, from)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      for (it->Seek(sequence_key(id, from)); it->Valid() && it->key().starts_with(prefix);
+           it->Next()) {
         auto key = it->key();
         uint64_t seq = 0;
         for (size_t i = key.size() - 8; i < key.size(); ++i)
           seq = seq << 8 | static_cast<uint8_t>(key[i]);
-        out.push_back(read_record(it->value().ToString(), [seq](capnp::MessageReader& m) {
+        out.push_back(with_reader(it->value().ToString(), [seq](capnp::MessageReader& m) {
           auto r = m.getRoot<rec::LogLine>();
           return log_line{seq, r.getMs(), r.getStream(), r.getText()};
         }));

@@ -2,6 +2,7 @@
 
 #include "messages/errors.hpp"
 #include "messages/records.capnp.h"
+#include "storage/capnp_record.hpp"
 #include "storage/sha256.hpp"
 
 #include <capnp/message.h>
@@ -26,32 +27,13 @@ enum cf_index {
 };
 const char* const cf_names[] = {"default", "users", "tokens", "projects", "versions", "by_project"};
 
-std::string to_bytes(capnp::MessageBuilder& mb) {
-  auto words = capnp::messageToFlatArray(mb);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
-}
-
-/// Reads a record from bytes of any alignment; throws kj::Exception on garbage.
-template <class F>
-auto with_reader(const std::string& bytes, F&& f) {
-  kj::Array<capnp::word> words = kj::heapArray<capnp::word>((bytes.size() + 7) / 8);
-  std::memcpy(words.begin(), bytes.data(), bytes.size());
-  capnp::FlatArrayMessageReader reader(words);
-  return f(reader);
-}
-
 std::string token_key(const std::string& token) {
   auto d = sha256(token);
   return std::string(reinterpret_cast<const char*>(d.data()), d.size());
 }
 
 std::string by_project_key(const std::string& project, uint64_t number) {
-  std::string k = project;
-  k += '\0';
-  for (int i = 7; i >= 0; --i)
-    k += static_cast<char>((number >> (8 * i)) & 0xff);
-  return k;
+  return sequence_key(project, number);
 }
 
 class rocksdb_metadata_store final : public metadata_store {
