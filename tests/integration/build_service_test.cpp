@@ -42,6 +42,17 @@ struct fixture {
     FAIL("build " << id << " did not reach the state in time");
     return {};
   }
+  /// ferry deploy DIR --project NAME --json (not following the build with
+  /// wait false); the version's JSON.
+  json deploy(const std::string& path, const std::string& project, bool wait = true) {
+    std::vector<std::string> args{"deploy", path, "--project", project, "--json"};
+    if (!wait)
+      args.push_back("--no-wait");
+    auto r = ferry_cli(args, node.url, node.token, home);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.out);
+  }
   /// A project whose `npm run build` sleeps (so it can be canceled mid-build).
   std::string slow_project(const std::string& name, int seconds) {
     auto p = dir / name;
@@ -75,11 +86,7 @@ TEST_CASE_METHOD(fixture, "deploy follows the build it starts and ends with its 
 
 TEST_CASE_METHOD(fixture,
                  "cancel stops a running build within 2 s and the slot serves the next build") {
-  auto r =
-      ferry_cli({"deploy", slow_project("slow", 41), "--project", "slow", "--no-wait", "--json"},
-                node.url, node.token, home);
-  REQUIRE(r.exit_code == 0);
-  auto v = json::parse(r.out);
+  auto v = deploy(slow_project("slow", 41), "slow", false);
   auto id = v["build"].get<std::string>();
   wait_for(id, {"building"});
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -106,11 +113,7 @@ TEST_CASE_METHOD(fixture,
 
 TEST_CASE_METHOD(fixture,
                  "a version is never built twice at the same time; rebuild needs no upload") {
-  auto r =
-      ferry_cli({"deploy", slow_project("twice", 1), "--project", "twice", "--no-wait", "--json"},
-                node.url, node.token, home);
-  REQUIRE(r.exit_code == 0);
-  auto v = json::parse(r.out);
+  auto v = deploy(slow_project("twice", 1), "twice", false);
   auto version = v["id"].get<std::string>();
   auto again = node.api("POST", "/v1/versions/" + version + "/build");
   REQUIRE(again.status == 201);
@@ -134,10 +137,7 @@ TEST_CASE_METHOD(fixture,
 
 TEST_CASE_METHOD(fixture, "another user cannot see or cancel a build") {
   write_file(dir / "mine/index.html", "mine");
-  auto r = ferry_cli({"deploy", dir / "mine", "--project", "mine", "--json"}, node.url, node.token,
-                     home);
-  REQUIRE(r.exit_code == 0);
-  auto id = json::parse(r.out)["build"].get<std::string>();
+  auto id = deploy(dir / "mine", "mine")["build"].get<std::string>();
   auto made = node.api("POST", "/v1/users", json{{"name", "eve"}}.dump());
   auto eve = json::parse(made.body)["token"].get<std::string>();
   CHECK(node.api_as(eve, "GET", "/v1/builds/" + id).status == 404);
@@ -196,16 +196,9 @@ TEST_CASE_METHOD(fixture, "ferry download unpacks a version's build output") {
 
 TEST_CASE_METHOD(fixture, "builds and their logs survive a restart; one cut by kill -9 is failed") {
   write_file(dir / "keep/index.html", "keep");
-  auto r = ferry_cli({"deploy", dir / "keep", "--project", "keep", "--json"}, node.url, node.token,
-                     home);
-  REQUIRE(r.exit_code == 0);
-  auto done = json::parse(r.out)["build"].get<std::string>();
+  auto done = deploy(dir / "keep", "keep")["build"].get<std::string>();
   auto before = json::parse(node.api("GET", "/v1/builds/" + done + "/logs").body)["lines"];
-  auto slow =
-      ferry_cli({"deploy", slow_project("cut", 43), "--project", "cut", "--no-wait", "--json"},
-                node.url, node.token, home);
-  REQUIRE(slow.exit_code == 0);
-  auto cut = json::parse(slow.out)["build"].get<std::string>();
+  auto cut = deploy(slow_project("cut", 43), "cut", false)["build"].get<std::string>();
   wait_for(cut, {"building"});
   node.kill9();
   node.start();
@@ -236,10 +229,7 @@ TEST_CASE_METHOD(fixture,
                  R"(/ferry-stall-1.0.0.tgz",
 "integrity":"sha512-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}}})");
   write_file(p + "/index.html", "x");
-  auto r = ferry_cli({"deploy", p, "--project", "stall", "--no-wait", "--json"}, node.url,
-                     node.token, home);
-  REQUIRE(r.exit_code == 0);
-  auto id = json::parse(r.out)["build"].get<std::string>();
+  auto id = deploy(p, "stall", false)["build"].get<std::string>();
   // wait until npm is fetching from the stalled registry
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   bool fetching = false;
@@ -344,11 +334,7 @@ TEST_CASE_METHOD(fixture, "each fixture project deploys into an artifact whose f
 
 TEST_CASE_METHOD(fixture,
                  "killing the build scheduler stops its builds and gives their slots back") {
-  auto r = ferry_cli(
-      {"deploy", slow_project("orphan", 45), "--project", "orphan", "--no-wait", "--json"},
-      node.url, node.token, home);
-  REQUIRE(r.exit_code == 0);
-  auto id = json::parse(r.out)["build"].get<std::string>();
+  auto id = deploy(slow_project("orphan", 45), "orphan", false)["build"].get<std::string>();
   wait_for(id, {"building"});
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!alive("sleep 45.77") && std::chrono::steady_clock::now() < deadline)
