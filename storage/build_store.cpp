@@ -3,6 +3,7 @@
 #include "messages/errors.hpp"
 #include "messages/records.capnp.h"
 #include "storage/capnp_record.hpp"
+#include "storage/rocksdb_open.hpp"
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
@@ -126,18 +127,13 @@ private:
 } // namespace
 
 caf::expected<std::unique_ptr<build_store>> build_store::open(const std::string& dir) {
-  rocksdb::DBOptions dbo;
-  dbo.create_if_missing = true;
-  dbo.create_missing_column_families = true;
   std::vector<rocksdb::ColumnFamilyDescriptor> descs{
       {rocksdb::kDefaultColumnFamilyName, {}}, {"builds", {}}, {"logs", {}}};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  auto st = rocksdb::DB::Open(dbo, dir, descs, &handles, &raw);
-  if (!st.ok())
-    return make_error(ec::storage_error, "open build store " + dir + ": " + st.ToString());
+  auto opened = open_rocksdb(dir, rocksdb::DBOptions{}, descs, "build store");
+  if (!opened)
+    return opened.error();
   return std::unique_ptr<build_store>(
-      new rocksdb_build_store(std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+      new rocksdb_build_store(std::move(opened->first), std::move(opened->second)));
 }
 
 } // namespace ferry

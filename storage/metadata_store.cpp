@@ -3,6 +3,7 @@
 #include "messages/errors.hpp"
 #include "messages/records.capnp.h"
 #include "storage/capnp_record.hpp"
+#include "storage/rocksdb_open.hpp"
 #include "storage/sha256.hpp"
 
 #include <capnp/message.h>
@@ -293,19 +294,14 @@ std::string version_state_name(int state) {
 }
 
 caf::expected<std::unique_ptr<metadata_store>> metadata_store::open(const std::string& dir) {
-  rocksdb::DBOptions dbo;
-  dbo.create_if_missing = true;
-  dbo.create_missing_column_families = true;
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (int i = 0; i < cf_count; ++i)
     descs.emplace_back(cf_names[i], rocksdb::ColumnFamilyOptions{});
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  auto st = rocksdb::DB::Open(dbo, dir, descs, &handles, &raw);
-  if (!st.ok())
-    return make_error(ec::storage_error, "open metadata " + dir + ": " + st.ToString());
+  auto opened = open_rocksdb(dir, rocksdb::DBOptions{}, descs, "metadata");
+  if (!opened)
+    return opened.error();
   return std::unique_ptr<metadata_store>(
-      new rocksdb_metadata_store(std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+      new rocksdb_metadata_store(std::move(opened->first), std::move(opened->second)));
 }
 
 } // namespace ferry

@@ -10,6 +10,7 @@
 // its bytes. Existence checks read only the index.
 #include "messages/errors.hpp"
 #include "storage/blob_store.hpp"
+#include "storage/rocksdb_open.hpp"
 #include "storage/sha256.hpp"
 
 #include <rocksdb/db.h>
@@ -274,8 +275,6 @@ private:
 
 caf::expected<blob_store_ptr> open_rocksdb_blob_store(const std::string& dir) {
   rocksdb::DBOptions dbo;
-  dbo.create_if_missing = true;
-  dbo.create_missing_column_families = true;
   dbo.max_background_jobs = 2;
   rocksdb::ColumnFamilyOptions index;
   index.OptimizeForPointLookup(64);
@@ -296,12 +295,10 @@ caf::expected<blob_store_ptr> open_rocksdb_blob_store(const std::string& dir) {
     if (name.size() == 20 && name.ends_with(".seg"))
       next_id = std::max<uint64_t>(next_id, std::stoull(name.substr(0, 16), nullptr, 16) + 1);
   }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  auto st = rocksdb::DB::Open(dbo, dir, descs, &handles, &raw);
-  if (!st.ok())
-    return make_error(ec::storage_error, "open blob store " + dir + ": " + st.ToString());
-  return std::make_shared<rocksdb_blob_store>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
+  auto opened = open_rocksdb(dir, dbo, descs, "blob store");
+  if (!opened)
+    return opened.error();
+  return std::make_shared<rocksdb_blob_store>(std::move(opened->first), std::move(opened->second),
                                               segments, next_id);
 }
 
