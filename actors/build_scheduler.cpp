@@ -50,9 +50,10 @@ void report(self_ptr self, directory_actor dir, const build_record& b) {
   persist(self, b);
   self->request(dir, std::chrono::seconds(10), lookup_atom::value, std::string("registry"))
       .then(
-          [self, version = b.status.version_id, state = b.status.state,
-           id = b.status.id](caf::actor& reg) {
-            self->send(caf::actor_cast<registry_actor>(reg), build_atom::value, version, state, id);
+          [self, version = b.status.version_id, state = b.status.state, id = b.status.id,
+           artifact = b.status.artifact_root](caf::actor& reg) {
+            self->send(caf::actor_cast<registry_actor>(reg), build_atom::value, version, state, id,
+                       artifact);
           },
           [](caf::error&) {}); // the registry restarts; the build's own status stays right
 }

@@ -36,6 +36,8 @@ std::vector<std::string> actors_of_role(const std::string& role) {
     return {"registry"};
   if (role == "build")
     return {"slots", "builds"};
+  if (role == "deploy")
+    return {"runtime"};
   return {};
 }
 
@@ -102,6 +104,10 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
         c.domain = value;
       else
         return fail("unknown key '" + key + "' outside a [node] section");
+    } else if (key == "router") {
+      if (!split_host_port(value, host, port))
+        return fail("router must be HOST:PORT, not '" + value + "'");
+      cur->router = value;
     } else if (key == "api" || key == "actors") {
       if (!split_host_port(value, host, port))
         return fail("'" + key + "' must be HOST:PORT, not '" + value + "'");

@@ -13,6 +13,7 @@ struct node_config {
   std::string name;
   std::string api;    ///< host:port of the HTTP API (api role)
   std::string actors; ///< host:port where the node's directory is published
+  std::string router; ///< host:port of the router (deploy role); empty: the API's port + 1
   std::set<std::string> roles;
   // build role: the slot pool and the limits of each build's sandbox
   uint32_t build_slots = 2;

@@ -1,5 +1,7 @@
 #include "actors/http_routes.hpp"
 
+#include "deployers/target.hpp"
+
 #include "messages/build.hpp"
 #include "messages/errors.hpp"
 #include "messages/records.capnp.h"
@@ -125,7 +127,20 @@ caf::expected<R> ask_role(caf::scoped_actor& self, role_cache& roles, const std:
   return make_error(ec::unavailable, "actor '" + name + "' is unavailable");
 }
 
+struct url_config {
+  std::string domain;
+  uint16_t port = 0;
+};
+url_config& urls() {
+  static url_config c;
+  return c;
+}
+
 json version_json(const version_info& v) {
+  json extra = json::object();
+  if (v.state == "built")
+    if (auto url = deployment_url(v.id, v.project); !url.empty())
+      extra["url"] = url;
   return json{{"id", v.id},
               {"project", v.project},
               {"number", v.number},
@@ -136,7 +151,20 @@ json version_json(const version_info& v) {
               {"created_ms", v.created_ms},
               {"sealed_ms", v.sealed_ms},
               {"created_by", v.created_by},
-              {"build", v.build_id}};
+              {"build", v.build_id},
+              {"target", v.target},
+              {"url", extra.value("url", std::string{})}};
+}
+
+json alias_json(const alias_info& a) {
+  return json{{"host", a.host},
+              {"project", a.project},
+              {"deployment", a.deployment},
+              {"production", a.production},
+              {"history", a.history},
+              {"url", url_of_host(a.host)},
+              {"updated_ms", a.updated_ms},
+              {"updated_by", a.updated_by}};
 }
 
 json build_json(const build_status& b) {
@@ -456,6 +484,12 @@ http_response create_version(route_ctx& c, const std::string& project) {
   }
   new_version req;
   req.project = project;
+  auto target = query_value(c.req.target, "target");
+  if (doc.is_object() && doc.contains("target") && doc["target"].is_string())
+    target = doc["target"].get<std::string>();
+  if (!target.empty() && target != "production" && target != "preview")
+    return fail(ec::bad_request, "\"target\" is production or preview");
+  req.target = target.empty() ? "preview" : target;
   std::vector<flat_entry> entries;
   bool has_manifest = is_capnp || doc.contains("files");
   if (has_manifest) {
@@ -684,6 +718,145 @@ http_response files_route(route_ctx& c, const std::string& id) {
   return ok_json(json{{"id", id}, {"files", files}});
 }
 
+/// The deploy target of this cluster (the local runtime; the first deploy node).
+template <class R, class... Ts>
+caf::expected<R> ask_target(route_ctx& c, const Ts&... xs) {
+  return ask_role<R, deploy_target_actor>(c.self, c.roles, target_actor_name("local"), xs...);
+}
+
+/// Points an alias at a deployment once it is warm (its functions started
+/// and healthy), so that the switch never sends traffic to a cold or
+/// broken deployment.
+http_response move_alias(route_ctx& c, alias_change change) {
+  if (!change.deployment.empty()) {
+    auto v = get_version(c, change.deployment);
+    if (!v)
+      return fail(v.error());
+    if (v->project != change.project)
+      return fail(ec::not_found, "no deployment '" + change.deployment + "' in " + change.project);
+    if (v->state != "built")
+      return fail(ec::conflict, "deployment " + v->id + " is " + v->state + ", not built");
+  } else {
+    // rollback to the one before: find it to warm it first
+    auto list = ask_role<std::vector<alias_info>, registry_actor>(
+        c.self, c.roles, "registry", alias_atom::value, c.who, change.project);
+    if (!list)
+      return fail(list.error());
+    for (auto& a : *list)
+      if (a.production)
+        for (auto it = a.history.rbegin(); it != a.history.rend() && change.deployment.empty();
+             ++it) {
+          auto v = get_version(c, *it);
+          if (v && v->state == "built")
+            change.deployment = *it;
+        }
+    if (change.deployment.empty())
+      return fail(ec::conflict, "project " + change.project + " has no earlier production deployment");
+  }
+  auto warm = ask_target<bool>(c, warm_atom::value, change.deployment);
+  if (!warm)
+    return fail(ec::unavailable, "deployment " + change.deployment +
+                                     " did not pass its health check: " + reason_of(warm.error()));
+  auto a = ask_role<alias_info, registry_actor>(c.self, c.roles, "registry", alias_atom::value,
+                                                c.who, change);
+  return a ? ok_json(alias_json(*a)) : fail(a.error());
+}
+
+http_response project_routes(route_ctx& c) {
+  auto& p = c.parts;
+  auto& m = c.req.method;
+  auto n = p.size();
+  auto doc = json::parse(c.req.body.empty() ? std::string("{}") : c.req.body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return fail(ec::bad_request, "body is not a JSON object");
+  auto str = [&](const char* k) {
+    return doc.contains(k) && doc[k].is_string() ? doc[k].get<std::string>() : std::string{};
+  };
+  if (n == 4 && p[3] == "rollback" && m == "POST")
+    return move_alias(c, alias_change{"", p[2], str("deployment"), true, true});
+  if (n == 4 && p[3] == "aliases" && m == "GET") {
+    auto list = ask_role<std::vector<alias_info>, registry_actor>(
+        c.self, c.roles, "registry", alias_atom::value, c.who, p[2]);
+    if (!list)
+      return fail(list.error());
+    json out = json::array();
+    for (auto& a : *list)
+      out.push_back(alias_json(a));
+    return ok_json(json{{"project", p[2]}, {"aliases", out}});
+  }
+  if (n == 4 && p[3] == "aliases" && m == "POST") {
+    auto host = str("host");
+    if (!host.empty() && host.find('.') == std::string::npos)
+      host += "." + urls().domain; // a bare name is a name under the cluster's domain
+    if (host.empty() || str("deployment").empty())
+      return fail(ec::bad_request, "give {\"host\": ..., \"deployment\": ...}");
+    return move_alias(c, alias_change{host, p[2], str("deployment"), false, false});
+  }
+  if (n >= 4 && p[3] == "env") {
+    env_change req{"ls", p[2], query_value(c.req.target, "environment"), "", ""};
+    if (n == 4 && m == "POST") {
+      req = env_change{"add", p[2], str("environment"), str("name"), str("value")};
+      if (!doc.contains("value") || !doc["value"].is_string())
+        return fail(ec::bad_request, "give {\"name\", \"value\", \"environment\"}");
+    } else if (n == 6 && m == "DELETE") {
+      req = env_change{"rm", p[2], p[4], p[5], ""};
+    } else if (!(n == 4 && m == "GET")) {
+      return fail(ec::not_found, "no route " + m + " " + c.req.target.substr(0, 200));
+    }
+    auto list = ask_role<std::vector<env_entry>, registry_actor>(c.self, c.roles, "registry",
+                                                                 env_atom::value, c.who, req);
+    if (!list)
+      return fail(list.error());
+    json out = json::array();
+    for (auto& e : *list)
+      out.push_back(json{{"name", e.name},
+                         {"environment", e.environment},
+                         {"updated_ms", e.updated_ms},
+                         {"updated_by", e.updated_by}});
+    return ok_json(json{{"project", p[2]}, {"env", out}}, req.op == "add" ? 201 : 200);
+  }
+  return fail(ec::not_found, "no route " + m + " " + c.req.target.substr(0, 200));
+}
+
+http_response deployment_routes(route_ctx& c) {
+  auto& p = c.parts;
+  auto& m = c.req.method;
+  auto n = p.size();
+  if (n == 4 && p[3] == "promote" && m == "POST") {
+    auto v = get_version(c, p[2]);
+    if (!v)
+      return fail(v.error());
+    return move_alias(c, alias_change{"", v->project, v->id, true, false});
+  }
+  if (n == 4 && p[3] == "runtime-logs" && m == "GET") {
+    auto v = get_version(c, p[2]);
+    if (!v)
+      return fail(v.error());
+    uint64_t from = 0;
+    auto f = query_value(c.req.target, "from");
+    if (!f.empty())
+      from = std::strtoull(f.c_str(), nullptr, 10);
+    auto page = ask_target<log_page>(c, logs_atom::value, p[2], from);
+    if (!page)
+      return fail(page.error());
+    json lines = json::array();
+    for (auto& l : page->lines) {
+      auto j = json::parse(l, nullptr, false);
+      lines.push_back(j.is_discarded() ? json{{"text", l}} : j);
+    }
+    return ok_json(json{{"deployment", p[2]}, {"lines", lines}, {"next", page->next}});
+  }
+  if (n == 3 && m == "DELETE") {
+    auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry",
+                                                    remove_atom::value, c.who, p[2]);
+    if (!v)
+      return fail(v.error());
+    ask_target<bool>(c, remove_atom::value, p[2]); // no runtime: nothing to stop
+    return ok_json(version_json(*v));
+  }
+  return fail(ec::not_found, "no route " + m + " " + c.req.target.substr(0, 200));
+}
+
 http_response route(route_ctx& c) {
   auto& p = c.parts;
   auto& m = c.req.method;
@@ -744,7 +917,23 @@ http_response route(route_ctx& c) {
       return ok_json(json{{"project", p[2]}, {"versions", out}});
     }
   }
-  if (n >= 3 && p[1] == "versions") {
+  if (n >= 4 && p[1] == "projects" && p[3] != "versions")
+    return project_routes(c);
+  if (n >= 3 && (p[1] == "versions" || p[1] == "deployments") &&
+      ((n == 4 && (p[3] == "promote" || p[3] == "runtime-logs")) || (n == 3 && m == "DELETE")))
+    return deployment_routes(c);
+  if (n == 4 && p[1] == "aliases" && m == "DELETE") {
+    auto a = ask_role<alias_info, registry_actor>(c.self, c.roles, "registry", unalias_atom::value,
+                                                  c.who, p[2]);
+    return a ? ok_json(alias_json(*a)) : fail(a.error());
+  }
+  if (n == 3 && p[1] == "admin" && p[2] == "runtime" && m == "GET") {
+    if (!c.who.admin)
+      return fail(ec::forbidden, "the runtime console needs an admin token");
+    auto s = ask_target<std::string>(c, list_atom::value);
+    return s ? ok_json(json::parse(*s)) : fail(s.error());
+  }
+  if (n >= 3 && (p[1] == "versions" || p[1] == "deployments")) {
     if (n == 3 && m == "GET") {
       auto v = get_version(c, p[2]);
       return v ? ok_json(version_json(*v)) : fail(v.error());
@@ -824,6 +1013,22 @@ http_response route(route_ctx& c) {
 }
 
 } // namespace
+
+void set_deployment_urls(const std::string& domain, uint16_t port) {
+  urls() = url_config{domain, port};
+}
+
+std::string url_of_host(const std::string& host) {
+  if (urls().domain.empty())
+    return {};
+  return "http://" + host + (urls().port == 80 ? "" : ":" + std::to_string(urls().port));
+}
+
+std::string deployment_url(const std::string& id, const std::string& project) {
+  if (urls().domain.empty())
+    return {};
+  return url_of_host(id + "-" + project + "." + urls().domain);
+}
 
 std::string parse_manifest_body(const std::string& content_type, const std::string& body,
                                 std::vector<flat_entry>& out) {

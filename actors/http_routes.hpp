@@ -85,6 +85,14 @@ struct http_response {
   std::string body;
 };
 
+/// Where deployments are served, for the URLs the API reports: set once at
+/// start (http://ID-PROJECT.domain:port).
+void set_deployment_urls(const std::string& domain, uint16_t port);
+/// http://HOST:PORT for a host under the router.
+std::string url_of_host(const std::string& host);
+/// The URL of a deployment, or "" if no router is known.
+std::string deployment_url(const std::string& id, const std::string& project);
+
 /// Handles one request on a connection's thread (its body may be moved out).
 http_response handle_request(caf::scoped_actor& self, role_cache& roles, http_request& req);
 

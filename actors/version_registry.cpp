@@ -1,6 +1,7 @@
 #include "actors/version_registry.hpp"
 
 #include "messages/errors.hpp"
+#include "storage/secret_box.hpp"
 #include "storage/sha256.hpp"
 
 #include <caf/actor_system.hpp>
@@ -8,13 +9,55 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <set>
 
 namespace ferry {
 
 registry_actor spawn_version_registry(caf::actor_system& sys, std::shared_ptr<metadata_store> store,
-                                      std::function<int64_t()> now_ms) {
-  return sys.spawn<caf::detached>(version_registry, std::move(store), std::move(now_ms));
+                                      std::function<int64_t()> now_ms, registry_options opts) {
+  return sys.spawn<caf::detached>(version_registry, std::move(store), std::move(now_ms),
+                                  std::move(opts));
+}
+
+std::string check_host_name(const std::string& host) {
+  if (host.empty() || host.size() > 253)
+    return "a host name has 1 to 253 characters";
+  size_t label = 0;
+  for (size_t i = 0; i < host.size(); ++i) {
+    char c = host[i];
+    if (c == '.') {
+      if (label == 0 || host[i - 1] == '-')
+        return "'" + host + "' is not a host name (empty label or label ending in '-')";
+      label = 0;
+      continue;
+    }
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+      return "a host name may hold only a-z, 0-9, '-' and '.', not '" + host.substr(0, 253) + "'";
+    if (c == '-' && label == 0)
+      return "'" + host + "' is not a host name (label starting with '-')";
+    if (++label > 63)
+      return "a label of a host name has at most 63 characters";
+  }
+  if (label == 0 || host.back() == '-')
+    return "'" + host + "' is not a host name";
+  return {};
+}
+
+std::string check_env_name(const std::string& name) {
+  if (name.empty() || name.size() > 256)
+    return "a variable name has 1 to 256 characters";
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+              (i > 0 && c >= '0' && c <= '9');
+    if (!ok)
+      return "a variable name is letters, digits and '_', not starting with a digit: '" +
+             name.substr(0, 64) + "'";
+  }
+  if (name.rfind("FERRY_", 0) == 0)
+    return "names starting with FERRY_ are ferry's own";
+  return {};
 }
 
 std::string new_token() {
@@ -47,9 +90,19 @@ std::string new_version_id() {
   return id;
 }
 
-template <class T>
-caf::error unwrap(caf::expected<T>& x) {
-  return x ? caf::error{} : x.error();
+bool is_environment(const std::string& e) {
+  return e == "production" || e == "preview";
+}
+
+std::string env_aad(const std::string& project, const std::string& environment,
+                    const std::string& name) {
+  return project + '\0' + environment + '\0' + name;
+}
+
+/// "abcdefghijklm-project": the host label of a deployment.
+bool looks_like_deployment_label(const std::string& label) {
+  return label.size() > 14 && label[13] == '-' &&
+         label.find_first_not_of("abcdefghijklmnopqrstuvwxyz234567") == 13;
 }
 
 /// The project if p may use it: not_found, forbidden or a storage error otherwise.
@@ -83,12 +136,42 @@ caf::expected<version_record> authorize_version(metadata_store& store, const pri
 
 } // namespace
 
-registry_actor::behavior_type version_registry(
-    registry_actor::stateful_pointer<registry_state> self, std::shared_ptr<metadata_store> store,
-    std::function<int64_t()> now_ms) {
+using registry_ptr = registry_actor::stateful_pointer<registry_state>;
+
+/// Tells every subscribed runtime of an alias change, then replies with it:
+/// when the client hears back, every router serves the new target.
+caf::result<alias_info> announce(registry_ptr self, alias_info a) {
+  auto& subs = self->state.subscribers;
+  if (subs.empty())
+    return a;
+  auto rp = self->make_response_promise<alias_info>();
+  auto left = std::make_shared<size_t>(subs.size());
+  for (auto& sub : subs) {
+    auto done = [rp, left, a]() mutable {
+      if (--*left == 0)
+        rp.deliver(a);
+    };
+    // a runtime that does not answer in time is cut off from traffic anyway
+    self->request(sub, std::chrono::seconds(5), alias_atom::value, a)
+        .then([done](bool) mutable { done(); }, [done](caf::error&) mutable { done(); });
+  }
+  return rp;
+}
+
+registry_actor::behavior_type version_registry(registry_ptr self,
+                                               std::shared_ptr<metadata_store> store,
+                                               std::function<int64_t()> now_ms,
+                                               registry_options opts) {
   self->state.store = store;
   self->state.now_ms = std::move(now_ms);
+  self->state.opts = std::move(opts);
   auto& st = self->state;
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const caf::actor& a) { return a.address() == dm.source; }),
+               subs.end());
+  });
   return {
       [&st](auth_atom, const std::string& token) -> caf::result<principal> {
         auto p = st.store->find_token(token);
@@ -174,6 +257,7 @@ registry_actor::behavior_type version_registry(
         v.info.created_ms = st.now_ms();
         v.info.sealed_ms = req.sealed ? v.info.created_ms : 0;
         v.info.created_by = p.user;
+        v.info.target = req.target == "production" ? "production" : "preview";
         v.manifest = req.sealed ? std::string{} : req.manifest;
         proj.info.versions = proj.next_number - 1;
         if (auto err = st.store->put_version(v, &proj))
@@ -192,7 +276,8 @@ registry_actor::behavior_type version_registry(
           return std::move(v.error());
         return v->manifest;
       },
-      [&st](build_atom, const std::string& id, const std::string& state, const std::string& build) {
+      [&st](build_atom, const std::string& id, const std::string& state, const std::string& build,
+            const std::string& artifact) {
         static const std::set<std::string> states{"queued", "building", "built", "failed",
                                                   "canceled"};
         auto v = st.store->find_version(id);
@@ -202,9 +287,221 @@ registry_actor::behavior_type version_registry(
         // an older build finishing late does not overwrite a newer one
         if (!rec.info.build_id.empty() && rec.info.build_id != build && state != "queued")
           return;
+        if (rec.info.state == "removed")
+          return;
         rec.info.state = state;
         rec.info.build_id = build;
+        if (state == "built")
+          rec.info.artifact = artifact;
         st.store->put_version(rec, nullptr);
+      },
+      [self, &st](alias_atom, const principal& p,
+                  const alias_change& req) -> caf::result<alias_info> {
+        auto proj = authorize(*st.store, p, req.project);
+        if (!proj)
+          return std::move(proj.error());
+        std::string host = req.production ? req.project + "." + st.opts.domain : req.host;
+        if (auto why = check_host_name(host); !why.empty())
+          return make_error(ec::bad_request, why);
+        auto existing = st.store->find_alias(host);
+        if (!existing)
+          return std::move(existing.error());
+        alias_info a;
+        if (*existing) {
+          a = **existing;
+          if (a.project != req.project)
+            return make_error(ec::conflict, "host " + host + " is an alias of another project");
+          if (a.production != req.production)
+            return make_error(ec::conflict, "host " + host + " is the production alias of " +
+                                                a.project + "; use promote or rollback");
+        } else if (!req.production) {
+          auto suffix = "." + st.opts.domain;
+          if (host.size() > suffix.size() &&
+              host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0) {
+            auto label = host.substr(0, host.size() - suffix.size());
+            if (label.find('.') != std::string::npos || looks_like_deployment_label(label))
+              return make_error(ec::bad_request, "under " + st.opts.domain +
+                                                     " an alias is one label that does not "
+                                                     "look like a deployment's");
+            auto other = st.store->find_project(label);
+            if (!other)
+              return std::move(other.error());
+            if (*other && label != req.project)
+              return make_error(ec::conflict,
+                                "host " + host + " is the production host of project " + label);
+          }
+        }
+        a.host = host;
+        a.project = req.project;
+        a.production = req.production;
+        std::string target = req.deployment;
+        if (target.empty()) {
+          if (!req.rollback)
+            return make_error(ec::bad_request, "give the deployment the alias points at");
+          // the newest earlier deployment that is still there
+          while (!a.history.empty() && target.empty()) {
+            auto prev = st.store->find_version(a.history.back());
+            a.history.pop_back();
+            if (prev && *prev && (*prev)->info.state == "built")
+              target = (*prev)->info.id;
+          }
+          if (target.empty())
+            return make_error(ec::conflict, "project " + req.project +
+                                                " has no earlier production deployment");
+        }
+        auto v = st.store->find_version(target);
+        if (!v)
+          return std::move(v.error());
+        if (!*v || (*v)->info.project != req.project)
+          return make_error(ec::not_found,
+                            "no deployment '" + target.substr(0, 64) + "' in " + req.project);
+        if ((*v)->info.state != "built")
+          return make_error(ec::conflict, "deployment " + target + " is " + (*v)->info.state +
+                                              ", not built: it cannot take traffic");
+        if (req.rollback) {
+          a.history.erase(std::remove(a.history.begin(), a.history.end(), target), a.history.end());
+        } else if (req.production && !a.deployment.empty() && a.deployment != target) {
+          a.history.erase(std::remove(a.history.begin(), a.history.end(), a.deployment),
+                          a.history.end());
+          a.history.push_back(a.deployment);
+          if (a.history.size() > 20)
+            a.history.erase(a.history.begin());
+        }
+        a.deployment = target;
+        a.updated_ms = st.now_ms();
+        a.updated_by = p.user;
+        if (auto err = st.store->put_alias(a))
+          return err;
+        return announce(self, a);
+      },
+      [&st](alias_atom, const principal& p,
+            const std::string& project) -> caf::result<std::vector<alias_info>> {
+        auto proj = authorize(*st.store, p, project);
+        if (!proj)
+          return std::move(proj.error());
+        auto all = st.store->list_aliases();
+        if (!all)
+          return std::move(all.error());
+        std::vector<alias_info> out;
+        for (auto& a : *all)
+          if (a.project == project)
+            out.push_back(std::move(a));
+        return out;
+      },
+      [self, &st](unalias_atom, const principal& p,
+                  const std::string& host) -> caf::result<alias_info> {
+        auto a = st.store->find_alias(host);
+        if (!a)
+          return std::move(a.error());
+        if (!*a)
+          return make_error(ec::not_found, "no alias '" + host.substr(0, 253) + "'");
+        auto proj = authorize(*st.store, p, (*a)->project);
+        if (!proj) {
+          if (code_of(proj.error()) == ec::forbidden)
+            return make_error(ec::not_found, "no alias '" + host + "'");
+          return std::move(proj.error());
+        }
+        auto removed = st.store->remove_alias(host);
+        if (!removed)
+          return std::move(removed.error());
+        auto gone = **a;
+        gone.deployment.clear();
+        gone.updated_ms = st.now_ms();
+        gone.updated_by = p.user;
+        return announce(self, gone);
+      },
+      [self, &st](subscribe_atom, caf::actor sub) -> caf::result<std::vector<alias_info>> {
+        auto all = st.store->list_aliases();
+        if (!all)
+          return std::move(all.error());
+        if (std::find(st.subscribers.begin(), st.subscribers.end(), sub) == st.subscribers.end()) {
+          self->monitor(sub);
+          st.subscribers.push_back(sub);
+        }
+        return std::move(*all);
+      },
+      [&st](resolve_atom, const std::string& id) -> caf::result<deployment_ref> {
+        auto v = st.store->find_version(id);
+        if (!v)
+          return std::move(v.error());
+        if (!*v)
+          return make_error(ec::not_found, "no deployment '" + id.substr(0, 64) + "'");
+        auto& i = (*v)->info;
+        return deployment_ref{i.id, i.project, i.state, i.artifact, i.target};
+      },
+      [&st](env_atom, const principal& p,
+            const env_change& req) -> caf::result<std::vector<env_entry>> {
+        auto proj = authorize(*st.store, p, req.project);
+        if (!proj)
+          return std::move(proj.error());
+        if (req.op != "ls") {
+          if (!is_environment(req.environment))
+            return make_error(ec::bad_request, "the environment is production or preview, not '" +
+                                                   req.environment.substr(0, 64) + "'");
+          if (auto why = check_env_name(req.name); !why.empty())
+            return make_error(ec::bad_request, why);
+        }
+        if (req.op == "add") {
+          if (req.value.size() > 64 * 1024)
+            return make_error(ec::too_large, "a value has at most 64 KiB");
+          metadata_store::env_record r;
+          r.entry = env_entry{req.name, req.environment, st.now_ms(), p.user};
+          r.sealed = seal_secret(st.opts.secret_key, req.value,
+                                 env_aad(req.project, req.environment, req.name));
+          if (auto err = st.store->put_env(req.project, r))
+            return err;
+        } else if (req.op == "rm") {
+          auto removed = st.store->remove_env(req.project, req.environment, req.name);
+          if (!removed)
+            return std::move(removed.error());
+          if (!*removed)
+            return make_error(ec::not_found, "no variable " + req.name + " in " + req.project +
+                                                 " (" + req.environment + ")");
+        } else if (req.op != "ls") {
+          return make_error(ec::bad_request, "env: add, rm or ls");
+        }
+        auto list = st.store->list_env(req.project);
+        if (!list)
+          return std::move(list.error());
+        std::vector<env_entry> out;
+        for (auto& r : *list)
+          if (req.environment.empty() || req.op != "ls" || r.entry.environment == req.environment)
+            out.push_back(r.entry);
+        return out;
+      },
+      [&st](secrets_atom, const std::string& project,
+            const std::string& environment) -> caf::result<std::vector<std::string>> {
+        auto list = st.store->list_env(project);
+        if (!list)
+          return std::move(list.error());
+        std::vector<std::string> out;
+        for (auto& r : *list) {
+          if (r.entry.environment != environment)
+            continue;
+          auto plain = open_secret(st.opts.secret_key, r.sealed,
+                                   env_aad(project, environment, r.entry.name));
+          if (!plain)
+            return std::move(plain.error());
+          out.push_back(r.entry.name);
+          out.push_back(std::move(*plain));
+        }
+        return out;
+      },
+      [&st](remove_atom, const principal& p, const std::string& id) -> caf::result<version_info> {
+        auto v = authorize_version(*st.store, p, id);
+        if (!v)
+          return std::move(v.error());
+        auto all = st.store->list_aliases();
+        if (!all)
+          return std::move(all.error());
+        for (auto& a : *all)
+          if (a.deployment == id)
+            return make_error(ec::conflict, "deployment " + id + " is served at " + a.host +
+                                                "; point the alias elsewhere first");
+        v->info.state = "removed";
+        if (auto err = st.store->put_version(*v, nullptr))
+          return err;
+        return v->info;
       },
       [&st](seal_atom, const principal& p, const seal_version& req) -> caf::result<version_info> {
         auto v = authorize_version(*st.store, p, req.id);

@@ -10,22 +10,37 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace ferry {
+
+struct registry_options {
+  std::string domain = "ferry.localhost"; ///< production aliases are PROJECT.domain
+  std::string secret_key;                 ///< 32 bytes: seals environment variables
+};
 
 struct registry_state {
   std::shared_ptr<metadata_store> store;
   std::function<int64_t()> now_ms;
+  registry_options opts;
+  std::vector<caf::actor> subscribers; ///< runtimes told of every alias change
   static inline const char* name = "registry";
 };
 
 registry_actor::behavior_type version_registry(
     registry_actor::stateful_pointer<registry_state> self, std::shared_ptr<metadata_store> store,
-    std::function<int64_t()> now_ms);
+    std::function<int64_t()> now_ms, registry_options opts);
 
 /// Spawns the registry detached (its RocksDB calls block).
 registry_actor spawn_version_registry(caf::actor_system& sys, std::shared_ptr<metadata_store> store,
-                                      std::function<int64_t()> now_ms);
+                                      std::function<int64_t()> now_ms, registry_options opts);
+
+/// Empty if host is a usable alias host name (lower-case DNS name), else why.
+std::string check_host_name(const std::string& host);
+
+/// Empty if name is a usable environment variable name, else why.
+std::string check_env_name(const std::string& name);
 
 /// A fresh random token ("fry_" + 40 hex digits) from OpenSSL's CSPRNG.
 std::string new_token();

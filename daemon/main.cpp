@@ -6,10 +6,14 @@
 #include "actors/cluster_config.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/version_registry.hpp"
+#include "actors/http_routes.hpp"
+#include "deployers/local/local_target.hpp"
+#include "deployers/local/router.hpp"
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/metadata_store.hpp"
+#include "storage/secret_box.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -49,9 +53,21 @@ Runs one ferry node. With no --config it is a single node playing every role
   --max-connections N  API connections served at once; more get 503 (default 256)
   --build-slots N      sandboxed build slots of this node (build role; default 2)
   --builders DIR       the build pipeline (default: the builders/ of the source tree)
+  --router-listen HOST:PORT
+                       the router serving deployments (deploy role); port 0
+                       picks a free port (default: the API's host and port + 1)
+  --function-idle-ms N stop a function's instance after N ms unused (scale
+                       to zero; default 300000)
+  --runtime-pool N     generic runtimes kept started for fast cold starts
+                       (deploy role; default 2)
+  --max-instances N    instances per function at most (default 4)
+  --bridge DIR         the function bridge (default: deployers/bridge of the source tree)
   -h, --help           this text
 
-On start ferryd prints the API URL on stdout. On first start it creates the
+On start ferryd prints the API URL on stdout, then (deploy role) the
+router's URL. Deployments are served at http://ID-PROJECT.DOMAIN:PORT and
+production at http://PROJECT.DOMAIN:PORT (DOMAIN from cluster.conf,
+default ferry.localhost, which resolves to loopback). On first start it creates the
 user "admin" and writes its token to DIR/admin.token (mode 0600).
 SIGTERM or SIGINT shut down cleanly within 10 s; a second one exits at once.
 )";
@@ -95,7 +111,10 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   std::string data_dir, config_file, node_name, listen, idle_timeout = "60", max_conns = "256",
-                                                        build_slots, builders = FERRY_BUILDERS_DIR;
+                                                        build_slots, builders = FERRY_BUILDERS_DIR,
+                                                        router_listen, fn_idle = "300000",
+                                                        pool = "2", max_inst = "4",
+                                                        bridge = FERRY_BRIDGE_DIR;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string& out) {
@@ -115,6 +134,11 @@ int main(int argc, char** argv) {
                : a == "--max-connections" ? !value(max_conns)
                : a == "--build-slots"     ? !value(build_slots)
                : a == "--builders"        ? !value(builders)
+               : a == "--router-listen"   ? !value(router_listen)
+               : a == "--function-idle-ms" ? !value(fn_idle)
+               : a == "--runtime-pool"    ? !value(pool)
+               : a == "--max-instances"   ? !value(max_inst)
+               : a == "--bridge"          ? !value(bridge)
                                           : true) {
       std::cerr << "ferryd: bad or incomplete option '" << a << "'\n\n" << usage;
       return 2;
@@ -128,6 +152,14 @@ int main(int argc, char** argv) {
   if (conns <= 0 || conns > 100000)
     return die("--max-connections must be 1 to 100000");
   int slots = 0; // from cluster.conf unless given here
+  long idle_fn_ms = std::atol(fn_idle.c_str()), pool_n = std::atol(pool.c_str()),
+       max_instances = std::atol(max_inst.c_str());
+  if (idle_fn_ms < 100 || idle_fn_ms > 86400000L)
+    return die("--function-idle-ms must be 100 to 86400000");
+  if (pool_n < 0 || pool_n > 64)
+    return die("--runtime-pool must be 0 to 64");
+  if (max_instances < 1 || max_instances > 256)
+    return die("--max-instances must be 1 to 256");
 
   cluster_config cluster = default_cluster();
   if (!config_file.empty()) {
@@ -170,6 +202,7 @@ int main(int argc, char** argv) {
   std::vector<child_spec> children;
   blob_store_ptr blobs;
   std::shared_ptr<metadata_store> meta;
+  registry_options reg_opts;
   if (me->roles.count("storage")) {
     auto store = open_rocksdb_blob_store((fs::path(data_dir) / "cas").string());
     if (!store)
@@ -183,6 +216,11 @@ int main(int argc, char** argv) {
     meta = std::move(*m);
     if (auto err = bootstrap_admin(*meta, data_dir))
       return die(reason_of(err));
+    auto key = load_or_create_key((fs::path(data_dir) / "secret.key").string());
+    if (!key)
+      return die(reason_of(key.error()));
+    reg_opts.secret_key = std::move(*key);
+    reg_opts.domain = cluster.domain;
   }
 
   caf::actor_system_config cfg;
@@ -208,9 +246,9 @@ int main(int argc, char** argv) {
                                   0});
   if (meta)
     children.push_back(child_spec{"registry",
-                                  [&sys, meta](directory_actor) {
+                                  [&sys, meta, reg_opts](directory_actor) {
                                     return caf::actor_cast<caf::actor>(
-                                        spawn_version_registry(sys, meta, wall_ms));
+                                        spawn_version_registry(sys, meta, wall_ms, reg_opts));
                                   },
                                   {},
                                   0,
@@ -252,6 +290,31 @@ int main(int argc, char** argv) {
                                   0,
                                   0});
   }
+  std::shared_ptr<runtime::core> runtime_core;
+  if (me->roles.count("deploy")) {
+    if (!blobs)
+      return die("the deploy role needs the storage role on the same node (for now)");
+    if (!fs::exists(fs::path(bridge) / "bridge.js"))
+      return die("no bridge.js in " + bridge + " (give --bridge DIR)");
+    runtime::options ro;
+    ro.data_dir = (fs::path(data_dir) / "runtime").string();
+    ro.bridge_dir = fs::absolute(bridge).string();
+    ro.domain = cluster.domain;
+    ro.pool_size = static_cast<size_t>(pool_n);
+    ro.idle = std::chrono::milliseconds(idle_fn_ms);
+    ro.max_instances = static_cast<uint32_t>(max_instances);
+    // the core outlives restarts of its actor; it reaches the registry by name
+    runtime_core = std::make_shared<runtime::core>(ro, blobs, nullptr, nullptr);
+    children.push_back(child_spec{"runtime",
+                                  [&sys, runtime_core](directory_actor dir) {
+                                    return caf::actor_cast<caf::actor>(
+                                        spawn_local_target(sys, runtime_core, dir));
+                                  },
+                                  {},
+                                  0,
+                                  0,
+                                  0});
+  }
   std::vector<peer_spec> peers;
   for (auto& n : cluster.nodes) {
     if (n.name == me->name)
@@ -280,6 +343,43 @@ int main(int argc, char** argv) {
     std::cerr << "ferryd: node " << me->name << " actors on " << host << ":" << *published << "\n";
   }
 
+  std::unique_ptr<runtime::router> router;
+  uint16_t router_port = 0;
+  std::string router_host;
+  if (runtime_core) {
+    auto dir = caf::actor_cast<directory_actor>(supervisor);
+    runtime_core->connect(registry_resolver(sys, dir), registry_env_source(sys, dir));
+    std::string addr = router_listen.empty() ? me->router : router_listen;
+    if (addr.empty()) { // the API's host, its port + 1 (or a free port if that is 0)
+      std::string h;
+      uint16_t p = 0;
+      split_host_port(api_addr, h, p);
+      addr = h + ":" + std::to_string(p == 0 ? 0 : p + 1);
+    }
+    if (!split_host_port(addr, router_host, router_port)) {
+      caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+      return die("--router-listen must be HOST:PORT, not '" + addr + "'");
+    }
+    router = std::make_unique<runtime::router>(
+        *runtime_core, runtime::router_options{router_host, router_port, 4096, idle_s});
+    auto bound = router->start();
+    if (!bound) {
+      caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+      return die("router: " + reason_of(bound.error()));
+    }
+    router_port = *bound;
+    set_deployment_urls(cluster.domain, router_port);
+  } else {
+    for (auto& n : cluster.nodes) // URLs point at the first node that serves them
+      if (n.roles.count("deploy") && !n.router.empty()) {
+        std::string h;
+        uint16_t p = 0;
+        split_host_port(n.router, h, p);
+        set_deployment_urls(cluster.domain, p);
+        break;
+      }
+  }
+
   std::unique_ptr<api_server> api;
   if (me->roles.count("api")) {
     std::string host;
@@ -302,6 +402,14 @@ int main(int argc, char** argv) {
   } else {
     std::cout << "node " << me->name << std::endl;
   }
+  if (router) {
+    std::string shown = router_host.find(':') != std::string::npos ? "[" + router_host + "]"
+                                                                    : router_host;
+    std::cout << "http://" << shown << ":" << router_port << std::endl;
+    std::cerr << "ferryd: node " << me->name << " routing deployments on http://" << shown << ":"
+              << router_port << " (http://ID-PROJECT." << cluster.domain << ":" << router_port
+              << ")\n";
+  }
 
   int sig = 0;
   sigwait(&sigs, &sig);
@@ -319,6 +427,8 @@ int main(int argc, char** argv) {
   }).detach();
   if (api)
     api->stop();
+  if (router)
+    router->stop();
   caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
   return 0; // the actor system's destructor waits for every actor
 }

@@ -19,5 +19,15 @@ using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using kill_atom = caf::atom_constant<caf::atom("kill")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using build_atom = caf::atom_constant<caf::atom("build")>;
+using alias_atom = caf::atom_constant<caf::atom("alias")>;
+using unalias_atom = caf::atom_constant<caf::atom("unalias")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
+using env_atom = caf::atom_constant<caf::atom("env")>;
+using secrets_atom = caf::atom_constant<caf::atom("secrets")>;
+using remove_atom = caf::atom_constant<caf::atom("remove")>;
+using warm_atom = caf::atom_constant<caf::atom("warm")>;
+using logs_atom = caf::atom_constant<caf::atom("logs")>;
+using reap_atom = caf::atom_constant<caf::atom("reap")>;
 
 } // namespace ferry

@@ -39,6 +39,7 @@ enum VersionState {
   ready @7;
   failed @8;
   canceled @9;
+  removed @10;            # `ferry rm`: no longer served; its records stay
 }
 
 struct Version {
@@ -54,6 +55,34 @@ struct Version {
   createdBy @9 :Text;
   manifest @10 :Manifest; # a flat manifest, kept until sealing turns it into a tree
   build @11 :Text;        # the latest build of this version
+  artifact @12 :Text;     # root of the latest successful build's output tree
+  target @13 :Text;       # "production" or "preview": whose environment it runs with
+}
+
+# A host name that points at a deployment (column family "aliases", key: host).
+# The production alias of project P is P.<domain>; moving it keeps the
+# deployments it pointed at before (newest last) for `ferry rollback`.
+struct Alias {
+  host @0 :Text;
+  project @1 :Text;
+  deployment @2 :Text;
+  production @3 :Bool;
+  history @4 :List(Text);
+  updatedMs @5 :Int64;
+  updatedBy @6 :Text;
+}
+
+# One environment variable of a project (column family "env", key: project,
+# NUL, environment, NUL, name). The value is sealed: AES-256-GCM under the
+# node's secret key, nonce (12 bytes) | ciphertext | tag (16 bytes), with
+# project, environment and name as associated data.
+struct EnvVar {
+  project @0 :Text;
+  environment @1 :Text;
+  name @2 :Text;
+  sealed @3 :Data;
+  updatedMs @4 :Int64;
+  updatedBy @5 :Text;
 }
 
 enum EntryKind {

@@ -40,6 +40,56 @@ struct version_info {
   int64_t sealed_ms = 0;
   std::string created_by;
   std::string build_id; ///< the latest build of this version, if any
+  std::string artifact; ///< output tree of its latest successful build
+  std::string target;   ///< "production" or "preview"
+};
+
+/// A host name pointing at a deployment (a built version).
+struct alias_info {
+  std::string host;
+  std::string project;
+  std::string deployment; ///< empty in a notice: the alias was removed
+  bool production = false;
+  std::vector<std::string> history; ///< production: earlier deployments, newest last
+  int64_t updated_ms = 0;
+  std::string updated_by;
+};
+
+/// Point host at deployment. With production set, host is the project's
+/// production host; rollback then moves it back (an empty deployment: to
+/// the one before) without remembering the one it leaves.
+struct alias_change {
+  std::string host;
+  std::string project;
+  std::string deployment;
+  bool production = false;
+  bool rollback = false;
+};
+
+/// What a runtime needs to serve a deployment.
+struct deployment_ref {
+  std::string id;
+  std::string project;
+  std::string state;
+  std::string artifact;
+  std::string target;
+};
+
+/// ferry env: op is "add", "rm" or "ls" (value only with add).
+struct env_change {
+  std::string op;
+  std::string project;
+  std::string environment;
+  std::string name;
+  std::string value;
+};
+
+/// An environment variable as clients see it: never its value.
+struct env_entry {
+  std::string name;
+  std::string environment;
+  int64_t updated_ms = 0;
+  std::string updated_by;
 };
 
 /// Create a version of a project (created on first use, owned by its
@@ -53,6 +103,7 @@ struct new_version {
   uint64_t files = 0;
   uint64_t bytes = 0;
   bool sealed = false;
+  std::string target = "preview";
 };
 
 /// Seal a version whose tree the caller has verified complete.
@@ -74,12 +125,38 @@ typename Inspector::result_type inspect(Inspector& f, project_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, version_info& x) {
   return f(caf::meta::type_name("ferry.version_info"), x.id, x.project, x.number, x.state, x.root,
-           x.files, x.bytes, x.created_ms, x.sealed_ms, x.created_by, x.build_id);
+           x.files, x.bytes, x.created_ms, x.sealed_ms, x.created_by, x.build_id, x.artifact,
+           x.target);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, alias_info& x) {
+  return f(caf::meta::type_name("ferry.alias_info"), x.host, x.project, x.deployment, x.production,
+           x.history, x.updated_ms, x.updated_by);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, alias_change& x) {
+  return f(caf::meta::type_name("ferry.alias_change"), x.host, x.project, x.deployment,
+           x.production, x.rollback);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, deployment_ref& x) {
+  return f(caf::meta::type_name("ferry.deployment_ref"), x.id, x.project, x.state, x.artifact,
+           x.target);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, env_change& x) {
+  return f(caf::meta::type_name("ferry.env_change"), x.op, x.project, x.environment, x.name,
+           x.value);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, env_entry& x) {
+  return f(caf::meta::type_name("ferry.env_entry"), x.name, x.environment, x.updated_ms,
+           x.updated_by);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, new_version& x) {
   return f(caf::meta::type_name("ferry.new_version"), x.project, x.root, x.manifest, x.files,
-           x.bytes, x.sealed);
+           x.bytes, x.sealed, x.target);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, seal_version& x) {
@@ -93,8 +170,19 @@ typename Inspector::result_type inspect(Inspector& f, seal_version& x) {
 /// - create: a new version in state created.
 /// - get: one version; manifest: its flat manifest bytes (empty if made from a root).
 /// - seal: created -> sealed; conflict if sealed already.
-/// - build (from the build scheduler): version, state, build id: a sealed
-///   version moves through queued, building, built, failed, canceled.
+/// - build (from the build scheduler): version, state, build id, artifact
+///   root: a sealed version moves through queued, building, built, failed,
+///   canceled.
+/// - alias: point a host at a built deployment of the same project (the
+///   deployment's runtimes are told, and have answered, before the reply);
+///   list a project's aliases; unalias: remove one.
+/// - subscribe (from a runtime): every alias now; from then on each change
+///   arrives as a request (alias_atom, alias_info) answered with true.
+/// - resolve (from a runtime): what a deployment is and where its files are.
+/// - env: add, remove or list a project's environment variables (values are
+///   sealed at rest and never listed); secrets (from a runtime): the
+///   variables of a project's environment, opened, as name, value, ...
+/// - remove: a deployment no alias points at is no longer served.
 using registry_actor = caf::typed_actor<
     caf::replies_to<auth_atom, std::string>::with<principal>,
     caf::replies_to<user_atom, principal, std::string, bool>::with<std::string>,
@@ -105,6 +193,14 @@ using registry_actor = caf::typed_actor<
     caf::replies_to<get_atom, principal, std::string>::with<version_info>,
     caf::replies_to<manifest_atom, principal, std::string>::with<std::string>,
     caf::replies_to<seal_atom, principal, seal_version>::with<version_info>,
-    caf::reacts_to<build_atom, std::string, std::string, std::string>>;
+    caf::reacts_to<build_atom, std::string, std::string, std::string, std::string>,
+    caf::replies_to<alias_atom, principal, alias_change>::with<alias_info>,
+    caf::replies_to<alias_atom, principal, std::string>::with<std::vector<alias_info>>,
+    caf::replies_to<unalias_atom, principal, std::string>::with<alias_info>,
+    caf::replies_to<subscribe_atom, caf::actor>::with<std::vector<alias_info>>,
+    caf::replies_to<resolve_atom, std::string>::with<deployment_ref>,
+    caf::replies_to<env_atom, principal, env_change>::with<std::vector<env_entry>>,
+    caf::replies_to<secrets_atom, std::string, std::string>::with<std::vector<std::string>>,
+    caf::replies_to<remove_atom, principal, std::string>::with<version_info>>;
 
 } // namespace ferry

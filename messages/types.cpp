@@ -1,5 +1,6 @@
 #include "messages/types.hpp"
 
+#include "deployers/target.hpp"
 #include "messages/build.hpp"
 #include "messages/errors.hpp"
 #include "messages/node.hpp"
@@ -27,6 +28,14 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<version_info>>("ferry.version_infos");
   cfg.add_message_type<new_version>("ferry.new_version");
   cfg.add_message_type<seal_version>("ferry.seal_version");
+  cfg.add_message_type<alias_info>("ferry.alias_info");
+  cfg.add_message_type<std::vector<alias_info>>("ferry.alias_infos");
+  cfg.add_message_type<alias_change>("ferry.alias_change");
+  cfg.add_message_type<deployment_ref>("ferry.deployment_ref");
+  cfg.add_message_type<env_change>("ferry.env_change");
+  cfg.add_message_type<log_page>("ferry.log_page");
+  cfg.add_message_type<env_entry>("ferry.env_entry");
+  cfg.add_message_type<std::vector<env_entry>>("ferry.env_entries");
   cfg.add_message_type<actor_status>("ferry.actor_status");
   cfg.add_message_type<std::vector<actor_status>>("ferry.actor_statuses");
   cfg.add_message_type<build_spec>("ferry.build_spec");

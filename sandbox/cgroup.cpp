@@ -143,6 +143,16 @@ void cgroup::kill_all() {
   }
 }
 
+bool cgroup::set_memory_limit(uint64_t bytes) {
+  auto v = std::to_string(bytes);
+  if (v2_)
+    return write_text(memory_dir_ + "/memory.max", v);
+  // memsw must stay >= the memory limit: lower memory first when shrinking.
+  bool ok = write_text(memory_dir_ + "/memory.limit_in_bytes", v);
+  write_text(memory_dir_ + "/memory.memsw.limit_in_bytes", v);
+  return write_text(memory_dir_ + "/memory.limit_in_bytes", v) || ok;
+}
+
 cgroup_usage cgroup::usage() const {
   cgroup_usage u;
   if (dirs_.empty())

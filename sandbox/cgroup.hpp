@@ -40,6 +40,9 @@ public:
   /// SIGKILLs every process in the cgroup until it is empty (or 2 s pass).
   void kill_all();
   std::vector<pid_t> pids() const;
+  /// Changes the memory limit of a running cgroup (v1: memory and
+  /// memory+swap, in the order the kernel accepts); false if refused.
+  bool set_memory_limit(uint64_t bytes);
   cgroup_usage usage() const;
 
 private:

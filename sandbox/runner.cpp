@@ -108,11 +108,15 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
             cgroup_limits{s.lim.memory_bytes, s.lim.pids, s.lim.cpus});
   if (!cg.error().empty()) {
     r.error = cg.error();
+    if (s.stdin_fd >= 0)
+      ::close(s.stdin_fd);
     return r;
   }
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
     r.error = std::string("pipe: ") + std::strerror(errno);
+    if (s.stdin_fd >= 0)
+      ::close(s.stdin_fd);
     return r;
   }
   auto args = bwrap_args(s);
@@ -124,6 +128,8 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
   pid_t pid = fork();
   if (pid < 0) {
     r.error = std::string("fork: ") + std::strerror(errno);
+    if (s.stdin_fd >= 0)
+      ::close(s.stdin_fd);
     return r;
   }
   if (pid == 0) {
@@ -139,8 +145,8 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
     setrlimit(RLIMIT_FSIZE, &fsize);
     setrlimit(RLIMIT_NOFILE, &nofile);
     setrlimit(RLIMIT_CORE, &core);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
+    int in = s.stdin_fd >= 0 ? s.stdin_fd : ::open("/dev/null", O_RDONLY);
+    dup2(in, 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
     sigset_t none;
@@ -152,6 +158,10 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
   }
   ::close(out[1]);
   ::close(err[1]);
+  if (s.stdin_fd >= 0)
+    ::close(s.stdin_fd);
+  if (s.on_start)
+    s.on_start(pid, cg);
   line_buffer lb_out{stream::out, {}}, lb_err{stream::err, {}};
   pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
   int open_pipes = 2;

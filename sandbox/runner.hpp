@@ -39,6 +39,10 @@ struct spec {
   bool network = false;                                      ///< share the host's network
   limits lim;
   std::string name; ///< names the cgroup; unique per run
+  int stdin_fd = -1; ///< read end of a pipe for stdin (taken and closed); /dev/null if -1
+  /// Called in this thread once the sandbox process runs, with its cgroup
+  /// (valid until run() returns): to adjust limits while it runs.
+  std::function<void(pid_t, cgroup&)> on_start;
 };
 
 enum class stream { out = 1, err = 2 };

@@ -24,9 +24,17 @@ enum cf_index {
   cf_projects,
   cf_versions,
   cf_by_project,
+  cf_aliases,
+  cf_env,
   cf_count
 };
-const char* const cf_names[] = {"default", "users", "tokens", "projects", "versions", "by_project"};
+const char* const cf_names[] = {"default",  "users",      "tokens",  "projects",
+                                "versions", "by_project", "aliases", "env"};
+
+std::string env_key(const std::string& project, const std::string& environment,
+                    const std::string& name) {
+  return project + '\0' + environment + '\0' + name;
+}
 
 std::string token_key(const std::string& token) {
   auto d = sha256(token);
@@ -168,6 +176,8 @@ public:
     r.setSealedMs(i.sealed_ms);
     r.setCreatedBy(i.created_by);
     r.setBuild(i.build_id);
+    r.setArtifact(i.artifact);
+    r.setTarget(i.target);
     if (!v.manifest.empty()) {
       auto ok = decode("manifest", [&] {
         return with_reader(v.manifest, [&](capnp::MessageReader& mr) {
@@ -201,7 +211,118 @@ public:
     return out;
   }
 
+  caf::expected<std::optional<alias_info>> find_alias(const std::string& host) override {
+    std::string v;
+    auto found = read(cf_aliases, host, v);
+    if (!found)
+      return found.error();
+    if (!*found)
+      return std::optional<alias_info>{};
+    return decode("alias", [&] {
+      return with_reader(v, [](capnp::MessageReader& r) {
+        return std::optional<alias_info>{from_record(r.getRoot<rec::Alias>())};
+      });
+    });
+  }
+
+  caf::error put_alias(const alias_info& a) override {
+    capnp::MallocMessageBuilder mb;
+    auto r = mb.initRoot<rec::Alias>();
+    r.setHost(a.host);
+    r.setProject(a.project);
+    r.setDeployment(a.deployment);
+    r.setProduction(a.production);
+    auto h = r.initHistory(static_cast<unsigned>(a.history.size()));
+    for (unsigned i = 0; i < a.history.size(); ++i)
+      h.set(i, a.history[i]);
+    r.setUpdatedMs(a.updated_ms);
+    r.setUpdatedBy(a.updated_by);
+    rocksdb::WriteBatch b;
+    b.Put(cfs_[cf_aliases], a.host, to_bytes(mb));
+    return write(b);
+  }
+
+  caf::expected<bool> remove_alias(const std::string& host) override {
+    return remove(cf_aliases, host);
+  }
+
+  caf::expected<std::vector<alias_info>> list_aliases() override {
+    return scan<alias_info>(cf_aliases, "", "alias", [](capnp::MessageReader& r) {
+      return from_record(r.getRoot<rec::Alias>());
+    });
+  }
+
+  caf::error put_env(const std::string& project, const env_record& e) override {
+    capnp::MallocMessageBuilder mb;
+    auto r = mb.initRoot<rec::EnvVar>();
+    r.setProject(project);
+    r.setEnvironment(e.entry.environment);
+    r.setName(e.entry.name);
+    r.setSealed(kj::arrayPtr(reinterpret_cast<const kj::byte*>(e.sealed.data()), e.sealed.size()));
+    r.setUpdatedMs(e.entry.updated_ms);
+    r.setUpdatedBy(e.entry.updated_by);
+    rocksdb::WriteBatch b;
+    b.Put(cfs_[cf_env], env_key(project, e.entry.environment, e.entry.name), to_bytes(mb));
+    return write(b);
+  }
+
+  caf::expected<bool> remove_env(const std::string& project, const std::string& environment,
+                                 const std::string& name) override {
+    return remove(cf_env, env_key(project, environment, name));
+  }
+
+  caf::expected<std::vector<env_record>> list_env(const std::string& project) override {
+    return scan<env_record>(cf_env, project + '\0', "env", [](capnp::MessageReader& m) {
+      auto r = m.getRoot<rec::EnvVar>();
+      env_record out;
+      out.entry = env_entry{r.getName(), r.getEnvironment(), r.getUpdatedMs(), r.getUpdatedBy()};
+      auto d = r.getSealed();
+      out.sealed.assign(reinterpret_cast<const char*>(d.begin()), d.size());
+      return out;
+    });
+  }
+
 private:
+  static alias_info from_record(rec::Alias::Reader r) {
+    alias_info a;
+    a.host = r.getHost();
+    a.project = r.getProject();
+    a.deployment = r.getDeployment();
+    a.production = r.getProduction();
+    for (auto h : r.getHistory())
+      a.history.emplace_back(h);
+    a.updated_ms = r.getUpdatedMs();
+    a.updated_by = r.getUpdatedBy();
+    return a;
+  }
+
+  /// Every record of a family whose key starts with prefix, decoded by f.
+  template <class T, class F>
+  caf::expected<std::vector<T>> scan(int cf, const std::string& prefix, const char* what, F f) {
+    std::vector<T> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf]));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      std::string v = it->value().ToString();
+      auto x = decode(what, [&] { return with_reader(v, f); });
+      if (!x)
+        return x.error();
+      out.push_back(std::move(*x));
+    }
+    return out;
+  }
+
+  caf::expected<bool> remove(int cf, const std::string& key) {
+    std::string v;
+    auto found = read(cf, key, v);
+    if (!found || !*found)
+      return found;
+    rocksdb::WriteBatch b;
+    b.Delete(cfs_[cf], key);
+    if (auto err = write(b))
+      return err;
+    return true;
+  }
+
   static project_record from_record(rec::Project::Reader p) {
     project_record out;
     out.info.name = p.getName();
@@ -226,6 +347,8 @@ private:
     i.sealed_ms = r.getSealedMs();
     i.created_by = r.getCreatedBy();
     i.build_id = r.getBuild();
+    i.artifact = r.getArtifact();
+    i.target = r.hasTarget() ? std::string(r.getTarget()) : "preview";
     if (r.hasManifest() && r.getManifest().getEntries().size() > 0) {
       capnp::MallocMessageBuilder mb;
       mb.setRoot(r.getManifest());
@@ -235,7 +358,7 @@ private:
   }
 
   static rec::VersionState state_of(const std::string& name) {
-    for (int s = 0; s <= static_cast<int>(rec::VersionState::CANCELED); ++s)
+    for (int s = 0; s <= static_cast<int>(rec::VersionState::REMOVED); ++s)
       if (version_state_name(s) == name)
         return static_cast<rec::VersionState>(s);
     return rec::VersionState::CREATED;
@@ -286,9 +409,10 @@ private:
 } // namespace
 
 std::string version_state_name(int state) {
-  static const char* const names[] = {"created", "uploading", "sealed", "queued", "building",
-                                      "built",   "deploying", "ready",  "failed", "canceled"};
-  if (state < 0 || state > 9)
+  static const char* const names[] = {"created", "uploading", "sealed", "queued",
+                                      "building", "built",     "deploying", "ready",
+                                      "failed",   "canceled",  "removed"};
+  if (state < 0 || state > 10)
     return "unknown";
   return names[state];
 }

@@ -44,6 +44,22 @@ public:
   /// Writes a version (and, when given, its project) in one synced batch.
   virtual caf::error put_version(const version_record& v, const project_record* p) = 0;
   virtual caf::expected<std::vector<version_info>> list_versions(const std::string& project) = 0;
+
+  virtual caf::expected<std::optional<alias_info>> find_alias(const std::string& host) = 0;
+  virtual caf::error put_alias(const alias_info& a) = 0;
+  /// false if there was none.
+  virtual caf::expected<bool> remove_alias(const std::string& host) = 0;
+  virtual caf::expected<std::vector<alias_info>> list_aliases() = 0;
+
+  /// An environment variable and its sealed value (storage/secret_box.hpp).
+  struct env_record {
+    env_entry entry;
+    std::string sealed;
+  };
+  virtual caf::error put_env(const std::string& project, const env_record& e) = 0;
+  virtual caf::expected<bool> remove_env(const std::string& project, const std::string& environment,
+                                         const std::string& name) = 0;
+  virtual caf::expected<std::vector<env_record>> list_env(const std::string& project) = 0;
 };
 
 /// "created", "sealed", ... as in rec::VersionState.

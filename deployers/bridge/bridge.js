@@ -14,16 +14,25 @@
 // is loaded. Every request is logged as one JSON line on stdout.
 //
 // usage: FERRY_HANDLER=api/hello.js [FERRY_SOCKET=/path | PORT=n] node bridge.js FUNCTION_DIR
+//
+// Pool mode (FERRY_POOL=1): a generic runtime started ahead of need. Node is
+// up and the bridge loaded; it waits for one JSON line on stdin,
+//   {"dir": "/var/task/fn", "handler": "api/hello.js", "helpers": true,
+//    "env": {"NAME": "value", ...}}
+// then loads that function and serves. The environment (secrets included)
+// arrives only this way: never on a command line or in a file.
 'use strict';
 const http = require('http');
 const path = require('path');
 const { pathToFileURL } = require('url');
 
-const dir = path.resolve(process.argv[2] || process.env.FERRY_FUNCTION_DIR || '.');
-const handlerFile = process.env.FERRY_HANDLER || 'index.js';
+let dir = path.resolve(process.argv[2] || process.env.FERRY_FUNCTION_DIR || '.');
+let handlerFile = process.env.FERRY_HANDLER || 'index.js';
 const socket = process.env.FERRY_SOCKET;
 const port = Number(process.env.PORT || 0);
-const helpers = process.env.FERRY_HELPERS !== '0';
+let helpers = process.env.FERRY_HELPERS !== '0';
+// Under ferry's router, which logs every request itself, the bridge does not.
+const requestLog = process.env.FERRY_REQUEST_LOG !== '0';
 
 function log(obj) {
   process.stdout.write(JSON.stringify({ t: Date.now(), ...obj }) + '\n');
@@ -136,8 +145,9 @@ http.Server.prototype.listen = function (...args) {
 
 async function serve(req, res) {
   const started = Date.now();
-  res.on('finish', () =>
-    log({ method: req.method, path: req.url, status: res.statusCode, ms: Date.now() - started }));
+  if (requestLog)
+    res.on('finish', () =>
+      log({ method: req.method, path: req.url, status: res.statusCode, ms: Date.now() - started }));
   if (req.url === '/__ferry/health') {
     res.statusCode = app || appServer ? 200 : 503;
     res.end(app || appServer ? 'ok\n' : 'loading\n');
@@ -158,6 +168,10 @@ async function serve(req, res) {
 const bridgeServer = http.createServer((req, res) => {
   serve(req, res).catch((err) => fail(res, err, req));
 });
+// The router keeps connections open and reuses them; it closes them itself.
+bridgeServer.keepAliveTimeout = 0;
+bridgeServer.headersTimeout = 0;
+bridgeServer.requestTimeout = 0;
 
 process.on('uncaughtException', (err) => log({ level: 'error', uncaught: String(err && err.stack) }));
 process.on('unhandledRejection', (err) => log({ level: 'error', unhandled: String(err && err.stack) }));
@@ -181,7 +195,37 @@ async function load() {
   else if (!appServer) throw new Error(`${handlerFile} exports no handler and starts no server`);
 }
 
-load()
+/// In pool mode: the function to load, from the first line on stdin.
+function assignment() {
+  if (process.env.FERRY_POOL !== '1') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (chunk) => {
+      buf += chunk;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      process.stdin.off('data', onData);
+      process.stdin.pause();
+      try {
+        const job = JSON.parse(buf.slice(0, nl));
+        dir = path.resolve(job.dir);
+        handlerFile = job.handler || 'index.js';
+        helpers = job.helpers !== false;
+        for (const [k, v] of Object.entries(job.env || {})) process.env[k] = String(v);
+        process.chdir(dir);
+        resolve();
+      } catch (e) {
+        reject(e);
+      }
+    };
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', onData);
+    process.stdin.on('end', () => reject(new Error('stdin closed before a function was assigned')));
+  });
+}
+
+assignment()
+  .then(load)
   .then(() => {
     const onListen = () => {
       const addr = bridgeServer.address();

@@ -1,0 +1,121 @@
+#include "actors/http_listener.hpp"
+
+#include "messages/errors.hpp"
+
+#include <chrono>
+
+#include <sys/socket.h>
+
+namespace ferry {
+
+namespace asio = boost::asio;
+
+int64_t watched_conn::now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+http_listener::http_listener(size_t max_connections, serve_fn serve, busy_fn busy)
+    : max_connections_(max_connections), serve_(std::move(serve)), busy_(std::move(busy)) {}
+
+http_listener::~http_listener() {
+  stop();
+}
+
+caf::expected<uint16_t> http_listener::start(const std::string& host, uint16_t port) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec)
+    return make_error(ec::bad_request, "bad listen address '" + host + "'");
+  tcp::endpoint ep{addr, port};
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec)
+    acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec)
+    acceptor_.bind(ep, ec);
+  if (!ec)
+    acceptor_.listen(1024, ec);
+  if (ec)
+    return make_error(ec::unavailable,
+                      "listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  auto bound = acceptor_.local_endpoint().port();
+  accept_thread_ = std::thread([this] { accept_loop(); });
+  watchdog_ = std::thread([this] { watch(); });
+  return bound;
+}
+
+void http_listener::stop() {
+  if (stopping_.exchange(true))
+    return;
+  boost::system::error_code ec;
+  ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+  acceptor_.close(ec);
+  if (accept_thread_.joinable())
+    accept_thread_.join();
+  if (watchdog_.joinable())
+    watchdog_.join();
+  std::unique_lock<std::mutex> guard{mtx_};
+  for (auto* c : conns_)
+    ::shutdown(c->fd, SHUT_RDWR);
+  cv_.wait_for(guard, std::chrono::seconds(5), [this] { return active_ == 0; });
+}
+
+void http_listener::watch() {
+  while (!stopping_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto now = watched_conn::now_ms();
+    for (auto* c : conns_) {
+      if (c->deadline_ms.load() < now)
+        ::shutdown(c->fd, SHUT_RDWR);
+      int up = c->upstream_fd.load();
+      if (up >= 0 && c->upstream_deadline_ms.load() < now && !c->upstream_cut.exchange(true))
+        ::shutdown(up, SHUT_RDWR);
+    }
+  }
+}
+
+void http_listener::accept_loop() {
+  while (!stopping_) {
+    tcp::socket sock{io_};
+    boost::system::error_code ec;
+    acceptor_.accept(sock, ec);
+    if (ec) {
+      if (stopping_)
+        return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    std::unique_lock<std::mutex> guard{mtx_};
+    if (active_ >= max_connections_) {
+      guard.unlock();
+      busy_(sock);
+      continue;
+    }
+    ++active_;
+    guard.unlock();
+    auto owned = std::make_unique<tcp::socket>(std::move(sock));
+    std::thread([this, s = std::move(owned)]() mutable { run(std::move(s)); }).detach();
+  }
+}
+
+void http_listener::run(std::unique_ptr<tcp::socket> sock) {
+  watched_conn me;
+  me.fd = sock->native_handle();
+  me.lock = &mtx_;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    conns_.insert(&me);
+  }
+  boost::system::error_code ec;
+  sock->set_option(tcp::no_delay(true), ec);
+  serve_(*sock, me);
+  sock->shutdown(tcp::socket::shutdown_both, ec);
+  std::lock_guard<std::mutex> guard{mtx_};
+  conns_.erase(&me);
+  sock.reset(); // before the count drops: stop() may destroy the io_context next
+  --active_;
+  cv_.notify_all();
+}
+
+} // namespace ferry

@@ -1,0 +1,81 @@
+#pragma once
+// A TCP listener with one thread per connection, a cap on connections and a
+// watchdog: the part the API server and the router share. Blocking socket
+// reads ignore SO_RCVTIMEO under asio (it polls again), so the watchdog
+// shuts down sockets whose deadline has passed; their blocked reads fail.
+#include <boost/asio/ip/tcp.hpp>
+#include <caf/expected.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+namespace ferry {
+
+/// One open connection as the watchdog sees it.
+struct watched_conn {
+  int fd = -1;
+  std::atomic<int64_t> deadline_ms{INT64_MAX}; ///< cut the connection after this
+  std::atomic<int> upstream_fd{-1};            ///< a socket the handler waits on, if any
+  std::atomic<int64_t> upstream_deadline_ms{INT64_MAX};
+  std::atomic<bool> upstream_cut{false}; ///< the watchdog shut the upstream down
+
+  std::mutex* lock = nullptr; ///< the listener's: held while the watchdog looks
+
+  static int64_t now_ms();
+  void idle_for(int64_t ms) { deadline_ms = now_ms() + ms; }
+  /// Watch fd (until cleared) with no deadline yet. Clear it before closing
+  /// fd, so that the watchdog never shuts a reused descriptor.
+  void watch_upstream(int fd) {
+    std::lock_guard<std::mutex> guard{*lock};
+    upstream_fd = fd;
+    upstream_deadline_ms = INT64_MAX;
+    upstream_cut = false;
+  }
+  void clear_upstream() {
+    std::lock_guard<std::mutex> guard{*lock};
+    upstream_fd = -1;
+  }
+};
+
+class http_listener {
+public:
+  using tcp = boost::asio::ip::tcp;
+  /// Serves one accepted connection until it ends (on its own thread).
+  using serve_fn = std::function<void(tcp::socket&, watched_conn&)>;
+  /// Answers a connection over the cap (then closed).
+  using busy_fn = std::function<void(tcp::socket&)>;
+
+  http_listener(size_t max_connections, serve_fn serve, busy_fn busy);
+  ~http_listener();
+
+  /// Binds and starts accepting; the bound port.
+  caf::expected<uint16_t> start(const std::string& host, uint16_t port);
+  /// Stops accepting, shuts every connection down and waits for their threads.
+  void stop();
+
+private:
+  void accept_loop();
+  void watch();
+  void run(std::unique_ptr<tcp::socket> sock);
+
+  size_t max_connections_;
+  serve_fn serve_;
+  busy_fn busy_;
+  boost::asio::io_context io_;
+  tcp::acceptor acceptor_{io_};
+  std::thread accept_thread_, watchdog_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::set<watched_conn*> conns_;
+  size_t active_ = 0;
+  std::atomic<bool> stopping_{false};
+};
+
+} // namespace ferry

@@ -1,0 +1,127 @@
+#include "deployers/local/local_target.hpp"
+
+#include "messages/errors.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace ferry {
+
+namespace {
+
+struct target_state {
+  std::shared_ptr<runtime::core> core;
+  directory_actor directory;
+  caf::actor registry; ///< subscribed to, while alive
+  bool subscribing = false;
+  static inline const char* name = "runtime";
+};
+
+using self_ptr = deploy_target_actor::stateful_pointer<target_state>;
+
+void subscribe(self_ptr self) {
+  auto& st = self->state;
+  if (st.registry || st.subscribing)
+    return;
+  st.subscribing = true;
+  self->request(st.directory, std::chrono::seconds(5), lookup_atom::value, std::string("registry"))
+      .then(
+          [self](caf::actor& reg) {
+            self->request(reg, std::chrono::seconds(5), subscribe_atom::value,
+                          caf::actor_cast<caf::actor>(self))
+                .then(
+                    [self, reg](std::vector<alias_info>& all) {
+                      self->state.subscribing = false;
+                      self->state.registry = reg;
+                      self->monitor(reg);
+                      self->state.core->set_aliases(all);
+                    },
+                    [self](caf::error&) { self->state.subscribing = false; });
+          },
+          [self](caf::error&) { self->state.subscribing = false; });
+}
+
+deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<runtime::core> core,
+                                                directory_actor directory) {
+  self->state.core = std::move(core);
+  self->state.directory = std::move(directory);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    if (dm.source == self->state.registry.address())
+      self->state.registry = nullptr; // subscribe again on the next tick
+  });
+  subscribe(self);
+  self->send(self, reap_atom::value);
+  auto& st = self->state;
+  return {
+      [&st](warm_atom, const std::string& id) -> caf::result<bool> {
+        if (auto err = st.core->warm(id))
+          return err;
+        return true;
+      },
+      [&st](alias_atom, const alias_info& a) {
+        st.core->apply_alias(a);
+        return true;
+      },
+      [&st](remove_atom, const std::string& id) {
+        st.core->remove(id);
+        return true;
+      },
+      [&st](logs_atom, const std::string& id, uint64_t from) {
+        log_page page;
+        page.lines = st.core->logs().read(id, from, 1000, page.next);
+        return page;
+      },
+      [&st](list_atom) { return st.core->status(); },
+      [self](reap_atom) {
+        subscribe(self);
+        self->state.core->tick();
+        self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
+      },
+  };
+}
+
+} // namespace
+
+deploy_target_actor spawn_local_target(caf::actor_system& sys,
+                                       std::shared_ptr<runtime::core> core,
+                                       directory_actor directory) {
+  return sys.spawn<caf::detached>(local_target, std::move(core), std::move(directory));
+}
+
+namespace {
+
+/// Asks the registry (looked up by name) and waits.
+template <class R, class... Ts>
+caf::expected<R> ask_registry(caf::actor_system& sys, const directory_actor& dir, Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  caf::expected<R> out{make_error(ec::unavailable, "the registry did not answer")};
+  self->request(dir, std::chrono::seconds(5), lookup_atom::value, std::string("registry"))
+      .receive(
+          [&](caf::actor& reg) {
+            self->request(caf::actor_cast<registry_actor>(reg), std::chrono::seconds(10),
+                          std::forward<Ts>(xs)...)
+                .receive([&](R& r) { out = std::move(r); },
+                         [&](caf::error& e) { out = std::move(e); });
+          },
+          [&](caf::error& e) { out = std::move(e); });
+  return out;
+}
+
+} // namespace
+
+runtime::resolver registry_resolver(caf::actor_system& sys, directory_actor directory) {
+  return [&sys, directory](const std::string& id) {
+    return ask_registry<deployment_ref>(sys, directory, resolve_atom::value, id);
+  };
+}
+
+runtime::env_source registry_env_source(caf::actor_system& sys, directory_actor directory) {
+  return [&sys, directory](const std::string& project, const std::string& environment) {
+    return ask_registry<std::vector<std::string>>(sys, directory, secrets_atom::value, project,
+                                                  environment);
+  };
+}
+
+} // namespace ferry

@@ -1,0 +1,248 @@
+#include "deployers/local/process.hpp"
+
+#include "deployers/local/runtime.hpp"
+#include "messages/errors.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace ferry::runtime {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+int connect_unix(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path)
+    return -1;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+} // namespace
+
+bool health_check(const std::string& socket_path, std::chrono::steady_clock::time_point deadline) {
+  int fd = connect_unix(socket_path);
+  if (fd < 0)
+    return false;
+  static const char req[] = "GET /__ferry/health HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n\r\n";
+  bool ok = ::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof req - 1);
+  std::string got;
+  char buf[512];
+  while (ok && got.size() < 12) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    pollfd p{fd, POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
+      break;
+    auto n = ::read(fd, buf, sizeof buf);
+    if (n <= 0)
+      break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return got.rfind("HTTP/1.1 200", 0) == 0;
+}
+
+caf::error link_tree(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  if (ec)
+    return make_error(ec::storage_error, "create " + to + ": " + ec.message());
+  for (auto it = fs::recursive_directory_iterator(from, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    auto rel = fs::relative(it->path(), from, ec);
+    auto dest = fs::path(to) / rel;
+    auto st = it->symlink_status(ec);
+    if (ec)
+      break;
+    if (fs::is_directory(st)) {
+      fs::create_directory(dest, ec);
+    } else if (fs::is_symlink(st)) {
+      fs::copy_symlink(it->path(), dest, ec);
+    } else if (::link(it->path().c_str(), dest.c_str()) != 0) {
+      return make_error(ec::storage_error,
+                        "link " + dest.string() + ": " + std::string(std::strerror(errno)));
+    }
+  }
+  if (ec)
+    return make_error(ec::storage_error, "link " + from + " into " + to + ": " + ec.message());
+  return {};
+}
+
+process::process(const options& opts, uint64_t slot)
+    : opts_(opts), slot_dir_((fs::path(opts.data_dir) / "s" / std::to_string(slot)).string()) {
+  socket_ = slot_dir_ + "/run/bridge.sock";
+}
+
+process::~process() {
+  stop();
+  if (thread_.joinable())
+    thread_.join();
+  if (stdin_w_ >= 0)
+    ::close(stdin_w_);
+  std::error_code ec;
+  fs::remove_all(slot_dir_, ec);
+}
+
+bool process::start() {
+  std::error_code ec;
+  fs::remove_all(slot_dir_, ec);
+  fs::create_directories(slot_dir_ + "/run", ec);
+  fs::create_directories(slot_dir_ + "/code", ec);
+  if (ec) {
+    error_ = "create " + slot_dir_ + ": " + ec.message();
+    return false;
+  }
+  if (socket_.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    error_ = "socket path " + socket_ + " is too long for a unix socket; use a shorter data dir";
+    return false;
+  }
+  int in[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) {
+    error_ = std::string("pipe: ") + std::strerror(errno);
+    return false;
+  }
+  stdin_w_ = in[1];
+  sandbox::spec s;
+  s.argv = {"/usr/bin/node", "/opt/ferry/bridge/bridge.js"};
+  s.work_dir = slot_dir_ + "/run";
+  s.env = {{"PATH", "/usr/bin:/bin"},        {"HOME", "/tmp"},
+           {"NODE_ENV", "production"},       {"FERRY_POOL", "1"},
+           {"FERRY_SOCKET", "/work/bridge.sock"}, {"FERRY_REQUEST_LOG", "0"},
+           {"TZ", "UTC"}};
+  s.ro_binds = {{opts_.bridge_dir, "/opt/ferry/bridge"}, {slot_dir_ + "/code", "/var/task"}};
+  s.lim.memory_bytes = opts_.pool_memory_mb << 20;
+  s.lim.pids = opts_.pids;
+  s.lim.cpus = opts_.cpus;
+  s.lim.wall = std::chrono::hours(24 * 365);
+  s.lim.file_size = 64 << 20;
+  s.name = "rt-" + std::to_string(::getpid()) + "-" + fs::path(slot_dir_).filename().string();
+  s.stdin_fd = in[0];
+  thread_ = std::thread([this, s = std::move(s)]() mutable { run_thread(std::move(s)); });
+  return true;
+}
+
+void process::run_thread(sandbox::spec spec) {
+  spec.on_start = [this](pid_t, sandbox::cgroup& cg) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    cgroup_ = &cg;
+    if (pending_memory_)
+      cg.set_memory_limit(pending_memory_);
+  };
+  auto r = sandbox::run(
+      spec, [this](sandbox::stream s, std::string_view line) { on_line(s, line); }, &cancel_);
+  std::function<void(std::string_view)> sink;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    cgroup_ = nullptr;
+    result_ = r;
+    sink = sink_;
+  }
+  exited_ = true;
+  cv_.notify_all();
+  if (sink && !cancel_)
+    sink(json{{"level", "error"}, {"source", "runtime"}, {"instance_exit", r.describe()}}.dump());
+}
+
+void process::on_line(sandbox::stream s, std::string_view line) {
+  std::function<void(std::string_view)> sink;
+  std::vector<std::string> scrub;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!ready_ && s == sandbox::stream::out && line.find("\"ready\":") != std::string_view::npos) {
+      ready_ = true;
+      cv_.notify_all();
+      return;
+    }
+    if (!ready_ && line.find("\"load\":") != std::string_view::npos) {
+      load_error_ = std::string(line.substr(0, 2000));
+      cv_.notify_all();
+    }
+    sink = sink_;
+    scrub = scrub_;
+  }
+  if (!sink)
+    return;
+  std::string text(line);
+  for (auto& secret : scrub)
+    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at))
+      text.replace(at, secret.size(), "[secret]");
+  sink(text);
+}
+
+caf::error process::assign(const function_config& f, const std::vector<std::string>& env,
+                           std::function<void(std::string_view)> sink,
+                           std::chrono::steady_clock::time_point deadline) {
+  // Link the function into a fresh directory, then move it into place: the
+  // sandbox sees code/ read-only and finds it at /var/task/fn.
+  auto staged = slot_dir_ + "/fn.tmp";
+  if (auto err = link_tree(f.dir, staged))
+    return err;
+  if (::rename(staged.c_str(), (slot_dir_ + "/code/fn").c_str()) != 0)
+    return make_error(ec::storage_error, "place function: " + std::string(std::strerror(errno)));
+  json vars = json::object();
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (size_t i = 0; i + 1 < env.size(); i += 2) {
+      vars[env[i]] = env[i + 1];
+      if (env[i + 1].size() >= 4)
+        scrub_.push_back(env[i + 1]);
+    }
+    sink_ = std::move(sink);
+    pending_memory_ = f.memory_mb << 20;
+    if (cgroup_ && !cgroup_->set_memory_limit(pending_memory_))
+      return make_error(ec::unavailable, "cannot set the memory limit of an instance");
+  }
+  auto job = json{{"dir", "/var/task/fn"}, {"handler", f.handler}, {"helpers", f.helpers},
+                  {"env", vars}}
+                 .dump() +
+             "\n";
+  bool wrote = ::write(stdin_w_, job.data(), job.size()) == static_cast<ssize_t>(job.size());
+  ::close(stdin_w_);
+  stdin_w_ = -1;
+  if (!wrote)
+    return make_error(ec::unavailable, "the runtime is gone: " + describe_exit());
+  std::unique_lock<std::mutex> guard{mtx_};
+  if (!cv_.wait_until(guard, deadline, [&] { return ready_ || exited_ || !load_error_.empty(); }))
+    return make_error(ec::unavailable, "function " + f.name + " did not start in time");
+  if (!ready_) {
+    auto why = load_error_.empty() ? describe_exit() : load_error_;
+    return make_error(ec::unavailable, "function " + f.name + " failed to start: " + why);
+  }
+  guard.unlock();
+  if (!health_check(socket_, deadline))
+    return make_error(ec::unavailable, "function " + f.name + " failed its health check");
+  return {};
+}
+
+void process::stop() {
+  cancel_ = true;
+}
+
+std::string process::describe_exit() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return exited_ ? result_.describe() : std::string("running");
+}
+
+} // namespace ferry::runtime

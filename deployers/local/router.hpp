@@ -1,0 +1,40 @@
+#pragma once
+// The router (Boost.Beast, HTTP/1.1 keep-alive, one thread per connection):
+// maps Host to a deployment through the runtime's alias table or the
+// deployment's own host name ID-PROJECT.DOMAIN, serves static files itself
+// (ETag, If-None-Match, Cache-Control) and proxies function routes to an
+// instance over its unix socket, one kept-open upstream connection per
+// client connection. A function that runs past its maxDuration gets a 504
+// and its instance is stopped; one that dies mid-request gets a 500; both
+// are logged to the deployment's runtime log with every request.
+#include "deployers/local/runtime.hpp"
+
+#include <caf/expected.hpp>
+
+#include <memory>
+#include <string>
+
+namespace ferry::runtime {
+
+struct router_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  size_t max_connections = 4096;
+  int idle_timeout_s = 60;
+  size_t max_body = 16 << 20;     ///< request body
+  size_t max_response = 32 << 20; ///< a function's response body
+};
+
+class router {
+public:
+  router(core& c, router_options opts);
+  ~router();
+  caf::expected<uint16_t> start();
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace ferry::runtime

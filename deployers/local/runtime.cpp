@@ -1,0 +1,689 @@
+#include "deployers/local/runtime.hpp"
+
+#include "deployers/local/process.hpp"
+#include "messages/errors.hpp"
+#include "storage/dir_io.hpp"
+#include "storage/tree.hpp"
+
+#include <nlohmann/json.hpp>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace ferry::runtime {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string content_type_of(const std::string& path) {
+  static const std::map<std::string, std::string> types{
+      {".html", "text/html; charset=utf-8"},
+      {".htm", "text/html; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".json", "application/json"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".gif", "image/gif"},
+      {".webp", "image/webp"},
+      {".ico", "image/x-icon"},
+      {".woff", "font/woff"},
+      {".woff2", "font/woff2"},
+      {".wasm", "application/wasm"},
+      {".xml", "application/xml"},
+      {".pdf", "application/pdf"},
+      {".map", "application/json"},
+  };
+  auto ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  auto it = types.find(ext);
+  return it == types.end() ? "application/octet-stream" : it->second;
+}
+
+/// The files under `prefix` of a stored tree, with their hashes.
+caf::error list_files(blob_store& store, const std::string& root, const std::string& prefix,
+                      std::vector<std::pair<std::string, std::string>>& out) {
+  // find the prefix's node first
+  std::string hash = root;
+  std::vector<tree_entry> entries;
+  for (auto& part : {prefix}) {
+    auto bytes = store.get(blob_ref{static_cast<uint8_t>(blob_ns::output_tree), hash});
+    if (!bytes)
+      return bytes.error();
+    if (auto why = parse_tree(*bytes, entries); !why.empty())
+      return make_error(ec::corrupt, why);
+    auto it = std::find_if(entries.begin(), entries.end(),
+                           [&](const tree_entry& e) { return e.name == part; });
+    if (it == entries.end() || it->kind != entry_kind::dir)
+      return {}; // no static files
+    hash = it->ref;
+  }
+  std::deque<std::pair<std::string, std::string>> todo{{"", hash}};
+  while (!todo.empty()) {
+    auto [path, node] = todo.front();
+    todo.pop_front();
+    auto bytes = store.get(blob_ref{static_cast<uint8_t>(blob_ns::output_tree), node});
+    if (!bytes)
+      return bytes.error();
+    if (auto why = parse_tree(*bytes, entries); !why.empty())
+      return make_error(ec::corrupt, why);
+    for (auto& e : entries) {
+      auto sub = path + "/" + e.name;
+      if (e.kind == entry_kind::dir)
+        todo.emplace_back(sub, e.ref);
+      else if (e.kind != entry_kind::link)
+        out.emplace_back(sub, e.ref);
+    }
+  }
+  return {};
+}
+
+} // namespace
+
+const static_file* deployment::find_static(const std::string& path) const {
+  auto it = statics.find(path);
+  if (it != statics.end())
+    return &it->second;
+  auto base = path.empty() || path.back() != '/' ? path + "/" : path;
+  it = statics.find(base + "index.html");
+  if (it != statics.end())
+    return &it->second;
+  if (path.size() > 1 && path.back() != '/') {
+    it = statics.find(path + ".html");
+    if (it != statics.end())
+      return &it->second;
+  }
+  return nullptr;
+}
+
+const function_config* deployment::find_function(const std::string& path) const {
+  for (auto& r : routes) {
+    if (r.function.empty() || !std::regex_match(path, r.src))
+      continue;
+    auto it = functions.find(r.function);
+    if (it != functions.end())
+      return &it->second;
+  }
+  return nullptr;
+}
+
+caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& store,
+                                                                 const deployment_ref& ref,
+                                                                 const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    uint8_t raw[6];
+    RAND_bytes(raw, sizeof raw);
+    std::string tmp = dir + ".tmp";
+    for (auto b : raw)
+      tmp += "0123456789abcdef"[b & 15];
+    if (auto err =
+            export_tree(store, ref.artifact, static_cast<uint8_t>(blob_ns::output_tree), tmp)) {
+      fs::remove_all(tmp, ec);
+      return err;
+    }
+    if (::rename(tmp.c_str(), dir.c_str()) != 0)
+      fs::remove_all(tmp, ec); // another thread placed it first
+  }
+  auto d = std::make_shared<deployment>();
+  d->id = ref.id;
+  d->project = ref.project;
+  d->target = ref.target;
+  d->dir = dir;
+  std::vector<std::pair<std::string, std::string>> files;
+  if (auto err = list_files(store, ref.artifact, "static", files))
+    return err;
+  for (auto& [path, hash] : files) {
+    auto disk = dir + "/static" + path;
+    d->statics[path] = static_file{disk, static_cast<uint64_t>(fs::file_size(disk, ec)),
+                                   "\"" + hash + "\"", content_type_of(path)};
+  }
+  auto fn_root = fs::path(dir) / "functions";
+  if (fs::is_directory(fn_root, ec)) {
+    for (auto it = fs::recursive_directory_iterator(fn_root, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (!it->is_directory() || it->path().extension() != ".func")
+        continue;
+      it.disable_recursion_pending();
+      auto rel = fs::relative(it->path(), fn_root).string();
+      function_config f;
+      f.name = rel.substr(0, rel.size() - 5);
+      f.dir = it->path().string();
+      std::ifstream in(it->path() / ".vc-config.json");
+      auto vc = json::parse(in, nullptr, false);
+      if (!vc.is_object() || !vc.contains("handler") || !vc["handler"].is_string())
+        return make_error(ec::corrupt, "function " + f.name + " has no .vc-config.json handler");
+      f.handler = vc["handler"].get<std::string>();
+      f.helpers = vc.value("shouldAddHelpers", true);
+      if (vc.contains("memory") && vc["memory"].is_number_unsigned())
+        f.memory_mb = std::clamp<uint64_t>(vc["memory"].get<uint64_t>(), 64, 4096);
+      if (vc.contains("maxDuration") && vc["maxDuration"].is_number())
+        f.max_duration_s = std::clamp(vc["maxDuration"].get<int>(), 1, 900);
+      d->functions[f.name] = f;
+    }
+  }
+  std::ifstream cin(fs::path(dir) / "config.json");
+  auto config = json::parse(cin, nullptr, false);
+  if (config.is_object() && config.contains("routes") && config["routes"].is_array()) {
+    for (auto& r : config["routes"]) {
+      if (!r.is_object() || !r.contains("src") || !r["src"].is_string())
+        continue;
+      try {
+        route x{std::regex("^(?:" + r["src"].get<std::string>() + ")$",
+                           std::regex::ECMAScript | std::regex::optimize),
+                r.contains("function") && r["function"].is_string()
+                    ? r["function"].get<std::string>()
+                    : std::string{}};
+        d->routes.push_back(std::move(x));
+      } catch (const std::regex_error&) {
+        return make_error(ec::corrupt, "route " + r["src"].get<std::string>() + " is no regex");
+      }
+    }
+  }
+  return std::shared_ptr<const deployment>(std::move(d));
+}
+
+// ---------------------------------------------------------------- log hub
+
+struct log_hub::file {
+  std::string path;
+  FILE* f = nullptr;
+  uint64_t lines = 0;
+  ~file() {
+    if (f)
+      std::fclose(f);
+  }
+};
+
+log_hub::log_hub(std::string dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+}
+
+log_hub::file& log_hub::open(const std::string& deployment) {
+  auto& slot = files_[deployment];
+  if (!slot) {
+    slot = std::make_unique<file>();
+    slot->path = dir_ + "/" + deployment + ".log";
+    std::ifstream in(slot->path);
+    std::string line;
+    while (std::getline(in, line))
+      ++slot->lines;
+    slot->f = std::fopen(slot->path.c_str(), "ae");
+  }
+  return *slot;
+}
+
+void log_hub::append(const std::string& deployment, const std::string& json_line) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& f = open(deployment);
+  if (!f.f)
+    return;
+  std::fwrite(json_line.data(), 1, json_line.size(), f.f);
+  std::fputc('\n', f.f);
+  ++f.lines;
+}
+
+std::vector<std::string> log_hub::read(const std::string& deployment, uint64_t from, size_t max,
+                                       uint64_t& next) {
+  std::string path;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto& f = open(deployment);
+    if (f.f)
+      std::fflush(f.f);
+    path = f.path;
+  }
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  uint64_t n = 0;
+  while (std::getline(in, line)) {
+    if (n++ < from)
+      continue;
+    if (out.size() >= max)
+      break;
+    out.push_back(std::move(line));
+  }
+  next = from + out.size();
+  return out;
+}
+
+void log_hub::flush() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [_, f] : files_)
+    if (f->f)
+      std::fflush(f->f);
+}
+
+// ---------------------------------------------------------- function pool
+
+/// The instances of one function of one deployment.
+class function_pool {
+public:
+  function_pool(core& c, std::shared_ptr<const deployment> d, function_config f)
+      : core_(c), dep_(std::move(d)), fn_(std::move(f)) {}
+
+  ~function_pool() { stop_all(); }
+
+  caf::expected<std::shared_ptr<instance>> acquire(clock::time_point deadline, env_source& env) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    while (true) {
+      drop_dead();
+      std::shared_ptr<instance> best;
+      for (auto& i : instances_)
+        if (i->in_flight < core_.opts().concurrency && (!best || i->in_flight < best->in_flight))
+          best = i;
+      if (best) {
+        ++best->in_flight;
+        best->last_used = clock::now();
+        return best;
+      }
+      if (starting_ == 0 && instances_.size() < core_.opts().max_instances) {
+        ++starting_;
+        auto wait_until = std::max(clock::now(), retry_at_);
+        guard.unlock();
+        if (wait_until > deadline) {
+          guard.lock();
+          --starting_;
+          return make_error(ec::unavailable, "function " + fn_.name + " keeps crashing: " +
+                                                 last_error_ + " (retrying with backoff)");
+        }
+        std::this_thread::sleep_until(wait_until);
+        auto started = start(deadline, env);
+        guard.lock();
+        --starting_;
+        cv_.notify_all();
+        if (!started) {
+          last_error_ = reason_of(started.error());
+          crashed_locked();
+          return started.error();
+        }
+        auto i = *started;
+        i->in_flight = 1;
+        i->last_used = clock::now();
+        instances_.push_back(i);
+        return i;
+      }
+      if (cv_.wait_until(guard, deadline) == std::cv_status::timeout)
+        return make_error(ec::unavailable, "function " + fn_.name +
+                                               " is at its limit of instances; try again later");
+    }
+  }
+
+  void release(const std::shared_ptr<instance>& i, outcome how) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (i->in_flight > 0)
+      --i->in_flight;
+    i->last_used = clock::now();
+    if (how == outcome::ok) {
+      if (!i->proc->exited())
+        crashes_ = 0;
+    } else {
+      i->dead = true;
+      i->proc->stop();
+      if (how == outcome::crashed)
+        crashed_locked();
+    }
+    cv_.notify_all();
+  }
+
+  /// Stops instances idle for longer than idle; true if none is left.
+  bool reap(clock::time_point now, std::chrono::milliseconds idle) {
+    std::vector<std::shared_ptr<instance>> stopped;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      for (auto& i : instances_)
+        if (i->in_flight == 0 && (i->dead || i->proc->exited() || now - i->last_used > idle)) {
+          i->dead = true;
+          stopped.push_back(i);
+        }
+      drop_dead();
+    }
+    for (auto& i : stopped)
+      i->proc->stop();
+    std::lock_guard<std::mutex> guard{mtx_};
+    return instances_.empty() && starting_ == 0;
+  }
+
+  void stop_all() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& i : instances_) {
+      i->dead = true;
+      i->proc->stop();
+    }
+    instances_.clear();
+    cv_.notify_all();
+  }
+
+  json status() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    json list = json::array();
+    for (auto& i : instances_)
+      list.push_back(json{{"serial", i->serial}, {"in_flight", i->in_flight}});
+    return json{{"function", fn_.name}, {"instances", list}, {"crashes", crashes_}};
+  }
+
+private:
+  caf::expected<std::shared_ptr<instance>> start(clock::time_point deadline, env_source& env) {
+    auto vars = env(dep_->project, dep_->target);
+    if (!vars)
+      return vars.error();
+    vars->insert(vars->end(), {"FERRY_DEPLOYMENT", dep_->id, "FERRY_PROJECT", dep_->project,
+                               "FERRY_ENV", dep_->target, "FERRY_FUNCTION", fn_.name});
+    auto proc = core_.claim_process();
+    if (!proc)
+      return make_error(ec::unavailable, "no runtime process");
+    auto& logs = core_.logs();
+    auto id = dep_->id;
+    auto name = fn_.name;
+    auto sink = [&logs, id, name](std::string_view line) {
+      // function output: JSON lines pass as they are, other text is wrapped
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_object())
+        j = json{{"text", std::string(line)}};
+      j["source"] = j.value("source", std::string("function"));
+      j["function"] = name;
+      if (!j.contains("t"))
+        j["t"] = wall_ms();
+      logs.append(id, j.dump());
+    };
+    if (auto err = proc->assign(fn_, *vars, sink, deadline)) {
+      proc->stop();
+      logs.append(id, json{{"t", wall_ms()},
+                           {"level", "error"},
+                           {"source", "runtime"},
+                           {"function", name},
+                           {"error", reason_of(err)}}
+                          .dump());
+      return err;
+    }
+    auto i = std::make_shared<instance>();
+    i->serial = next_serial_++;
+    i->proc = std::move(proc);
+    i->socket_path = i->proc->socket_path();
+    return i;
+  }
+
+  void crashed_locked() {
+    // the first crash restarts at once, then 100 ms, 200 ms, ... up to 5 s
+    ++crashes_;
+    auto delay = crashes_ <= 1 ? 0 : std::min<int64_t>(5000, 100LL << std::min(crashes_ - 2, 6));
+    retry_at_ = clock::now() + std::chrono::milliseconds(delay);
+  }
+
+  void drop_dead() {
+    instances_.erase(std::remove_if(instances_.begin(), instances_.end(),
+                                    [](const std::shared_ptr<instance>& i) {
+                                      return (i->dead || i->proc->exited()) && i->in_flight == 0;
+                                    }),
+                     instances_.end());
+    for (auto& i : instances_)
+      if (i->proc->exited())
+        i->dead = true;
+  }
+
+  core& core_;
+  std::shared_ptr<const deployment> dep_;
+  function_config fn_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<std::shared_ptr<instance>> instances_;
+  int starting_ = 0;
+  int crashes_ = 0;
+  clock::time_point retry_at_{};
+  std::string last_error_;
+  uint64_t next_serial_ = 1;
+};
+
+// ------------------------------------------------------------------- core
+
+core::core(options opts, blob_store_ptr store, resolver resolve, env_source env)
+    : opts_(std::move(opts)),
+      store_(std::move(store)),
+      resolve_(std::move(resolve)),
+      env_(std::move(env)),
+      logs_((fs::path(opts_.data_dir) / "logs").string()),
+      aliases_(std::make_shared<const std::map<std::string, std::string>>()) {
+  std::error_code ec;
+  fs::remove_all(fs::path(opts_.data_dir) / "s", ec); // slots of an earlier run
+  fs::create_directories(fs::path(opts_.data_dir) / "deployments", ec);
+}
+
+core::~core() {
+  std::map<std::string, std::shared_ptr<function_pool>> pools;
+  std::vector<std::shared_ptr<process>> spare;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    pools.swap(pools_);
+    spare.swap(spare_);
+  }
+  for (auto& [_, p] : pools)
+    p->stop_all();
+  for (auto& p : spare)
+    p->stop();
+  logs_.flush();
+}
+
+caf::expected<std::shared_ptr<const deployment>> core::get(const std::string& id) {
+  std::shared_ptr<std::mutex> latch;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto it = deployments_.find(id);
+    if (it != deployments_.end())
+      return it->second;
+    auto& l = loading_[id];
+    if (!l)
+      l = std::make_shared<std::mutex>();
+    latch = l;
+  }
+  std::lock_guard<std::mutex> one{*latch}; // one load per deployment at a time
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto it = deployments_.find(id);
+    if (it != deployments_.end())
+      return it->second;
+  }
+  auto ref = resolve_(id);
+  if (!ref)
+    return ref.error();
+  if (ref->state != "built" || ref->artifact.empty())
+    return make_error(ec::not_found, "deployment " + id + " is " + ref->state +
+                                         (ref->state == "removed" ? "" : ", not built"));
+  auto d = load_deployment(*store_, *ref,
+                           (fs::path(opts_.data_dir) / "deployments" / ref->id).string());
+  if (!d)
+    return d.error();
+  std::lock_guard<std::mutex> guard{mtx_};
+  deployments_[id] = *d;
+  loading_.erase(id);
+  return *d;
+}
+
+caf::expected<std::shared_ptr<const deployment>> core::route_host(const std::string& host) {
+  std::shared_ptr<const std::map<std::string, std::string>> aliases;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    aliases = aliases_;
+  }
+  auto it = aliases->find(host);
+  if (it != aliases->end())
+    return get(it->second);
+  auto suffix = "." + opts_.domain;
+  if (host.size() > suffix.size() + 15 &&
+      host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    auto label = host.substr(0, host.size() - suffix.size());
+    if (label.size() > 14 && label[13] == '-' && label.find('.') == std::string::npos) {
+      auto id = label.substr(0, 13);
+      auto d = get(id);
+      if (d && (*d)->project == label.substr(14))
+        return d;
+      if (!d && code_of(d.error()) != ec::not_found)
+        return d.error();
+    }
+  }
+  return make_error(ec::not_found, "no deployment at " + host.substr(0, 253));
+}
+
+std::shared_ptr<function_pool> core::pool_of(const deployment& d, const function_config& f) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& p = pools_[d.id + "/" + f.name];
+  if (!p) {
+    auto it = deployments_.find(d.id);
+    if (it == deployments_.end())
+      return nullptr; // removed meanwhile
+    p = std::make_shared<function_pool>(*this, it->second, f);
+  }
+  return p;
+}
+
+caf::expected<std::shared_ptr<instance>> core::acquire(const deployment& d,
+                                                       const function_config& f,
+                                                       clock::time_point deadline) {
+  auto p = pool_of(d, f);
+  if (!p)
+    return make_error(ec::not_found, "deployment " + d.id + " was removed");
+  return p->acquire(deadline, env_);
+}
+
+void core::release(const deployment& d, const function_config& f,
+                   const std::shared_ptr<instance>& i, outcome how) {
+  if (auto p = pool_of(d, f))
+    p->release(i, how);
+  else
+    i->proc->stop();
+}
+
+caf::error core::warm(const std::string& id) {
+  auto d = get(id);
+  if (!d)
+    return d.error();
+  auto deadline = clock::now() + std::chrono::seconds(30);
+  for (auto& [_, f] : (*d)->functions) {
+    auto i = acquire(**d, f, deadline);
+    if (!i)
+      return i.error();
+    bool healthy = health_check((*i)->socket_path, deadline);
+    release(**d, f, *i, healthy ? outcome::ok : outcome::crashed);
+    if (!healthy)
+      return make_error(ec::unavailable, "function " + f.name + " of " + id +
+                                             " failed its health check");
+  }
+  return {};
+}
+
+void core::set_aliases(const std::vector<alias_info>& all) {
+  auto m = std::make_shared<std::map<std::string, std::string>>();
+  for (auto& a : all)
+    if (!a.deployment.empty())
+      (*m)[a.host] = a.deployment;
+  std::lock_guard<std::mutex> guard{mtx_};
+  aliases_ = std::move(m);
+  aliases_known_ = true;
+}
+
+void core::apply_alias(const alias_info& a) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto m = std::make_shared<std::map<std::string, std::string>>(*aliases_);
+  if (a.deployment.empty())
+    m->erase(a.host);
+  else
+    (*m)[a.host] = a.deployment;
+  aliases_ = std::move(m); // one pointer swap: a request sees the old table or the new
+}
+
+void core::remove(const std::string& id) {
+  std::vector<std::shared_ptr<function_pool>> gone;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    deployments_.erase(id);
+    for (auto it = pools_.begin(); it != pools_.end();) {
+      if (it->first.rfind(id + "/", 0) == 0) {
+        gone.push_back(it->second);
+        it = pools_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& p : gone)
+    p->stop_all();
+}
+
+void core::tick() {
+  auto now = clock::now();
+  std::vector<std::shared_ptr<function_pool>> pools;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& [_, p] : pools_)
+      pools.push_back(p);
+    spare_.erase(std::remove_if(spare_.begin(), spare_.end(),
+                                [](const std::shared_ptr<process>& p) { return p->exited(); }),
+                 spare_.end());
+  }
+  for (auto& p : pools)
+    p->reap(now, opts_.idle);
+  while (true) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (spare_.size() >= opts_.pool_size)
+        break;
+    }
+    auto p = start_process();
+    if (!p)
+      break;
+    std::lock_guard<std::mutex> guard{mtx_};
+    spare_.push_back(std::move(p));
+  }
+  logs_.flush();
+}
+
+std::shared_ptr<process> core::start_process() {
+  auto p = std::make_shared<process>(opts_, next_slot_++);
+  if (!p->start())
+    return nullptr;
+  return p;
+}
+
+std::shared_ptr<process> core::claim_process() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    while (!spare_.empty()) {
+      auto p = std::move(spare_.front());
+      spare_.erase(spare_.begin());
+      if (!p->exited())
+        return p;
+    }
+  }
+  return start_process();
+}
+
+std::string core::status() const {
+  json out = json::array();
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [key, p] : pools_) {
+    auto s = p->status();
+    s["deployment"] = key.substr(0, key.find('/'));
+    out.push_back(std::move(s));
+  }
+  return json{{"functions", out}, {"spare_runtimes", spare_.size()}}.dump();
+}
+
+} // namespace ferry::runtime

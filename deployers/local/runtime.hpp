@@ -1,0 +1,194 @@
+#pragma once
+// The local runtime: what the router serves from. It keeps
+//   - deployments, loaded on first use from their build output (Build Output
+//     API v3: static/, functions/NAME.func/, config.json routes), immutable;
+//   - the alias table (host -> deployment), swapped as a whole, so a switch
+//     is atomic for every request that starts after it;
+//   - per function, a pool of instances: sandboxed bridge processes started
+//     on demand from pre-started generic runtimes, more under load up to a
+//     maximum, stopped when idle (scale to zero), restarted with backoff;
+//   - the runtime log of every deployment (router requests, function output).
+// Router threads call it directly (it locks what it shares); the local
+// target actor drives its timers and tells it of alias changes.
+#include "messages/registry.hpp"
+#include "storage/blob_store.hpp"
+
+#include <caf/expected.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace ferry::runtime {
+
+using clock = std::chrono::steady_clock;
+
+struct options {
+  std::string data_dir;   ///< DATA/runtime: exported deployments, instance slots, logs
+  std::string bridge_dir; ///< deployers/bridge
+  std::string domain = "ferry.localhost";
+  size_t pool_size = 2;                         ///< generic runtimes kept started
+  std::chrono::milliseconds idle{5 * 60 * 1000}; ///< an unused instance stops after this
+  uint32_t max_instances = 4;                   ///< per function
+  uint32_t concurrency = 64;                    ///< requests one instance takes at once
+  uint32_t pids = 256;                          ///< per instance
+  double cpus = 1.0;                            ///< per instance
+  uint64_t pool_memory_mb = 1024;               ///< limit of a runtime not yet assigned
+};
+
+struct static_file {
+  std::string disk_path;
+  uint64_t size = 0;
+  std::string etag; ///< "\"<sha256>\""
+  std::string content_type;
+};
+
+struct function_config {
+  std::string name;    ///< "api/hello"
+  std::string dir;     ///< host directory of NAME.func
+  std::string handler; ///< file in it
+  bool helpers = true;
+  uint64_t memory_mb = 256;
+  int max_duration_s = 10;
+};
+
+struct route {
+  std::regex src;
+  std::string function; ///< empty: a route without a function (ignored)
+};
+
+/// A built deployment as the router serves it. Immutable once loaded.
+struct deployment {
+  std::string id;
+  std::string project;
+  std::string target; ///< production or preview: whose environment functions get
+  std::string dir;    ///< its exported output
+  std::map<std::string, static_file> statics; ///< "/index.html" -> file
+  std::vector<route> routes;
+  std::map<std::string, function_config> functions;
+
+  /// The static file for a request path ("/", "/a", "/a/" find index.html).
+  const static_file* find_static(const std::string& path) const;
+  /// The function a path routes to, or nullptr.
+  const function_config* find_function(const std::string& path) const;
+};
+
+/// Exports a deployment's output from the blob store into dir (once) and
+/// reads its layout.
+caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& store,
+                                                                 const deployment_ref& ref,
+                                                                 const std::string& dir);
+
+class process;
+class function_pool;
+
+/// An instance of a function: a sandboxed bridge process serving one
+/// function on a unix socket.
+struct instance {
+  uint64_t serial = 0;
+  std::shared_ptr<process> proc;
+  std::string socket_path;
+  uint32_t in_flight = 0; ///< guarded by the pool's lock
+  clock::time_point last_used;
+  bool dead = false; ///< crashed, timed out or stopped: takes no more requests
+};
+
+/// The end of one request to an instance.
+enum class outcome { ok, crashed, timed_out };
+
+/// Appends a deployment's runtime log lines (JSON) to DATA/runtime/logs/ID.log.
+class log_hub {
+public:
+  explicit log_hub(std::string dir);
+  void append(const std::string& deployment, const std::string& json_line);
+  /// Lines from number `from` on (at most max), and the number after them.
+  std::vector<std::string> read(const std::string& deployment, uint64_t from, size_t max,
+                                uint64_t& next);
+  void flush();
+
+private:
+  struct file;
+  std::string dir_;
+  std::mutex mtx_;
+  std::map<std::string, std::unique_ptr<file>> files_;
+  file& open(const std::string& deployment);
+};
+
+/// Fetches a project environment's variables (name, value, ...) for an
+/// instance; called on the thread starting it.
+using env_source = std::function<caf::expected<std::vector<std::string>>(
+    const std::string& project, const std::string& environment)>;
+/// Resolves a deployment id for loading.
+using resolver = std::function<caf::expected<deployment_ref>(const std::string& id)>;
+
+class core {
+public:
+  core(options opts, blob_store_ptr store, resolver resolve, env_source env);
+  ~core();
+  /// Sets how it reaches the registry (before the router starts).
+  void connect(resolver resolve, env_source env) {
+    resolve_ = std::move(resolve);
+    env_ = std::move(env);
+  }
+
+  const options& opts() const { return opts_; }
+  log_hub& logs() { return logs_; }
+
+  /// The deployment a Host header names (alias, or ID-PROJECT.domain),
+  /// loading it on first use; not_found if none.
+  caf::expected<std::shared_ptr<const deployment>> route_host(const std::string& host);
+  caf::expected<std::shared_ptr<const deployment>> get(const std::string& id);
+
+  /// An instance of f with room for one more request, started if needed;
+  /// unavailable after the deadline (the reason says why).
+  caf::expected<std::shared_ptr<instance>> acquire(const deployment& d, const function_config& f,
+                                                   clock::time_point deadline);
+  void release(const deployment& d, const function_config& f, const std::shared_ptr<instance>& i,
+               outcome how);
+
+  /// Loads a deployment and starts (and health-checks) one instance of each
+  /// of its functions: done before an alias moves to it.
+  caf::error warm(const std::string& id);
+  /// Replaces the whole alias table, or changes one entry (empty deployment: removed).
+  void set_aliases(const std::vector<alias_info>& all);
+  void apply_alias(const alias_info& a);
+  bool aliases_known() const { return aliases_known_; }
+  /// Stops a deployment's instances and forgets it.
+  void remove(const std::string& id);
+  /// Stops idle instances, keeps the generic pool full, flushes logs.
+  void tick();
+  /// Instances per deployment and function, as JSON text.
+  std::string status() const;
+
+  /// A generic runtime from the pool (or a new one): internal to instances.
+  std::shared_ptr<process> claim_process();
+
+private:
+  options opts_;
+  blob_store_ptr store_;
+  resolver resolve_;
+  env_source env_;
+  log_hub logs_;
+
+  mutable std::mutex mtx_;
+  std::map<std::string, std::shared_ptr<const deployment>> deployments_;
+  std::map<std::string, std::shared_ptr<std::mutex>> loading_; ///< one load per id at a time
+  std::shared_ptr<const std::map<std::string, std::string>> aliases_; ///< host -> deployment
+  std::atomic<bool> aliases_known_{false};
+  std::map<std::string, std::shared_ptr<function_pool>> pools_; ///< "id/function"
+  std::vector<std::shared_ptr<process>> spare_;                 ///< the generic pool
+  std::atomic<uint64_t> next_slot_{1};
+
+  std::shared_ptr<function_pool> pool_of(const deployment& d, const function_config& f);
+  std::shared_ptr<process> start_process();
+};
+
+} // namespace ferry::runtime
