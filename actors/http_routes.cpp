@@ -751,7 +751,8 @@ http_response move_alias(route_ctx& c, alias_change change) {
             change.deployment = *it;
         }
     if (change.deployment.empty())
-      return fail(ec::conflict, "project " + change.project + " has no earlier production deployment");
+      return fail(ec::conflict,
+                  "project " + change.project + " has no earlier production deployment");
   }
   auto warm = ask_target<bool>(c, warm_atom::value, change.deployment);
   if (!warm)
@@ -775,8 +776,8 @@ http_response project_routes(route_ctx& c) {
   if (n == 4 && p[3] == "rollback" && m == "POST")
     return move_alias(c, alias_change{"", p[2], str("deployment"), true, true});
   if (n == 4 && p[3] == "aliases" && m == "GET") {
-    auto list = ask_role<std::vector<alias_info>, registry_actor>(
-        c.self, c.roles, "registry", alias_atom::value, c.who, p[2]);
+    auto list = ask_role<std::vector<alias_info>, registry_actor>(c.self, c.roles, "registry",
+                                                                  alias_atom::value, c.who, p[2]);
     if (!list)
       return fail(list.error());
     json out = json::array();
@@ -847,8 +848,8 @@ http_response deployment_routes(route_ctx& c) {
     return ok_json(json{{"deployment", p[2]}, {"lines", lines}, {"next", page->next}});
   }
   if (n == 3 && m == "DELETE") {
-    auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry",
-                                                    remove_atom::value, c.who, p[2]);
+    auto v = ask_role<version_info, registry_actor>(c.self, c.roles, "registry", remove_atom::value,
+                                                    c.who, p[2]);
     if (!v)
       return fail(v.error());
     ask_target<bool>(c, remove_atom::value, p[2]); // no runtime: nothing to stop
@@ -922,7 +923,7 @@ http_response route(route_ctx& c) {
   if (n >= 3 && (p[1] == "versions" || p[1] == "deployments") &&
       ((n == 4 && (p[3] == "promote" || p[3] == "runtime-logs")) || (n == 3 && m == "DELETE")))
     return deployment_routes(c);
-  if (n == 4 && p[1] == "aliases" && m == "DELETE") {
+  if (n == 3 && p[1] == "aliases" && m == "DELETE") {
     auto a = ask_role<alias_info, registry_actor>(c.self, c.roles, "registry", unalias_atom::value,
                                                   c.who, p[2]);
     return a ? ok_json(alias_json(*a)) : fail(a.error());

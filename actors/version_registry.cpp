@@ -346,8 +346,8 @@ registry_actor::behavior_type version_registry(registry_ptr self,
               target = (*prev)->info.id;
           }
           if (target.empty())
-            return make_error(ec::conflict, "project " + req.project +
-                                                " has no earlier production deployment");
+            return make_error(ec::conflict,
+                              "project " + req.project + " has no earlier production deployment");
         }
         auto v = st.store->find_version(target);
         if (!v)
@@ -432,6 +432,16 @@ registry_actor::behavior_type version_registry(registry_ptr self,
       [&st](env_atom, const principal& p,
             const env_change& req) -> caf::result<std::vector<env_entry>> {
         auto proj = authorize(*st.store, p, req.project);
+        if (!proj && code_of(proj.error()) == ec::not_found && req.op == "add") {
+          // variables may come before the first deploy: the project starts here
+          if (auto why = check_project_name(req.project); !why.empty())
+            return make_error(ec::bad_request, "project " + why);
+          project_record fresh;
+          fresh.info = project_info{req.project, p.user, st.now_ms(), 0};
+          if (auto err = st.store->put_project(fresh))
+            return err;
+          proj = fresh;
+        }
         if (!proj)
           return std::move(proj.error());
         if (req.op != "ls") {

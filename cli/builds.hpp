@@ -3,6 +3,7 @@
 #include "cli/commands.hpp"
 
 #include <cstdint>
+#include <iostream>
 #include <string>
 
 namespace ferry::cli {
@@ -11,7 +12,7 @@ namespace ferry::cli {
 /// stdout); with follow, until the build ends. Returns the last state seen
 /// ("" if the log could not be read).
 std::string follow_build(const cli_env& env, const std::string& build, uint64_t from, bool follow,
-                         bool as_json);
+                         bool as_json, std::ostream& text = std::cerr);
 
 int cmd_logs(cli_env& env, const args& a);
 int cmd_cancel(cli_env& env, const args& a);

@@ -37,11 +37,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* help = R"(usage: ferry deploy [DIR] [--project NAME] [--json] [-j N]
+const char* help = R"(usage: ferry deploy [DIR] [--project NAME] [--prod] [--json] [-j N]
 
 Uploads the files of DIR (default: .) that the server lacks and seals them as
-a new immutable version of the project. Prints the version id on stdout.
+a new immutable deployment of the project, follows its build, and prints the
+deployment's own URL on stdout (its id if the cluster has no router).
+Every deployment keeps its URL; production is an alias that moves.
 
+  --prod           a production deployment: once built and healthy, the
+                   project's production alias (PROJECT.DOMAIN) moves to it
   --project NAME   project to deploy to (default: "name" in DIR/ferry.json,
                    else DIR's folder name); created on first deploy
   --json           print the version as JSON instead of its id
@@ -135,7 +139,7 @@ std::string default_project(const std::string& dir) {
 int cmd_deploy(cli_env& env, const args& a) {
   std::string dir = ".", project;
   int jobs = 4;
-  bool wait = true;
+  bool wait = true, prod = false;
   bool dir_set = false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i] == "-h" || a[i] == "--help") {
@@ -147,6 +151,8 @@ int cmd_deploy(cli_env& env, const args& a) {
       env.json = true;
     } else if (a[i] == "--no-wait") {
       wait = false;
+    } else if (a[i] == "--prod") {
+      prod = true;
     } else if (a[i] == "-j" && i + 1 < a.size()) {
       jobs = std::clamp(std::atoi(a[++i].c_str()), 1, 32);
     } else if (!a[i].empty() && a[i][0] != '-' && !dir_set) {
@@ -467,8 +473,9 @@ int cmd_deploy(cli_env& env, const args& a) {
   }
   phase("upload directory nodes");
 
-  auto r = client.request("POST", "/v1/projects/" + project + "/versions",
-                          json{{"root", root}, {"seal", true}}.dump());
+  auto r = client.request(
+      "POST", "/v1/projects/" + project + "/versions",
+      json{{"root", root}, {"seal", true}, {"target", prod ? "production" : "preview"}}.dump());
   phase("seal");
   if (!r.ok())
     return fail("seal: " + r.error_text());
@@ -498,6 +505,25 @@ int cmd_deploy(cli_env& env, const args& a) {
     std::cerr << "ferry: build " << build << " " << (state.empty() ? "unknown" : state) << "\n";
     rc = state == "built" ? 0 : 1;
     v["state"] = state;
+    if (rc == 0) { // its URL, now that it is built
+      auto now = client.request("GET", "/v1/versions/" + v.value("id", ""));
+      auto fresh = json::parse(now.ok() ? now.body : std::string{}, nullptr, false);
+      if (fresh.is_object())
+        v["url"] = fresh.value("url", std::string{});
+    }
+  }
+  if (prod && rc == 0 && wait) {
+    auto p = client.request("POST", "/v1/versions/" + v.value("id", "") + "/promote");
+    if (!p.ok()) {
+      std::cerr << "ferry: production not moved: " << p.error_text() << "\n";
+      rc = 1;
+    } else {
+      auto alias = json::parse(p.body, nullptr, false);
+      std::cerr << "ferry: production: " << alias.value("url", alias.value("host", "")) << "\n";
+      v["alias"] = alias;
+    }
+  } else if (prod && !wait) {
+    std::cerr << "ferry: --prod with --no-wait: promote it once built (ferry promote ID)\n";
   }
   if (env.json) {
     v["upload"] = json{{"files", scan.files.size()},
@@ -510,7 +536,8 @@ int cmd_deploy(cli_env& env, const args& a) {
                        {"ms", static_cast<int>(secs_since(t0) * 1000)}};
     std::cout << v.dump(2) << "\n";
   } else {
-    std::cout << v.value("id", "") << "\n";
+    auto url = v.value("url", std::string{});
+    std::cout << (url.empty() ? v.value("id", "") : url) << "\n";
   }
   return rc;
 }

@@ -2,6 +2,7 @@
 #include "cli/builds.hpp"
 #include "cli/commands.hpp"
 #include "cli/http_client.hpp"
+#include "cli/runtime_cmds.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -22,10 +23,15 @@ every deploy becomes an immutable, numbered version.
 
 commands:
   login     save the server URL and your token
-  deploy    upload a directory and seal it as a new version (prints its id)
+  deploy    upload a directory, build it, print its new URL (--prod: and promote it)
+  promote   move the production alias to a deployment (after its health check)
+  rollback  move production back to the deployment before (or a given one)
+  alias     set, remove or list the host names that serve deployments
+  rm        stop serving a deployment
+  env       a project's secret environment variables (add, rm, ls)
   ls        list your projects, or the versions of one
   inspect   show one version (and its files)
-  logs      a build's log (--follow to stream it)
+  logs      a build's log, or with --runtime a deployment's requests and output
   cancel    stop a build
   rebuild   build a sealed version again, without uploading (restart BUILD: the same)
   download  the output of a version's build
@@ -52,6 +58,19 @@ void load_env(cli_env& env) {
   env.tty = isatty(2);
 }
 
+/// A deployment's URL (http://ID-PROJECT.DOMAIN:PORT/...) stands for its
+/// id wherever a command takes one; anything else stays as it is.
+std::string deployment_arg(const std::string& arg) {
+  auto scheme = arg.find("://");
+  if (arg.rfind("http", 0) != 0 || scheme == std::string::npos)
+    return arg;
+  auto host = arg.substr(scheme + 3);
+  auto label = host.substr(0, host.find_first_of(".:/"));
+  if (label.size() > 14 && label[13] == '-')
+    return label.substr(0, 13);
+  return arg;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -69,12 +88,25 @@ int main(int argc, char** argv) {
     return 0;
   }
   args rest(argv + 2, argv + argc);
+  if (cmd != "login" && cmd != "deploy")
+    for (auto& x : rest)
+      x = deployment_arg(x);
   http_global_init();
   cli_env env;
   load_env(env);
   int rc = 2;
   if (cmd == "login")
     rc = cmd_login(env, rest);
+  else if (cmd == "promote")
+    rc = cmd_promote(env, rest);
+  else if (cmd == "rollback")
+    rc = cmd_rollback(env, rest);
+  else if (cmd == "alias")
+    rc = cmd_alias(env, rest);
+  else if (cmd == "rm")
+    rc = cmd_rm(env, rest);
+  else if (cmd == "env")
+    rc = cmd_env(env, rest);
   else if (cmd == "deploy")
     rc = cmd_deploy(env, rest);
   else if (cmd == "ls")

@@ -110,11 +110,9 @@ int main(int argc, char** argv) {
   // next one instead of returning it to the kernel and faulting it back in.
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  std::string data_dir, config_file, node_name, listen, idle_timeout = "60", max_conns = "256",
-                                                        build_slots, builders = FERRY_BUILDERS_DIR,
-                                                        router_listen, fn_idle = "300000",
-                                                        pool = "2", max_inst = "4",
-                                                        bridge = FERRY_BRIDGE_DIR;
+  std::string data_dir, config_file, node_name, listen,
+      idle_timeout = "60", max_conns = "256", build_slots, builders = FERRY_BUILDERS_DIR,
+      router_listen, fn_idle = "300000", pool = "2", max_inst = "4", bridge = FERRY_BRIDGE_DIR;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string& out) {
@@ -126,20 +124,20 @@ int main(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       std::cout << usage;
       return 0;
-    } else if (a == "--data-dir"          ? !value(data_dir)
-               : a == "--config"          ? !value(config_file)
-               : a == "--node"            ? !value(node_name)
-               : a == "--listen"          ? !value(listen)
-               : a == "--idle-timeout"    ? !value(idle_timeout)
-               : a == "--max-connections" ? !value(max_conns)
-               : a == "--build-slots"     ? !value(build_slots)
-               : a == "--builders"        ? !value(builders)
-               : a == "--router-listen"   ? !value(router_listen)
+    } else if (a == "--data-dir"           ? !value(data_dir)
+               : a == "--config"           ? !value(config_file)
+               : a == "--node"             ? !value(node_name)
+               : a == "--listen"           ? !value(listen)
+               : a == "--idle-timeout"     ? !value(idle_timeout)
+               : a == "--max-connections"  ? !value(max_conns)
+               : a == "--build-slots"      ? !value(build_slots)
+               : a == "--builders"         ? !value(builders)
+               : a == "--router-listen"    ? !value(router_listen)
                : a == "--function-idle-ms" ? !value(fn_idle)
-               : a == "--runtime-pool"    ? !value(pool)
-               : a == "--max-instances"   ? !value(max_inst)
-               : a == "--bridge"          ? !value(bridge)
-                                          : true) {
+               : a == "--runtime-pool"     ? !value(pool)
+               : a == "--max-instances"    ? !value(max_inst)
+               : a == "--bridge"           ? !value(bridge)
+                                           : true) {
       std::cerr << "ferryd: bad or incomplete option '" << a << "'\n\n" << usage;
       return 2;
     }
@@ -291,9 +289,11 @@ int main(int argc, char** argv) {
                                   0});
   }
   std::shared_ptr<runtime::core> runtime_core;
-  if (me->roles.count("deploy")) {
-    if (!blobs)
-      return die("the deploy role needs the storage role on the same node (for now)");
+  if (me->roles.count("deploy") && !blobs)
+    std::cerr << "ferryd: the deploy role needs the storage role on the same node (for now); "
+                 "node "
+              << me->name << " serves no deployments\n";
+  if (me->roles.count("deploy") && blobs) {
     if (!fs::exists(fs::path(bridge) / "bridge.js"))
       return die("no bridge.js in " + bridge + " (give --bridge DIR)");
     runtime::options ro;
@@ -403,8 +403,8 @@ int main(int argc, char** argv) {
     std::cout << "node " << me->name << std::endl;
   }
   if (router) {
-    std::string shown = router_host.find(':') != std::string::npos ? "[" + router_host + "]"
-                                                                    : router_host;
+    std::string shown =
+        router_host.find(':') != std::string::npos ? "[" + router_host + "]" : router_host;
     std::cout << "http://" << shown << ":" << router_port << std::endl;
     std::cerr << "ferryd: node " << me->name << " routing deployments on http://" << shown << ":"
               << router_port << " (http://ID-PROJECT." << cluster.domain << ":" << router_port

@@ -275,21 +275,23 @@ TEST_CASE("ferry logs --follow rides out a restart of ferryd and resumes where i
                  {{"FERRY_URL", node.url}, {"FERRY_TOKEN", node.token}, {"HOME", home}},
                  dir.path());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (follow.err().find("step-one") == std::string::npos &&
+  // the log is the command's data: on stdout
+  while (follow.out().find("step-one") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  REQUIRE(follow.err().find("step-one") != std::string::npos);
+  REQUIRE(follow.out().find("step-one") != std::string::npos);
   node.kill9();
   std::this_thread::sleep_for(std::chrono::milliseconds(700)); // the follower retries meanwhile
   node.start();
   run_result out;
   REQUIRE(follow.wait(std::chrono::seconds(20), &out));
   CHECK(out.exit_code == 1); // the build did not survive the restart
-  CHECK_THAT(out.err, Catch::Contains("interrupted") && Catch::Contains("failed"));
+  CHECK_THAT(out.out, Catch::Contains("interrupted"));
+  CHECK_THAT(out.err, Catch::Contains("failed"));
   // every line once: the follower resumed from the line it had reached
-  auto first = out.err.find("| step-one\n");
+  auto first = out.out.find("| step-one\n");
   REQUIRE(first != std::string::npos);
-  CHECK(out.err.find("| step-one\n", first + 1) == std::string::npos);
+  CHECK(out.out.find("| step-one\n", first + 1) == std::string::npos);
 }
 
 TEST_CASE_METHOD(fixture, "each fixture project deploys into an artifact whose files are right") {

@@ -49,14 +49,17 @@ void make_tree(const std::string& root, int files) {
 
 } // namespace
 
-TEST_CASE_METHOD(fixture, "deploy prints only the version id on stdout, and ls/inspect show it") {
+TEST_CASE_METHOD(fixture,
+                 "deploy prints only the deployment's URL on stdout, and ls/inspect show it") {
   make_tree(tree, 50);
   auto r = deploy();
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  auto id = r.out.substr(0, r.out.find('\n'));
-  CHECK(r.out == id + "\n");
-  CHECK(id.size() == 13);
+  auto url = r.out.substr(0, r.out.find('\n'));
+  CHECK(r.out == url + "\n");
+  REQUIRE(url.rfind("http://", 0) == 0); // http://ID-web.ferry.localhost:PORT
+  auto id = url.substr(7, 13);
+  CHECK(url.substr(20, 18) == "-web.ferry.localho");
   auto v = json::parse(node.api("GET", "/v1/versions/" + id).body);
   CHECK(v["state"] == "built");
   CHECK(v["files"] == 50);

@@ -17,9 +17,15 @@ ferryd_node::~ferryd_node() {
 
 void ferryd_node::start() {
   std::vector<std::string> argv{FERRYD_BIN, "--data-dir", data_dir};
-  bool has_listen = false;
-  for (auto& e : extra_)
+  bool has_listen = false, has_pool = false;
+  for (auto& e : extra_) {
     has_listen = has_listen || e == "--listen";
+    has_pool = has_pool || e == "--runtime-pool";
+  }
+  if (!has_pool) { // tests that do not serve functions need no pre-started runtimes
+    argv.push_back("--runtime-pool");
+    argv.push_back("0");
+  }
   if (!has_listen) {
     argv.push_back("--listen");
     argv.push_back("127.0.0.1:0");
@@ -33,6 +39,10 @@ void ferryd_node::start() {
     while (!token.empty() && token.back() == '\n')
       token.pop_back();
   }
+  // the router's address follows at once (deploy role)
+  auto second = proc_->line(line.rfind("http://", 0) == 0 ? 1 : 0, std::chrono::milliseconds(300));
+  if (second.rfind("http://", 0) == 0)
+    router_url = second;
 }
 
 void ferryd_node::kill9() {

@@ -25,8 +25,9 @@ public:
   /// SIGTERM; returns the exit code, or -1 if it did not exit in time.
   int terminate(std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
-  std::string url;   ///< empty for a node without the api role
-  std::string token; ///< the admin token (api nodes)
+  std::string url;        ///< empty for a node without the api role
+  std::string router_url; ///< http://127.0.0.1:PORT of its router (deploy role)
+  std::string token;      ///< the admin token (api nodes)
   std::string data_dir;
   process& proc() { return *proc_; }
 

@@ -71,6 +71,24 @@ std::string process::first_line(std::chrono::milliseconds timeout) {
   throw std::runtime_error("no output line in time: " + read_file(err_path_));
 }
 
+std::string process::line(size_t n, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    auto text = read_file(out_path_);
+    size_t start = 0;
+    for (size_t i = 0; i <= n; ++i) {
+      auto nl = text.find('\n', start);
+      if (nl == std::string::npos)
+        break;
+      if (i == n)
+        return text.substr(start, nl - start);
+      start = nl + 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } while (std::chrono::steady_clock::now() < deadline && running());
+  return {};
+}
+
 void process::signal(int sig) {
   if (!reaped_)
     ::kill(pid_, sig);

@@ -29,6 +29,8 @@ public:
   pid_t pid() const { return pid_; }
   /// The first line of stdout, waiting up to `timeout`; throws on timeout or exit.
   std::string first_line(std::chrono::milliseconds timeout);
+  /// Line n (0-based) of stdout, waiting up to `timeout`; "" if none by then.
+  std::string line(size_t n, std::chrono::milliseconds timeout);
   void signal(int sig);
   /// Waits for exit; false on timeout. Fills exit code / signal.
   bool wait(std::chrono::milliseconds timeout, run_result* out = nullptr);

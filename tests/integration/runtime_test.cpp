@@ -1,0 +1,292 @@
+// The runtime through real ferryd and ferry processes: a URL per deployment,
+// promote and rollback under load, scale to zero, a crashing function, a
+// function past its maxDuration, a memory hog, and secrets that reach only
+// the function.
+#include "tests/support/node.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+using namespace ferry::test;
+using json = nlohmann::json;
+
+namespace {
+
+/// A ferryd whose instances stop after 800 ms unused.
+struct runtime_fixture {
+  tmpdir dir;
+  ferryd_node node{dir / "d", dir.path(), {"--function-idle-ms", "800", "--runtime-pool", "1"}};
+  std::string home = dir / "home";
+
+  runtime_fixture() {
+    write_file(home + "/.keep", "");
+    REQUIRE(!node.router_url.empty());
+  }
+
+  /// `ferry deploy DIR --project P [extra]`: its stdout (the URL) and the run.
+  run_result deploy(const std::string& path, const std::string& project,
+                    std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"deploy", path, "--project", project};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = ferry_cli(args, node.url, node.token, home);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    while (!r.out.empty() && r.out.back() == '\n')
+      r.out.pop_back();
+    return r;
+  }
+
+  std::string router_port() const { return node.router_url.substr(node.router_url.rfind(':')); }
+  std::string production(const std::string& project) const {
+    return "http://" + project + ".ferry.localhost" + router_port();
+  }
+
+  /// A project of functions; `version` shows up in every answer.
+  std::string functions_project(const std::string& name, const std::string& version) {
+    auto p = dir / name;
+    write_file(p + "/ferry.json", R"({"functions": {
+      "api/loop.js": {"maxDuration": 1},
+      "api/hog.js": {"memory": 128}}})");
+    write_file(p + "/api/info.js", R"(
+const instance = Math.random().toString(36).slice(2);
+module.exports = (req, res) => {
+  console.log('serving with secret ' + process.env.SECRET_TOKEN);
+  res.json({version: ')" + version + R"(', instance, secret: process.env.SECRET_TOKEN || null});
+};)");
+    write_file(p + "/api/crash.js", "module.exports = () => { process.exit(3); };\n");
+    write_file(p + "/api/loop.js", "module.exports = () => { for (;;) {} };\n");
+    write_file(p + "/api/hog.js", R"(
+module.exports = (req, res) => {
+  const keep = [];
+  for (let i = 0; i < 40; ++i) keep.push(Buffer.alloc(16 << 20, 1));
+  res.end('allocated ' + keep.length * 16 + ' MB');
+};)");
+    write_file(p + "/index.html", "<h1>" + version + "</h1>\n");
+    return p;
+  }
+};
+
+json get_json(const std::string& url) {
+  auto r = http("GET", url);
+  INFO(url << " -> " << r.status << " " << r.body << r.error);
+  REQUIRE(r.status == 200);
+  return json::parse(r.body);
+}
+
+} // namespace
+
+TEST_CASE("every fixture deploy gets its own URL, and an older one keeps answering", "[runtime]") {
+  runtime_fixture f;
+  std::string fixtures = std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/";
+  auto site = f.deploy(fixtures + "static-site", "site");
+  REQUIRE(site.out.rfind("http://", 0) == 0);
+  CHECK(site.out.find('\n') == std::string::npos); // the URL and nothing else
+  auto page = http("GET", site.out + "/");
+  CHECK(page.status == 200);
+  CHECK(page.body == read_file(fixtures + "static-site/public/index.html"));
+  auto css = http("GET", site.out + "/css/site.css");
+  CHECK(css.body == read_file(fixtures + "static-site/public/css/site.css"));
+
+  auto fn = f.deploy(fixtures + "node-fn", "fn");
+  CHECK(get_json(fn.out + "/api/check?n=42") == json{{"n", "42"}, {"number", true}});
+  auto ts = f.deploy(fixtures + "ts-fn", "ts");
+  CHECK(get_json(ts.out + "/api/greet?name=ferry")["message"] == "hello, ferry");
+  auto built = f.deploy(fixtures + "build-site", "docs");
+  CHECK(http("GET", built.out + "/").status == 200);
+
+  // a second deploy of changed source: a new URL, and the first still serves the old body
+  auto a = f.deploy(f.functions_project("v1", "A"), "twice");
+  write_file(f.dir / "v1/index.html", "<h1>B</h1>\n");
+  auto b = f.deploy(f.dir / "v1", "twice");
+  CHECK(a.out != b.out);
+  CHECK(http("GET", a.out + "/").body == "<h1>A</h1>\n");
+  CHECK(http("GET", b.out + "/").body == "<h1>B</h1>\n");
+  CHECK(http("GET", f.node.router_url + "/").status == 404); // no deployment at a bare address
+}
+
+TEST_CASE("static files carry an ETag and answer If-None-Match with 304", "[runtime]") {
+  runtime_fixture f;
+  auto d = f.deploy(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/static-site", "etag");
+  auto head =
+      run({"/usr/bin/curl", "-s", "-D", "-", "-o", "/dev/null", d.out + "/"}, {}, f.dir.path());
+  auto at = head.out.find("ETag: ");
+  REQUIRE(at != std::string::npos);
+  auto etag = head.out.substr(at + 6, head.out.find('\r', at) - at - 6);
+  auto again = run({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                    "If-None-Match: " + etag, d.out + "/"},
+                   {}, f.dir.path());
+  CHECK(again.out == "304");
+  CHECK(head.out.find("Cache-Control: public, max-age=0, must-revalidate") != std::string::npos);
+}
+
+TEST_CASE("promote and rollback under load: no failed request, every answer old or new",
+          "[runtime]") {
+  runtime_fixture f;
+  auto a = f.deploy(f.functions_project("pa", "A"), "swap", {"--prod"});
+  auto b = f.deploy(f.functions_project("pb", "B"), "swap");
+  auto prod = f.production("swap");
+  CHECK(get_json(prod + "/api/info")["version"] == "A");
+  auto id_of = [](const std::string& url) { return url.substr(7, 13); };
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, foreign{0};
+  std::set<std::string> seen;
+  std::mutex seen_mtx;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t)
+    clients.emplace_back([&] {
+      while (!stop) {
+        auto r = http("GET", prod + "/api/info");
+        if (r.status != 200) {
+          ++failed;
+          continue;
+        }
+        auto v = json::parse(r.body, nullptr, false);
+        auto version = v.is_object() ? v.value("version", "") : "";
+        if (version != "A" && version != "B")
+          ++foreign;
+        std::lock_guard<std::mutex> g{seen_mtx};
+        seen.insert(version);
+        ++ok;
+      }
+    });
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    auto r = i % 2 == 0
+                 ? ferry_cli({"promote", id_of(b.out)}, f.node.url, f.node.token, f.home)
+                 : ferry_cli({"rollback", "--project", "swap"}, f.node.url, f.node.token, f.home);
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    // once the command returns, production answers with the deployment it named
+    CHECK(get_json(prod + "/api/info")["version"] == (i % 2 == 0 ? "B" : "A"));
+  }
+  stop = true;
+  for (auto& t : clients)
+    t.join();
+  CHECK(failed == 0);
+  CHECK(foreign == 0);
+  CHECK(ok > 50);
+  CHECK(seen == std::set<std::string>{"A", "B"});
+}
+
+TEST_CASE("scale to zero, crash, timeout and memory limit of functions", "[runtime]") {
+  runtime_fixture f;
+  auto url = f.deploy(f.functions_project("limits", "A"), "limits").out;
+
+  SECTION("an instance stops when idle and the next request starts another") {
+    auto first = get_json(url + "/api/info")["instance"];
+    CHECK(get_json(url + "/api/info")["instance"] == first); // warm: the same instance
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool zero = false;
+    while (!zero && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      auto status = json::parse(f.node.api("GET", "/v1/admin/runtime").body);
+      zero = true;
+      for (auto& fn : status["functions"])
+        if (!fn["instances"].empty())
+          zero = false;
+    }
+    CHECK(zero);
+    auto next = get_json(url + "/api/info");
+    CHECK(next["instance"] != first);
+  }
+  SECTION("a crashing function answers 500 and the next request works") {
+    auto r = http("GET", url + "/api/crash");
+    CHECK(r.status == 500);
+    CHECK(r.body.find("FUNCTION_INVOCATION_FAILED") != std::string::npos);
+    CHECK(http("GET", url + "/api/crash").status == 500); // restarted, crashes again
+    CHECK(get_json(url + "/api/info")["version"] == "A");
+  }
+  SECTION("an endless loop is cut at maxDuration with a 504") {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = http("GET", url + "/api/loop");
+    auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(r.status == 504);
+    CHECK(took >= std::chrono::milliseconds(900));
+    CHECK(took < std::chrono::seconds(4));
+    CHECK(get_json(url + "/api/info")["version"] == "A");
+    auto logs =
+        ferry_cli({"logs", url.substr(7, 13), "--runtime"}, f.node.url, f.node.token, f.home);
+    CHECK(logs.out.find("maxDuration") != std::string::npos);
+  }
+  SECTION("a memory hog is stopped at its limit") {
+    auto r = http("GET", url + "/api/hog");
+    CHECK(r.status == 500);
+    CHECK(r.body.find("out of memory") != std::string::npos);
+    CHECK(get_json(url + "/api/info")["version"] == "A");
+  }
+}
+
+TEST_CASE("a secret reaches the function and no build, artifact or log", "[runtime]") {
+  runtime_fixture f;
+  const std::string secret = "s3cr3t-7f1e9a2b";
+  auto add =
+      ferry_cli({"env", "add", "SECRET_TOKEN", "--project", "sec", "--environment", "preview"},
+                f.node.url, f.node.token, f.home, secret + "\n");
+  INFO(add.err);
+  REQUIRE(add.exit_code == 0);
+  auto ls =
+      ferry_cli({"env", "ls", "--project", "sec", "--json"}, f.node.url, f.node.token, f.home);
+  CHECK(ls.out.find("SECRET_TOKEN") != std::string::npos);
+  CHECK(ls.out.find(secret) == std::string::npos);
+
+  // a build that prints its whole environment into its log and its output
+  auto b = f.dir / "envbuild";
+  write_file(b + "/package.json",
+             R"({"scripts": {"build": "mkdir -p dist && env | tee dist/env.txt"}})");
+  auto built = f.deploy(b, "sec");
+  auto env_txt = http("GET", built.out + "/env.txt");
+  REQUIRE(env_txt.status == 200);
+  CHECK(env_txt.body.find("PATH=") != std::string::npos); // it did print the environment
+  CHECK(env_txt.body.find(secret) == std::string::npos);
+  auto id = built.out.substr(7, 13);
+  auto log = ferry_cli({"logs", id}, f.node.url, f.node.token, f.home);
+  CHECK(log.out.find("PATH=") != std::string::npos);
+  CHECK(log.out.find(secret) == std::string::npos);
+
+  // the function reads it (and logs it, which the runtime log hides)
+  auto fn = f.deploy(f.functions_project("secfn", "A"), "sec");
+  CHECK(get_json(fn.out + "/api/info")["secret"] == secret);
+  auto artifact = ferry_cli({"download", fn.out.substr(7, 13), "-o", f.dir / "a.tar"}, f.node.url,
+                            f.node.token, f.home);
+  CHECK(artifact.exit_code == 0);
+  CHECK(read_file(f.dir / "a.tar").find(secret) == std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400)); // the log hub flushes
+  auto rt =
+      ferry_cli({"logs", fn.out.substr(7, 13), "--runtime"}, f.node.url, f.node.token, f.home);
+  CHECK(rt.out.find("serving with secret [secret]") != std::string::npos);
+  CHECK(rt.out.find(secret) == std::string::npos);
+  // and nothing on disk holds it in the clear
+  auto grep = run({"/usr/bin/grep", "-rl", secret, f.dir / "d"}, {}, f.dir.path());
+  CHECK(grep.out.empty());
+  // a production deployment does not get the preview value
+  auto prod = f.deploy(f.dir / "secfn", "sec", {"--prod"});
+  CHECK(get_json(f.production("sec") + "/api/info")["secret"].is_null());
+}
+
+TEST_CASE("aliases: set, serve, refuse a taken host, remove, and rm refuses a served deployment",
+          "[runtime]") {
+  runtime_fixture f;
+  auto a = f.deploy(f.functions_project("al", "A"), "al", {"--prod"});
+  auto id = a.out.substr(7, 13);
+  auto set = ferry_cli({"alias", "set", id, "www"}, f.node.url, f.node.token, f.home);
+  INFO(set.err);
+  REQUIRE(set.exit_code == 0);
+  CHECK(set.out == "http://www.ferry.localhost" + f.router_port() + "\n");
+  CHECK(http("GET", "http://www.ferry.localhost" + f.router_port() + "/").body == "<h1>A</h1>\n");
+  f.deploy(f.functions_project("other", "O"), "other");
+  auto taken = ferry_cli({"alias", "set", id, "other"}, f.node.url, f.node.token, f.home);
+  CHECK(taken.exit_code == 1); // the production host of another project
+  auto rm = ferry_cli({"rm", id}, f.node.url, f.node.token, f.home);
+  CHECK(rm.exit_code == 1);
+  CHECK(rm.err.find("served at") != std::string::npos);
+  CHECK(ferry_cli({"alias", "rm", "www.ferry.localhost"}, f.node.url, f.node.token, f.home)
+            .exit_code == 0);
+  CHECK(http("GET", "http://www.ferry.localhost" + f.router_port() + "/").status == 404);
+  auto b = f.deploy(f.dir / "al", "al");
+  auto bid = b.out.substr(7, 13);
+  CHECK(ferry_cli({"rm", bid}, f.node.url, f.node.token, f.home).exit_code == 0);
+  CHECK(http("GET", b.out + "/").status == 404);
+}
