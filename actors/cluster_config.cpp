@@ -24,6 +24,7 @@ cluster_config default_cluster() {
   node_config local;
   local.name = "local";
   local.api = "127.0.0.1:7700";
+  local.router = "127.0.0.1:7701";
   local.roles = known_roles();
   c.nodes.push_back(local);
   return c;

@@ -55,7 +55,8 @@ Runs one ferry node. With no --config it is a single node playing every role
   --builders DIR       the build pipeline (default: the builders/ of the source tree)
   --router-listen HOST:PORT
                        the router serving deployments (deploy role); port 0
-                       picks a free port (default: the API's host and port + 1)
+                       picks a free port (default: cluster.conf's router, 7701
+                       for the embedded node; with --listen a free port)
   --function-idle-ms N stop a function's instance after N ms unused (scale
                        to zero; default 300000)
   --runtime-pool N     generic runtimes kept started for fast cold starts
@@ -349,12 +350,14 @@ int main(int argc, char** argv) {
   if (runtime_core) {
     auto dir = caf::actor_cast<directory_actor>(supervisor);
     runtime_core->connect(registry_resolver(sys, dir), registry_env_source(sys, dir));
-    std::string addr = router_listen.empty() ? me->router : router_listen;
-    if (addr.empty()) { // the API's host, its port + 1 (or a free port if that is 0)
+    // --router-listen, else cluster.conf's router (unless --listen moved the
+    // API: then a free port on its host), else a free port on the API's host
+    std::string addr = !router_listen.empty() ? router_listen : listen.empty() ? me->router : "";
+    if (addr.empty()) {
       std::string h;
       uint16_t p = 0;
       split_host_port(api_addr, h, p);
-      addr = h + ":" + std::to_string(p == 0 ? 0 : p + 1);
+      addr = (h.empty() ? std::string("127.0.0.1") : h) + ":0";
     }
     if (!split_host_port(addr, router_host, router_port)) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);

@@ -17,9 +17,12 @@ if [ -f "$data/ferryd.url" ] && curl -fsS "$(cat "$data/ferryd.url")/healthz" >/
   url=$(cat "$data/ferryd.url")
   echo "quickstart: ferryd is already running at $url"
 else
-  listen=127.0.0.1:7700
-  if curl -fsS "http://$listen/healthz" >/dev/null 2>&1; then listen=127.0.0.1:0; fi
-  nohup "$root/build/ferryd" --data-dir "$data" --listen "$listen" \
+  listen=127.0.0.1:7700 router=127.0.0.1:7701
+  if curl -sS -o /dev/null "http://$listen/healthz" 2>/dev/null ||
+     curl -sS -o /dev/null "http://$router/" 2>/dev/null; then
+    listen=127.0.0.1:0 router=127.0.0.1:0 # taken: free ports
+  fi
+  nohup "$root/build/ferryd" --data-dir "$data" --listen "$listen" --router-listen "$router" \
     >"$data/ferryd.url.tmp" 2>"$data/ferryd.log" </dev/null &
   echo $! >"$data/ferryd.pid"
   for _ in $(seq 100); do
@@ -37,10 +40,15 @@ else
 fi
 
 "$ferry" login --url "$url" <"$data/admin.token"
-version=$("$ferry" deploy examples/hello --project hello)
+deployment=$("$ferry" deploy examples/hello --project hello --prod)
 echo
-echo "quickstart: deployed examples/hello as version $version:"
-"$ferry" inspect "$version" --files
+echo "quickstart: deployed examples/hello at $deployment (and promoted it to production):"
+"$ferry" inspect "$deployment" --files
 echo
-echo "Next: ferry deploy DIR, ferry ls --project hello, ferry --help."
+echo "quickstart: $deployment/api/hello answers:"
+curl -fsS "$deployment/api/hello"
+echo
+echo
+echo "Next: edit examples/hello and ferry deploy it again (a new URL each time),"
+echo "ferry promote / rollback, ferry env add, ferry logs URL --runtime, ferry --help."
 echo "Stop the server with: kill \$(cat $data/ferryd.pid)"

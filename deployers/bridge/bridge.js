@@ -72,49 +72,79 @@ function parseBody(raw, type) {
 }
 
 /// Adds the Vercel-style helpers; the body is read first.
-async function addHelpers(req, res) {
-  const url = new URL(req.url, 'http://localhost');
+function parseQuery(rawUrl) {
   const query = {};
-  for (const [k, v] of url.searchParams) query[k] = k in query ? [].concat(query[k], v) : v;
-  req.query = query;
-  req.cookies = parseCookies(req.headers.cookie);
-  const chunks = [];
-  for await (const c of req) chunks.push(c);
-  const raw = Buffer.concat(chunks);
-  let parsed;
-  Object.defineProperty(req, 'body', {
+  const q = rawUrl.indexOf('?');
+  if (q < 0) return query;
+  for (const [k, v] of new URLSearchParams(rawUrl.slice(q + 1))) query[k] = k in query ? [].concat(query[k], v) : v;
+  return query;
+}
+
+/// Reads the whole body of a request that has one (null if it has none).
+function readBody(req) {
+  const len = req.headers['content-length'];
+  if (!(len && len !== '0') && !req.headers['transfer-encoding']) return null;
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+// The Vercel-style helpers live on the prototypes of this process's requests
+// and responses (it serves one function): nothing is allocated per request,
+// and query, cookies and body are parsed only when first used.
+const RAW = Symbol('ferry.rawBody');
+const CACHE = Symbol('ferry.parsed');
+function cached(self, key, compute) {
+  const c = self[CACHE] || (self[CACHE] = {});
+  if (!(key in c)) c[key] = compute();
+  return c[key];
+}
+function helperProperty(name, compute) {
+  Object.defineProperty(http.IncomingMessage.prototype, name, {
     configurable: true,
     get() {
-      if (parsed === undefined) parsed = { value: parseBody(raw, req.headers['content-type']) };
-      return parsed.value;
+      return cached(this, name, () => compute(this));
+    },
+    set(v) {
+      (this[CACHE] || (this[CACHE] = {}))[name] = v;
     },
   });
-  res.status = (code) => {
-    res.statusCode = code;
-    return res;
+}
+
+function installHelpers() {
+  helperProperty('query', (req) => parseQuery(req.url));
+  helperProperty('cookies', (req) => parseCookies(req.headers.cookie));
+  helperProperty('body', (req) => parseBody(req[RAW] || Buffer.alloc(0), req.headers['content-type']));
+  const R = http.ServerResponse.prototype;
+  R.status = function (code) {
+    this.statusCode = code;
+    return this;
   };
-  res.json = (obj) => {
-    if (!res.getHeader('content-type')) res.setHeader('content-type', 'application/json; charset=utf-8');
-    res.end(JSON.stringify(obj));
-    return res;
+  R.json = function (obj) {
+    if (!this.getHeader('content-type')) this.setHeader('content-type', 'application/json; charset=utf-8');
+    this.end(JSON.stringify(obj));
+    return this;
   };
-  res.send = (body) => {
-    if (body === undefined || body === null) return res.end(), res;
+  R.send = function (body) {
+    if (body === undefined || body === null) return this.end(), this;
     if (Buffer.isBuffer(body)) {
-      if (!res.getHeader('content-type')) res.setHeader('content-type', 'application/octet-stream');
-      return res.end(body), res;
+      if (!this.getHeader('content-type')) this.setHeader('content-type', 'application/octet-stream');
+      return this.end(body), this;
     }
-    if (typeof body === 'object') return res.json(body);
-    if (!res.getHeader('content-type')) res.setHeader('content-type', 'text/html; charset=utf-8');
-    res.end(String(body));
-    return res;
+    if (typeof body === 'object') return this.json(body);
+    if (!this.getHeader('content-type')) this.setHeader('content-type', 'text/html; charset=utf-8');
+    this.end(String(body));
+    return this;
   };
-  res.redirect = (a, b) => {
+  R.redirect = function (a, b) {
     const [code, location] = typeof a === 'number' ? [a, b] : [307, a];
-    res.statusCode = code;
-    res.setHeader('location', location);
-    res.end();
-    return res;
+    this.statusCode = code;
+    this.setHeader('location', location);
+    this.end();
+    return this;
   };
 }
 
@@ -158,7 +188,10 @@ async function serve(req, res) {
       appServer.emit('request', req, res);
       return;
     }
-    if (helpers) await addHelpers(req, res);
+    if (helpers) {
+      const body = readBody(req);
+      if (body) req[RAW] = await body;
+    }
     await app(req, res);
   } catch (err) {
     fail(res, err, req);
@@ -225,6 +258,7 @@ function assignment() {
 }
 
 assignment()
+  .then(() => helpers && installHelpers())
   .then(load)
   .then(() => {
     const onListen = () => {

@@ -62,9 +62,8 @@ bool percent_decode(std::string_view in, std::string& out) {
 
 bool is_hop_by_hop(http::field f) {
   return f == http::field::connection || f == http::field::keep_alive ||
-         f == http::field::proxy_connection || f == http::field::te ||
-         f == http::field::trailer || f == http::field::transfer_encoding ||
-         f == http::field::upgrade;
+         f == http::field::proxy_connection || f == http::field::te || f == http::field::trailer ||
+         f == http::field::transfer_encoding || f == http::field::upgrade;
 }
 
 void strip_hop_by_hop(http::fields& h) {
@@ -73,6 +72,34 @@ void strip_hop_by_hop(http::fields& h) {
       it = h.erase(it);
     else
       ++it;
+  }
+}
+
+/// The last routing decision of a connection, good while the runtime's
+/// generation does not change.
+struct route_cache {
+  std::string host;
+  uint64_t generation = 0;
+  std::shared_ptr<const deployment> dep;
+  const function_config* fn = nullptr; ///< of dep, with its pool
+  std::shared_ptr<function_pool> pool;
+};
+
+/// JSON string contents for s (quotes and backslashes escaped, control
+/// characters as \u00XX).
+void json_escape(std::string& out, std::string_view s) {
+  static const char hex[] = "0123456789abcdef";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += "\\u00";
+      out += hex[(c >> 4) & 15];
+      out += hex[c & 15];
+    } else {
+      out += c;
+    }
   }
 }
 
@@ -133,6 +160,7 @@ struct router::impl {
   void serve(tcp::socket& sock, watched_conn& conn) {
     asio::io_context io;
     upstream up{io, nullptr, {}, 0, nullptr};
+    route_cache cache;
     beast::flat_buffer buf;
     boost::system::error_code ec;
     auto peer = sock.remote_endpoint(ec).address().to_string(ec);
@@ -163,17 +191,20 @@ struct router::impl {
       bool head = req.method() == http::verb::head;
       auto started = clock::now();
       std::string deployment;
-      auto res = handle(req, up, conn, peer, deployment);
+      auto res = handle(req, up, conn, peer, deployment, cache);
       res.keep_alive(keep);
       if (!deployment.empty()) {
-        auto ms = std::chrono::duration<double, std::milli>(clock::now() - started).count();
-        rt.logs().append(deployment, json{{"t", wall_ms()},
-                                          {"source", "router"},
-                                          {"method", std::string(req.method_string())},
-                                          {"path", std::string(req.target().substr(0, 2048))},
-                                          {"status", res.result_int()},
-                                          {"ms", std::round(ms * 100) / 100}}
-                                         .dump());
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started);
+        std::string line =
+            "{\"t\":" + std::to_string(wall_ms()) + ",\"source\":\"router\",\"method\":\"";
+        json_escape(line, std::string_view(req.method_string().data(), req.method_string().size()));
+        line += "\",\"path\":\"";
+        json_escape(line, std::string_view(req.target().data(),
+                                           std::min<size_t>(req.target().size(), 2048)));
+        line += "\",\"status\":" + std::to_string(res.result_int()) +
+                ",\"ms\":" + std::to_string(us.count() / 1000) + "." +
+                std::to_string(us.count() / 100 % 10) + std::to_string(us.count() / 10 % 10) + "}";
+        rt.logs().append(deployment, line);
       }
       if (!send(sock, res, keep, head) || !keep)
         break;
@@ -197,14 +228,22 @@ struct router::impl {
   }
 
   response handle(request& req, upstream& up, watched_conn& conn, const std::string& peer,
-                  std::string& deployment) {
+                  std::string& deployment, route_cache& cache) {
     std::string host(req[http::field::host]);
     if (auto colon = host.rfind(':'); colon != std::string::npos && host.find(']') == host.npos)
       host.resize(colon);
     std::transform(host.begin(), host.end(), host.begin(), ::tolower);
     if (host.empty())
       return error_page(400, "BAD_REQUEST", "the request names no Host");
-    auto dep = rt.route_host(host);
+    caf::expected<std::shared_ptr<const runtime::deployment>> dep{caf::error{}};
+    auto gen = rt.generation();
+    if (cache.dep && cache.host == host && cache.generation == gen) {
+      dep = cache.dep;
+    } else {
+      dep = rt.route_host(host);
+      if (dep)
+        cache = route_cache{host, gen, *dep, nullptr, nullptr};
+    }
     if (!dep) {
       if (code_of(dep.error()) == ec::not_found)
         return error_page(404, rt.aliases_known() ? "DEPLOYMENT_NOT_FOUND" : "ROUTES_LOADING",
@@ -222,8 +261,15 @@ struct router::impl {
     if (readonly)
       if (auto* f = d.find_static(path))
         return serve_static(req, *f);
-    if (auto* fn = d.find_function(path))
-      return proxy(req, d, *fn, up, conn, peer, host);
+    if (auto* fn = d.find_function(path)) {
+      if (cache.fn != fn || !cache.pool) {
+        cache.fn = fn;
+        cache.pool = rt.pool_of(d, *fn);
+      }
+      if (!cache.pool)
+        return error_page(404, "DEPLOYMENT_NOT_FOUND", "the deployment was removed");
+      return proxy(req, d, *fn, *cache.pool, up, conn, peer, host);
+    }
     if (!readonly && d.find_static(path))
       return error_page(405, "METHOD_NOT_ALLOWED", "static files answer GET and HEAD");
     return error_page(404, "NOT_FOUND", "no file or function at " + path);
@@ -236,7 +282,8 @@ struct router::impl {
     res.set(http::field::content_type, f.content_type);
     std::string_view inm(req[http::field::if_none_match].data(),
                          req[http::field::if_none_match].size());
-    if (!inm.empty() && (inm == f.etag || inm == "*" || inm.find(f.etag) != std::string_view::npos)) {
+    if (!inm.empty() &&
+        (inm == f.etag || inm == "*" || inm.find(f.etag) != std::string_view::npos)) {
       res.result(http::status::not_modified);
       res.content_length(0);
       return res;
@@ -252,10 +299,11 @@ struct router::impl {
     return res;
   }
 
-  response proxy(request& req, const deployment& d, const function_config& fn, upstream& up,
-                 watched_conn& conn, const std::string& peer, const std::string& host) {
+  response proxy(request& req, const deployment& d, const function_config& fn, function_pool& pool,
+                 upstream& up, watched_conn& conn, const std::string& peer,
+                 const std::string& host) {
     auto deadline = clock::now() + std::chrono::seconds(fn.max_duration_s);
-    auto inst = rt.acquire(d, fn, std::min(deadline, clock::now() + std::chrono::seconds(30)));
+    auto inst = rt.acquire(pool, std::min(deadline, clock::now() + std::chrono::seconds(30)));
     if (!inst)
       return error_page(503, "FUNCTION_UNAVAILABLE", reason_of(inst.error()));
     auto& i = **inst;
@@ -276,8 +324,7 @@ struct router::impl {
         ec = asio::error::connection_refused;
         break;
       }
-      conn.upstream_deadline_ms =
-          watched_conn::now_ms() + int64_t{fn.max_duration_s} * 1000 + 50;
+      conn.upstream_deadline_ms = watched_conn::now_ms() + int64_t{fn.max_duration_s} * 1000 + 50;
       http::write(*up.sock, req, ec);
       if (!ec)
         http::read(*up.sock, up.buf, parser, ec);
@@ -290,7 +337,7 @@ struct router::impl {
       break;
     }
     if (!ec) {
-      rt.release(d, fn, *inst, outcome::ok);
+      rt.release(*inst, outcome::ok);
       auto res = parser.release();
       strip_hop_by_hop(res.base());
       res.prepare_payload();
@@ -299,7 +346,7 @@ struct router::impl {
     bool timed_out = conn.upstream_cut.load();
     up.close(conn);
     if (timed_out) {
-      rt.release(d, fn, *inst, outcome::timed_out);
+      rt.release(*inst, outcome::timed_out);
       rt.logs().append(d.id, json{{"t", wall_ms()},
                                   {"level", "error"},
                                   {"source", "router"},
@@ -307,25 +354,25 @@ struct router::impl {
                                   {"error", "timed out after " + std::to_string(fn.max_duration_s) +
                                                 " s (maxDuration); instance stopped"}}
                                  .dump());
-      return error_page(504, "FUNCTION_INVOCATION_TIMEOUT",
-                        "the function ran past its maxDuration of " +
-                            std::to_string(fn.max_duration_s) + " s");
+      return error_page(
+          504, "FUNCTION_INVOCATION_TIMEOUT",
+          "the function ran past its maxDuration of " + std::to_string(fn.max_duration_s) + " s");
     }
     if (ec == http::error::body_limit) {
-      rt.release(d, fn, *inst, outcome::ok);
+      rt.release(*inst, outcome::ok);
       return error_page(502, "FUNCTION_RESPONSE_TOO_LARGE", "the function's response is too large");
     }
     // the instance died (out of memory, exit, crash): give it a moment to be reaped
     for (int k = 0; k < 20 && !i.proc->exited(); ++k)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    rt.release(d, fn, *inst, outcome::crashed);
-    rt.logs().append(d.id, json{{"t", wall_ms()},
-                                {"level", "error"},
-                                {"source", "router"},
-                                {"function", fn.name},
-                                {"error", "the instance failed mid-request: " +
-                                              i.proc->describe_exit()}}
-                               .dump());
+    rt.release(*inst, outcome::crashed);
+    rt.logs().append(d.id,
+                     json{{"t", wall_ms()},
+                          {"level", "error"},
+                          {"source", "router"},
+                          {"function", fn.name},
+                          {"error", "the instance failed mid-request: " + i.proc->describe_exit()}}
+                         .dump());
     return error_page(500, "FUNCTION_INVOCATION_FAILED",
                       "the function's instance failed: " + i.proc->describe_exit());
   }

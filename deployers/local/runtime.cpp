@@ -276,7 +276,7 @@ void log_hub::flush() {
 // ---------------------------------------------------------- function pool
 
 /// The instances of one function of one deployment.
-class function_pool {
+class function_pool : public std::enable_shared_from_this<function_pool> {
 public:
   function_pool(core& c, std::shared_ptr<const deployment> d, function_config f)
       : core_(c), dep_(std::move(d)), fn_(std::move(f)) {}
@@ -416,6 +416,7 @@ private:
       return err;
     }
     auto i = std::make_shared<instance>();
+    i->pool = weak_from_this();
     i->serial = next_serial_++;
     i->proc = std::move(proc);
     i->socket_path = i->proc->socket_path();
@@ -507,8 +508,8 @@ caf::expected<std::shared_ptr<const deployment>> core::get(const std::string& id
   if (ref->state != "built" || ref->artifact.empty())
     return make_error(ec::not_found, "deployment " + id + " is " + ref->state +
                                          (ref->state == "removed" ? "" : ", not built"));
-  auto d = load_deployment(*store_, *ref,
-                           (fs::path(opts_.data_dir) / "deployments" / ref->id).string());
+  auto d =
+      load_deployment(*store_, *ref, (fs::path(opts_.data_dir) / "deployments" / ref->id).string());
   if (!d)
     return d.error();
   std::lock_guard<std::mutex> guard{mtx_};
@@ -563,9 +564,13 @@ caf::expected<std::shared_ptr<instance>> core::acquire(const deployment& d,
   return p->acquire(deadline, env_);
 }
 
-void core::release(const deployment& d, const function_config& f,
-                   const std::shared_ptr<instance>& i, outcome how) {
-  if (auto p = pool_of(d, f))
+caf::expected<std::shared_ptr<instance>> core::acquire(function_pool& pool,
+                                                       clock::time_point deadline) {
+  return pool.acquire(deadline, env_);
+}
+
+void core::release(const std::shared_ptr<instance>& i, outcome how) {
+  if (auto p = i->pool.lock())
     p->release(i, how);
   else
     i->proc->stop();
@@ -581,10 +586,10 @@ caf::error core::warm(const std::string& id) {
     if (!i)
       return i.error();
     bool healthy = health_check((*i)->socket_path, deadline);
-    release(**d, f, *i, healthy ? outcome::ok : outcome::crashed);
+    release(*i, healthy ? outcome::ok : outcome::crashed);
     if (!healthy)
-      return make_error(ec::unavailable, "function " + f.name + " of " + id +
-                                             " failed its health check");
+      return make_error(ec::unavailable,
+                        "function " + f.name + " of " + id + " failed its health check");
   }
   return {};
 }
@@ -597,6 +602,7 @@ void core::set_aliases(const std::vector<alias_info>& all) {
   std::lock_guard<std::mutex> guard{mtx_};
   aliases_ = std::move(m);
   aliases_known_ = true;
+  ++generation_;
 }
 
 void core::apply_alias(const alias_info& a) {
@@ -607,6 +613,7 @@ void core::apply_alias(const alias_info& a) {
   else
     (*m)[a.host] = a.deployment;
   aliases_ = std::move(m); // one pointer swap: a request sees the old table or the new
+  ++generation_;
 }
 
 void core::remove(const std::string& id) {
@@ -614,6 +621,7 @@ void core::remove(const std::string& id) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     deployments_.erase(id);
+    ++generation_;
     for (auto it = pools_.begin(); it != pools_.end();) {
       if (it->first.rfind(id + "/", 0) == 0) {
         gone.push_back(it->second);

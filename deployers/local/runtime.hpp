@@ -35,13 +35,13 @@ struct options {
   std::string data_dir;   ///< DATA/runtime: exported deployments, instance slots, logs
   std::string bridge_dir; ///< deployers/bridge
   std::string domain = "ferry.localhost";
-  size_t pool_size = 2;                         ///< generic runtimes kept started
+  size_t pool_size = 2;                          ///< generic runtimes kept started
   std::chrono::milliseconds idle{5 * 60 * 1000}; ///< an unused instance stops after this
-  uint32_t max_instances = 4;                   ///< per function
-  uint32_t concurrency = 64;                    ///< requests one instance takes at once
-  uint32_t pids = 256;                          ///< per instance
-  double cpus = 1.0;                            ///< per instance
-  uint64_t pool_memory_mb = 1024;               ///< limit of a runtime not yet assigned
+  uint32_t max_instances = 4;                    ///< per function
+  uint32_t concurrency = 64;                     ///< requests one instance takes at once
+  uint32_t pids = 256;                           ///< per instance
+  double cpus = 1.0;                             ///< per instance
+  uint64_t pool_memory_mb = 1024;                ///< limit of a runtime not yet assigned
 };
 
 struct static_file {
@@ -93,6 +93,7 @@ class function_pool;
 /// An instance of a function: a sandboxed bridge process serving one
 /// function on a unix socket.
 struct instance {
+  std::weak_ptr<function_pool> pool; ///< where it goes back
   uint64_t serial = 0;
   std::shared_ptr<process> proc;
   std::string socket_path;
@@ -151,8 +152,10 @@ public:
   /// unavailable after the deadline (the reason says why).
   caf::expected<std::shared_ptr<instance>> acquire(const deployment& d, const function_config& f,
                                                    clock::time_point deadline);
-  void release(const deployment& d, const function_config& f, const std::shared_ptr<instance>& i,
-               outcome how);
+  /// The same through a pool the caller keeps (valid while generation() is).
+  std::shared_ptr<function_pool> pool_of(const deployment& d, const function_config& f);
+  caf::expected<std::shared_ptr<instance>> acquire(function_pool& pool, clock::time_point deadline);
+  void release(const std::shared_ptr<instance>& i, outcome how);
 
   /// Loads a deployment and starts (and health-checks) one instance of each
   /// of its functions: done before an alias moves to it.
@@ -161,6 +164,9 @@ public:
   void set_aliases(const std::vector<alias_info>& all);
   void apply_alias(const alias_info& a);
   bool aliases_known() const { return aliases_known_; }
+  /// Changes whenever an alias or a deployment changes: a cached routing
+  /// decision stays good while it does not.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   /// Stops a deployment's instances and forgets it.
   void remove(const std::string& id);
   /// Stops idle instances, keeps the generic pool full, flushes logs.
@@ -180,14 +186,14 @@ private:
 
   mutable std::mutex mtx_;
   std::map<std::string, std::shared_ptr<const deployment>> deployments_;
-  std::map<std::string, std::shared_ptr<std::mutex>> loading_; ///< one load per id at a time
+  std::map<std::string, std::shared_ptr<std::mutex>> loading_;        ///< one load per id at a time
   std::shared_ptr<const std::map<std::string, std::string>> aliases_; ///< host -> deployment
   std::atomic<bool> aliases_known_{false};
+  std::atomic<uint64_t> generation_{1};
   std::map<std::string, std::shared_ptr<function_pool>> pools_; ///< "id/function"
   std::vector<std::shared_ptr<process>> spare_;                 ///< the generic pool
   std::atomic<uint64_t> next_slot_{1};
 
-  std::shared_ptr<function_pool> pool_of(const deployment& d, const function_config& f);
   std::shared_ptr<process> start_process();
 };
 
