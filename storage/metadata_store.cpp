@@ -409,7 +409,7 @@ private:
 } // namespace
 
 std::string version_state_name(int state) {
-  static const char* const names[] = {"created", "uploading", "sealed", "queued",
+  static const char* const names[] = {"created",  "uploading", "sealed",    "queued",
                                       "building", "built",     "deploying", "ready",
                                       "failed",   "canceled",  "removed"};
   if (state < 0 || state > 10)

@@ -84,8 +84,7 @@ deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<r
 
 } // namespace
 
-deploy_target_actor spawn_local_target(caf::actor_system& sys,
-                                       std::shared_ptr<runtime::core> core,
+deploy_target_actor spawn_local_target(caf::actor_system& sys, std::shared_ptr<runtime::core> core,
                                        directory_actor directory) {
   return sys.spawn<caf::detached>(local_target, std::move(core), std::move(directory));
 }

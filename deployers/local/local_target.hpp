@@ -15,8 +15,7 @@
 
 namespace ferry {
 
-deploy_target_actor spawn_local_target(caf::actor_system& sys,
-                                       std::shared_ptr<runtime::core> core,
+deploy_target_actor spawn_local_target(caf::actor_system& sys, std::shared_ptr<runtime::core> core,
                                        directory_actor directory);
 
 /// A resolver and an environment source for the core that ask the

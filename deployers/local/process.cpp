@@ -44,7 +44,8 @@ bool health_check(const std::string& socket_path, std::chrono::steady_clock::tim
   int fd = connect_unix(socket_path);
   if (fd < 0)
     return false;
-  static const char req[] = "GET /__ferry/health HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n\r\n";
+  static const char req[] =
+      "GET /__ferry/health HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n\r\n";
   bool ok = ::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof req - 1);
   std::string got;
   char buf[512];
@@ -127,9 +128,12 @@ bool process::start() {
   sandbox::spec s;
   s.argv = {"/usr/bin/node", "/opt/ferry/bridge/bridge.js"};
   s.work_dir = slot_dir_ + "/run";
-  s.env = {{"PATH", "/usr/bin:/bin"},        {"HOME", "/tmp"},
-           {"NODE_ENV", "production"},       {"FERRY_POOL", "1"},
-           {"FERRY_SOCKET", "/work/bridge.sock"}, {"FERRY_REQUEST_LOG", "0"},
+  s.env = {{"PATH", "/usr/bin:/bin"},
+           {"HOME", "/tmp"},
+           {"NODE_ENV", "production"},
+           {"FERRY_POOL", "1"},
+           {"FERRY_SOCKET", "/work/bridge.sock"},
+           {"FERRY_REQUEST_LOG", "0"},
            {"TZ", "UTC"}};
   s.ro_binds = {{opts_.bridge_dir, "/opt/ferry/bridge"}, {slot_dir_ + "/code", "/var/task"}};
   s.lim.memory_bytes = opts_.pool_memory_mb << 20;
@@ -214,10 +218,10 @@ caf::error process::assign(const function_config& f, const std::vector<std::stri
     if (cgroup_ && !cgroup_->set_memory_limit(pending_memory_))
       return make_error(ec::unavailable, "cannot set the memory limit of an instance");
   }
-  auto job = json{{"dir", "/var/task/fn"}, {"handler", f.handler}, {"helpers", f.helpers},
-                  {"env", vars}}
-                 .dump() +
-             "\n";
+  auto job =
+      json{{"dir", "/var/task/fn"}, {"handler", f.handler}, {"helpers", f.helpers}, {"env", vars}}
+          .dump() +
+      "\n";
   bool wrote = ::write(stdin_w_, job.data(), job.size()) == static_cast<ssize_t>(job.size());
   ::close(stdin_w_);
   stdin_w_ = -1;
