@@ -40,7 +40,9 @@ TEST_CASE("projects and versions persist as records across a reopen") {
                             7,
                             8,
                             "alice",
-                            ""};
+                            "",
+                            "",
+                            "preview"};
       p.next_number = n + 1;
       REQUIRE_FALSE((*m)->put_version(v, &p));
     }
