@@ -1,5 +1,6 @@
 #include "actors/api_server.hpp"
 
+#include "actors/http_listener.hpp"
 #include "actors/http_routes.hpp"
 #include "messages/errors.hpp"
 
@@ -30,66 +31,17 @@ struct api_server::impl {
   caf::actor_system& sys;
   api_options opts;
   role_cache roles;
-  asio::io_context io;
-  tcp::acceptor acceptor{io};
-  std::thread accept_thread;
-  std::mutex mtx;
-  std::condition_variable cv;
-  /// An open connection and when it is due to be cut if it makes no progress.
-  struct conn {
-    int fd;
-    std::atomic<int64_t> deadline_ms;
-  };
-  std::set<conn*> conns;
-  size_t active = 0;
-  std::atomic<bool> stopping{false};
-  std::thread watchdog;
-
-  static int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-  }
-
-  /// Blocking socket reads ignore SO_RCVTIMEO under asio (it polls again), so
-  /// a watchdog shuts down connections that are idle or stalled past their
-  /// deadline; their blocked reads then fail.
-  void watch() {
-    while (!stopping) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      std::lock_guard<std::mutex> guard{mtx};
-      auto now = now_ms();
-      for (auto* c : conns)
-        if (c->deadline_ms.load() < now)
-          ::shutdown(c->fd, SHUT_RDWR);
-    }
-  }
+  http_listener listener;
 
   impl(caf::actor_system& s, directory_actor dir, api_options o)
-      : sys(s), opts(std::move(o)), roles(std::move(dir)) {}
+      : sys(s),
+        opts(std::move(o)),
+        roles(std::move(dir)),
+        listener(
+            opts.max_connections, [this](tcp::socket& sock, watched_conn& c) { serve(sock, c); },
+            [](tcp::socket& sock) { reject_busy(sock); }) {}
 
-  void accept_loop() {
-    while (!stopping) {
-      tcp::socket sock{io};
-      boost::system::error_code ec;
-      acceptor.accept(sock, ec);
-      if (ec) {
-        if (stopping)
-          return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        continue;
-      }
-      std::unique_lock<std::mutex> guard{mtx};
-      if (active >= opts.max_connections) {
-        guard.unlock();
-        reject_busy(sock);
-        continue;
-      }
-      ++active;
-      guard.unlock();
-      auto owned = std::make_unique<tcp::socket>(std::move(sock));
-      std::thread([this, s = std::move(owned)]() mutable { serve(std::move(s)); }).detach();
-    }
-  }
+  static int64_t now_ms() { return watched_conn::now_ms(); }
 
   static void reject_busy(tcp::socket& sock) {
     http::response<http::string_body> res{http::status::service_unavailable, 11};
@@ -101,20 +53,13 @@ struct api_server::impl {
     http::write(sock, res, ec);
   }
 
-  void serve(std::unique_ptr<tcp::socket> owned) {
-    auto& sock = *owned;
+  void serve(tcp::socket& sock, watched_conn& me) {
     const int64_t idle_ms = int64_t{opts.idle_timeout_s} * 1000;
-    conn me{sock.native_handle(), now_ms() + idle_ms};
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      conns.insert(&me);
-    }
-    boost::system::error_code nodelay_ec;
-    sock.set_option(tcp::no_delay(true), nodelay_ec);
+    me.idle_for(idle_ms);
     {
       caf::scoped_actor self{sys};
       beast::flat_buffer buf;
-      while (!stopping) {
+      while (true) {
         http::request_parser<http::string_body> parser;
         parser.header_limit(16 * 1024);
         parser.body_limit(api_limits::max_body);
@@ -180,13 +125,6 @@ struct api_server::impl {
           break;
       }
     }
-    boost::system::error_code ignored;
-    sock.shutdown(tcp::socket::shutdown_both, ignored);
-    std::lock_guard<std::mutex> guard{mtx};
-    conns.erase(&me);
-    owned.reset(); // before the count drops: stop() may destroy the io_context next
-    --active;
-    cv.notify_all();
   }
 
   static constexpr uint64_t direct_read_min = 64 << 10;
@@ -229,41 +167,12 @@ api_server::~api_server() {
 }
 
 caf::expected<uint16_t> api_server::start() {
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(impl_->opts.host, ec);
-  if (ec)
-    return make_error(ec::bad_request, "bad listen address '" + impl_->opts.host + "'");
-  tcp::endpoint ep{addr, impl_->opts.port};
-  impl_->acceptor.open(ep.protocol(), ec);
-  if (!ec)
-    impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec)
-    impl_->acceptor.bind(ep, ec);
-  if (!ec)
-    impl_->acceptor.listen(512, ec);
-  if (ec)
-    return make_error(ec::unavailable, "listen on " + impl_->opts.host + ":" +
-                                           std::to_string(impl_->opts.port) + ": " + ec.message());
-  auto port = impl_->acceptor.local_endpoint().port();
-  impl_->accept_thread = std::thread([this] { impl_->accept_loop(); });
-  impl_->watchdog = std::thread([this] { impl_->watch(); });
-  return port;
+  return impl_->listener.start(impl_->opts.host, impl_->opts.port);
 }
 
 void api_server::stop() {
-  if (!impl_ || impl_->stopping.exchange(true))
-    return;
-  boost::system::error_code ec;
-  ::shutdown(impl_->acceptor.native_handle(), SHUT_RDWR);
-  impl_->acceptor.close(ec);
-  if (impl_->accept_thread.joinable())
-    impl_->accept_thread.join();
-  if (impl_->watchdog.joinable())
-    impl_->watchdog.join();
-  std::unique_lock<std::mutex> guard{impl_->mtx};
-  for (auto* c : impl_->conns)
-    ::shutdown(c->fd, SHUT_RDWR);
-  impl_->cv.wait_for(guard, std::chrono::seconds(5), [this] { return impl_->active == 0; });
+  if (impl_)
+    impl_->listener.stop();
 }
 
 } // namespace ferry

@@ -57,24 +57,21 @@ std::string content_type_of(const std::string& path) {
   return it == types.end() ? "application/octet-stream" : it->second;
 }
 
-/// The files under `prefix` of a stored tree, with their hashes.
+/// The files under the top-level directory `prefix` of a stored tree, with
+/// their hashes (none if it has no such directory).
 caf::error list_files(blob_store& store, const std::string& root, const std::string& prefix,
                       std::vector<std::pair<std::string, std::string>>& out) {
-  // find the prefix's node first
-  std::string hash = root;
   std::vector<tree_entry> entries;
-  for (auto& part : {prefix}) {
-    auto bytes = store.get(blob_ref{static_cast<uint8_t>(blob_ns::output_tree), hash});
-    if (!bytes)
-      return bytes.error();
-    if (auto why = parse_tree(*bytes, entries); !why.empty())
-      return make_error(ec::corrupt, why);
-    auto it = std::find_if(entries.begin(), entries.end(),
-                           [&](const tree_entry& e) { return e.name == part; });
-    if (it == entries.end() || it->kind != entry_kind::dir)
-      return {}; // no static files
-    hash = it->ref;
-  }
+  auto top = store.get(blob_ref{static_cast<uint8_t>(blob_ns::output_tree), root});
+  if (!top)
+    return top.error();
+  if (auto why = parse_tree(*top, entries); !why.empty())
+    return make_error(ec::corrupt, why);
+  auto it = std::find_if(entries.begin(), entries.end(),
+                         [&](const tree_entry& e) { return e.name == prefix; });
+  if (it == entries.end() || it->kind != entry_kind::dir)
+    return {};
+  auto hash = it->ref;
   std::deque<std::pair<std::string, std::string>> todo{{"", hash}};
   while (!todo.empty()) {
     auto [path, node] = todo.front();
