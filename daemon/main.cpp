@@ -48,8 +48,8 @@ Runs one ferry node. With no --config it is a single node playing every role
   --config FILE        cluster.conf naming the nodes and their roles
   --node NAME          which node of the cluster this is (needed with several)
   --listen HOST:PORT   HTTP API address (api role); port 0 picks a free port
-  --idle-timeout SECS  close API connections idle (or stalled mid-request)
-                       this long (default 60)
+  --idle-timeout SECS  close API and router connections idle (or stalled
+                       mid-request) this long (default 60)
   --max-connections N  API connections served at once; more get 503 (default 256)
   --build-slots N      sandboxed build slots of this node (build role; default 2)
   --builders DIR       the build pipeline (default: the builders/ of the source tree)
@@ -62,6 +62,12 @@ Runs one ferry node. With no --config it is a single node playing every role
   --runtime-pool N     generic runtimes kept started for fast cold starts
                        (deploy role; default 2)
   --max-instances N    instances per function at most (default 4)
+  --router-max-connections N
+                       router connections served at once; more get 503
+                       (default 4096)
+  --router-threads N   threads of the router, each serving its share of the
+                       connections (default 0: half the cores, 1 to 8; the
+                       other half is left to the functions)
   --bridge DIR         the function bridge (default: deployers/bridge of the source tree)
   -h, --help           this text
 
@@ -113,7 +119,8 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   std::string data_dir, config_file, node_name, listen,
       idle_timeout = "60", max_conns = "256", build_slots, builders = FERRY_BUILDERS_DIR,
-      router_listen, fn_idle = "300000", pool = "2", max_inst = "4", bridge = FERRY_BRIDGE_DIR;
+      router_listen, fn_idle = "300000", pool = "2", max_inst = "4", bridge = FERRY_BRIDGE_DIR,
+      router_threads = "0", router_conns = "4096";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string& out) {
@@ -125,20 +132,22 @@ int main(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       std::cout << usage;
       return 0;
-    } else if (a == "--data-dir"           ? !value(data_dir)
-               : a == "--config"           ? !value(config_file)
-               : a == "--node"             ? !value(node_name)
-               : a == "--listen"           ? !value(listen)
-               : a == "--idle-timeout"     ? !value(idle_timeout)
-               : a == "--max-connections"  ? !value(max_conns)
-               : a == "--build-slots"      ? !value(build_slots)
-               : a == "--builders"         ? !value(builders)
-               : a == "--router-listen"    ? !value(router_listen)
-               : a == "--function-idle-ms" ? !value(fn_idle)
-               : a == "--runtime-pool"     ? !value(pool)
-               : a == "--max-instances"    ? !value(max_inst)
-               : a == "--bridge"           ? !value(bridge)
-                                           : true) {
+    } else if (a == "--data-dir"                 ? !value(data_dir)
+               : a == "--config"                 ? !value(config_file)
+               : a == "--node"                   ? !value(node_name)
+               : a == "--listen"                 ? !value(listen)
+               : a == "--idle-timeout"           ? !value(idle_timeout)
+               : a == "--max-connections"        ? !value(max_conns)
+               : a == "--build-slots"            ? !value(build_slots)
+               : a == "--builders"               ? !value(builders)
+               : a == "--router-listen"          ? !value(router_listen)
+               : a == "--function-idle-ms"       ? !value(fn_idle)
+               : a == "--runtime-pool"           ? !value(pool)
+               : a == "--max-instances"          ? !value(max_inst)
+               : a == "--router-threads"         ? !value(router_threads)
+               : a == "--router-max-connections" ? !value(router_conns)
+               : a == "--bridge"                 ? !value(bridge)
+                                                 : true) {
       std::cerr << "ferryd: bad or incomplete option '" << a << "'\n\n" << usage;
       return 2;
     }
@@ -159,6 +168,12 @@ int main(int argc, char** argv) {
     return die("--runtime-pool must be 0 to 64");
   if (max_instances < 1 || max_instances > 256)
     return die("--max-instances must be 1 to 256");
+  long threads_n = std::atol(router_threads.c_str());
+  if (threads_n < 0 || threads_n > 64 || (threads_n == 0 && router_threads != "0"))
+    return die("--router-threads must be 0 (half the cores) to 64");
+  long router_conns_n = std::atol(router_conns.c_str());
+  if (router_conns_n < 1 || router_conns_n > 1000000)
+    return die("--router-max-connections must be 1 to 1000000");
 
   cluster_config cluster = default_cluster();
   if (!config_file.empty()) {
@@ -364,7 +379,9 @@ int main(int argc, char** argv) {
       return die("--router-listen must be HOST:PORT, not '" + addr + "'");
     }
     router = std::make_unique<runtime::router>(
-        *runtime_core, runtime::router_options{router_host, router_port, 4096, idle_s});
+        *runtime_core,
+        runtime::router_options{router_host, router_port, static_cast<size_t>(router_conns_n),
+                                idle_s, 16 << 20, 32 << 20, static_cast<unsigned>(threads_n)});
     auto bound = router->start();
     if (!bound) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);

@@ -1,16 +1,24 @@
 #include "deployers/local/router.hpp"
 
-#include "actors/http_listener.hpp"
 #include "deployers/local/process.hpp"
 #include "messages/errors.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <condition_variable>
 #include <fstream>
-#include <sstream>
+#include <mutex>
+#include <set>
+#include <thread>
 
 namespace ferry::runtime {
 
@@ -20,8 +28,15 @@ namespace http = beast::http;
 using json = nlohmann::json;
 using tcp = asio::ip::tcp;
 using unix_socket = asio::local::stream_protocol::socket;
+using asio::awaitable;
+using asio::use_awaitable;
 
 namespace {
+
+int64_t steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
 
 int64_t wall_ms() {
   using namespace std::chrono;
@@ -81,8 +96,10 @@ struct route_cache {
   std::string host;
   uint64_t generation = 0;
   std::shared_ptr<const deployment> dep;
-  const function_config* fn = nullptr; ///< of dep, with its pool
-  std::shared_ptr<function_pool> pool;
+  std::string path;                    ///< the last path of dep asked for
+  const function_config* fn = nullptr; ///< what it routes to (of dep)
+  const static_file* file = nullptr;   ///< or the static file it names
+  std::shared_ptr<function_pool> pool; ///< fn's
 };
 
 /// JSON string contents for s (quotes and backslashes escaped, control
@@ -103,38 +120,41 @@ void json_escape(std::string& out, std::string_view s) {
   }
 }
 
-/// The kept-open connection of a client connection to one instance.
-struct upstream {
-  asio::io_context& io;
-  std::unique_ptr<unix_socket> sock;
-  beast::flat_buffer buf;
-  uint64_t serial = 0;
-  const void* pool_key = nullptr;
+/// One client connection. It lives in its coroutine's frame; its worker's
+/// watchdog (same thread) reads the deadlines.
+struct session {
+  explicit session(tcp::socket s) : sock(std::move(s)) {}
 
-  void close(watched_conn& conn) {
-    if (!sock)
+  tcp::socket sock;
+  std::string peer;
+  route_cache cache;
+  int64_t deadline_ms = INT64_MAX; ///< shut the connection down after this
+
+  // the kept-open connection to one instance
+  std::unique_ptr<unix_socket> up;
+  beast::flat_buffer up_buf;
+  uint64_t up_serial = 0;
+  const void* up_key = nullptr;
+  bool up_waiting = false;            ///< a request is out to it
+  int64_t up_deadline_ms = INT64_MAX; ///< its maxDuration ends
+  bool up_cut = false;                ///< the watchdog shut it down
+
+  void close_upstream() {
+    if (!up)
       return;
-    conn.clear_upstream();
     boost::system::error_code ec;
-    sock->close(ec);
-    sock.reset();
-    buf.clear();
+    up->close(ec);
+    up.reset();
+    up_buf.clear();
   }
+};
 
-  bool connect(watched_conn& conn, const instance& inst) {
-    close(conn);
-    sock = std::make_unique<unix_socket>(io);
-    boost::system::error_code ec;
-    sock->connect(asio::local::stream_protocol::endpoint(inst.socket_path), ec);
-    if (ec) {
-      sock.reset();
-      return false;
-    }
-    serial = inst.serial;
-    pool_key = inst.proc.get();
-    conn.watch_upstream(sock->native_handle());
-    return true;
-  }
+/// A thread with its own io_context: the connections it was given, and the
+/// watchdog of their deadlines.
+struct worker {
+  std::set<session*> sessions; ///< before io: its handlers' frames leave them
+  asio::io_context io{1};
+  std::thread thread;
 };
 
 } // namespace
@@ -142,77 +162,254 @@ struct upstream {
 struct router::impl {
   core& rt;
   router_options opts;
-  http_listener listener;
+  std::vector<std::unique_ptr<worker>> workers;
+  tcp::acceptor acceptor;
+  std::atomic<bool> stopping{false};
+  std::mutex mtx;
+  std::condition_variable cv;
+  size_t active = 0;   ///< connections open
+  size_t offloads = 0; ///< blocking calls running on their own threads
 
-  impl(core& c, router_options o)
-      : rt(c),
-        opts(std::move(o)),
-        listener(
-            opts.max_connections, [this](tcp::socket& s, watched_conn& c) { serve(s, c); },
-            [](tcp::socket& s) {
-              auto res = error_page(503, "TOO_MANY_CONNECTIONS", "the router is at its limit");
-              res.keep_alive(false);
-              res.prepare_payload();
-              boost::system::error_code ec;
-              http::write(s, res, ec);
-            }) {}
+  impl(core& c, router_options o) : rt(c), opts(std::move(o)), acceptor(make_workers()) {}
 
-  void serve(tcp::socket& sock, watched_conn& conn) {
-    asio::io_context io;
-    upstream up{io, nullptr, {}, 0, nullptr};
-    route_cache cache;
-    beast::flat_buffer buf;
+  asio::io_context& make_workers() {
+    // by default half the cores: the other half runs the functions it proxies to
+    auto n =
+        opts.threads ? opts.threads : std::clamp(std::thread::hardware_concurrency() / 2, 1U, 8U);
+    for (unsigned i = 0; i < n; ++i)
+      workers.push_back(std::make_unique<worker>());
+    return workers[0]->io;
+  }
+
+  caf::expected<uint16_t> start() {
     boost::system::error_code ec;
-    auto peer = sock.remote_endpoint(ec).address().to_string(ec);
+    auto addr = asio::ip::make_address(opts.host, ec);
+    if (ec)
+      return make_error(ec::bad_request, "bad listen address '" + opts.host + "'");
+    tcp::endpoint ep{addr, opts.port};
+    acceptor.open(ep.protocol(), ec);
+    if (!ec)
+      acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec)
+      acceptor.bind(ep, ec);
+    if (!ec)
+      acceptor.listen(1024, ec);
+    if (ec)
+      return make_error(ec::unavailable, "listen on " + opts.host + ":" +
+                                             std::to_string(opts.port) + ": " + ec.message());
+    auto bound = acceptor.local_endpoint().port();
+    asio::co_spawn(workers[0]->io, accept_loop(), asio::detached);
+    for (auto& w : workers) {
+      asio::co_spawn(w->io, watch(*w), asio::detached);
+      w->thread = std::thread([io = &w->io] { io->run(); });
+    }
+    return bound;
+  }
+
+  void stop() {
+    if (stopping.exchange(true))
+      return;
+    asio::post(workers[0]->io, [this] {
+      boost::system::error_code ec;
+      acceptor.close(ec);
+    });
+    for (auto& w : workers)
+      asio::post(w->io, [w = w.get()] {
+        boost::system::error_code ec;
+        for (auto* s : w->sessions) {
+          s->sock.shutdown(tcp::socket::shutdown_both, ec);
+          if (s->up)
+            s->up->shutdown(unix_socket::shutdown_both, ec);
+        }
+      });
+    {
+      std::unique_lock<std::mutex> guard{mtx};
+      cv.wait_for(guard, std::chrono::seconds(5), [this] { return active == 0; });
+    }
+    for (auto& w : workers) {
+      w->io.stop();
+      if (w->thread.joinable())
+        w->thread.join();
+    }
+    // a blocking call posts its result to its worker's io_context: wait for them
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait(guard, [this] { return offloads == 0; });
+  }
+
+  // g++ 12 may destroy a temporary with a destructor twice when the full
+  // expression holding it suspends (co_await): in these coroutines such
+  // values are named first, and coroutines take them by reference.
+
+  /// Runs f (which may block: loading a deployment, starting an instance)
+  /// on a thread of its own; the coroutine resumes on its worker with f's
+  /// result.
+  template <class F>
+  awaitable<std::invoke_result_t<F>> offload(const F& fn) {
+    using result = std::invoke_result_t<F>;
+    auto ex = co_await asio::this_coro::executor;
+    auto initiate = [this, ex, f = fn](auto handler) mutable {
+      {
+        std::lock_guard<std::mutex> guard{mtx};
+        ++offloads;
+      }
+      std::thread([this, ex, f = std::move(f), h = std::move(handler)]() mutable {
+        auto r = f();
+        asio::post(ex, [h = std::move(h), r = std::move(r)]() mutable { h(std::move(r)); });
+        std::lock_guard<std::mutex> guard{mtx};
+        --offloads;
+        cv.notify_all();
+      }).detach();
+    };
+    co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(result)>(
+        initiate, use_awaitable);
+  }
+
+  awaitable<void> accept_loop() {
+    size_t next = 0;
+    asio::steady_timer pause{workers[0]->io};
+    while (!stopping) {
+      auto& w = *workers[next++ % workers.size()];
+      tcp::socket sock{w.io};
+      boost::system::error_code ec;
+      co_await acceptor.async_accept(sock, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (stopping)
+          break;
+        pause.expires_after(std::chrono::milliseconds(10)); // out of descriptors, say
+        co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+        continue;
+      }
+      bool over;
+      {
+        std::lock_guard<std::mutex> guard{mtx};
+        over = active >= opts.max_connections;
+        if (!over)
+          ++active;
+      }
+      if (over)
+        asio::co_spawn(w.io, turn_away(std::move(sock)), asio::detached);
+      else
+        asio::co_spawn(w.io, serve(w, std::move(sock)), asio::detached);
+    }
+  }
+
+  awaitable<void> turn_away(tcp::socket sock) {
+    auto res = error_page(503, "TOO_MANY_CONNECTIONS", "the router is at its limit");
+    res.keep_alive(false);
+    res.prepare_payload();
+    boost::system::error_code ec;
+    co_await http::async_write(sock, res, asio::redirect_error(use_awaitable, ec));
+    sock.shutdown(tcp::socket::shutdown_both, ec);
+  }
+
+  /// Every 50 ms: shuts down connections idle past their deadline and
+  /// upstreams whose function ran past its maxDuration.
+  awaitable<void> watch(worker& w) {
+    asio::steady_timer tick{w.io};
+    boost::system::error_code ec;
+    while (!stopping) {
+      tick.expires_after(std::chrono::milliseconds(50));
+      co_await tick.async_wait(asio::redirect_error(use_awaitable, ec));
+      auto now = steady_ms();
+      for (auto* s : w.sessions) {
+        if (s->deadline_ms < now) {
+          s->deadline_ms = INT64_MAX;
+          s->sock.shutdown(tcp::socket::shutdown_both, ec);
+        }
+        if (s->up_waiting && s->up_deadline_ms < now && !s->up_cut) {
+          s->up_cut = true;
+          s->up->shutdown(unix_socket::shutdown_both, ec);
+        }
+      }
+    }
+  }
+
+  awaitable<void> serve(worker& w, tcp::socket sock) {
+    session s{std::move(sock)};
+    w.sessions.insert(&s);
+    try {
+      co_await serve(s);
+    } catch (const std::exception&) {
+      // a connection ends; the router goes on
+    }
+    boost::system::error_code ec;
+    s.close_upstream();
+    s.sock.shutdown(tcp::socket::shutdown_both, ec);
+    s.sock.close(ec);
+    w.sessions.erase(&s);
+    std::lock_guard<std::mutex> guard{mtx};
+    --active;
+    cv.notify_all();
+  }
+
+  awaitable<void> serve(session& s) {
+    boost::system::error_code ec;
+    s.sock.set_option(tcp::no_delay(true), ec);
+    s.peer = s.sock.remote_endpoint(ec).address().to_string(ec);
     const int64_t idle_ms = int64_t{opts.idle_timeout_s} * 1000;
+    beast::flat_buffer buf;
     while (true) {
-      conn.idle_for(idle_ms);
+      s.deadline_ms = steady_ms() + idle_ms;
       http::request_parser<http::string_body> parser;
       parser.header_limit(32 * 1024);
       parser.body_limit(opts.max_body);
-      http::read(sock, buf, parser, ec);
+      co_await read_message(s.sock, buf, parser, ec);
       if (ec == http::error::body_limit || ec == http::error::header_limit) {
         auto res = error_page(413, "REQUEST_TOO_LARGE", "the request is over the router's limit");
-        send(sock, res, false, false);
+        co_await send(s, res, false, false);
         break;
       }
       if (ec) {
         if (ec != http::error::end_of_stream && ec != asio::error::eof &&
             ec != asio::error::connection_reset && ec != http::error::partial_message &&
-            ec != asio::error::bad_descriptor && ec != asio::error::broken_pipe) {
+            ec != asio::error::bad_descriptor && ec != asio::error::broken_pipe &&
+            ec != asio::error::operation_aborted && ec != asio::error::shut_down) {
           auto res = error_page(400, "BAD_REQUEST", "malformed HTTP request");
-          send(sock, res, false, false);
+          co_await send(s, res, false, false);
         }
         break;
       }
-      conn.deadline_ms = INT64_MAX;
+      s.deadline_ms = INT64_MAX;
       auto req = parser.release();
       bool keep = req.keep_alive();
       bool head = req.method() == http::verb::head;
       auto started = clock::now();
       std::string deployment;
-      auto res = handle(req, up, conn, peer, deployment, cache);
-      res.keep_alive(keep);
-      if (!deployment.empty()) {
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started);
-        std::string line =
-            "{\"t\":" + std::to_string(wall_ms()) + ",\"source\":\"router\",\"method\":\"";
-        json_escape(line, std::string_view(req.method_string().data(), req.method_string().size()));
-        line += "\",\"path\":\"";
-        json_escape(line, std::string_view(req.target().data(),
-                                           std::min<size_t>(req.target().size(), 2048)));
-        line += "\",\"status\":" + std::to_string(res.result_int()) +
-                ",\"ms\":" + std::to_string(us.count() / 1000) + "." +
-                std::to_string(us.count() / 100 % 10) + std::to_string(us.count() / 10 % 10) + "}";
-        rt.logs().append(deployment, line);
-      }
-      if (!send(sock, res, keep, head) || !keep)
+      auto res = co_await handle(s, req, deployment);
+      if (!deployment.empty())
+        log_request(deployment, req, res, clock::now() - started);
+      s.deadline_ms = steady_ms() + idle_ms; // a client that stops reading
+      if (!co_await send(s, res, keep, head) || !keep)
         break;
     }
-    up.close(conn);
   }
 
-  static bool send(tcp::socket& sock, response& res, bool keep, bool head) {
+  /// Reads a message: its header, then (unless over the parser's body
+  /// limit, which http::read alone lets a body in one read slip past) its body.
+  template <class Stream, class Parser>
+  static awaitable<void> read_message(Stream& stream, beast::flat_buffer& buf, Parser& parser,
+                                      boost::system::error_code& ec) {
+    co_await http::async_read_header(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+    if (!ec && !parser.is_done())
+      co_await http::async_read(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+  }
+
+  void log_request(const std::string& deployment, const request& req, const response& res,
+                   clock::duration took) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    std::string line =
+        "{\"t\":" + std::to_string(wall_ms()) + ",\"source\":\"router\",\"method\":\"";
+    json_escape(line, std::string_view(req.method_string().data(), req.method_string().size()));
+    line += "\",\"path\":\"";
+    json_escape(line,
+                std::string_view(req.target().data(), std::min<size_t>(req.target().size(), 2048)));
+    line += "\",\"status\":" + std::to_string(res.result_int()) +
+            ",\"ms\":" + std::to_string(us / 1000) + "." + std::to_string(us / 100 % 10) +
+            std::to_string(us / 10 % 10) + "}";
+    rt.logs().append(deployment, line);
+  }
+
+  static awaitable<bool> send(session& s, response& res, bool keep, bool head) {
     res.set(http::field::server, "ferry");
     res.keep_alive(keep);
     if (!res.has_content_length() && !res.chunked())
@@ -220,59 +417,68 @@ struct router::impl {
     boost::system::error_code ec;
     if (head) {
       http::response_serializer<http::string_body> sr{res};
-      http::write_header(sock, sr, ec);
+      co_await http::async_write_header(s.sock, sr, asio::redirect_error(use_awaitable, ec));
     } else {
-      http::write(sock, res, ec);
+      co_await http::async_write(s.sock, res, asio::redirect_error(use_awaitable, ec));
     }
-    return !ec;
+    co_return !ec;
   }
 
-  response handle(request& req, upstream& up, watched_conn& conn, const std::string& peer,
-                  std::string& deployment, route_cache& cache) {
+  awaitable<response> handle(session& s, request& req, std::string& deployment) {
     std::string host(req[http::field::host]);
     if (auto colon = host.rfind(':'); colon != std::string::npos && host.find(']') == host.npos)
       host.resize(colon);
     std::transform(host.begin(), host.end(), host.begin(), ::tolower);
     if (host.empty())
-      return error_page(400, "BAD_REQUEST", "the request names no Host");
-    caf::expected<std::shared_ptr<const runtime::deployment>> dep{caf::error{}};
+      co_return error_page(400, "BAD_REQUEST", "the request names no Host");
+    auto& cache = s.cache;
     auto gen = rt.generation();
-    if (cache.dep && cache.host == host && cache.generation == gen) {
-      dep = cache.dep;
-    } else {
-      dep = rt.route_host(host);
-      if (dep)
-        cache = route_cache{host, gen, *dep, nullptr, nullptr};
+    if (!cache.dep || cache.host != host || cache.generation != gen) {
+      auto found = rt.route_host_loaded(host);
+      if (!found) { // to be loaded, or asked of the registry: may take a while
+        auto load = [this, host] { return rt.route_host(host); };
+        found = co_await offload(load);
+      }
+      auto& dep = *found;
+      if (!dep) {
+        cache = route_cache{};
+        if (code_of(dep.error()) == ec::not_found)
+          co_return error_page(404, rt.aliases_known() ? "DEPLOYMENT_NOT_FOUND" : "ROUTES_LOADING",
+                               "no deployment is served at " + host);
+        co_return error_page(503, "DEPLOYMENT_UNAVAILABLE", reason_of(dep.error()));
+      }
+      cache = route_cache{host, gen, *dep, {}, nullptr, nullptr, nullptr};
     }
-    if (!dep) {
-      if (code_of(dep.error()) == ec::not_found)
-        return error_page(404, rt.aliases_known() ? "DEPLOYMENT_NOT_FOUND" : "ROUTES_LOADING",
-                          "no deployment is served at " + host);
-      return error_page(503, "DEPLOYMENT_UNAVAILABLE", reason_of(dep.error()));
-    }
-    auto& d = **dep;
+    auto dep = cache.dep; // the cache may change while this request waits
+    auto& d = *dep;
     deployment = d.id;
     std::string_view target(req.target().data(), req.target().size());
     auto raw_path = target.substr(0, target.find('?'));
     std::string path;
     if (!percent_decode(raw_path, path) || path.empty() || path[0] != '/')
-      return error_page(400, "BAD_REQUEST", "malformed path");
-    bool readonly = req.method() == http::verb::get || req.method() == http::verb::head;
-    if (readonly)
-      if (auto* f = d.find_static(path))
-        return serve_static(req, *f);
-    if (auto* fn = d.find_function(path)) {
-      if (cache.fn != fn || !cache.pool) {
-        cache.fn = fn;
-        cache.pool = rt.pool_of(d, *fn);
-      }
-      if (!cache.pool)
-        return error_page(404, "DEPLOYMENT_NOT_FOUND", "the deployment was removed");
-      return proxy(req, d, *fn, *cache.pool, up, conn, peer, host);
+      co_return error_page(400, "BAD_REQUEST", "malformed path");
+    if (cache.path != path) {
+      cache.path = path;
+      cache.file = d.find_static(path);
+      auto* fn = d.find_function(path);
+      if (fn != cache.fn)
+        cache.pool.reset();
+      cache.fn = fn;
     }
-    if (!readonly && d.find_static(path))
-      return error_page(405, "METHOD_NOT_ALLOWED", "static files answer GET and HEAD");
-    return error_page(404, "NOT_FOUND", "no file or function at " + path);
+    bool readonly = req.method() == http::verb::get || req.method() == http::verb::head;
+    if (readonly && cache.file)
+      co_return serve_static(req, *cache.file);
+    if (cache.fn) {
+      if (!cache.pool)
+        cache.pool = rt.pool_of(d, *cache.fn);
+      if (!cache.pool)
+        co_return error_page(404, "DEPLOYMENT_NOT_FOUND", "the deployment was removed");
+      auto pool = cache.pool;
+      co_return co_await proxy(s, req, d, *cache.fn, pool, host);
+    }
+    if (!readonly && cache.file)
+      co_return error_page(405, "METHOD_NOT_ALLOWED", "static files answer GET and HEAD");
+    co_return error_page(404, "NOT_FOUND", "no file or function at " + path);
   }
 
   response serve_static(const request& req, const static_file& f) {
@@ -299,16 +505,22 @@ struct router::impl {
     return res;
   }
 
-  response proxy(request& req, const deployment& d, const function_config& fn, function_pool& pool,
-                 upstream& up, watched_conn& conn, const std::string& peer,
-                 const std::string& host) {
-    auto deadline = clock::now() + std::chrono::seconds(fn.max_duration_s);
-    auto inst = rt.acquire(pool, std::min(deadline, clock::now() + std::chrono::seconds(30)));
-    if (!inst)
-      return error_page(503, "FUNCTION_UNAVAILABLE", reason_of(inst.error()));
-    auto& i = **inst;
+  awaitable<response> proxy(session& s, request& req, const deployment& d,
+                            const function_config& fn, const std::shared_ptr<function_pool>& pool,
+                            const std::string& host) {
+    auto inst = rt.try_acquire(*pool);
+    if (!inst) { // start one, or wait for room
+      auto until = std::min(clock::now() + std::chrono::seconds(fn.max_duration_s),
+                            clock::now() + std::chrono::seconds(30));
+      auto start = [this, pool, until] { return rt.acquire(*pool, until); };
+      auto got = co_await offload(start);
+      if (!got)
+        co_return error_page(503, "FUNCTION_UNAVAILABLE", reason_of(got.error()));
+      inst = std::move(*got);
+    }
+    auto& i = *inst;
     strip_hop_by_hop(req.base());
-    req.set("x-forwarded-for", peer);
+    req.set("x-forwarded-for", s.peer);
     req.set("x-forwarded-host", host);
     req.set("x-forwarded-proto", "http");
     req.set("x-ferry-deployment", d.id);
@@ -319,34 +531,44 @@ struct router::impl {
     parser.header_limit(64 * 1024);
     boost::system::error_code ec;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      bool reused = up.sock && up.serial == i.serial && up.pool_key == i.proc.get();
-      if (!reused && !up.connect(conn, i)) {
-        ec = asio::error::connection_refused;
-        break;
+      bool reused = s.up && s.up_serial == i.serial && s.up_key == i.proc.get();
+      if (!reused) {
+        s.close_upstream();
+        s.up = std::make_unique<unix_socket>(s.sock.get_executor());
+        asio::local::stream_protocol::endpoint ep{i.proc->socket_path()};
+        co_await s.up->async_connect(ep, asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+          s.close_upstream();
+          break;
+        }
+        s.up_serial = i.serial;
+        s.up_key = i.proc.get();
       }
-      conn.upstream_deadline_ms = watched_conn::now_ms() + int64_t{fn.max_duration_s} * 1000 + 50;
-      http::write(*up.sock, req, ec);
+      s.up_waiting = true;
+      s.up_cut = false;
+      s.up_deadline_ms = steady_ms() + int64_t{fn.max_duration_s} * 1000 + 50;
+      co_await http::async_write(*s.up, req, asio::redirect_error(use_awaitable, ec));
       if (!ec)
-        http::read(*up.sock, up.buf, parser, ec);
-      conn.upstream_deadline_ms = INT64_MAX;
+        co_await read_message(*s.up, s.up_buf, parser, ec);
+      s.up_waiting = false;
       // a kept-open connection that fails before any answer is tried once more
-      if (ec && reused && !conn.upstream_cut && !parser.got_some() && !i.proc->exited()) {
-        up.close(conn);
+      if (ec && reused && !s.up_cut && !parser.got_some() && !i.proc->exited()) {
+        s.close_upstream();
         continue;
       }
       break;
     }
     if (!ec) {
-      rt.release(*inst, outcome::ok);
+      rt.release(inst, outcome::ok);
       auto res = parser.release();
       strip_hop_by_hop(res.base());
       res.prepare_payload();
-      return res;
+      co_return res;
     }
-    bool timed_out = conn.upstream_cut.load();
-    up.close(conn);
+    bool timed_out = s.up_cut;
+    s.close_upstream();
     if (timed_out) {
-      rt.release(*inst, outcome::timed_out);
+      rt.release(inst, outcome::timed_out);
       rt.logs().append(d.id, json{{"t", wall_ms()},
                                   {"level", "error"},
                                   {"source", "router"},
@@ -354,18 +576,22 @@ struct router::impl {
                                   {"error", "timed out after " + std::to_string(fn.max_duration_s) +
                                                 " s (maxDuration); instance stopped"}}
                                  .dump());
-      return error_page(
+      co_return error_page(
           504, "FUNCTION_INVOCATION_TIMEOUT",
           "the function ran past its maxDuration of " + std::to_string(fn.max_duration_s) + " s");
     }
     if (ec == http::error::body_limit) {
-      rt.release(*inst, outcome::ok);
-      return error_page(502, "FUNCTION_RESPONSE_TOO_LARGE", "the function's response is too large");
+      rt.release(inst, outcome::ok);
+      co_return error_page(502, "FUNCTION_RESPONSE_TOO_LARGE",
+                           "the function's response is too large");
     }
     // the instance died (out of memory, exit, crash): give it a moment to be reaped
-    for (int k = 0; k < 20 && !i.proc->exited(); ++k)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    rt.release(*inst, outcome::crashed);
+    asio::steady_timer pause{s.sock.get_executor()};
+    for (int k = 0; k < 20 && !i.proc->exited(); ++k) {
+      pause.expires_after(std::chrono::milliseconds(10));
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    rt.release(inst, outcome::crashed);
     rt.logs().append(d.id,
                      json{{"t", wall_ms()},
                           {"level", "error"},
@@ -373,8 +599,8 @@ struct router::impl {
                           {"function", fn.name},
                           {"error", "the instance failed mid-request: " + i.proc->describe_exit()}}
                          .dump());
-    return error_page(500, "FUNCTION_INVOCATION_FAILED",
-                      "the function's instance failed: " + i.proc->describe_exit());
+    co_return error_page(500, "FUNCTION_INVOCATION_FAILED",
+                         "the function's instance failed: " + i.proc->describe_exit());
   }
 };
 
@@ -385,11 +611,11 @@ router::~router() {
 }
 
 caf::expected<uint16_t> router::start() {
-  return impl_->listener.start(impl_->opts.host, impl_->opts.port);
+  return impl_->start();
 }
 
 void router::stop() {
-  impl_->listener.stop();
+  impl_->stop();
 }
 
 } // namespace ferry::runtime

@@ -1,5 +1,6 @@
 #pragma once
-// The router (Boost.Beast, HTTP/1.1 keep-alive, one thread per connection):
+// The router (Boost.Beast, HTTP/1.1 keep-alive; asio coroutines on a few
+// threads, each with its own io_context and its share of the connections):
 // maps Host to a deployment through the runtime's alias table or the
 // deployment's own host name ID-PROJECT.DOMAIN, serves static files itself
 // (ETag, If-None-Match, Cache-Control) and proxies function routes to an
@@ -23,6 +24,7 @@ struct router_options {
   int idle_timeout_s = 60;
   size_t max_body = 16 << 20;     ///< request body
   size_t max_response = 32 << 20; ///< a function's response body
+  unsigned threads = 0;           ///< 0: half the cores (1 to 8)
 };
 
 class router {

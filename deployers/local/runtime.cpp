@@ -280,19 +280,17 @@ public:
 
   ~function_pool() { stop_all(); }
 
+  /// A running instance with room for one more request, or nullptr.
+  std::shared_ptr<instance> try_acquire() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return take_locked();
+  }
+
   caf::expected<std::shared_ptr<instance>> acquire(clock::time_point deadline, env_source& env) {
     std::unique_lock<std::mutex> guard{mtx_};
     while (true) {
-      drop_dead();
-      std::shared_ptr<instance> best;
-      for (auto& i : instances_)
-        if (i->in_flight < core_.opts().concurrency && (!best || i->in_flight < best->in_flight))
-          best = i;
-      if (best) {
-        ++best->in_flight;
-        best->last_used = clock::now();
+      if (auto best = take_locked())
         return best;
-      }
       if (starting_ == 0 && instances_.size() < core_.opts().max_instances) {
         ++starting_;
         auto wait_until = std::max(clock::now(), retry_at_);
@@ -416,8 +414,20 @@ private:
     i->pool = weak_from_this();
     i->serial = next_serial_++;
     i->proc = std::move(proc);
-    i->socket_path = i->proc->socket_path();
     return i;
+  }
+
+  std::shared_ptr<instance> take_locked() {
+    drop_dead();
+    std::shared_ptr<instance> best;
+    for (auto& i : instances_)
+      if (i->in_flight < core_.opts().concurrency && (!best || i->in_flight < best->in_flight))
+        best = i;
+    if (best) {
+      ++best->in_flight;
+      best->last_used = clock::now();
+    }
+    return best;
   }
 
   void crashed_locked() {
@@ -516,6 +526,26 @@ caf::expected<std::shared_ptr<const deployment>> core::get(const std::string& id
 }
 
 caf::expected<std::shared_ptr<const deployment>> core::route_host(const std::string& host) {
+  return *route(host, true);
+}
+
+std::optional<caf::expected<std::shared_ptr<const deployment>>> core::route_host_loaded(
+    const std::string& host) {
+  return route(host, false);
+}
+
+std::optional<caf::expected<std::shared_ptr<const deployment>>> core::route(const std::string& host,
+                                                                            bool may_load) {
+  auto get_or_find = [&](const std::string& id)
+      -> std::optional<caf::expected<std::shared_ptr<const deployment>>> {
+    if (may_load)
+      return get(id);
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto it = deployments_.find(id);
+    if (it == deployments_.end())
+      return std::nullopt;
+    return it->second;
+  };
   std::shared_ptr<const std::map<std::string, std::string>> aliases;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -523,21 +553,23 @@ caf::expected<std::shared_ptr<const deployment>> core::route_host(const std::str
   }
   auto it = aliases->find(host);
   if (it != aliases->end())
-    return get(it->second);
+    return get_or_find(it->second);
   auto suffix = "." + opts_.domain;
   if (host.size() > suffix.size() + 15 &&
       host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0) {
     auto label = host.substr(0, host.size() - suffix.size());
     if (label.size() > 14 && label[13] == '-' && label.find('.') == std::string::npos) {
-      auto id = label.substr(0, 13);
-      auto d = get(id);
-      if (d && (*d)->project == label.substr(14))
+      auto d = get_or_find(label.substr(0, 13));
+      if (!d)
         return d;
-      if (!d && code_of(d.error()) != ec::not_found)
-        return d.error();
+      if (*d && (**d)->project == label.substr(14))
+        return d;
+      if (!*d && code_of(d->error()) != ec::not_found)
+        return d;
     }
   }
-  return make_error(ec::not_found, "no deployment at " + host.substr(0, 253));
+  return caf::expected<std::shared_ptr<const deployment>>{
+      make_error(ec::not_found, "no deployment at " + host.substr(0, 253))};
 }
 
 std::shared_ptr<function_pool> core::pool_of(const deployment& d, const function_config& f) {
@@ -566,6 +598,10 @@ caf::expected<std::shared_ptr<instance>> core::acquire(function_pool& pool,
   return pool.acquire(deadline, env_);
 }
 
+std::shared_ptr<instance> core::try_acquire(function_pool& pool) {
+  return pool.try_acquire();
+}
+
 void core::release(const std::shared_ptr<instance>& i, outcome how) {
   if (auto p = i->pool.lock())
     p->release(i, how);
@@ -582,7 +618,7 @@ caf::error core::warm(const std::string& id) {
     auto i = acquire(**d, f, deadline);
     if (!i)
       return i.error();
-    bool healthy = health_check((*i)->socket_path, deadline);
+    bool healthy = health_check((*i)->proc->socket_path(), deadline);
     release(*i, healthy ? outcome::ok : outcome::crashed);
     if (!healthy)
       return make_error(ec::unavailable,

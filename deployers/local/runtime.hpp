@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -96,7 +97,6 @@ struct instance {
   std::weak_ptr<function_pool> pool; ///< where it goes back
   uint64_t serial = 0;
   std::shared_ptr<process> proc;
-  std::string socket_path;
   uint32_t in_flight = 0; ///< guarded by the pool's lock
   clock::time_point last_used;
   bool dead = false; ///< crashed, timed out or stopped: takes no more requests
@@ -146,6 +146,10 @@ public:
   /// The deployment a Host header names (alias, or ID-PROJECT.domain),
   /// loading it on first use; not_found if none.
   caf::expected<std::shared_ptr<const deployment>> route_host(const std::string& host);
+  /// The same without waiting: nullopt if it would have to load a
+  /// deployment (or ask the registry) first.
+  std::optional<caf::expected<std::shared_ptr<const deployment>>> route_host_loaded(
+      const std::string& host);
   caf::expected<std::shared_ptr<const deployment>> get(const std::string& id);
 
   /// An instance of f with room for one more request, started if needed;
@@ -155,6 +159,8 @@ public:
   /// The same through a pool the caller keeps (valid while generation() is).
   std::shared_ptr<function_pool> pool_of(const deployment& d, const function_config& f);
   caf::expected<std::shared_ptr<instance>> acquire(function_pool& pool, clock::time_point deadline);
+  /// A running instance of the pool with room, never waiting; nullptr if none.
+  std::shared_ptr<instance> try_acquire(function_pool& pool);
   void release(const std::shared_ptr<instance>& i, outcome how);
 
   /// Loads a deployment and starts (and health-checks) one instance of each
@@ -195,6 +201,8 @@ private:
   std::atomic<uint64_t> next_slot_{1};
 
   std::shared_ptr<process> start_process();
+  std::optional<caf::expected<std::shared_ptr<const deployment>>> route(const std::string& host,
+                                                                        bool may_load);
 };
 
 } // namespace ferry::runtime

@@ -8,9 +8,6 @@
 #include <chrono>
 #include <thread>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,30 +15,6 @@
 using namespace ferry;
 using namespace ferry::test;
 using json = nlohmann::json;
-
-namespace {
-
-int connect_to(const std::string& url) {
-  int port = std::stoi(url.substr(url.rfind(':') + 1));
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  return fd;
-}
-
-/// True if the server closed the connection within timeout_ms.
-bool closed_by_server(int fd, int timeout_ms) {
-  pollfd p{fd, POLLIN, 0};
-  if (poll(&p, 1, timeout_ms) <= 0)
-    return false;
-  char c;
-  return recv(fd, &c, 1, 0) == 0;
-}
-
-} // namespace
 
 TEST_CASE("one /v1/missing asks about at most 200000 hashes") {
   tmpdir dir;
@@ -60,6 +33,8 @@ TEST_CASE("connections beyond --max-connections get 503, and are served again on
   std::vector<int> idle;
   for (int i = 0; i < 8; ++i)
     idle.push_back(connect_to(node.url));
+  for (int fd : idle)
+    REQUIRE(fd >= 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(200)); // all accepted
   auto r = http("GET", node.url + "/healthz");
   CHECK(r.status == 503);
@@ -77,11 +52,13 @@ TEST_CASE("a connection idle or stalled past --idle-timeout is closed") {
   tmpdir dir;
   ferryd_node node{dir / "data", dir.path(), {"--idle-timeout", "1"}};
   int quiet = connect_to(node.url);
+  REQUIRE(quiet >= 0);
   CHECK_FALSE(closed_by_server(quiet, 300)); // not before its time
   CHECK(closed_by_server(quiet, 3000));
   close(quiet);
   // a request that stops halfway through its body (slowloris) is cut too
   int slow = connect_to(node.url);
+  REQUIRE(slow >= 0);
   std::string head = "PUT /v1/blobs/source/" + sha256_hex("x") +
                      " HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc";
   send(slow, head.data(), head.size(), MSG_NOSIGNAL);

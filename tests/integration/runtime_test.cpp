@@ -10,6 +10,9 @@
 #include <set>
 #include <thread>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 using namespace ferry::test;
 using json = nlohmann::json;
 
@@ -18,10 +21,11 @@ namespace {
 /// A ferryd whose instances stop after 800 ms unused.
 struct runtime_fixture {
   tmpdir dir;
-  ferryd_node node{dir / "d", dir.path(), {"--function-idle-ms", "800", "--runtime-pool", "1"}};
+  ferryd_node node;
   std::string home = dir / "home";
 
-  runtime_fixture() {
+  explicit runtime_fixture(std::vector<std::string> extra = {})
+      : node(dir / "d", dir.path(), with_defaults(std::move(extra))) {
     write_file(home + "/.keep", "");
     REQUIRE(!node.router_url.empty());
   }
@@ -37,6 +41,11 @@ struct runtime_fixture {
     while (!r.out.empty() && r.out.back() == '\n')
       r.out.pop_back();
     return r;
+  }
+
+  static std::vector<std::string> with_defaults(std::vector<std::string> extra) {
+    extra.insert(extra.end(), {"--function-idle-ms", "800", "--runtime-pool", "1"});
+    return extra;
   }
 
   std::string router_port() const { return node.router_url.substr(node.router_url.rfind(':')); }
@@ -289,4 +298,75 @@ TEST_CASE("aliases: set, serve, refuse a taken host, remove, and rm refuses a se
   auto bid = b.out.substr(7, 13);
   CHECK(ferry_cli({"rm", bid}, f.node.url, f.node.token, f.home).exit_code == 0);
   CHECK(http("GET", b.out + "/").status == 404);
+}
+
+TEST_CASE("router limits: request and response size, malformed requests", "[runtime]") {
+  runtime_fixture f;
+  auto p = f.dir / "sizes";
+  write_file(p + "/api/echo.js",
+             "module.exports = (req, res) => res.end(String(req.body ? req.body.length : 0));\n");
+  write_file(p + "/api/big.js", R"(
+module.exports = (req, res) => {
+  const mb = Number(req.query.mb || 40);
+  res.setHeader('content-type', 'application/octet-stream');
+  res.end(Buffer.alloc(mb << 20, 120));
+};)");
+  auto url = f.deploy(p, "sizes").out;
+  std::string body(1 << 20, 'x');
+  auto small = http("POST", url + "/api/echo", body, "", "application/octet-stream");
+  CHECK(small.status == 200);
+  CHECK(small.body == std::to_string(1 << 20));
+  body.resize((16 << 20) + 1); // one byte over the router's 16 MiB
+  auto big = http("POST", url + "/api/echo", body, "", "application/octet-stream");
+  CHECK(big.status == 413);
+  CHECK(big.body.find("REQUEST_TOO_LARGE") != std::string::npos);
+
+  auto fine = http("GET", url + "/api/big?mb=8");
+  CHECK(fine.status == 200);
+  CHECK(fine.body.size() == size_t{8} << 20);
+  auto over = http("GET", url + "/api/big"); // 40 MiB, over the 32 MiB a function may answer
+  CHECK(over.status == 502);
+  CHECK(over.body.find("FUNCTION_RESPONSE_TOO_LARGE") != std::string::npos);
+  CHECK(http("GET", url + "/api/echo").status == 200); // the instance still serves
+
+  auto garbage = raw_exchange(f.node.router_url, "NOT HTTP AT ALL\r\n\r\n", false);
+  CHECK(garbage.rfind("HTTP/1.1 400", 0) == 0);
+  auto no_host = raw_exchange(f.node.router_url, "GET / HTTP/1.1\r\n\r\n", false);
+  CHECK(no_host.rfind("HTTP/1.1 400", 0) == 0);
+  auto bad_path = raw_exchange(f.node.router_url,
+                               "GET /%zz HTTP/1.1\r\nHost: " + url.substr(7) + "\r\n\r\n", false);
+  CHECK(bad_path.rfind("HTTP/1.1 400", 0) == 0);
+}
+
+TEST_CASE("router limits: --router-max-connections and --idle-timeout", "[runtime]") {
+  runtime_fixture f{{"--router-max-connections", "4", "--idle-timeout", "1"}};
+  auto router = f.node.router_url;
+  auto status = [&] { return http("GET", router + "/").status; };
+  REQUIRE(status() == 404); // served: no deployment at a bare address
+  std::vector<int> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(connect_to(router));
+    REQUIRE(held.back() >= 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200)); // all accepted
+  auto busy = http("GET", router + "/");
+  CHECK(busy.status == 503);
+  CHECK(busy.body.find("TOO_MANY_CONNECTIONS") != std::string::npos);
+  // held connections say nothing: cut after the idle timeout, not before
+  CHECK_FALSE(closed_by_server(held[0], 300));
+  for (int fd : held) {
+    CHECK(closed_by_server(fd, 3000));
+    close(fd);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline && status() != 404)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(status() == 404);
+  // a request stalled halfway through its headers is cut too
+  int slow = connect_to(router);
+  REQUIRE(slow >= 0);
+  std::string part = "GET / HTTP/1.1\r\nHost: x";
+  send(slow, part.data(), part.size(), MSG_NOSIGNAL);
+  CHECK(closed_by_server(slow, 3000));
+  close(slow);
 }

@@ -20,6 +20,12 @@ int listen_loopback(int& port);
 /// A port that was free a moment ago (for configurations that need one).
 int free_port();
 
+/// A TCP connection to the host:port of url (127.0.0.1); -1 if refused.
+int connect_to(const std::string& url);
+
+/// True if the server closed the connection fd within timeout_ms.
+bool closed_by_server(int fd, int timeout_ms);
+
 /// Sends raw bytes to host:port, optionally half-closing, and returns what
 /// comes back within timeout_ms.
 std::string raw_exchange(const std::string& url, const std::string& bytes, bool close_write,
