@@ -14,11 +14,15 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
+
+#include <time.h>
 
 namespace ferry::runtime {
 
@@ -27,15 +31,24 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using json = nlohmann::json;
 using tcp = asio::ip::tcp;
-using unix_socket = asio::local::stream_protocol::socket;
-using asio::awaitable;
-using asio::use_awaitable;
+// Coroutines and sockets bound to a worker's io_context executor itself
+// (not the type-erased any_io_executor: less work per operation).
+using executor = asio::io_context::executor_type;
+template <class T>
+using awaitable = asio::awaitable<T, executor>;
+constexpr asio::use_awaitable_t<executor> use_awaitable;
+using tcp_socket = tcp::socket::rebind_executor<executor>::other;
+using unix_socket = asio::local::stream_protocol::socket::rebind_executor<executor>::other;
+using timer = asio::steady_timer::rebind_executor<executor>::other;
 
 namespace {
 
+/// Milliseconds of the coarse monotonic clock (a few ms of resolution, and
+/// cheaper to read per request): deadlines are checked every 50 ms anyway.
 int64_t steady_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t wall_ms() {
@@ -90,6 +103,40 @@ void strip_hop_by_hop(http::fields& h) {
   }
 }
 
+/// Appends a message's head as HTTP/1.1 text: the start line, the fields
+/// and the blank line. (Written as one buffer with the body: cheaper per
+/// request than Beast's serializer of buffer sequences.)
+void append(std::string& out, beast::string_view v) {
+  out.append(v.data(), v.size());
+}
+
+void append_fields(std::string& out, const http::fields& fields) {
+  for (auto& f : fields) {
+    append(out, f.name_string());
+    out += ": ";
+    append(out, f.value());
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
+void append_head(std::string& out, const response& res) {
+  out += "HTTP/1.1 ";
+  out += std::to_string(res.result_int());
+  out += ' ';
+  append(out, res.reason());
+  out += "\r\n";
+  append_fields(out, res.base());
+}
+
+void append_head(std::string& out, const request& req) {
+  append(out, req.method_string());
+  out += ' ';
+  append(out, req.target());
+  out += " HTTP/1.1\r\n";
+  append_fields(out, req.base());
+}
+
 /// The last routing decision of a connection, good while the runtime's
 /// generation does not change.
 struct route_cache {
@@ -123,10 +170,11 @@ void json_escape(std::string& out, std::string_view s) {
 /// One client connection. It lives in its coroutine's frame; its worker's
 /// watchdog (same thread) reads the deadlines.
 struct session {
-  explicit session(tcp::socket s) : sock(std::move(s)) {}
+  explicit session(tcp_socket s) : sock(std::move(s)) {}
 
-  tcp::socket sock;
+  tcp_socket sock;
   std::string peer;
+  std::string head; ///< the message head being written (its capacity kept)
   route_cache cache;
   int64_t deadline_ms = INT64_MAX; ///< shut the connection down after this
 
@@ -163,7 +211,7 @@ struct router::impl {
   core& rt;
   router_options opts;
   std::vector<std::unique_ptr<worker>> workers;
-  tcp::acceptor acceptor;
+  tcp::acceptor::rebind_executor<executor>::other acceptor;
   std::atomic<bool> stopping{false};
   std::mutex mtx;
   std::condition_variable cv;
@@ -260,16 +308,16 @@ struct router::impl {
         cv.notify_all();
       }).detach();
     };
-    co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(result)>(
+    co_return co_await asio::async_initiate<const asio::use_awaitable_t<executor>&, void(result)>(
         initiate, use_awaitable);
   }
 
   awaitable<void> accept_loop() {
     size_t next = 0;
-    asio::steady_timer pause{workers[0]->io};
+    timer pause{workers[0]->io};
     while (!stopping) {
       auto& w = *workers[next++ % workers.size()];
-      tcp::socket sock{w.io};
+      tcp_socket sock{w.io};
       boost::system::error_code ec;
       co_await acceptor.async_accept(sock, asio::redirect_error(use_awaitable, ec));
       if (ec) {
@@ -293,7 +341,7 @@ struct router::impl {
     }
   }
 
-  awaitable<void> turn_away(tcp::socket sock) {
+  awaitable<void> turn_away(tcp_socket sock) {
     auto res = error_page(503, "TOO_MANY_CONNECTIONS", "the router is at its limit");
     res.keep_alive(false);
     res.prepare_payload();
@@ -305,7 +353,7 @@ struct router::impl {
   /// Every 50 ms: shuts down connections idle past their deadline and
   /// upstreams whose function ran past its maxDuration.
   awaitable<void> watch(worker& w) {
-    asio::steady_timer tick{w.io};
+    timer tick{w.io};
     boost::system::error_code ec;
     while (!stopping) {
       tick.expires_after(std::chrono::milliseconds(50));
@@ -324,7 +372,7 @@ struct router::impl {
     }
   }
 
-  awaitable<void> serve(worker& w, tcp::socket sock) {
+  awaitable<void> serve(worker& w, tcp_socket sock) {
     session s{std::move(sock)};
     w.sessions.insert(&s);
     try {
@@ -342,6 +390,9 @@ struct router::impl {
     cv.notify_all();
   }
 
+  // A request costs one coroutine frame (the proxy's, for a function): the
+  // steps below are plain functions between co_awaits of asio operations.
+
   awaitable<void> serve(session& s) {
     boost::system::error_code ec;
     s.sock.set_option(tcp::no_delay(true), ec);
@@ -353,20 +404,24 @@ struct router::impl {
       http::request_parser<http::string_body> parser;
       parser.header_limit(32 * 1024);
       parser.body_limit(opts.max_body);
-      co_await read_message(s.sock, buf, parser, ec);
-      if (ec == http::error::body_limit || ec == http::error::header_limit) {
-        auto res = error_page(413, "REQUEST_TOO_LARGE", "the request is over the router's limit");
-        co_await send(s, res, false, false);
-        break;
-      }
+      // the header first: http::read alone lets a body over the limit that
+      // arrives with its header slip through
+      co_await http::async_read_header(s.sock, buf, parser,
+                                       asio::redirect_error(use_awaitable, ec));
+      if (!ec && !parser.is_done())
+        co_await http::async_read(s.sock, buf, parser, asio::redirect_error(use_awaitable, ec));
       if (ec) {
-        if (ec != http::error::end_of_stream && ec != asio::error::eof &&
-            ec != asio::error::connection_reset && ec != http::error::partial_message &&
-            ec != asio::error::bad_descriptor && ec != asio::error::broken_pipe &&
-            ec != asio::error::operation_aborted && ec != asio::error::shut_down) {
-          auto res = error_page(400, "BAD_REQUEST", "malformed HTTP request");
-          co_await send(s, res, false, false);
-        }
+        std::optional<response> res;
+        if (ec == http::error::body_limit || ec == http::error::header_limit)
+          res = error_page(413, "REQUEST_TOO_LARGE", "the request is over the router's limit");
+        else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+                 ec != asio::error::connection_reset && ec != http::error::partial_message &&
+                 ec != asio::error::bad_descriptor && ec != asio::error::broken_pipe &&
+                 ec != asio::error::operation_aborted && ec != asio::error::shut_down)
+          res = error_page(400, "BAD_REQUEST", "malformed HTTP request");
+        if (res)
+          co_await asio::async_write(s.sock, head_and_body(s, *res, false, true),
+                                     asio::redirect_error(use_awaitable, ec));
         break;
       }
       s.deadline_ms = INT64_MAX;
@@ -375,23 +430,53 @@ struct router::impl {
       bool head = req.method() == http::verb::head;
       auto started = clock::now();
       std::string deployment;
-      auto res = co_await handle(s, req, deployment);
+      auto host = host_of(req);
+      std::optional<response> res;
+      if (host.empty()) {
+        res = error_page(400, "BAD_REQUEST", "the request names no Host");
+      } else {
+        auto gen = rt.generation();
+        auto found = lookup(s, host, gen);
+        if (!found) { // to be loaded, or asked of the registry: may take a while
+          auto load = [this, host] { return rt.route_host(host); };
+          found = co_await offload(load);
+          remember(s, host, gen, *found);
+        }
+        res = answer(s, req, *found, host, deployment);
+        if (!res) {               // a function's
+          auto dep = s.cache.dep; // the cache may change while this request waits
+          auto pool = s.cache.pool;
+          res = co_await proxy(s, req, *dep, *s.cache.fn, pool, host);
+        }
+      }
       if (!deployment.empty())
-        log_request(deployment, req, res, clock::now() - started);
+        log_request(deployment, req, *res, clock::now() - started);
       s.deadline_ms = steady_ms() + idle_ms; // a client that stops reading
-      if (!co_await send(s, res, keep, head) || !keep)
+      co_await asio::async_write(s.sock, head_and_body(s, *res, keep, !head),
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec || !keep)
         break;
     }
   }
 
-  /// Reads a message: its header, then (unless over the parser's body
-  /// limit, which http::read alone lets a body in one read slip past) its body.
-  template <class Stream, class Parser>
-  static awaitable<void> read_message(Stream& stream, beast::flat_buffer& buf, Parser& parser,
-                                      boost::system::error_code& ec) {
-    co_await http::async_read_header(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
-    if (!ec && !parser.is_done())
-      co_await http::async_read(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+  /// The buffers of a response to the client (its head in s.head).
+  static std::array<asio::const_buffer, 2> head_and_body(session& s, response& res, bool keep,
+                                                         bool with_body) {
+    res.set(http::field::server, "ferry");
+    res.keep_alive(keep);
+    if (!res.has_content_length())
+      res.prepare_payload();
+    return message_buffers(s.head, res, with_body);
+  }
+
+  /// A message with a string body (its Content-Length set) as buffers: its
+  /// head written into head, and its body.
+  template <class Message>
+  static std::array<asio::const_buffer, 2> message_buffers(std::string& head, const Message& m,
+                                                           bool with_body) {
+    head.clear();
+    append_head(head, m);
+    return {asio::buffer(head), asio::buffer(m.body().data(), with_body ? m.body().size() : 0)};
   }
 
   void log_request(const std::string& deployment, const request& req, const response& res,
@@ -409,54 +494,56 @@ struct router::impl {
     rt.logs().append(deployment, line);
   }
 
-  static awaitable<bool> send(session& s, response& res, bool keep, bool head) {
-    res.set(http::field::server, "ferry");
-    res.keep_alive(keep);
-    if (!res.has_content_length() && !res.chunked())
-      res.prepare_payload();
-    boost::system::error_code ec;
-    if (head) {
-      http::response_serializer<http::string_body> sr{res};
-      co_await http::async_write_header(s.sock, sr, asio::redirect_error(use_awaitable, ec));
-    } else {
-      co_await http::async_write(s.sock, res, asio::redirect_error(use_awaitable, ec));
-    }
-    co_return !ec;
-  }
-
-  awaitable<response> handle(session& s, request& req, std::string& deployment) {
+  /// A request's Host, lower case, without its port; empty if it has none.
+  static std::string host_of(const request& req) {
     std::string host(req[http::field::host]);
     if (auto colon = host.rfind(':'); colon != std::string::npos && host.find(']') == host.npos)
       host.resize(colon);
-    std::transform(host.begin(), host.end(), host.begin(), ::tolower);
-    if (host.empty())
-      co_return error_page(400, "BAD_REQUEST", "the request names no Host");
-    auto& cache = s.cache;
-    auto gen = rt.generation();
-    if (!cache.dep || cache.host != host || cache.generation != gen) {
-      auto found = rt.route_host_loaded(host);
-      if (!found) { // to be loaded, or asked of the registry: may take a while
-        auto load = [this, host] { return rt.route_host(host); };
-        found = co_await offload(load);
-      }
-      auto& dep = *found;
-      if (!dep) {
-        cache = route_cache{};
-        if (code_of(dep.error()) == ec::not_found)
-          co_return error_page(404, rt.aliases_known() ? "DEPLOYMENT_NOT_FOUND" : "ROUTES_LOADING",
-                               "no deployment is served at " + host);
-        co_return error_page(503, "DEPLOYMENT_UNAVAILABLE", reason_of(dep.error()));
-      }
-      cache = route_cache{host, gen, *dep, {}, nullptr, nullptr, nullptr};
+    for (auto& c : host)
+      if (c >= 'A' && c <= 'Z')
+        c = static_cast<char>(c - 'A' + 'a');
+    return host;
+  }
+
+  using found_deployment = caf::expected<std::shared_ptr<const deployment>>;
+
+  /// The deployment at host, from the connection's last decision or the
+  /// deployments the runtime has loaded; nullopt if it has to load it first.
+  std::optional<found_deployment> lookup(session& s, const std::string& host, uint64_t gen) {
+    if (s.cache.dep && s.cache.host == host && s.cache.generation == gen)
+      return found_deployment{s.cache.dep};
+    auto found = rt.route_host_loaded(host);
+    if (found)
+      remember(s, host, gen, *found);
+    return found;
+  }
+
+  static void remember(session& s, const std::string& host, uint64_t gen,
+                       const found_deployment& dep) {
+    if (dep)
+      s.cache = route_cache{host, gen, *dep, {}, nullptr, nullptr, nullptr};
+    else
+      s.cache = route_cache{};
+  }
+
+  /// The answer to a request that no function gives (a static file, an
+  /// error), or nullopt: it goes to s.cache.fn through s.cache.pool.
+  std::optional<response> answer(session& s, const request& req, const found_deployment& dep,
+                                 const std::string& host, std::string& deployment) {
+    if (!dep) {
+      if (code_of(dep.error()) == ec::not_found)
+        return error_page(404, rt.aliases_known() ? "DEPLOYMENT_NOT_FOUND" : "ROUTES_LOADING",
+                          "no deployment is served at " + host);
+      return error_page(503, "DEPLOYMENT_UNAVAILABLE", reason_of(dep.error()));
     }
-    auto dep = cache.dep; // the cache may change while this request waits
-    auto& d = *dep;
+    auto& d = **dep;
+    auto& cache = s.cache;
     deployment = d.id;
     std::string_view target(req.target().data(), req.target().size());
     auto raw_path = target.substr(0, target.find('?'));
     std::string path;
     if (!percent_decode(raw_path, path) || path.empty() || path[0] != '/')
-      co_return error_page(400, "BAD_REQUEST", "malformed path");
+      return error_page(400, "BAD_REQUEST", "malformed path");
     if (cache.path != path) {
       cache.path = path;
       cache.file = d.find_static(path);
@@ -467,18 +554,17 @@ struct router::impl {
     }
     bool readonly = req.method() == http::verb::get || req.method() == http::verb::head;
     if (readonly && cache.file)
-      co_return serve_static(req, *cache.file);
+      return serve_static(req, *cache.file);
     if (cache.fn) {
       if (!cache.pool)
         cache.pool = rt.pool_of(d, *cache.fn);
       if (!cache.pool)
-        co_return error_page(404, "DEPLOYMENT_NOT_FOUND", "the deployment was removed");
-      auto pool = cache.pool;
-      co_return co_await proxy(s, req, d, *cache.fn, pool, host);
+        return error_page(404, "DEPLOYMENT_NOT_FOUND", "the deployment was removed");
+      return std::nullopt;
     }
     if (!readonly && cache.file)
-      co_return error_page(405, "METHOD_NOT_ALLOWED", "static files answer GET and HEAD");
-    co_return error_page(404, "NOT_FOUND", "no file or function at " + path);
+      return error_page(405, "METHOD_NOT_ALLOWED", "static files answer GET and HEAD");
+    return error_page(404, "NOT_FOUND", "no file or function at " + path);
   }
 
   response serve_static(const request& req, const static_file& f) {
@@ -547,9 +633,13 @@ struct router::impl {
       s.up_waiting = true;
       s.up_cut = false;
       s.up_deadline_ms = steady_ms() + int64_t{fn.max_duration_s} * 1000 + 50;
-      co_await http::async_write(*s.up, req, asio::redirect_error(use_awaitable, ec));
+      co_await asio::async_write(*s.up, message_buffers(s.head, req, true),
+                                 asio::redirect_error(use_awaitable, ec));
       if (!ec)
-        co_await read_message(*s.up, s.up_buf, parser, ec);
+        co_await http::async_read_header(*s.up, s.up_buf, parser,
+                                         asio::redirect_error(use_awaitable, ec));
+      if (!ec && !parser.is_done())
+        co_await http::async_read(*s.up, s.up_buf, parser, asio::redirect_error(use_awaitable, ec));
       s.up_waiting = false;
       // a kept-open connection that fails before any answer is tried once more
       if (ec && reused && !s.up_cut && !parser.got_some() && !i.proc->exited()) {
@@ -586,7 +676,7 @@ struct router::impl {
                            "the function's response is too large");
     }
     // the instance died (out of memory, exit, crash): give it a moment to be reaped
-    asio::steady_timer pause{s.sock.get_executor()};
+    timer pause{s.sock.get_executor()};
     for (int k = 0; k < 20 && !i.proc->exited(); ++k) {
       pause.expires_after(std::chrono::milliseconds(10));
       co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
