@@ -1,6 +1,7 @@
 #pragma once
 // A TCP listener with one thread per connection, a cap on connections and a
-// watchdog: the part the API server and the router share. Blocking socket
+// watchdog: what the API server serves on (the router has its own event
+// loops, deployers/local/router.cpp). Blocking socket
 // reads ignore SO_RCVTIMEO under asio (it polls again), so the watchdog
 // shuts down sockets whose deadline has passed; their blocked reads fail.
 #include <boost/asio/ip/tcp.hpp>
