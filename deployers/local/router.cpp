@@ -464,7 +464,7 @@ struct router::impl {
                                                          bool with_body) {
     res.set(http::field::server, "ferry");
     res.keep_alive(keep);
-    if (!res.has_content_length())
+    if (with_body && !res.has_content_length()) // (HEAD: a function may not say)
       res.prepare_payload();
     return message_buffers(s.head, res, with_body);
   }
@@ -612,9 +612,11 @@ struct router::impl {
     req.set("x-ferry-deployment", d.id);
     req.keep_alive(true);
     req.prepare_payload();
+    bool head = req.method() == http::verb::head;
     http::response_parser<http::string_body> parser;
     parser.body_limit(opts.max_response);
     parser.header_limit(64 * 1024);
+    parser.skip(head); // the answer to HEAD has no body, whatever its Content-Length says
     boost::system::error_code ec;
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool reused = s.up && s.up_serial == i.serial && s.up_key == i.proc.get();
@@ -652,7 +654,8 @@ struct router::impl {
       rt.release(inst, outcome::ok);
       auto res = parser.release();
       strip_hop_by_hop(res.base());
-      res.prepare_payload();
+      if (!head) // (for HEAD, the length of what GET would answer stays)
+        res.prepare_payload();
       co_return res;
     }
     bool timed_out = s.up_cut;

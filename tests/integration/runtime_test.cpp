@@ -329,6 +329,13 @@ module.exports = (req, res) => {
   CHECK(over.body.find("FUNCTION_RESPONSE_TOO_LARGE") != std::string::npos);
   CHECK(http("GET", url + "/api/echo").status == 200); // the instance still serves
 
+  auto t0 = std::chrono::steady_clock::now(); // HEAD of a function: no body to wait for
+  auto head =
+      run({"/usr/bin/curl", "-s", "-I", "-m", "5", url + "/api/big?mb=1"}, {}, f.dir.path());
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+  CHECK(head.out.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(head.out.find("Content-Length: 0") == std::string::npos); // node gives none for HEAD
+
   auto garbage = raw_exchange(f.node.router_url, "NOT HTTP AT ALL\r\n\r\n", false);
   CHECK(garbage.rfind("HTTP/1.1 400", 0) == 0);
   auto no_host = raw_exchange(f.node.router_url, "GET / HTTP/1.1\r\n\r\n", false);
