@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include <time.h>
@@ -300,13 +301,20 @@ struct router::impl {
         std::lock_guard<std::mutex> guard{mtx};
         ++offloads;
       }
-      std::thread([this, ex, f = std::move(f), h = std::move(handler)]() mutable {
-        auto r = f();
+      auto done = [this, ex](auto h, result r) {
         asio::post(ex, [h = std::move(h), r = std::move(r)]() mutable { h(std::move(r)); });
         std::lock_guard<std::mutex> guard{mtx};
         --offloads;
         cv.notify_all();
-      }).detach();
+      };
+      auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+      try {
+        std::thread([f = std::move(f), shared, done]() mutable {
+          done(std::move(*shared), f());
+        }).detach();
+      } catch (const std::system_error&) { // out of threads: the request fails, not the router
+        done(std::move(*shared), result{make_error(ec::unavailable, "the router is overloaded")});
+      }
     };
     co_return co_await asio::async_initiate<const asio::use_awaitable_t<executor>&, void(result)>(
         initiate, use_awaitable);
