@@ -136,6 +136,15 @@ url_config& urls() {
   return c;
 }
 
+/// Each of xs as JSON, in an array.
+template <class T, class F>
+json json_array(const std::vector<T>& xs, F&& each) {
+  json out = json::array();
+  for (auto& x : xs)
+    out.push_back(each(x));
+  return out;
+}
+
 json version_json(const version_info& v) {
   json extra = json::object();
   if (v.state == "built")
@@ -462,9 +471,9 @@ http_response builds_route(route_ctx& c) {
         c.self, c.roles, "builds", logs_atom::value, p[2], from);
     if (!lines)
       return fail(lines.error());
-    json arr = json::array();
-    for (auto& l : *lines)
-      arr.push_back(json{{"seq", l.seq}, {"ms", l.ms}, {"stream", l.stream}, {"text", l.text}});
+    auto arr = json_array(*lines, [](const log_line& l) {
+      return json{{"seq", l.seq}, {"ms", l.ms}, {"stream", l.stream}, {"text", l.text}};
+    });
     return ok_json(
         json{{"build", p[2]}, {"state", b->state}, {"lines", arr}, {"next", from + lines->size()}});
   }
@@ -780,10 +789,7 @@ http_response project_routes(route_ctx& c) {
                                                                   alias_atom::value, c.who, p[2]);
     if (!list)
       return fail(list.error());
-    json out = json::array();
-    for (auto& a : *list)
-      out.push_back(alias_json(a));
-    return ok_json(json{{"project", p[2]}, {"aliases", out}});
+    return ok_json(json{{"project", p[2]}, {"aliases", json_array(*list, alias_json)}});
   }
   if (n == 4 && p[3] == "aliases" && m == "POST") {
     auto host = str("host");
@@ -808,12 +814,12 @@ http_response project_routes(route_ctx& c) {
                                                                  env_atom::value, c.who, req);
     if (!list)
       return fail(list.error());
-    json out = json::array();
-    for (auto& e : *list)
-      out.push_back(json{{"name", e.name},
-                         {"environment", e.environment},
-                         {"updated_ms", e.updated_ms},
-                         {"updated_by", e.updated_by}});
+    auto out = json_array(*list, [](const env_entry& e) {
+      return json{{"name", e.name},
+                  {"environment", e.environment},
+                  {"updated_ms", e.updated_ms},
+                  {"updated_by", e.updated_by}};
+    });
     return ok_json(json{{"project", p[2]}, {"env", out}}, req.op == "add" ? 201 : 200);
   }
   return fail(ec::not_found, "no route " + m + " " + c.req.target.substr(0, 200));
@@ -894,10 +900,7 @@ http_response route(route_ctx& c) {
                                                                   list_atom::value, c.who);
     if (!ps)
       return fail(ps.error());
-    json out = json::array();
-    for (auto& x : *ps)
-      out.push_back(project_json(x));
-    return ok_json(json{{"projects", out}});
+    return ok_json(json{{"projects", json_array(*ps, project_json)}});
   }
   if (n == 3 && p[1] == "projects" && m == "GET") {
     auto x = ask_role<project_info, registry_actor>(c.self, c.roles, "registry",
@@ -912,10 +915,7 @@ http_response route(route_ctx& c) {
                                                                     list_atom::value, c.who, p[2]);
       if (!vs)
         return fail(vs.error());
-      json out = json::array();
-      for (auto& v : *vs)
-        out.push_back(version_json(v));
-      return ok_json(json{{"project", p[2]}, {"versions", out}});
+      return ok_json(json{{"project", p[2]}, {"versions", json_array(*vs, version_json)}});
     }
   }
   if (n >= 4 && p[1] == "projects" && p[3] != "versions")
@@ -964,10 +964,7 @@ http_response route(route_ctx& c) {
         return fail(v.error());
       auto list = ask_role<std::vector<build_status>, build_scheduler_actor>(
           c.self, c.roles, "builds", list_atom::value, p[2]);
-      json arr = json::array();
-      if (list)
-        for (auto& b : *list)
-          arr.push_back(build_json(b));
+      auto arr = list ? json_array(*list, build_json) : json::array();
       return ok_json(json{{"version", p[2]}, {"builds", arr}});
     }
   }
@@ -991,13 +988,13 @@ http_response route(route_ctx& c) {
       auto list = ask<std::vector<actor_status>>(c.self, c.roles.directory(), list_atom::value);
       if (!list)
         return fail(list.error());
-      json out = json::array();
-      for (auto& a : *list)
-        out.push_back(json{{"name", a.name},
-                           {"node", a.node},
-                           {"alive", a.alive},
-                           {"restarts", a.restarts},
-                           {"since_ms", a.since_ms}});
+      auto out = json_array(*list, [](const actor_status& a) {
+        return json{{"name", a.name},
+                    {"node", a.node},
+                    {"alive", a.alive},
+                    {"restarts", a.restarts},
+                    {"since_ms", a.since_ms}};
+      });
       return ok_json(json{{"actors", out}});
     }
     if (n == 5 && p[4] == "kill" && m == "POST") {

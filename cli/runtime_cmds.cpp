@@ -99,6 +99,20 @@ bool take_flag(args& a, const std::string& flag) {
   return false;
 }
 
+/// For a command of one argument: the exit status if it stops here (0 after
+/// --help, 2 without exactly one argument), or -1 to go on.
+int one_argument(const args& a, const char* help) {
+  if (wants_help(a)) {
+    std::cout << help;
+    return 0;
+  }
+  if (a.size() != 1) {
+    std::cerr << help;
+    return 2;
+  }
+  return -1;
+}
+
 /// Prints an alias answer: its URL on stdout.
 int print_alias(const http_result& r, const char* what) {
   if (!r.ok())
@@ -113,10 +127,8 @@ int print_alias(const http_result& r, const char* what) {
 } // namespace
 
 int cmd_promote(cli_env& env, const args& a) {
-  if (wants_help(a) || a.size() != 1) {
-    (a.size() == 1 ? std::cout : std::cerr) << promote_help;
-    return wants_help(a) ? 0 : 2;
-  }
+  if (int stop = one_argument(a, promote_help); stop >= 0)
+    return stop;
   if (!need_login(env))
     return 1;
   http_client c(env.url, env.token);
@@ -204,10 +216,8 @@ int cmd_alias(cli_env& env, const args& in) {
 }
 
 int cmd_rm(cli_env& env, const args& a) {
-  if (wants_help(a) || a.size() != 1) {
-    (a.size() == 1 ? std::cout : std::cerr) << rm_help;
-    return wants_help(a) ? 0 : 2;
-  }
+  if (int stop = one_argument(a, rm_help); stop >= 0)
+    return stop;
   if (!need_login(env))
     return 1;
   http_client c(env.url, env.token);
