@@ -1,4 +1,5 @@
 #include "actors/http_routes.hpp"
+#include "messages/json_text.hpp"
 
 #include "deployers/target.hpp"
 
@@ -50,7 +51,7 @@ http_response fail(ec code, const std::string& message) {
 }
 
 http_response ok_json(const json& j, int status = 200) {
-  return http_response{status, "application/json", j.dump() + "\n"};
+  return http_response{status, "application/json", json_text(j) + "\n"};
 }
 
 /// Sends a request and waits for the reply.
@@ -1083,7 +1084,7 @@ http_response error_response(int status, const std::string& code, const std::str
     if (ch == '\n' || ch == '\r')
       ch = ' ';
   return http_response{status, "application/json",
-                       json{{"error", {{"code", code}, {"message", line}}}}.dump() + "\n"};
+                       json_text(json{{"error", {{"code", code}, {"message", line}}}}) + "\n"};
 }
 
 http_response handle_request(caf::scoped_actor& self, role_cache& roles, http_request& req) {

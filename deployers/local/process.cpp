@@ -1,4 +1,5 @@
 #include "deployers/local/process.hpp"
+#include "messages/json_text.hpp"
 
 #include "deployers/local/runtime.hpp"
 #include "messages/errors.hpp"
@@ -166,7 +167,8 @@ void process::run_thread(sandbox::spec spec) {
   exited_ = true;
   cv_.notify_all();
   if (sink && !cancel_)
-    sink(json{{"level", "error"}, {"source", "runtime"}, {"instance_exit", r.describe()}}.dump());
+    sink(json_text(
+        json{{"level", "error"}, {"source", "runtime"}, {"instance_exit", r.describe()}}));
 }
 
 void process::on_line(sandbox::stream s, std::string_view line) {
@@ -219,8 +221,8 @@ caf::error process::assign(const function_config& f, const std::vector<std::stri
       return make_error(ec::unavailable, "cannot set the memory limit of an instance");
   }
   auto job =
-      json{{"dir", "/var/task/fn"}, {"handler", f.handler}, {"helpers", f.helpers}, {"env", vars}}
-          .dump() +
+      json_text(json{
+          {"dir", "/var/task/fn"}, {"handler", f.handler}, {"helpers", f.helpers}, {"env", vars}}) +
       "\n";
   bool wrote = ::write(stdin_w_, job.data(), job.size()) == static_cast<ssize_t>(job.size());
   ::close(stdin_w_);

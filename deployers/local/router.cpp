@@ -1,4 +1,5 @@
 #include "deployers/local/router.hpp"
+#include "messages/json_text.hpp"
 
 #include "deployers/local/process.hpp"
 #include "messages/errors.hpp"
@@ -89,6 +90,11 @@ bool percent_decode(std::string_view in, std::string& out) {
   return true;
 }
 
+/// Whether a response with this status carries a body (and so a length).
+bool has_body(unsigned status) {
+  return status / 100 != 1 && status != 204 && status != 304;
+}
+
 bool is_hop_by_hop(http::field f) {
   return f == http::field::connection || f == http::field::keep_alive ||
          f == http::field::proxy_connection || f == http::field::te || f == http::field::trailer ||
@@ -96,6 +102,15 @@ bool is_hop_by_hop(http::field f) {
 }
 
 void strip_hop_by_hop(http::fields& h) {
+  // the fields a Connection header names are hop-by-hop too
+  std::vector<std::string> named;
+  for (auto it = h.find(http::field::connection);
+       it != h.end() && it->name() == http::field::connection; ++it)
+    for (auto token : http::token_list{it->value()})
+      named.emplace_back(token.data(), token.size());
+  for (auto& n : named)
+    if (!beast::iequals(n, "close") && !beast::iequals(n, "keep-alive"))
+      h.erase(n);
   for (auto it = h.begin(); it != h.end();) {
     if (is_hop_by_hop(it->name()))
       it = h.erase(it);
@@ -150,11 +165,36 @@ struct route_cache {
   std::shared_ptr<function_pool> pool; ///< fn's
 };
 
-/// JSON string contents for s (quotes and backslashes escaped, control
-/// characters as \u00XX).
+/// The length of the valid UTF-8 sequence at the start of s, or 0.
+size_t utf8_length(std::string_view s) {
+  auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  auto cont = [&](size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  unsigned c = b(0);
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2) || (c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F))
+      return 0; // overlong, or a surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3) || (c == 0xF0 && b(1) < 0x90) ||
+        (c == 0xF4 && b(1) > 0x8F))
+      return 0;
+    return 4;
+  }
+  return 0;
+}
+
+/// JSON string contents for s: quotes and backslashes escaped, control
+/// characters as \u00XX, bytes that are not UTF-8 as U+FFFD (a request
+/// path may hold any byte; the log must stay JSON).
 void json_escape(std::string& out, std::string_view s) {
   static const char hex[] = "0123456789abcdef";
-  for (char c : s) {
+  for (size_t i = 0; i < s.size();) {
+    char c = s[i];
     if (c == '"' || c == '\\') {
       out += '\\';
       out += c;
@@ -162,9 +202,20 @@ void json_escape(std::string& out, std::string_view s) {
       out += "\\u00";
       out += hex[(c >> 4) & 15];
       out += hex[c & 15];
+    } else if (static_cast<unsigned char>(c) >= 0x80) {
+      auto n = utf8_length(s.substr(i));
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      } else {
+        out.append(s.substr(i, n));
+        i += n;
+      }
+      continue;
     } else {
       out += c;
     }
+    ++i;
   }
 }
 
@@ -310,7 +361,14 @@ struct router::impl {
       auto shared = std::make_shared<decltype(handler)>(std::move(handler));
       try {
         std::thread([f = std::move(f), shared, done]() mutable {
-          done(std::move(*shared), f());
+          auto r = [&]() -> result {
+            try {
+              return f();
+            } catch (const std::exception& e) { // a bad deployment, say: its request fails
+              return result{make_error(ec::unavailable, e.what())};
+            }
+          }();
+          done(std::move(*shared), std::move(r));
         }).detach();
       } catch (const std::system_error&) { // out of threads: the request fails, not the router
         done(std::move(*shared), result{make_error(ec::unavailable, "the router is overloaded")});
@@ -335,6 +393,8 @@ struct router::impl {
         co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
+      if (stopping)
+        break;
       bool over;
       {
         std::lock_guard<std::mutex> guard{mtx};
@@ -398,6 +458,8 @@ struct router::impl {
     cv.notify_all();
   }
 
+  static constexpr size_t max_target = 8192;
+
   // A request costs one coroutine frame (the proxy's, for a function): the
   // steps below are plain functions between co_awaits of asio operations.
 
@@ -416,12 +478,22 @@ struct router::impl {
       // arrives with its header slip through
       co_await http::async_read_header(s.sock, buf, parser,
                                        asio::redirect_error(use_awaitable, ec));
+      if (!ec && !parser.is_done() &&
+          beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await asio::async_write(s.sock, asio::buffer(go_on),
+                                   asio::redirect_error(use_awaitable, ec));
+      }
       if (!ec && !parser.is_done())
         co_await http::async_read(s.sock, buf, parser, asio::redirect_error(use_awaitable, ec));
       if (ec) {
         std::optional<response> res;
-        if (ec == http::error::body_limit || ec == http::error::header_limit)
-          res = error_page(413, "REQUEST_TOO_LARGE", "the request is over the router's limit");
+        if (ec == http::error::body_limit)
+          res =
+              error_page(413, "REQUEST_TOO_LARGE", "the request's body is over the router's limit");
+        else if (ec == http::error::header_limit)
+          res = error_page(431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                           "the request's header is over the router's limit");
         else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
                  ec != asio::error::connection_reset && ec != http::error::partial_message &&
                  ec != asio::error::bad_descriptor && ec != asio::error::broken_pipe &&
@@ -442,6 +514,8 @@ struct router::impl {
       std::optional<response> res;
       if (host.empty()) {
         res = error_page(400, "BAD_REQUEST", "the request names no Host");
+      } else if (req.target().size() > max_target) { // (route patterns run on the path)
+        res = error_page(414, "URI_TOO_LONG", "the request's path is over 8 KiB");
       } else {
         auto gen = rt.generation();
         auto found = lookup(s, host, gen);
@@ -472,8 +546,8 @@ struct router::impl {
                                                          bool with_body) {
     res.set(http::field::server, "ferry");
     res.keep_alive(keep);
-    if (with_body && !res.has_content_length()) // (HEAD: a function may not say)
-      res.prepare_payload();
+    if (with_body && has_body(res.result_int()) && !res.has_content_length())
+      res.prepare_payload(); // (HEAD: a function may not say)
     return message_buffers(s.head, res, with_body);
   }
 
@@ -548,6 +622,10 @@ struct router::impl {
     auto& cache = s.cache;
     deployment = d.id;
     std::string_view target(req.target().data(), req.target().size());
+    if (std::any_of(target.begin(), target.end(),
+                    [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+      return error_page(400, "BAD_REQUEST",
+                        "a request target is ASCII: percent-encode other bytes");
     auto raw_path = target.substr(0, target.find('?'));
     std::string path;
     if (!percent_decode(raw_path, path) || path.empty() || path[0] != '/')
@@ -584,8 +662,7 @@ struct router::impl {
                          req[http::field::if_none_match].size());
     if (!inm.empty() &&
         (inm == f.etag || inm == "*" || inm.find(f.etag) != std::string_view::npos)) {
-      res.result(http::status::not_modified);
-      res.content_length(0);
+      res.result(http::status::not_modified); // no body, and no length to claim
       return res;
     }
     std::ifstream in(f.disk_path, std::ios::binary);
@@ -599,33 +676,44 @@ struct router::impl {
     return res;
   }
 
+  /// An acquired instance, given back exactly once: by release(), or when
+  /// it goes out of scope (an exception on the router's side: not the
+  /// instance's fault).
+  struct lease {
+    core& rt;
+    std::shared_ptr<instance> inst;
+    lease(core& r, std::shared_ptr<instance> i) : rt(r), inst(std::move(i)) {}
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    ~lease() { release(outcome::ok); }
+    void release(outcome how) {
+      if (inst)
+        rt.release(inst, how);
+      inst.reset();
+    }
+  };
+
   awaitable<response> proxy(session& s, request& req, const deployment& d,
                             const function_config& fn, const std::shared_ptr<function_pool>& pool,
                             const std::string& host) {
-    auto inst = rt.try_acquire(*pool);
-    if (!inst) { // start one, or wait for room
+    auto got = rt.try_acquire(*pool);
+    if (!got) { // start one, or wait for room
       auto until = std::min(clock::now() + std::chrono::seconds(fn.max_duration_s),
                             clock::now() + std::chrono::seconds(30));
       auto start = [this, pool, until] { return rt.acquire(*pool, until); };
-      auto got = co_await offload(start);
-      if (!got)
-        co_return error_page(503, "FUNCTION_UNAVAILABLE", reason_of(got.error()));
-      inst = std::move(*got);
+      auto started = co_await offload(start);
+      if (!started)
+        co_return error_page(503, "FUNCTION_UNAVAILABLE", reason_of(started.error()));
+      got = std::move(*started);
     }
-    auto& i = *inst;
-    strip_hop_by_hop(req.base());
-    req.set("x-forwarded-for", s.peer);
-    req.set("x-forwarded-host", host);
-    req.set("x-forwarded-proto", "http");
-    req.set("x-ferry-deployment", d.id);
-    req.keep_alive(true);
-    req.prepare_payload();
+    lease held{rt, std::move(got)};
+    auto& i = *held.inst;
+    if (auto bad = prepare_upstream_request(s, req, d, host))
+      co_return std::move(*bad);
     bool head = req.method() == http::verb::head;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(opts.max_response);
-    parser.header_limit(64 * 1024);
-    parser.skip(head); // the answer to HEAD has no body, whatever its Content-Length says
+    std::optional<http::response_parser<http::string_body>> parser;
     boost::system::error_code ec;
+    bool reached = false; // connected and sent the request
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool reused = s.up && s.up_serial == i.serial && s.up_key == i.proc.get();
       if (!reused) {
@@ -645,63 +733,102 @@ struct router::impl {
       s.up_deadline_ms = steady_ms() + int64_t{fn.max_duration_s} * 1000 + 50;
       co_await asio::async_write(*s.up, message_buffers(s.head, req, true),
                                  asio::redirect_error(use_awaitable, ec));
-      if (!ec)
-        co_await http::async_read_header(*s.up, s.up_buf, parser,
+      reached = !ec;
+      // read heads until the final one: an interim answer (1xx, such as 103
+      // Early Hints) is not passed on
+      bool interim = true;
+      while (!ec && interim) {
+        parser.emplace();
+        parser->body_limit(opts.max_response);
+        parser->header_limit(64 * 1024);
+        parser->skip(head); // the answer to HEAD has no body, whatever its length says
+        co_await http::async_read_header(*s.up, s.up_buf, *parser,
                                          asio::redirect_error(use_awaitable, ec));
-      if (!ec && !parser.is_done())
-        co_await http::async_read(*s.up, s.up_buf, parser, asio::redirect_error(use_awaitable, ec));
+        interim = !ec && parser->get().result_int() / 100 == 1;
+      }
+      if (!ec && !parser->is_done())
+        co_await http::async_read(*s.up, s.up_buf, *parser,
+                                  asio::redirect_error(use_awaitable, ec));
       s.up_waiting = false;
       // a kept-open connection that fails before any answer is tried once more
-      if (ec && reused && !s.up_cut && !parser.got_some() && !i.proc->exited()) {
+      if (ec && reused && !s.up_cut && !parser->got_some() && !i.proc->exited()) {
         s.close_upstream();
         continue;
       }
       break;
     }
     if (!ec) {
-      rt.release(inst, outcome::ok);
-      auto res = parser.release();
+      held.release(outcome::ok);
+      if (parser->need_eof()) // the function ended its answer by closing
+        s.close_upstream();
+      auto res = parser->release();
       strip_hop_by_hop(res.base());
-      if (!head) // (for HEAD, the length of what GET would answer stays)
-        res.prepare_payload();
+      if (!head && has_body(res.result_int()))
+        res.prepare_payload(); // (for HEAD, the length of what GET would answer stays)
       co_return res;
     }
     bool timed_out = s.up_cut;
     s.close_upstream();
     if (timed_out) {
-      rt.release(inst, outcome::timed_out);
-      rt.logs().append(d.id, json{{"t", wall_ms()},
-                                  {"level", "error"},
-                                  {"source", "router"},
-                                  {"function", fn.name},
-                                  {"error", "timed out after " + std::to_string(fn.max_duration_s) +
-                                                " s (maxDuration); instance stopped"}}
-                                 .dump());
+      held.release(outcome::timed_out);
+      rt.logs().append(
+          d.id, json_text(json{{"t", wall_ms()},
+                               {"level", "error"},
+                               {"source", "router"},
+                               {"function", fn.name},
+                               {"error", "timed out after " + std::to_string(fn.max_duration_s) +
+                                             " s (maxDuration); instance stopped"}}));
       co_return error_page(
           504, "FUNCTION_INVOCATION_TIMEOUT",
           "the function ran past its maxDuration of " + std::to_string(fn.max_duration_s) + " s");
     }
     if (ec == http::error::body_limit) {
-      rt.release(inst, outcome::ok);
+      held.release(outcome::ok);
       co_return error_page(502, "FUNCTION_RESPONSE_TOO_LARGE",
                            "the function's response is too large");
     }
-    // the instance died (out of memory, exit, crash): give it a moment to be reaped
+    // did the instance die (out of memory, exit, crash)? give it a moment to be reaped
     timer pause{s.sock.get_executor()};
-    for (int k = 0; k < 20 && !i.proc->exited(); ++k) {
+    for (int k = 0; k < 20 && reached && !i.proc->exited(); ++k) {
       pause.expires_after(std::chrono::milliseconds(10));
       co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
     }
-    rt.release(inst, outcome::crashed);
-    rt.logs().append(d.id,
-                     json{{"t", wall_ms()},
-                          {"level", "error"},
-                          {"source", "router"},
-                          {"function", fn.name},
-                          {"error", "the instance failed mid-request: " + i.proc->describe_exit()}}
-                         .dump());
+    if (!i.proc->exited()) { // alive: the connection failed (out of descriptors, say)
+      held.release(outcome::ok);
+      co_return error_page(502, "FUNCTION_UNREACHABLE",
+                           "the function's instance could not be reached; try again");
+    }
+    held.release(outcome::crashed);
+    auto why = i.proc->describe_exit();
+    rt.logs().append(d.id, json_text(json{{"t", wall_ms()},
+                                          {"level", "error"},
+                                          {"source", "router"},
+                                          {"function", fn.name},
+                                          {"error", "the instance failed mid-request: " + why}}));
     co_return error_page(500, "FUNCTION_INVOCATION_FAILED",
-                         "the function's instance failed: " + i.proc->describe_exit());
+                         "the function's instance failed: " + why);
+  }
+
+  /// Readies a client's request for the instance: hop-by-hop headers (and
+  /// those Connection names) and forwarding headers a client could forge
+  /// removed, ours set. An error page if it cannot be forwarded.
+  static std::optional<response> prepare_upstream_request(session& s, request& req,
+                                                          const deployment& d,
+                                                          const std::string& host) {
+    strip_hop_by_hop(req.base());
+    for (auto f : {"forwarded", "x-real-ip", "expect"}) // the router read the whole body already
+      req.erase(f);
+    req.set("x-forwarded-for", s.peer);
+    req.set("x-forwarded-host", host);
+    req.set("x-forwarded-proto", "http");
+    req.set("x-ferry-deployment", d.id);
+    req.keep_alive(true);
+    try {
+      req.prepare_payload();
+    } catch (const std::invalid_argument&) { // TRACE with a body, say
+      return error_page(400, "BAD_REQUEST", "this request cannot carry a body");
+    }
+    return std::nullopt;
   }
 };
 

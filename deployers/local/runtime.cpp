@@ -1,4 +1,5 @@
 #include "deployers/local/runtime.hpp"
+#include "messages/json_text.hpp"
 
 #include "deployers/local/process.hpp"
 #include "messages/errors.hpp"
@@ -168,11 +169,14 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
       if (!vc.is_object() || !vc.contains("handler") || !vc["handler"].is_string())
         return make_error(ec::corrupt, "function " + f.name + " has no .vc-config.json handler");
       f.handler = vc["handler"].get<std::string>();
-      f.helpers = vc.value("shouldAddHelpers", true);
+      // (a build's output is untrusted: a field of another type is ignored)
+      auto helpers = vc.find("shouldAddHelpers");
+      f.helpers = helpers == vc.end() || !helpers->is_boolean() || helpers->get<bool>();
       if (vc.contains("memory") && vc["memory"].is_number_unsigned())
         f.memory_mb = std::clamp<uint64_t>(vc["memory"].get<uint64_t>(), 64, 4096);
       if (vc.contains("maxDuration") && vc["maxDuration"].is_number())
-        f.max_duration_s = std::clamp(vc["maxDuration"].get<int>(), 1, 900);
+        f.max_duration_s =
+            static_cast<int>(std::clamp(vc["maxDuration"].get<double>(), 1.0, 900.0));
       d->functions[f.name] = f;
     }
   }
@@ -398,16 +402,15 @@ private:
       j["function"] = name;
       if (!j.contains("t"))
         j["t"] = wall_ms();
-      logs.append(id, j.dump());
+      logs.append(id, json_text(j));
     };
     if (auto err = proc->assign(fn_, *vars, sink, deadline)) {
       proc->stop();
-      logs.append(id, json{{"t", wall_ms()},
-                           {"level", "error"},
-                           {"source", "runtime"},
-                           {"function", name},
-                           {"error", reason_of(err)}}
-                          .dump());
+      logs.append(id, json_text(json{{"t", wall_ms()},
+                                     {"level", "error"},
+                                     {"source", "runtime"},
+                                     {"function", name},
+                                     {"error", reason_of(err)}}));
       return err;
     }
     auto i = std::make_shared<instance>();

@@ -377,3 +377,70 @@ TEST_CASE("router limits: --router-max-connections and --idle-timeout", "[runtim
   CHECK(closed_by_server(slow, 3000));
   close(slow);
 }
+
+TEST_CASE("router: Expect, interim answers, odd methods and bytes, long paths and headers",
+          "[runtime]") {
+  runtime_fixture f{{"--max-instances", "1"}};
+  auto p = f.dir / "edges";
+  write_file(p + "/api/echo.js",
+             "module.exports = (req, res) => res.end(String(req.body ? req.body.length : 0));\n");
+  write_file(p + "/api/hints.js", R"(
+module.exports = (req, res) => {
+  res.writeEarlyHints({link: '</style.css>; rel=preload'});
+  setTimeout(() => res.end('after hints'), 20);
+};)");
+  auto url = f.deploy(p, "edges").out;
+  auto host = url.substr(7);
+
+  // curl sends Expect: 100-continue for a large body; the router says 100 itself
+  write_file(f.dir / "body.bin", std::string(2 << 20, 'b'));
+  auto t0 = std::chrono::steady_clock::now();
+  auto posted = run({"/usr/bin/curl", "-s", "-m", "10", "-H", "Expect: 100-continue", "-H",
+                     "Content-Type: application/octet-stream", "--data-binary",
+                     "@" + f.dir / "body.bin", url + "/api/echo"},
+                    {}, f.dir.path());
+  CHECK(posted.out == std::to_string(2 << 20));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(900)); // no 1 s stall
+
+  // an interim 103 from the function is not taken for its answer, and the
+  // connection stays in step (two requests on one connection)
+  auto two = run({"/usr/bin/curl", "-s", "-m", "10", url + "/api/hints", url + "/api/echo"}, {},
+                 f.dir.path());
+  CHECK(two.out == "after hints0");
+
+  // a request that cannot be forwarded (TRACE with a body) gets 400 and gives
+  // its instance back: more of them than one instance takes at once (64),
+  // then the function still answers at once
+  for (int i = 0; i < 70; ++i) {
+    auto r = raw_exchange(f.node.router_url,
+                          "TRACE /api/echo HTTP/1.1\r\nHost: " + host +
+                              "\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx",
+                          false);
+    REQUIRE(r.rfind("HTTP/1.1 400", 0) == 0);
+  }
+  t0 = std::chrono::steady_clock::now();
+  CHECK(http("GET", url + "/api/echo").status == 200);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+
+  // bytes that are not ASCII in a request target are refused, and logged
+  // with U+FFFD for those that are not UTF-8: the log stays readable
+  auto odd = raw_exchange(
+      f.node.router_url,
+      "GET /api/echo?\xff\xfe HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n", false);
+  CHECK(odd.rfind("HTTP/1.1 400", 0) == 0);
+  auto logs = ferry_cli({"logs", url.substr(7, 13), "--runtime"}, f.node.url, f.node.token, f.home);
+  CHECK(logs.exit_code == 0);
+  CHECK(logs.out.find("/api/echo?\xef\xbf\xbd\xef\xbf\xbd") != std::string::npos);
+
+  // a path over 8 KiB gets 414, a header over 32 KiB 431
+  auto long_path = raw_exchange(f.node.router_url,
+                                "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: " + host +
+                                    "\r\nConnection: close\r\n\r\n",
+                                false);
+  CHECK(long_path.rfind("HTTP/1.1 414", 0) == 0);
+  auto big_header = raw_exchange(
+      f.node.router_url,
+      "GET / HTTP/1.1\r\nHost: " + host + "\r\nX-Big: " + std::string(40000, 'h') + "\r\n\r\n",
+      false);
+  CHECK(big_header.rfind("HTTP/1.1 431", 0) == 0);
+}
