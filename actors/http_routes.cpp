@@ -1,10 +1,10 @@
 #include "actors/http_routes.hpp"
-#include "messages/json_text.hpp"
 
 #include "deployers/target.hpp"
 
 #include "messages/build.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_text.hpp"
 #include "messages/records.capnp.h"
 #include "messages/registry.hpp"
 #include "storage/paths.hpp"

@@ -106,7 +106,9 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
       memory: own.memory || 256,
       maxDuration: own.maxDuration || 10,
     }, null, 2) + '\n');
-    routes.push({ src: `/api/${name}`, dest: `/api/${name}`, function: `api/${name}` });
+    // the name is a file's: taken literally in the route's pattern
+    const literal = `/api/${name}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    routes.push({ src: literal, dest: `/api/${name}`, function: `api/${name}` });
     log(`ferry: node: function api/${name} from ${f}`);
   }
   // Static files: public/ if there is one, else the project's other files

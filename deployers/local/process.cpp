@@ -1,8 +1,8 @@
 #include "deployers/local/process.hpp"
-#include "messages/json_text.hpp"
 
 #include "deployers/local/runtime.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_text.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,8 +1,8 @@
 #include "deployers/local/router.hpp"
-#include "messages/json_text.hpp"
 
 #include "deployers/local/process.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -107,10 +107,10 @@ void strip_hop_by_hop(http::fields& h) {
   for (auto it = h.find(http::field::connection);
        it != h.end() && it->name() == http::field::connection; ++it)
     for (auto token : http::token_list{it->value()})
-      named.emplace_back(token.data(), token.size());
+      if (!beast::iequals(token, "close") && !beast::iequals(token, "keep-alive"))
+        named.emplace_back(token.data(), token.size());
   for (auto& n : named)
-    if (!beast::iequals(n, "close") && !beast::iequals(n, "keep-alive"))
-      h.erase(n);
+    h.erase(n);
   for (auto it = h.begin(); it != h.end();) {
     if (is_hop_by_hop(it->name()))
       it = h.erase(it);

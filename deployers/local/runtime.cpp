@@ -1,13 +1,14 @@
 #include "deployers/local/runtime.hpp"
-#include "messages/json_text.hpp"
 
 #include "deployers/local/process.hpp"
 #include "messages/errors.hpp"
+#include "messages/json_text.hpp"
 #include "storage/dir_io.hpp"
 #include "storage/tree.hpp"
 
 #include <nlohmann/json.hpp>
 #include <openssl/rand.h>
+#include <re2/re2.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -113,7 +114,7 @@ const static_file* deployment::find_static(const std::string& path) const {
 
 const function_config* deployment::find_function(const std::string& path) const {
   for (auto& r : routes) {
-    if (r.function.empty() || !std::regex_match(path, r.src))
+    if (r.function.empty() || !re2::RE2::FullMatch(path, *r.src))
       continue;
     auto it = functions.find(r.function);
     if (it != functions.end())
@@ -186,16 +187,18 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
     for (auto& r : config["routes"]) {
       if (!r.is_object() || !r.contains("src") || !r["src"].is_string())
         continue;
-      try {
-        route x{std::regex("^(?:" + r["src"].get<std::string>() + ")$",
-                           std::regex::ECMAScript | std::regex::optimize),
-                r.contains("function") && r["function"].is_string()
-                    ? r["function"].get<std::string>()
-                    : std::string{}};
-        d->routes.push_back(std::move(x));
-      } catch (const std::regex_error&) {
-        return make_error(ec::corrupt, "route " + r["src"].get<std::string>() + " is no regex");
-      }
+      auto src = r["src"].get<std::string>();
+      re2::RE2::Options o;
+      o.set_log_errors(false);
+      o.set_max_mem(1 << 20); // a pattern that needs more is refused
+      auto re = std::make_shared<const re2::RE2>("(?:" + src + ")", o);
+      if (!re->ok())
+        return make_error(ec::corrupt,
+                          "route " + src.substr(0, 200) +
+                              " is not a supported pattern: " + re->error().substr(0, 200));
+      auto fn = r.find("function");
+      d->routes.push_back(
+          route{std::move(re), fn != r.end() && fn->is_string() ? fn->get<std::string>() : ""});
     }
   }
   return std::shared_ptr<const deployment>(std::move(d));

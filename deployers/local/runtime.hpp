@@ -24,9 +24,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
+
+namespace re2 {
+class RE2;
+}
 
 namespace ferry::runtime {
 
@@ -62,7 +65,9 @@ struct function_config {
 };
 
 struct route {
-  std::regex src;
+  /// RE2 (linear time, no recursion: patterns come from a build's output,
+  /// paths from clients, and both run on the router's threads)
+  std::shared_ptr<const re2::RE2> src;
   std::string function; ///< empty: a route without a function (ignored)
 };
 

@@ -389,8 +389,23 @@ module.exports = (req, res) => {
   res.writeEarlyHints({link: '</style.css>; rel=preload'});
   setTimeout(() => res.end('after hints'), 20);
 };)");
+  write_file(p + "/api/headers.js", "module.exports = (req, res) => res.json(req.headers);\n");
   auto url = f.deploy(p, "edges").out;
   auto host = url.substr(7);
+
+  // what reaches the function: not the hop-by-hop headers (nor those
+  // Connection names), not forged forwarding headers
+  auto seen = run({"/usr/bin/curl", "-s", "-m", "10", "-H", "Connection: keep-alive, X-Hop", "-H",
+                   "X-Hop: 1", "-H", "Forwarded: for=6.6.6.6", "-H", "X-Forwarded-For: 6.6.6.6",
+                   "-H", "X-Real-IP: 6.6.6.6", url + "/api/headers"},
+                  {}, f.dir.path());
+  auto headers = json::parse(seen.out, nullptr, false);
+  REQUIRE(headers.is_object());
+  CHECK_FALSE(headers.contains("x-hop"));
+  CHECK_FALSE(headers.contains("forwarded"));
+  CHECK_FALSE(headers.contains("x-real-ip"));
+  CHECK(headers.value("x-forwarded-for", "") == "127.0.0.1");
+  CHECK(headers.value("x-ferry-deployment", "") == url.substr(7, 13));
 
   // curl sends Expect: 100-continue for a large body; the router says 100 itself
   write_file(f.dir / "body.bin", std::string(2 << 20, 'b'));
