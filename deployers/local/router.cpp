@@ -24,7 +24,9 @@
 #include <system_error>
 #include <thread>
 
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 namespace ferry::runtime {
 
@@ -226,7 +228,9 @@ struct session {
 
   tcp_socket sock;
   std::string peer;
-  std::string head; ///< the message head being written (its capacity kept)
+  std::string head;                       ///< the message head being written (its capacity kept)
+  const static_file* file = nullptr;      ///< to stream after the head
+  std::shared_ptr<const void> file_owner; ///< keeps file's deployment
   route_cache cache;
   int64_t deadline_ms = INT64_MAX; ///< shut the connection down after this
 
@@ -536,9 +540,41 @@ struct router::impl {
       s.deadline_ms = steady_ms() + idle_ms; // a client that stops reading
       co_await asio::async_write(s.sock, head_and_body(s, *res, keep, !head),
                                  asio::redirect_error(use_awaitable, ec));
+      if (!ec && s.file && !head)
+        ec = co_await send_file(s, idle_ms);
+      s.file = nullptr;
+      s.file_owner.reset();
       if (ec || !keep)
         break;
     }
+  }
+
+  /// Streams s.file's bytes (its head is sent) a piece at a time. An error
+  /// ends the connection: its length was promised.
+  awaitable<boost::system::error_code> send_file(session& s, int64_t idle_ms) {
+    boost::system::error_code ec;
+    auto& f = *s.file;
+    int fd = ::open(f.disk_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      co_return asio::error::not_found;
+    std::vector<char> piece(file_piece);
+    uint64_t sent = 0;
+    while (sent < f.size) {
+      auto n = ::pread(fd, piece.data(), std::min<uint64_t>(file_piece, f.size - sent),
+                       static_cast<off_t>(sent));
+      if (n <= 0) { // shorter than it was: the client must not wait for the rest
+        ec = asio::error::eof;
+        break;
+      }
+      s.deadline_ms = steady_ms() + idle_ms;
+      co_await asio::async_write(s.sock, asio::buffer(piece.data(), static_cast<size_t>(n)),
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec)
+        break;
+      sent += static_cast<uint64_t>(n);
+    }
+    ::close(fd);
+    co_return ec;
   }
 
   /// The buffers of a response to the client (its head in s.head).
@@ -640,7 +676,7 @@ struct router::impl {
     }
     bool readonly = req.method() == http::verb::get || req.method() == http::verb::head;
     if (readonly && cache.file)
-      return serve_static(req, *cache.file);
+      return serve_static(s, req, *cache.file);
     if (cache.fn) {
       if (!cache.pool)
         cache.pool = rt.pool_of(d, *cache.fn);
@@ -653,7 +689,11 @@ struct router::impl {
     return error_page(404, "NOT_FOUND", "no file or function at " + path);
   }
 
-  response serve_static(const request& req, const static_file& f) {
+  /// Files up to this size are read whole; larger ones are streamed in
+  /// pieces of this size (memory per download stays small).
+  static constexpr size_t file_piece = 256 << 10;
+
+  response serve_static(session& s, const request& req, const static_file& f) {
     response res{http::status::ok, 11};
     res.set(http::field::etag, f.etag);
     res.set(http::field::cache_control, "public, max-age=0, must-revalidate");
@@ -663,6 +703,12 @@ struct router::impl {
     if (!inm.empty() &&
         (inm == f.etag || inm == "*" || inm.find(f.etag) != std::string_view::npos)) {
       res.result(http::status::not_modified); // no body, and no length to claim
+      return res;
+    }
+    if (f.size > file_piece) { // streamed after the head (serve)
+      s.file = &f;
+      s.file_owner = s.cache.dep;
+      res.content_length(f.size);
       return res;
     }
     std::ifstream in(f.disk_path, std::ios::binary);

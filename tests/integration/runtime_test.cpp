@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -458,4 +459,60 @@ module.exports = (req, res) => {
       "GET / HTTP/1.1\r\nHost: " + host + "\r\nX-Big: " + std::string(40000, 'h') + "\r\n\r\n",
       false);
   CHECK(big_header.rfind("HTTP/1.1 431", 0) == 0);
+}
+
+namespace {
+
+/// Resident memory of a process, in KiB.
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+} // namespace
+
+TEST_CASE("a large static file is streamed: right bytes, small memory per download", "[runtime]") {
+  runtime_fixture f;
+  auto p = f.dir / "large";
+  std::string big(24 << 20, '\0');
+  uint64_t x = 88172645463325252ULL; // xorshift: bytes that do not compress or repeat
+  for (auto& c : big) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  write_file(p + "/public/big.bin", big);
+  write_file(p + "/public/index.html", "<h1>large</h1>\n");
+  auto url = f.deploy(p, "large").out;
+  auto got = run({"/usr/bin/curl", "-s", "-m", "30", "-o", f.dir / "got.bin", url + "/big.bin"}, {},
+                 f.dir.path());
+  REQUIRE(got.exit_code == 0);
+  CHECK(read_file(f.dir / "got.bin") == big);
+  auto head = run({"/usr/bin/curl", "-s", "-I", "-m", "5", url + "/big.bin"}, {}, f.dir.path());
+  CHECK(head.out.find("Content-Length: " + std::to_string(big.size())) != std::string::npos);
+
+  // eight downloads whose readers stall: the router holds a piece of each,
+  // not the whole file (8 x 24 MiB read whole would be 192 MiB)
+  auto pid = f.node.proc().pid();
+  auto before = rss_kib(pid);
+  std::vector<int> stalled;
+  for (int i = 0; i < 8; ++i) {
+    int fd = connect_to(f.node.router_url);
+    REQUIRE(fd >= 0);
+    std::string get = "GET /big.bin HTTP/1.1\r\nHost: " + url.substr(7) + "\r\n\r\n";
+    send(fd, get.data(), get.size(), MSG_NOSIGNAL);
+    stalled.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  auto during = rss_kib(pid);
+  INFO("ferryd RSS before " << before << " KiB, with 8 stalled downloads " << during << " KiB");
+  CHECK(during - before < 48 * 1024);
+  for (int fd : stalled)
+    close(fd);
+  CHECK(http("GET", url + "/").body == "<h1>large</h1>\n"); // still serving
 }
