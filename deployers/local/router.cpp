@@ -3,6 +3,7 @@
 #include "deployers/local/process.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_text.hpp"
+#include "deployers/local/http_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -70,26 +71,6 @@ response error_page(unsigned status, const std::string& code, const std::string&
   res.set("x-ferry-error", code);
   res.body() = std::to_string(status) + ": " + code + "\n" + message + "\n";
   return res;
-}
-
-/// "/a%20b" -> "/a b"; false if an escape is malformed or decodes to NUL.
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
-        !std::isxdigit(static_cast<unsigned char>(in[i + 2])))
-      return false;
-    char c = static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
-    if (c == '\0')
-      return false;
-    out += c;
-    i += 2;
-  }
-  return true;
 }
 
 /// Whether a response with this status carries a body (and so a length).
@@ -166,60 +147,6 @@ struct route_cache {
   const static_file* file = nullptr;   ///< or the static file it names
   std::shared_ptr<function_pool> pool; ///< fn's
 };
-
-/// The length of the valid UTF-8 sequence at the start of s, or 0.
-size_t utf8_length(std::string_view s) {
-  auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  auto cont = [&](size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
-  unsigned c = b(0);
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2) || (c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F))
-      return 0; // overlong, or a surrogate
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3) || (c == 0xF0 && b(1) < 0x90) ||
-        (c == 0xF4 && b(1) > 0x8F))
-      return 0;
-    return 4;
-  }
-  return 0;
-}
-
-/// JSON string contents for s: quotes and backslashes escaped, control
-/// characters as \u00XX, bytes that are not UTF-8 as U+FFFD (a request
-/// path may hold any byte; the log must stay JSON).
-void json_escape(std::string& out, std::string_view s) {
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < s.size();) {
-    char c = s[i];
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += "\\u00";
-      out += hex[(c >> 4) & 15];
-      out += hex[c & 15];
-    } else if (static_cast<unsigned char>(c) >= 0x80) {
-      auto n = utf8_length(s.substr(i));
-      if (n == 0) {
-        out += "\xEF\xBF\xBD";
-        ++i;
-      } else {
-        out.append(s.substr(i, n));
-        i += n;
-      }
-      continue;
-    } else {
-      out += c;
-    }
-    ++i;
-  }
-}
 
 /// One client connection. It lives in its coroutine's frame; its worker's
 /// watchdog (same thread) reads the deadlines.

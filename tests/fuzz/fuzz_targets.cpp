@@ -2,8 +2,11 @@
 
 #include "actors/cluster_config.hpp"
 #include "actors/http_routes.hpp"
+#include "deployers/local/http_text.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/tree.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <string>
@@ -56,6 +59,29 @@ int cluster_config(const uint8_t* data, size_t size) {
   auto c = parse_cluster_config(std::string(reinterpret_cast<const char*>(data), size));
   if (c)
     require(!c->nodes.empty());
+  return 0;
+}
+
+int router_text(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  std::string out;
+  if (runtime::percent_decode(in, out))
+    require(out.size() <= in.size() && out.find('\0') == std::string::npos);
+  // an escaped string is always valid JSON (strict UTF-8) ...
+  std::string text = "\"";
+  runtime::json_escape(text, in);
+  text += '"';
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  require(j.is_string());
+  // ... and gives back the input whenever the input was UTF-8
+  bool utf8 = true;
+  for (size_t i = 0; i < in.size() && utf8;) {
+    auto n = runtime::utf8_length(in.substr(i));
+    utf8 = n > 0;
+    i += n;
+  }
+  if (utf8)
+    require(j.get<std::string>() == in);
   return 0;
 }
 

@@ -61,6 +61,8 @@ TEST_CASE("the parsers of untrusted bytes survive mutated input") {
                   std::string("\x01\x00\x00\x00\x00\x04\x00\x00\x00", 9) + std::string(40, '\0')});
   mutate_and_run(fuzz::cluster_config,
                  {"domain = x\n[node a]\napi = 127.0.0.1:1\nactors = 127.0.0.1:2\nroles = api\n"});
+  mutate_and_run(fuzz::router_text, {"/api/a%20b?x=%C3%A9", "caf\xc3\xa9 \"q\" \\ \x01",
+                                     "\xf0\x9f\x98\x80\xed\xa0\x80\xe0\x80\xff%zz%00"});
   // found by libFuzzer: a JSON object without "files" read past the object
   std::string no_files("\x00{\"x\":{}}", 10);
   fuzz::manifest(reinterpret_cast<const uint8_t*>(no_files.data()), no_files.size());
