@@ -516,3 +516,43 @@ TEST_CASE("a large static file is streamed: right bytes, small memory per downlo
     close(fd);
   CHECK(http("GET", url + "/").body == "<h1>large</h1>\n"); // still serving
 }
+
+TEST_CASE("after kill -9 of ferryd, deployments, aliases and secrets serve again", "[runtime]") {
+  runtime_fixture f;
+  auto add =
+      ferry_cli({"env", "add", "SECRET_TOKEN", "--project", "live", "--environment", "production"},
+                f.node.url, f.node.token, f.home, "kept-across-restarts\n");
+  REQUIRE(add.exit_code == 0);
+  auto a = f.deploy(f.functions_project("la", "A"), "live", {"--prod"});
+  auto b = f.deploy(f.functions_project("lb", "B"), "live");
+  auto alias = ferry_cli({"alias", "set", b.out.substr(7, 13), "edge.example"}, f.node.url,
+                         f.node.token, f.home);
+  REQUIRE(alias.exit_code == 0);
+  REQUIRE(get_json(f.production("live") + "/api/info")["version"] == "A");
+
+  f.node.kill9(); // instances die with it (die-with-parent)
+  f.node.start();
+  // the router may listen on another port now: the same hosts on it
+  auto port = f.router_port();
+  auto on_router = [&](const std::string& url) {
+    auto host = url.substr(7, url.rfind(':') - 7);
+    return "http://" + host + port;
+  };
+  auto prod = get_json(f.production("live") + "/api/info");
+  CHECK(prod["version"] == "A");
+  CHECK(prod["secret"] == "kept-across-restarts");
+  CHECK(get_json(on_router(b.out) + "/api/info")["version"] == "B");
+  CHECK(http("GET", on_router(a.out) + "/").body == "<h1>A</h1>\n");
+  auto edge = run({"/usr/bin/curl", "-s", "-m", "10", "-H", "Host: edge.example",
+                   f.node.router_url + "/api/info"},
+                  {}, f.dir.path());
+  CHECK(edge.out.find("\"version\":\"B\"") != std::string::npos);
+  // and the history survives: rollback after promote goes back to A
+  REQUIRE(ferry_cli({"promote", b.out.substr(7, 13)}, f.node.url, f.node.token, f.home).exit_code ==
+          0);
+  CHECK(get_json(f.production("live") + "/api/info")["version"] == "B");
+  REQUIRE(
+      ferry_cli({"rollback", "--project", "live"}, f.node.url, f.node.token, f.home).exit_code ==
+      0);
+  CHECK(get_json(f.production("live") + "/api/info")["version"] == "A");
+}
