@@ -262,6 +262,7 @@ struct router::impl {
       if (w->thread.joinable())
         w->thread.join();
     }
+    rt.drop_waiters(); // wakers post to these io_contexts, soon gone
     // a blocking call posts its result to its worker's io_context: wait for them
     std::unique_lock<std::mutex> guard{mtx};
     cv.wait(guard, [this] { return offloads == 0; });
@@ -448,6 +449,14 @@ struct router::impl {
       } else if (req.target().size() > max_target) { // (route patterns run on the path)
         res = error_page(414, "URI_TOO_LONG", "the request's path is over 8 KiB");
       } else {
+        if (!rt.aliases_known()) { // just started: wait (5 s at most) for the alias table
+          timer pause{s.sock.get_executor()};
+          boost::system::error_code paused;
+          for (int k = 0; k < 250 && !rt.aliases_known(); ++k) {
+            pause.expires_after(std::chrono::milliseconds(20));
+            co_await pause.async_wait(asio::redirect_error(use_awaitable, paused));
+          }
+        }
         auto gen = rt.generation();
         auto found = lookup(s, host, gen);
         if (!found) { // to be loaded, or asked of the registry: may take a while
@@ -670,14 +679,39 @@ struct router::impl {
                             const function_config& fn, const std::shared_ptr<function_pool>& pool,
                             const std::string& host) {
     auto got = rt.try_acquire(*pool);
-    if (!got) { // start one, or wait for room
+    if (!got) { // start one (on a thread of its own), or wait for room without a thread
       auto until = std::min(clock::now() + std::chrono::seconds(fn.max_duration_s),
                             clock::now() + std::chrono::seconds(30));
-      auto start = [this, pool, until] { return rt.acquire(*pool, until); };
-      auto started = co_await offload(start);
-      if (!started)
-        co_return error_page(503, "FUNCTION_UNAVAILABLE", reason_of(started.error()));
-      got = std::move(*started);
+      auto room = std::make_shared<timer>(s.sock.get_executor());
+      std::weak_ptr<timer> weak = room;
+      auto ex = s.sock.get_executor();
+      auto wake = [ex, weak] {
+        asio::post(ex, [weak] {
+          if (auto t = weak.lock())
+            t->cancel();
+        });
+      };
+      while (!got) {
+        auto a = rt.try_acquire(*pool, wake);
+        if (a.got) {
+          got = std::move(a.got);
+        } else if (a.start) {
+          auto start = [this, pool, until] { return rt.start_reserved(*pool, until); };
+          auto started = co_await offload(start);
+          if (!started)
+            co_return error_page(503, "FUNCTION_UNAVAILABLE", reason_of(started.error()));
+          got = std::move(*started);
+        } else {
+          room->expires_at(until);
+          boost::system::error_code woken;
+          co_await room->async_wait(asio::redirect_error(use_awaitable, woken));
+          rt.cancel_wait(*pool, a.ticket);
+          if (!woken && !(got = rt.try_acquire(*pool))) // the deadline passed
+            co_return error_page(
+                503, "FUNCTION_UNAVAILABLE",
+                "function " + fn.name + " is at its limit of instances; try again later");
+        }
+      }
     }
     lease held{rt, std::move(got)};
     auto& i = *held.inst;

@@ -300,34 +300,48 @@ public:
         return best;
       if (starting_ == 0 && instances_.size() < core_.opts().max_instances) {
         ++starting_;
-        auto wait_until = std::max(clock::now(), retry_at_);
-        guard.unlock();
-        if (wait_until > deadline) {
-          guard.lock();
-          --starting_;
-          return make_error(ec::unavailable, "function " + fn_.name + " keeps crashing: " +
-                                                 last_error_ + " (retrying with backoff)");
-        }
-        std::this_thread::sleep_until(wait_until);
-        auto started = start(deadline, env);
-        guard.lock();
-        --starting_;
-        cv_.notify_all();
-        if (!started) {
-          last_error_ = reason_of(started.error());
-          crashed_locked();
-          return started.error();
-        }
-        auto i = *started;
-        i->in_flight = 1;
-        i->last_used = clock::now();
-        instances_.push_back(i);
-        return i;
+        return start_counted(guard, deadline, env);
       }
       if (cv_.wait_until(guard, deadline) == std::cv_status::timeout)
         return make_error(ec::unavailable, "function " + fn_.name +
                                                " is at its limit of instances; try again later");
     }
+  }
+
+  /// An instance with room; or the caller is to start one (start_reserved);
+  /// or wake is kept, to be called once when there may be room.
+  attempt try_acquire(waker wake) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    attempt a;
+    a.got = take_locked();
+    if (a.got)
+      return a;
+    if (starting_ == 0 && instances_.size() < core_.opts().max_instances) {
+      ++starting_;
+      a.start = true;
+      return a;
+    }
+    a.ticket = next_ticket_++;
+    waiters_.emplace_back(a.ticket, std::move(wake));
+    return a;
+  }
+
+  caf::expected<std::shared_ptr<instance>> start_reserved(clock::time_point deadline,
+                                                          env_source& env) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    return start_counted(guard, deadline, env);
+  }
+
+  void cancel_wait(uint64_t ticket) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    waiters_.erase(std::remove_if(waiters_.begin(), waiters_.end(),
+                                  [&](auto& w) { return w.first == ticket; }),
+                   waiters_.end());
+  }
+
+  void drop_waiters() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    waiters_.clear();
   }
 
   void release(const std::shared_ptr<instance>& i, outcome how) {
@@ -338,11 +352,13 @@ public:
     if (how == outcome::ok) {
       if (!i->proc->exited())
         crashes_ = 0;
+      wake_locked(1); // room for one more
     } else {
       i->dead = true;
       i->proc->stop();
       if (how == outcome::crashed)
         crashed_locked();
+      wake_locked(waiters_.size()); // one of them may start another
     }
     cv_.notify_all();
   }
@@ -367,6 +383,7 @@ public:
 
   void stop_all() {
     std::lock_guard<std::mutex> guard{mtx_};
+    wake_locked(waiters_.size()); // they find the deployment gone
     for (auto& i : instances_) {
       i->dead = true;
       i->proc->stop();
@@ -423,6 +440,47 @@ private:
     return i;
   }
 
+  /// Starts an instance, starting_ counted by the caller (the lock is given
+  /// up meanwhile); it comes with one request on it.
+  caf::expected<std::shared_ptr<instance>> start_counted(std::unique_lock<std::mutex>& guard,
+                                                         clock::time_point deadline,
+                                                         env_source& env) {
+    auto wait_until = std::max(clock::now(), retry_at_);
+    guard.unlock();
+    if (wait_until > deadline) {
+      guard.lock();
+      --starting_;
+      wake_locked(waiters_.size());
+      return make_error(ec::unavailable, "function " + fn_.name + " keeps crashing: " +
+                                             last_error_ + " (retrying with backoff)");
+    }
+    std::this_thread::sleep_until(wait_until);
+    auto started = start(deadline, env);
+    guard.lock();
+    --starting_;
+    cv_.notify_all();
+    wake_locked(waiters_.size()); // room in the new one, or another try
+    if (!started) {
+      last_error_ = reason_of(started.error());
+      crashed_locked();
+      return started.error();
+    }
+    auto i = *started;
+    i->in_flight = 1;
+    i->last_used = clock::now();
+    instances_.push_back(i);
+    return i;
+  }
+
+  /// Calls up to n wakers, oldest first (they only post: the lock is held).
+  void wake_locked(size_t n) {
+    for (; n > 0 && !waiters_.empty(); --n) {
+      auto w = std::move(waiters_.front().second);
+      waiters_.pop_front();
+      w();
+    }
+  }
+
   std::shared_ptr<instance> take_locked() {
     drop_dead();
     std::shared_ptr<instance> best;
@@ -465,6 +523,8 @@ private:
   clock::time_point retry_at_{};
   std::string last_error_;
   uint64_t next_serial_ = 1;
+  std::deque<std::pair<uint64_t, waker>> waiters_; ///< requests waiting for room, by ticket
+  uint64_t next_ticket_ = 1;
 };
 
 // ------------------------------------------------------------------- core
@@ -606,6 +666,25 @@ caf::expected<std::shared_ptr<instance>> core::acquire(function_pool& pool,
 
 std::shared_ptr<instance> core::try_acquire(function_pool& pool) {
   return pool.try_acquire();
+}
+
+attempt core::try_acquire(function_pool& pool, waker wake) {
+  return pool.try_acquire(std::move(wake));
+}
+
+caf::expected<std::shared_ptr<instance>> core::start_reserved(function_pool& pool,
+                                                              clock::time_point deadline) {
+  return pool.start_reserved(deadline, env_);
+}
+
+void core::cancel_wait(function_pool& pool, uint64_t ticket) {
+  pool.cancel_wait(ticket);
+}
+
+void core::drop_waiters() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [_, p] : pools_)
+    p->drop_waiters();
 }
 
 void core::release(const std::shared_ptr<instance>& i, outcome how) {

@@ -107,6 +107,17 @@ struct instance {
   bool dead = false; ///< crashed, timed out or stopped: takes no more requests
 };
 
+/// Called once when a pool that had no room may have some. It is called
+/// with the pool's lock held: it must only post.
+using waker = std::function<void()>;
+
+/// A pool's answer to a request that must not block.
+struct attempt {
+  std::shared_ptr<instance> got; ///< an instance with room; or
+  bool start = false;            ///< none, and the caller is to start one (start_reserved); or
+  uint64_t ticket = 0;           ///< none: its waker is kept (cancel_wait with this)
+};
+
 /// The end of one request to an instance.
 enum class outcome { ok, crashed, timed_out };
 
@@ -166,6 +177,15 @@ public:
   caf::expected<std::shared_ptr<instance>> acquire(function_pool& pool, clock::time_point deadline);
   /// A running instance of the pool with room, never waiting; nullptr if none.
   std::shared_ptr<instance> try_acquire(function_pool& pool);
+  /// The same, and if there is none: either the caller starts one
+  /// (start_reserved, which may block) or wake is called when there may be
+  /// room; a caller that stops waiting cancels its ticket.
+  attempt try_acquire(function_pool& pool, waker wake);
+  caf::expected<std::shared_ptr<instance>> start_reserved(function_pool& pool,
+                                                          clock::time_point deadline);
+  void cancel_wait(function_pool& pool, uint64_t ticket);
+  /// Forgets every waiter (the router stops: nothing is to be posted to it).
+  void drop_waiters();
   void release(const std::shared_ptr<instance>& i, outcome how);
 
   /// Loads a deployment and starts (and health-checks) one instance of each

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -555,4 +556,36 @@ TEST_CASE("after kill -9 of ferryd, deployments, aliases and secrets serve again
       ferry_cli({"rollback", "--project", "live"}, f.node.url, f.node.token, f.home).exit_code ==
       0);
   CHECK(get_json(f.production("live") + "/api/info")["version"] == "A");
+}
+
+TEST_CASE("requests over an instance's room wait for it, without a thread each", "[runtime]") {
+  runtime_fixture f{{"--max-instances", "1"}}; // one instance, 64 requests at once
+  auto p = f.dir / "slow";
+  write_file(p + "/api/slow.js",
+             "module.exports = (req, res) => setTimeout(() => res.end('done'), 300);\n");
+  auto url = f.deploy(p, "slow").out;
+  REQUIRE(http("GET", url + "/api/slow").body == "done"); // started
+  auto threads = [&] {
+    return std::distance(std::filesystem::directory_iterator(
+                             "/proc/" + std::to_string(f.node.proc().pid()) + "/task"),
+                         std::filesystem::directory_iterator{});
+  };
+  auto base = threads();
+  std::atomic<int> ok{0};
+  std::atomic<long> peak{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 200; ++i)
+    clients.emplace_back([&] {
+      if (http("GET", url + "/api/slow").body == "done")
+        ++ok;
+    });
+  for (int k = 0; k < 10; ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    peak = std::max<long>(peak, threads());
+  }
+  for (auto& c : clients)
+    c.join();
+  CHECK(ok == 200); // 64 at a time, the rest waited for room
+  INFO("ferryd threads: " << base << " before, " << peak << " at most during 200 requests");
+  CHECK(peak - base < 20);
 }
