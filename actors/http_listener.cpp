@@ -68,9 +68,6 @@ void http_listener::watch() {
     for (auto* c : conns_) {
       if (c->deadline_ms.load() < now)
         ::shutdown(c->fd, SHUT_RDWR);
-      int up = c->upstream_fd.load();
-      if (up >= 0 && c->upstream_deadline_ms.load() < now && !c->upstream_cut.exchange(true))
-        ::shutdown(up, SHUT_RDWR);
     }
   }
 }
@@ -102,7 +99,6 @@ void http_listener::accept_loop() {
 void http_listener::run(std::unique_ptr<tcp::socket> sock) {
   watched_conn me;
   me.fd = sock->native_handle();
-  me.lock = &mtx_;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     conns_.insert(&me);

@@ -23,26 +23,9 @@ namespace ferry {
 struct watched_conn {
   int fd = -1;
   std::atomic<int64_t> deadline_ms{INT64_MAX}; ///< cut the connection after this
-  std::atomic<int> upstream_fd{-1};            ///< a socket the handler waits on, if any
-  std::atomic<int64_t> upstream_deadline_ms{INT64_MAX};
-  std::atomic<bool> upstream_cut{false}; ///< the watchdog shut the upstream down
-
-  std::mutex* lock = nullptr; ///< the listener's: held while the watchdog looks
 
   static int64_t now_ms();
   void idle_for(int64_t ms) { deadline_ms = now_ms() + ms; }
-  /// Watch fd (until cleared) with no deadline yet. Clear it before closing
-  /// fd, so that the watchdog never shuts a reused descriptor.
-  void watch_upstream(int fd) {
-    std::lock_guard<std::mutex> guard{*lock};
-    upstream_fd = fd;
-    upstream_deadline_ms = INT64_MAX;
-    upstream_cut = false;
-  }
-  void clear_upstream() {
-    std::lock_guard<std::mutex> guard{*lock};
-    upstream_fd = -1;
-  }
 };
 
 class http_listener {

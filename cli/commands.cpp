@@ -68,23 +68,6 @@ std::string when(int64_t ms) {
   return buf;
 }
 
-/// GET path and parse it; prints the error and returns null on failure.
-json get_json(const cli_env& env, const std::string& path, int& rc) {
-  http_client c(env.url, env.token);
-  auto r = c.request("GET", path);
-  if (!r.ok()) {
-    rc = fail(r.error_text());
-    return nullptr;
-  }
-  auto j = json::parse(r.body, nullptr, false);
-  if (j.is_discarded()) {
-    rc = fail("unreadable answer from " + env.url);
-    return nullptr;
-  }
-  rc = 0;
-  return j;
-}
-
 const char* login_help = R"(usage: ferry login --url URL [--token TOKEN]
 
 Checks the token against the server and saves URL and token in
@@ -111,6 +94,22 @@ Shows the user that the current token belongs to.
 )";
 
 } // namespace
+
+json get_json(const cli_env& env, const std::string& path, int& rc) {
+  http_client c(env.url, env.token);
+  auto r = c.request("GET", path);
+  if (!r.ok()) {
+    rc = fail(r.error_text());
+    return nullptr;
+  }
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) {
+    rc = fail("unreadable answer from " + env.url);
+    return nullptr;
+  }
+  rc = 0;
+  return j;
+}
 
 int cmd_login(cli_env& env, const args& a) {
   std::string url = env.url, token;

@@ -1,6 +1,8 @@
 #pragma once
 // The ferry CLI's commands. Data goes to stdout, messages to stderr; the exit
 // status is 0 only on success (1: the operation failed, 2: bad usage).
+#include <nlohmann/json_fwd.hpp>
+
 #include <string>
 #include <vector>
 
@@ -29,6 +31,9 @@ int fail(const std::string& msg);
 int usage_error(const std::string& msg, const char* help);
 /// False (after printing why) if url or token is missing.
 bool need_login(const cli_env& env);
+/// GET path and parse it; on failure prints why, sets rc (else 0) and
+/// returns null.
+nlohmann::json get_json(const cli_env& env, const std::string& path, int& rc);
 /// The path of the saved login.
 std::string config_path();
 /// "1.2 MB" etc.

@@ -199,10 +199,10 @@ int cmd_alias(cli_env& env, const args& in) {
       project = project_from_cwd();
     if (project.empty())
       return usage_error("which project? give --project NAME", alias_help);
-    auto r = c.request("GET", "/v1/projects/" + project + "/aliases");
-    if (!r.ok())
-      return fail(r.error_text());
-    auto j = json::parse(r.body, nullptr, false);
+    int rc = 0;
+    auto j = get_json(env, "/v1/projects/" + project + "/aliases", rc);
+    if (rc)
+      return rc;
     if (env.json) {
       std::cout << j.dump(2) << "\n";
       return 0;
@@ -276,11 +276,13 @@ int cmd_env(cli_env& env, const args& in) {
     return r.ok() ? 0 : fail(r.error_text());
   }
   if (op == "ls" && a.size() == 1) {
-    r = c.request("GET", "/v1/projects/" + project + "/env" +
-                             (environment.empty() ? "" : "?environment=" + environment));
-    if (!r.ok())
-      return fail(r.error_text());
-    auto j = json::parse(r.body, nullptr, false);
+    int rc = 0;
+    auto j = get_json(env,
+                      "/v1/projects/" + project + "/env" +
+                          (environment.empty() ? "" : "?environment=" + environment),
+                      rc);
+    if (rc)
+      return rc;
     if (env.json) {
       std::cout << j.dump(2) << "\n";
       return 0;

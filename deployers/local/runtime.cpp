@@ -659,11 +659,6 @@ caf::expected<std::shared_ptr<instance>> core::acquire(const deployment& d,
   return p->acquire(deadline, env_);
 }
 
-caf::expected<std::shared_ptr<instance>> core::acquire(function_pool& pool,
-                                                       clock::time_point deadline) {
-  return pool.acquire(deadline, env_);
-}
-
 std::shared_ptr<instance> core::try_acquire(function_pool& pool) {
   return pool.try_acquire();
 }

@@ -172,9 +172,9 @@ public:
   /// unavailable after the deadline (the reason says why).
   caf::expected<std::shared_ptr<instance>> acquire(const deployment& d, const function_config& f,
                                                    clock::time_point deadline);
-  /// The same through a pool the caller keeps (valid while generation() is).
+  /// The pool of a deployment's function, for a caller that keeps it (valid
+  /// while generation() is).
   std::shared_ptr<function_pool> pool_of(const deployment& d, const function_config& f);
-  caf::expected<std::shared_ptr<instance>> acquire(function_pool& pool, clock::time_point deadline);
   /// A running instance of the pool with room, never waiting; nullptr if none.
   std::shared_ptr<instance> try_acquire(function_pool& pool);
   /// The same, and if there is none: either the caller starts one

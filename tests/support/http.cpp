@@ -96,18 +96,9 @@ int free_port() {
 
 std::string raw_exchange(const std::string& url, const std::string& bytes, bool close_write,
                          int timeout_ms) {
-  // url is http://127.0.0.1:PORT
-  auto colon = url.rfind(':');
-  int port = std::stoi(url.substr(colon + 1));
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
+  int fd = connect_to(url); // url is http://127.0.0.1:PORT
+  if (fd < 0)
     throw std::runtime_error("connect failed");
-  }
   size_t sent = 0;
   while (sent < bytes.size()) {
     auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
