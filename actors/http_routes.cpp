@@ -76,7 +76,7 @@ caf::expected<R> ask(caf::scoped_actor& self, const Handle& h, Ts&&... xs) {
       me->monitor(h);
       me->set_down_handler([shared, me](caf::down_msg&) {
         if (shared->pending())
-          shared->deliver(make_error(ec::unavailable, "a node of the cluster went away"));
+          shared->deliver(caf::make_error(caf::sec::request_receiver_down)); // its node went
         me->quit();
       });
       std::apply(
@@ -102,7 +102,9 @@ caf::expected<R> ask(caf::scoped_actor& self, const Handle& h, Ts&&... xs) {
 }
 
 /// Sends a request to a role actor by name, retrying once if the cached
-/// handle turned out to be dead.
+/// handle turned out to be dead (its actor or node gone, or a remote one
+/// silent). An answer, error or not, is never asked for twice: a local actor
+/// that takes too long would only take as long again.
 template <class R, class Iface, class... Ts>
 caf::expected<R> ask_role(caf::scoped_actor& self, role_cache& roles, const std::string& name,
                           const Ts&... xs) {
@@ -111,16 +113,12 @@ caf::expected<R> ask_role(caf::scoped_actor& self, role_cache& roles, const std:
     if (!a)
       return a.error();
     auto r = ask<R>(self, caf::actor_cast<Iface>(*a), xs...);
-    if (!r && code_of(r.error()) == ec::unavailable &&
-        r.error().category() != caf::atom("system")) {
-      roles.drop(name); // a remote node went away: look the role up again
-      continue;
-    }
     if (!r && r.error().category() == caf::atom("system")) {
-      roles.drop(name);
+      roles.drop(name); // look the role up again
       auto s = static_cast<caf::sec>(r.error().code());
+      bool remote = (*a)->node() != self->node();
       if (s == caf::sec::request_receiver_down || s == caf::sec::unexpected_message ||
-          s == caf::sec::request_timeout)
+          (s == caf::sec::request_timeout && remote))
         continue;
     }
     return r;

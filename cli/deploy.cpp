@@ -505,11 +505,29 @@ int cmd_deploy(cli_env& env, const args& a) {
     std::cerr << "ferry: build " << build << " " << (state.empty() ? "unknown" : state) << "\n";
     rc = state == "built" ? 0 : 1;
     v["state"] = state;
-    if (rc == 0) { // its URL, now that it is built
-      auto now = client.request("GET", "/v1/versions/" + v.value("id", ""));
-      auto fresh = json::parse(now.ok() ? now.body : std::string{}, nullptr, false);
-      if (fresh.is_object())
-        v["url"] = fresh.value("url", std::string{});
+    if (rc == 0) { // its URL, once the registry too has it as built
+      // The build service tells the registry a moment after its own state
+      // says built: wait for the registry (a promote needs it built there).
+      auto until = clock_type::now() + std::chrono::seconds(30);
+      while (true) {
+        auto now = client.request("GET", "/v1/versions/" + v.value("id", ""));
+        auto fresh = json::parse(now.ok() ? now.body : std::string{}, nullptr, false);
+        if (fresh.is_object() && fresh.value("state", "") == "built") {
+          v["url"] = fresh.value("url", std::string{});
+          break;
+        }
+        if (clock_type::now() > until) {
+          std::cerr << "ferry: the registry does not have " << v.value("id", "")
+                    << " as built yet: "
+                    << (!now.ok()           ? now.error_text()
+                        : fresh.is_object() ? fresh.value("state", std::string{"?"})
+                                            : std::string{"unreadable answer"})
+                    << "\n";
+          rc = 1;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     }
   }
   if (prod && rc == 0 && wait) {

@@ -11,6 +11,7 @@
 #include "deployers/local/router.hpp"
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
+#include "sandbox/cgroup.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/metadata_store.hpp"
 #include "storage/secret_box.hpp"
@@ -268,6 +269,9 @@ int main(int argc, char** argv) {
                                   0,
                                   0,
                                   0});
+  if (me->roles.count("build") || me->roles.count("deploy"))
+    if (auto n = sandbox::sweep_stale_cgroups())
+      std::cerr << "ferryd: removed " << n << " cgroup(s) left by processes that are gone\n";
   if (me->roles.count("build")) {
     if (!blobs)
       return die("the build role needs the storage role on the same node (for now)");

@@ -55,16 +55,78 @@ uint64_t number(const std::string& text) {
   }
 }
 
+/// Pids listed in a cgroup.procs file.
+std::vector<pid_t> read_pids(const std::string& procs) {
+  std::vector<pid_t> out;
+  std::istringstream in(read_text(procs));
+  pid_t pid;
+  while (in >> pid)
+    out.push_back(pid);
+  return out;
+}
+
+/// Kills what is in a cgroup directory (for up to 2 s) and removes it.
+bool remove_cgroup_dir(const std::string& dir) {
+  write_text(dir + "/cgroup.kill", "1"); // v2 (5.14+); v1 has no such file
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (true) {
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT)
+      return true;
+    if (errno != EBUSY || std::chrono::steady_clock::now() > deadline)
+      return false;
+    for (auto pid : read_pids(dir + "/cgroup.procs")) // EBUSY: processes are in it
+      ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+/// Where ferry's cgroups are: one directory (v2) or one per controller (v1).
+std::vector<std::string> ferry_dirs() {
+  std::error_code ec;
+  if (fs::exists(std::string(root) + "/cgroup.controllers", ec))
+    return {std::string(root) + "/ferry"};
+  std::vector<std::string> out;
+  for (auto c : {"memory", "pids", "cpu", "cpuacct"})
+    out.push_back(std::string(root) + "/" + c + "/ferry");
+  return out;
+}
+
 } // namespace
+
+size_t sweep_stale_cgroups() {
+  size_t removed = 0;
+  for (auto& base : ferry_dirs()) {
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(base, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+      auto name = it->path().filename().string();
+      auto dot = name.rfind('.');
+      if (!it->is_directory(ec) || dot == std::string::npos || dot + 1 == name.size() ||
+          name.find_first_not_of("0123456789", dot + 1) != std::string::npos)
+        continue;
+      auto owner = std::strtol(name.c_str() + dot + 1, nullptr, 10);
+      if (owner <= 0 || ::kill(static_cast<pid_t>(owner), 0) == 0 || errno != ESRCH)
+        continue; // its owner lives (or cannot be told): not ours to touch
+      removed += remove_cgroup_dir(it->path().string());
+    }
+  }
+  return removed;
+}
 
 cgroup::cgroup(const std::string& name, const cgroup_limits& limits) {
   std::error_code ec;
   v2_ = fs::exists(std::string(root) + "/cgroup.controllers", ec);
   auto make = [&](const std::string& base) -> std::string {
-    auto dir = base + "/ferry/" + name;
-    fs::create_directories(dir, ec);
-    if (ec) {
-      error_ = "create cgroup " + dir + ": " + ec.message();
+    auto dir = base + "/ferry/" + name + "." + std::to_string(::getpid());
+    fs::create_directories(base + "/ferry", ec);
+    // One that exists was left by a dead process with this pid: its limits
+    // and counters are not ours (v1 even refuses a memory limit above the
+    // old memory+swap one), so it goes and a fresh one is made.
+    bool made = !ec && fs::create_directory(dir, ec);
+    if (!made && !ec && remove_cgroup_dir(dir))
+      made = fs::create_directory(dir, ec);
+    if (!made) {
+      error_ = "create cgroup " + dir + ": " + (ec ? ec.message() : "a stale one is in the way");
       return {};
     }
     dirs_.push_back(dir);
@@ -121,10 +183,8 @@ cgroup::~cgroup() {
 std::vector<pid_t> cgroup::pids() const {
   std::vector<pid_t> out;
   for (auto& p : procs_) {
-    std::istringstream in(read_text(p));
-    pid_t pid;
-    while (in >> pid)
-      out.push_back(pid);
+    auto some = read_pids(p);
+    out.insert(out.end(), some.begin(), some.end());
   }
   return out;
 }

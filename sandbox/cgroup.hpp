@@ -26,7 +26,9 @@ struct cgroup_usage {
 
 class cgroup {
 public:
-  /// Creates ferry/<name> under every controller; empty error() on success.
+  /// Creates ferry/<name>.<pid of this process> under every controller,
+  /// fresh: one left by a dead process that had this pid is removed first.
+  /// `name` is unique within this process. Empty error() on success.
   cgroup(const std::string& name, const cgroup_limits& limits);
   ~cgroup(); ///< kills what is left and removes the directories
 
@@ -55,5 +57,9 @@ private:
 
 /// Writes a pid into each procs file (to be called in the child before exec).
 bool join(const std::vector<std::string>& procs_files);
+
+/// Removes the cgroups left by processes that are gone (killed with -9, say):
+/// their processes are killed, their directories removed. Returns how many.
+size_t sweep_stale_cgroups();
 
 } // namespace ferry::sandbox

@@ -1,5 +1,6 @@
 #include "sandbox/runner.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,7 +106,8 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
            const std::atomic<bool>* cancel) {
   result r;
   auto start = std::chrono::steady_clock::now();
-  cgroup cg(s.name.empty() ? "run-" + std::to_string(::getpid()) : s.name,
+  static std::atomic<uint64_t> runs{0};
+  cgroup cg(s.name.empty() ? "run-" + std::to_string(runs++) : s.name,
             cgroup_limits{s.lim.memory_bytes, s.lim.pids, s.lim.cpus});
   if (!cg.error().empty()) {
     r.error = cg.error();
@@ -125,9 +128,18 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
     argv.push_back(a.data());
   argv.push_back(nullptr);
   auto procs = cg.procs_files();
+  long max_fd = ::sysconf(_SC_OPEN_MAX); // before the child lowers it
+  if (cancel && cancel->load()) {        // not started at all
+    r.canceled = true;
+    ::close(out[0]), ::close(out[1]), ::close(err[0]), ::close(err[1]);
+    if (s.stdin_fd >= 0)
+      ::close(s.stdin_fd);
+    return r;
+  }
   pid_t pid = fork();
   if (pid < 0) {
     r.error = std::string("fork: ") + std::strerror(errno);
+    ::close(out[0]), ::close(out[1]), ::close(err[0]), ::close(err[1]);
     if (s.stdin_fd >= 0)
       ::close(s.stdin_fd);
     return r;
@@ -149,6 +161,11 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
     dup2(in, 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
+    // Nothing else of ours goes in: descriptors opened without O_CLOEXEC
+    // (asio's sockets: other people's connections) would pass through bwrap.
+    if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+      for (long fd = 3; fd < max_fd; ++fd)
+        ::close(static_cast<int>(fd));
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -170,6 +187,7 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
   int status = 0;
   bool reaped = false;
   char buf[65536];
+  std::chrono::steady_clock::time_point drained_by{}; // set once reaped
   while (open_pipes > 0 || !reaped) {
     if (!killed) {
       if (cancel && cancel->load()) {
@@ -181,6 +199,15 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
         ::kill(-pid, SIGKILL);
         cg.kill_all();
       }
+    }
+    if (killed && !reaped) // also a child killed before it had its own group or cgroup
+      ::kill(pid, SIGKILL);
+    if (reaped && open_pipes > 0 && std::chrono::steady_clock::now() > drained_by) {
+      // the sandbox is gone; whatever still holds the pipes is not ours to wait for
+      for (auto& f : fds)
+        if (f.fd >= 0)
+          ::close(f.fd), f.fd = -1;
+      open_pipes = 0;
     }
     if (open_pipes > 0) {
       int n = poll(fds, 2, 50);
@@ -204,6 +231,7 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
     }
     if (!reaped && waitpid(pid, &status, WNOHANG) == pid) {
       reaped = true;
+      drained_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
       // bwrap is gone; anything left in the cgroup (a daemonized grandchild
       // holding the pipes, say) goes with it.
       cg.kill_all();

@@ -38,7 +38,7 @@ struct spec {
   std::vector<std::pair<std::string, std::string>> rw_binds; ///< extra host -> inside, writable
   bool network = false;                                      ///< share the host's network
   limits lim;
-  std::string name;  ///< names the cgroup; unique per run
+  std::string name;  ///< names the cgroup; unique among this process's runs (empty: made up)
   int stdin_fd = -1; ///< read end of a pipe for stdin (taken and closed); /dev/null if -1
   /// Called in this thread once the sandbox process runs, with its cgroup
   /// (valid until run() returns): to adjust limits while it runs.

@@ -7,6 +7,8 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <iostream>
+
 namespace ferry {
 
 namespace {
@@ -56,9 +58,13 @@ deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<r
   auto& st = self->state;
   return {
       [&st](warm_atom, const std::string& id) -> caf::result<bool> {
-        if (auto err = st.core->warm(id))
-          return err;
-        return true;
+        try { // an answer in every case: the API waits for it
+          if (auto err = st.core->warm(id))
+            return err;
+          return true;
+        } catch (const std::exception& e) {
+          return make_error(ec::unavailable, "warming " + id + " failed: " + e.what());
+        }
       },
       [&st](alias_atom, const alias_info& a) {
         st.core->apply_alias(a);
@@ -75,9 +81,13 @@ deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<r
       },
       [&st](list_atom) { return st.core->status(); },
       [self](reap_atom) {
-        subscribe(self);
-        self->state.core->tick();
         self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
+        subscribe(self);
+        try {
+          self->state.core->tick();
+        } catch (const std::exception& e) { // the next tick tries again
+          std::cerr << "ferryd: runtime: " << e.what() << "\n";
+        }
       },
   };
 }

@@ -99,10 +99,10 @@ process::process(const options& opts, uint64_t slot)
 
 process::~process() {
   stop();
-  if (thread_.joinable())
-    thread_.join();
-  if (stdin_w_ >= 0)
+  if (stdin_w_ >= 0) // a spare waiting for its function reads EOF
     ::close(stdin_w_);
+  if (thread_.joinable())
+    thread_.join(); // the run ends within seconds of stop(), started or not
   std::error_code ec;
   fs::remove_all(slot_dir_, ec);
 }
@@ -142,7 +142,7 @@ bool process::start() {
   s.lim.cpus = opts_.cpus;
   s.lim.wall = std::chrono::hours(24 * 365);
   s.lim.file_size = 64 << 20;
-  s.name = "rt-" + std::to_string(::getpid()) + "-" + fs::path(slot_dir_).filename().string();
+  s.name = "rt-" + fs::path(slot_dir_).filename().string(); // the cgroup adds our pid
   s.stdin_fd = in[0];
   thread_ = std::thread([this, s = std::move(s)]() mutable { run_thread(std::move(s)); });
   return true;

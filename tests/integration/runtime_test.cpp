@@ -38,6 +38,8 @@ struct runtime_fixture {
     std::vector<std::string> args{"deploy", path, "--project", project};
     args.insert(args.end(), extra.begin(), extra.end());
     auto r = ferry_cli(args, node.url, node.token, home);
+    if (r.exit_code != 0)
+      UNSCOPED_INFO(node.summary(project)); // first: a report may show only the start
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
     while (!r.out.empty() && r.out.back() == '\n')

@@ -1,5 +1,6 @@
 // Each sandbox limit has a test that fails if the limit is removed: the same
 // command succeeds with the limit raised or the door open.
+#include "sandbox/cgroup.hpp"
 #include "sandbox/runner.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/tmpdir.hpp"
@@ -7,11 +8,15 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace ferry;
@@ -179,6 +184,45 @@ TEST_CASE("cancel kills a run at once") {
   CHECK_FALSE(alive("sleep 3456.5"));
 }
 
+TEST_CASE("cancel at any moment of the start still kills the run") {
+  // Canceled right after the fork, the child had no process group or
+  // cgroup of its own yet: the kills missed it and the run went on.
+  tmpdir work;
+  limits lim;
+  lim.wall = std::chrono::seconds(10);
+  for (int i = 0; i < 40; ++i) {
+    std::atomic<bool> cancel{i == 0}; // the first is canceled before it starts
+    std::thread t([&] {
+      std::this_thread::sleep_for(std::chrono::microseconds(100 * (i % 20)));
+      cancel = true;
+    });
+    auto o = sh("sleep 4567.5", work.path(), lim, false, {}, &cancel);
+    t.join();
+    INFO("run " << i << ": " << o.res.describe() << " in " << o.res.elapsed.count() << " ms");
+    CHECK(o.res.canceled);
+    CHECK(o.res.elapsed < std::chrono::seconds(3));
+  }
+  CHECK_FALSE(alive("sleep 4567.5"));
+}
+
+TEST_CASE("a sandbox gets none of the host process's other descriptors") {
+  // asio opens its sockets without O_CLOEXEC, and bwrap passes on what it
+  // gets: a function could have read other people's connections.
+  int sock = ::socket(AF_INET, SOCK_STREAM, 0); // no SOCK_CLOEXEC, as asio does
+  REQUIRE(sock >= 0);
+  int file = ::open("/etc/hostname", O_RDONLY); // nor O_CLOEXEC
+  REQUIRE(file >= 0);
+  tmpdir work;
+  auto o = sh("ls -l /proc/self/fd/", work.path());
+  ::close(sock);
+  ::close(file);
+  INFO(o.out);
+  CHECK(o.res.exit_code == 0);
+  CHECK(o.out.find("socket:") == std::string::npos);
+  CHECK(o.out.find("hostname") == std::string::npos);
+  CHECK(o.out.find(" 2 -> ") != std::string::npos); // its own 0, 1, 2 are there
+}
+
 TEST_CASE("a CPU quota holds a busy loop to its share") {
   tmpdir work;
   auto spin = "timeout 1 sh -c 'while :; do :; done'; true";
@@ -191,4 +235,72 @@ TEST_CASE("a CPU quota holds a busy loop to its share") {
   INFO("cpu ns with 0.2 cores: " << slow.res.cpu_ns << ", with 1 core: " << fast.res.cpu_ns);
   CHECK(slow.res.cpu_ns < 450'000'000);
   CHECK(fast.res.cpu_ns > 600'000'000);
+}
+
+namespace {
+
+/// ferry's cgroup directories: one (v2) or one per controller (v1).
+std::vector<std::string> ferry_cgroup_dirs() {
+  if (std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers"))
+    return {"/sys/fs/cgroup/ferry"};
+  return {"/sys/fs/cgroup/memory/ferry", "/sys/fs/cgroup/pids/ferry", "/sys/fs/cgroup/cpu/ferry",
+          "/sys/fs/cgroup/cpuacct/ferry"};
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+} // namespace
+
+TEST_CASE("a cgroup left by a dead process that had our pid is replaced, not reused") {
+  // A ferryd killed with -9 leaves its cgroups; a later process with the
+  // same pid made the same names and got their limits: on cgroup v1 a
+  // memory limit above the old memory+swap one is refused (EINVAL).
+  auto name = "stale-" + std::to_string(::getpid());
+  auto suffix = "/" + name + "." + std::to_string(::getpid());
+  for (auto& d : ferry_cgroup_dirs()) {
+    std::filesystem::create_directories(d + suffix);
+    if (d.find("/memory/") != std::string::npos) {
+      write_text(d + suffix + "/memory.limit_in_bytes", std::to_string(32 << 20));
+      write_text(d + suffix + "/memory.memsw.limit_in_bytes", std::to_string(32 << 20));
+    } else if (d == "/sys/fs/cgroup/ferry") {
+      write_text(d + suffix + "/memory.max", std::to_string(32 << 20));
+    }
+  }
+  tmpdir work;
+  spec s;
+  s.argv = {"/bin/sh", "-c", "echo fresh"};
+  s.work_dir = work.path();
+  s.env = {{"PATH", "/usr/bin:/bin"}};
+  s.lim.memory_bytes = 256 << 20;
+  s.name = name;
+  std::string out;
+  auto r = run(s, [&](stream, std::string_view line) { out += std::string(line) + "\n"; });
+  INFO(r.describe());
+  CHECK(r.error.empty());
+  CHECK(r.exit_code == 0);
+  CHECK(out == "fresh\n");
+  for (auto& d : ferry_cgroup_dirs())
+    CHECK(!std::filesystem::exists(d + suffix)); // and it is gone after the run
+}
+
+TEST_CASE("cgroups of processes that are gone are swept, others are left alone") {
+  pid_t child = fork();
+  if (child == 0)
+    _exit(0);
+  REQUIRE(child > 0);
+  REQUIRE(waitpid(child, nullptr, 0) == child); // its pid now names nobody
+  auto dead = "/left." + std::to_string(child);
+  auto live = "/mine." + std::to_string(::getpid());
+  for (auto& d : ferry_cgroup_dirs()) {
+    REQUIRE(std::filesystem::create_directories(d + dead));
+    REQUIRE(std::filesystem::create_directories(d + live));
+  }
+  CHECK(sweep_stale_cgroups() >= ferry_cgroup_dirs().size());
+  for (auto& d : ferry_cgroup_dirs()) {
+    CHECK(!std::filesystem::exists(d + dead));
+    CHECK(std::filesystem::exists(d + live));
+    ::rmdir((d + live).c_str());
+  }
 }

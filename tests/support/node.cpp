@@ -71,6 +71,32 @@ reply ferryd_node::api_as(const std::string& tok, const std::string& method,
   return http(method, url + path, body, tok, content_type);
 }
 
+std::string ferryd_node::summary(const std::string& project) const {
+  std::string out = "node of " + project + ": ";
+  auto vs = api("GET", "/v1/projects/" + project + "/versions");
+  auto j = nlohmann::json::parse(vs.body, nullptr, false);
+  if (vs.status != 200 || !j.is_object() || !j["versions"].is_array())
+    return out + "versions: HTTP " + std::to_string(vs.status) + " " + vs.body.substr(0, 200) +
+           vs.error;
+  std::string last_build;
+  for (auto& v : j["versions"]) {
+    out += v.value("id", "?") + " " + v.value("state", "?") + " (build " + v.value("build", "") +
+           "); ";
+    last_build = v.value("build", "");
+  }
+  if (!last_build.empty()) {
+    auto b = api("GET", "/v1/builds/" + last_build + "/logs");
+    auto l = nlohmann::json::parse(b.body, nullptr, false);
+    out += "build " + last_build + " " + (l.is_object() ? l.value("state", "?") : "?") + ": ";
+    if (l.is_object() && l["lines"].is_array()) {
+      auto& lines = l["lines"];
+      for (size_t i = lines.size() > 3 ? lines.size() - 3 : 0; i < lines.size(); ++i)
+        out += lines[i].value("text", "") + " / ";
+    }
+  }
+  return out;
+}
+
 run_result ferry_cli(const std::vector<std::string>& args, const std::string& url,
                      const std::string& token, const std::string& home_dir,
                      const std::string& stdin_data) {

@@ -38,6 +38,10 @@ public:
                const std::string& body = "",
                const std::string& content_type = "application/json") const;
 
+  /// One line on what the node has of a project (its versions, their state,
+  /// and the last lines of the newest one's build): for a failing test.
+  std::string summary(const std::string& project) const;
+
 private:
   std::string log_dir_;
   std::vector<std::string> extra_;

@@ -127,6 +127,22 @@ std::string process::err() const {
   return read_file(err_path_);
 }
 
+std::string last_lines(const std::string& text, size_t n) {
+  auto end = text.find_last_not_of('\n') + 1; // npos + 1 == 0: all newlines
+  size_t start = end;
+  for (size_t k = 0; k < n && start > 0; ++k) {
+    auto nl = text.rfind('\n', start - 1);
+    start = nl == std::string::npos ? 0 : nl;
+  }
+  auto out = text.substr(start, end - start);
+  if (!out.empty() && out[0] == '\n')
+    out.erase(0, 1);
+  for (auto& c : out)
+    if (c == '\n')
+      c = '/';
+  return out;
+}
+
 run_result run(std::vector<std::string> argv, std::map<std::string, std::string> env,
                const std::string& log_dir, const std::string& stdin_data,
                std::chrono::milliseconds timeout) {
@@ -135,7 +151,10 @@ run_result run(std::vector<std::string> argv, std::map<std::string, std::string>
   if (!p.wait(timeout, &r)) {
     p.signal(SIGKILL);
     p.wait(std::chrono::seconds(5), &r);
-    r.err += "\n[killed after timeout]";
+    // what it was doing comes first: a report may show only the start
+    r.err = "[killed after " + std::to_string(timeout.count() / 1000) +
+            " s; its last lines: " + last_lines(r.err, 4) + " | stdout: " + last_lines(r.out, 2) +
+            "]\n" + r.err;
   }
   return r;
 }

@@ -45,6 +45,9 @@ private:
   std::string out_path_, err_path_;
 };
 
+/// The last n lines of text, joined with '/'.
+std::string last_lines(const std::string& text, size_t n);
+
 /// Runs a command to completion (killed after `timeout`) and returns its output.
 run_result run(std::vector<std::string> argv, std::map<std::string, std::string> env,
                const std::string& log_dir, const std::string& stdin_data = "",

@@ -16,6 +16,8 @@ tmpdir::tmpdir() {
 }
 
 tmpdir::~tmpdir() {
+  if (std::getenv("FERRY_TEST_KEEP")) // to read a test's logs afterwards
+    return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
