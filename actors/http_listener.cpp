@@ -23,22 +23,9 @@ http_listener::~http_listener() {
 }
 
 caf::expected<uint16_t> http_listener::start(const std::string& host, uint16_t port) {
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec)
-    return make_error(ec::bad_request, "bad listen address '" + host + "'");
-  tcp::endpoint ep{addr, port};
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec)
-    acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec)
-    acceptor_.bind(ep, ec);
-  if (!ec)
-    acceptor_.listen(1024, ec);
-  if (ec)
-    return make_error(ec::unavailable,
-                      "listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
-  auto bound = acceptor_.local_endpoint().port();
+  auto bound = listen_on(acceptor_, host, port);
+  if (!bound)
+    return bound;
   accept_thread_ = std::thread([this] { accept_loop(); });
   watchdog_ = std::thread([this] { watch(); });
   return bound;

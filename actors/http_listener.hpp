@@ -4,6 +4,8 @@
 // loops, deployers/local/router.cpp). Blocking socket
 // reads ignore SO_RCVTIMEO under asio (it polls again), so the watchdog
 // shuts down sockets whose deadline has passed; their blocked reads fail.
+#include "messages/errors.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <caf/expected.hpp>
 
@@ -18,6 +20,29 @@
 #include <thread>
 
 namespace ferry {
+
+/// Opens, binds and listens an acceptor (of any executor) on host:port;
+/// the port bound (port 0 picks a free one).
+template <class Acceptor>
+caf::expected<uint16_t> listen_on(Acceptor& acceptor, const std::string& host, uint16_t port) {
+  using tcp = boost::asio::ip::tcp;
+  boost::system::error_code ec;
+  auto addr = boost::asio::ip::make_address(host, ec);
+  if (ec)
+    return make_error(ec::bad_request, "bad listen address '" + host + "'");
+  tcp::endpoint ep{addr, port};
+  acceptor.open(ep.protocol(), ec);
+  if (!ec)
+    acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec)
+    acceptor.bind(ep, ec);
+  if (!ec)
+    acceptor.listen(1024, ec);
+  if (ec)
+    return make_error(ec::unavailable,
+                      "listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  return acceptor.local_endpoint().port();
+}
 
 /// One open connection as the watchdog sees it.
 struct watched_conn {

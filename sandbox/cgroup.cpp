@@ -55,29 +55,38 @@ uint64_t number(const std::string& text) {
   }
 }
 
-/// Pids listed in a cgroup.procs file.
-std::vector<pid_t> read_pids(const std::string& procs) {
+/// Pids listed in cgroup.procs files.
+std::vector<pid_t> read_pids(const std::vector<std::string>& procs_files) {
   std::vector<pid_t> out;
-  std::istringstream in(read_text(procs));
-  pid_t pid;
-  while (in >> pid)
-    out.push_back(pid);
+  for (auto& f : procs_files) {
+    std::istringstream in(read_text(f));
+    pid_t pid;
+    while (in >> pid)
+      out.push_back(pid);
+  }
   return out;
 }
 
-/// Kills what is in a cgroup directory (for up to 2 s) and removes it.
-bool remove_cgroup_dir(const std::string& dir) {
-  write_text(dir + "/cgroup.kill", "1"); // v2 (5.14+); v1 has no such file
+/// SIGKILLs what a cgroup holds (v2: its cgroup.kill first) until it is
+/// empty, or 2 s pass.
+void kill_members(const std::string& kill_file, const std::vector<std::string>& procs_files) {
+  if (!kill_file.empty())
+    write_text(kill_file, "1");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (true) {
-    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT)
-      return true;
-    if (errno != EBUSY || std::chrono::steady_clock::now() > deadline)
-      return false;
-    for (auto pid : read_pids(dir + "/cgroup.procs")) // EBUSY: processes are in it
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto left = read_pids(procs_files);
+    if (left.empty())
+      return;
+    for (auto pid : left)
       ::kill(pid, SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+/// Kills what is in a cgroup directory and removes it.
+bool remove_cgroup_dir(const std::string& dir) {
+  kill_members(dir + "/cgroup.kill", {dir + "/cgroup.procs"}); // v1 has no cgroup.kill
+  return ::rmdir(dir.c_str()) == 0 || errno == ENOENT;
 }
 
 /// Where ferry's cgroups are: one directory (v2) or one per controller (v1).
@@ -181,26 +190,11 @@ cgroup::~cgroup() {
 }
 
 std::vector<pid_t> cgroup::pids() const {
-  std::vector<pid_t> out;
-  for (auto& p : procs_) {
-    auto some = read_pids(p);
-    out.insert(out.end(), some.begin(), some.end());
-  }
-  return out;
+  return read_pids(procs_);
 }
 
 void cgroup::kill_all() {
-  if (v2_ && !dirs_.empty())
-    write_text(dirs_.front() + "/cgroup.kill", "1");
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto left = pids();
-    if (left.empty())
-      return;
-    for (auto pid : left)
-      ::kill(pid, SIGKILL);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  kill_members(v2_ && !dirs_.empty() ? dirs_.front() + "/cgroup.kill" : "", procs_);
 }
 
 bool cgroup::set_memory_limit(uint64_t bytes) {

@@ -1,5 +1,7 @@
 #include "deployers/local/router.hpp"
 
+#include "actors/http_listener.hpp"
+
 #include "deployers/local/process.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_text.hpp"
@@ -213,22 +215,9 @@ struct router::impl {
   }
 
   caf::expected<uint16_t> start() {
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(opts.host, ec);
-    if (ec)
-      return make_error(ec::bad_request, "bad listen address '" + opts.host + "'");
-    tcp::endpoint ep{addr, opts.port};
-    acceptor.open(ep.protocol(), ec);
-    if (!ec)
-      acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec)
-      acceptor.bind(ep, ec);
-    if (!ec)
-      acceptor.listen(1024, ec);
-    if (ec)
-      return make_error(ec::unavailable, "listen on " + opts.host + ":" +
-                                             std::to_string(opts.port) + ": " + ec.message());
-    auto bound = acceptor.local_endpoint().port();
+    auto bound = listen_on(acceptor, opts.host, opts.port);
+    if (!bound)
+      return bound;
     asio::co_spawn(workers[0]->io, accept_loop(), asio::detached);
     for (auto& w : workers) {
       asio::co_spawn(w->io, watch(*w), asio::detached);

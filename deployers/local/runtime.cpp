@@ -298,10 +298,8 @@ public:
     while (true) {
       if (auto best = take_locked())
         return best;
-      if (starting_ == 0 && instances_.size() < core_.opts().max_instances) {
-        ++starting_;
+      if (reserve_start_locked())
         return start_counted(guard, deadline, env);
-      }
       if (cv_.wait_until(guard, deadline) == std::cv_status::timeout)
         return make_error(ec::unavailable, "function " + fn_.name +
                                                " is at its limit of instances; try again later");
@@ -316,11 +314,8 @@ public:
     a.got = take_locked();
     if (a.got)
       return a;
-    if (starting_ == 0 && instances_.size() < core_.opts().max_instances) {
-      ++starting_;
-      a.start = true;
+    if ((a.start = reserve_start_locked()))
       return a;
-    }
     a.ticket = next_ticket_++;
     waiters_.emplace_back(a.ticket, std::move(wake));
     return a;
@@ -479,6 +474,15 @@ private:
       waiters_.pop_front();
       w();
     }
+  }
+
+  /// True (and counted in starting_) if the caller may start an instance:
+  /// none is starting and there is room for one more.
+  bool reserve_start_locked() {
+    if (starting_ != 0 || instances_.size() >= core_.opts().max_instances)
+      return false;
+    ++starting_;
+    return true;
   }
 
   std::shared_ptr<instance> take_locked() {
