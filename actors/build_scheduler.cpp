@@ -94,6 +94,9 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
   req.lim.pids = cfg.pids;
   req.lim.cpus = cfg.cpus;
   req.lim.wall = std::chrono::seconds(cfg.timeout_s);
+  req.egress = cfg.egress;
+  req.build_network = cfg.build_network;
+  req.output = cfg.output;
   req.name = "build-" + id;
   self->state.running->insert(b.cancel);
   auto me = caf::actor_cast<build_scheduler_actor>(self);

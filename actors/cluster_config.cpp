@@ -64,6 +64,66 @@ std::string trim(std::string s) {
   auto e = s.find_last_not_of(" \t\r");
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
+
+std::vector<std::string> split_list(const std::string& value) {
+  std::vector<std::string> out;
+  std::istringstream in(value);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (auto t = trim(item); !t.empty())
+      out.push_back(t);
+  return out;
+}
+
+/// A whole number of at most max; false if it is not one.
+bool parse_count(const std::string& value, uint64_t max, uint64_t& out) {
+  auto [ptr, err] = std::from_chars(value.data(), value.data() + value.size(), out);
+  return err == std::errc{} && ptr == value.data() + value.size() && !value.empty() && out <= max;
+}
+
+/// A top-level setting about tenants; "" or why it is refused.
+std::string parse_tenant_key(tenant_config& t, const std::string& key, const std::string& value) {
+  struct numeric {
+    const char* key;
+    uint64_t min, max;
+    uint64_t* u64;
+    uint32_t* u32;
+  };
+  const numeric numbers[] = {
+      {"max_file_mb", 1, 1 << 20, &t.max_file_mb, nullptr},
+      {"max_deploy_mb", 1, 1 << 24, &t.max_deploy_mb, nullptr},
+      {"max_project_mb", 1, 1 << 30, &t.max_project_mb, nullptr},
+      {"max_build_log_mb", 1, 1 << 16, &t.max_build_log_mb, nullptr},
+      {"api_client_connections", 1, 100000, nullptr, &t.api_client_connections},
+      {"router_client_connections", 1, 1000000, nullptr, &t.router_client_connections},
+      {"sandbox_uid_base", 1000, 0xffffffffULL - 65536, nullptr, &t.sandbox_uid_base},
+  };
+  for (auto& n : numbers) {
+    if (key != n.key)
+      continue;
+    uint64_t v = 0;
+    if (!parse_count(value, n.max, v) || v < n.min)
+      return "'" + key + "' must be a whole number from " + std::to_string(n.min) + " to " +
+             std::to_string(n.max) + ", not '" + value + "'";
+    if (n.u64)
+      *n.u64 = v;
+    else
+      *n.u32 = static_cast<uint32_t>(v);
+    return {};
+  }
+  if (key == "egress_allow") {
+    t.egress_allow = split_list(value);
+  } else if (key == "egress_private_ranges") {
+    t.egress_private_ranges = split_list(value);
+  } else if (key == "build_network") {
+    if (value != "yes" && value != "no")
+      return "'build_network' is yes or no, not '" + value + "'";
+    t.build_network = value == "yes";
+  } else {
+    return "unknown key '" + key + "' outside a [node] section";
+  }
+  return {};
+}
 } // namespace
 
 caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
@@ -103,8 +163,8 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
     if (!cur) {
       if (key == "domain")
         c.domain = value;
-      else
-        return fail("unknown key '" + key + "' outside a [node] section");
+      else if (auto why = parse_tenant_key(c.tenants, key, value); !why.empty())
+        return fail(why);
     } else if (key == "router") {
       if (!split_host_port(value, host, port))
         return fail("router must be HOST:PORT, not '" + value + "'");

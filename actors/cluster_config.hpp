@@ -23,9 +23,25 @@ struct node_config {
   int64_t build_timeout_s = 900;
 };
 
+/// What tenants may use: the sandboxes' way out and the bounds on every
+/// tenant (top-level settings of cluster.conf, documented there).
+struct tenant_config {
+  std::vector<std::string> egress_allow; ///< hosts; empty: the host's npm registry
+  std::vector<std::string> egress_private_ranges;
+  bool build_network = false; ///< a build may have the egress path when its project asks
+  uint32_t sandbox_uid_base = 0x70000000; ///< the first of 65536 unprivileged host ids
+  uint64_t max_file_mb = 64;              ///< the largest file of a build's output
+  uint64_t max_deploy_mb = 1024;          ///< the files of one version, and of one build's output
+  uint64_t max_project_mb = 10240;        ///< the versions and outputs a project keeps
+  uint64_t max_build_log_mb = 16;         ///< a build's log; the rest is cut with a note
+  uint32_t api_client_connections = 128;  ///< API connections of one client address
+  uint32_t router_client_connections = 1024; ///< router connections of one client address
+};
+
 struct cluster_config {
   std::vector<node_config> nodes;
   std::string domain = "ferry.localhost";
+  tenant_config tenants;
 
   const node_config* find(const std::string& name) const;
 };

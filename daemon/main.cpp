@@ -12,6 +12,8 @@
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
 #include "sandbox/cgroup.hpp"
+#include "sandbox/egress.hpp"
+#include "sandbox/host_id.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/metadata_store.hpp"
 #include "storage/secret_box.hpp"
@@ -269,6 +271,7 @@ int main(int argc, char** argv) {
                                   0,
                                   0,
                                   0});
+  sandbox::set_host_id_range(cluster.tenants.sandbox_uid_base, 65536);
   if (me->roles.count("build") || me->roles.count("deploy"))
     if (auto n = sandbox::sweep_stale_cgroups())
       std::cerr << "ferryd: removed " << n << " cgroup(s) left by processes that are gone\n";
@@ -289,6 +292,16 @@ int main(int argc, char** argv) {
     bc.timeout_s = me->build_timeout_s;
     bc.builders_dir = fs::absolute(builders).string();
     bc.cache_dir = (fs::path(data_dir) / "build-cache").string();
+    bc.egress.hosts = cluster.tenants.egress_allow.empty()
+                          ? std::vector<std::string>{sandbox::host_npm_registry()}
+                          : cluster.tenants.egress_allow;
+    bc.egress.private_ranges = cluster.tenants.egress_private_ranges;
+    if (auto why = bc.egress.check(); !why.empty())
+      return die("cluster.conf: egress: " + why);
+    bc.build_network = cluster.tenants.build_network;
+    bc.output.max_file = cluster.tenants.max_file_mb << 20;
+    bc.output.max_total = cluster.tenants.max_deploy_mb << 20;
+    bc.max_log_bytes = cluster.tenants.max_build_log_mb << 20;
     children.push_back(child_spec{"slots",
                                   [&sys, slot_base, slots](directory_actor) {
                                     return caf::actor_cast<caf::actor>(spawn_slot_manager(

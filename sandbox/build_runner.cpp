@@ -1,13 +1,18 @@
 #include "sandbox/build_runner.hpp"
 
 #include "messages/errors.hpp"
-#include "storage/dir_io.hpp"
-
+#include "sandbox/host_id.hpp"
+#include "storage/beneath.hpp"
 #include "storage/sha256.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <set>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace ferry::sandbox {
 
@@ -15,65 +20,210 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Copies a directory tree (symlinks as links).
-bool copy_tree(const std::string& from, const std::string& to) {
-  std::error_code ec;
-  fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
-  return !ec;
+using say_fn = std::function<void(const std::string&)>;
+using lines_fn = std::function<void(stream, std::string_view)>;
+
+/// What a build shares between its steps.
+struct build_ctx {
+  const build_request& req;
+  const lines_fn& on_line;
+  const std::atomic<bool>* cancel;
+  uint32_t uid;
+  unique_fd slot;
+  say_fn say;
+};
+
+bool is_dir_beneath(int dirfd, std::string_view path) {
+  unique_fd fd{open_beneath(dirfd, path, O_RDONLY | O_DIRECTORY)};
+  return static_cast<bool>(fd);
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+/// The base of every step's sandbox.
+spec step_spec(const build_ctx& c, std::string script, std::string name) {
+  spec s;
+  s.argv = {"/bin/sh", std::move(script)};
+  s.work_dir = c.req.slot_dir;
+  s.ro_binds = {{c.req.builders_dir, "/builders"}};
+  s.lim = c.req.lim;
+  s.host_id = c.uid;
+  s.name = std::move(name);
+  return s;
+}
+
+/// Gives a step the egress path (its namespace and the proxy's variables).
+void use_egress(spec& s, const egress& e) {
+  s.netns_fd = e.netns_fd();
+  for (auto& [k, v] : egress::proxy_env())
+    s.env[k] = v;
+}
+
+/// Keeps only what filter_npmrc allows of the project's .npmrc.
+void sanitize_npmrc(build_ctx& c) {
+  unique_fd src{open_beneath(c.slot.fd, "src", O_RDONLY | O_DIRECTORY)};
+  std::string text;
+  if (!src || !read_beneath(src.fd, ".npmrc", text, 1 << 20)) {
+    if (src && errno != ENOENT) { // a symlink, a directory, too large: npm shall not read it
+      c.say("ferry: .npmrc is ignored: " + std::string(std::strerror(errno)));
+      if (::unlinkat(src.fd, ".npmrc", 0) != 0)
+        ::unlinkat(src.fd, ".npmrc", AT_REMOVEDIR);
+    }
+    return;
+  }
+  std::vector<std::string> dropped;
+  auto kept = filter_npmrc(text, dropped);
+  if (dropped.empty())
+    return;
+  for (auto& d : dropped)
+    c.say("ferry: .npmrc: " + d + " is ignored (only registry and scope settings apply)");
+  ::unlinkat(src.fd, ".npmrc", 0);
+  unique_fd out{
+      ::openat(src.fd, ".npmrc", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)};
+  if (out) {
+    (void)!::write(out.fd, kept.data(), kept.size());
+    (void)!::fchown(out.fd, c.uid, c.uid);
+  }
 }
 
 /// The dependency step; "" or why it failed.
-std::string install_dependencies(const build_request& req,
-                                 const std::function<void(const std::string&)>& say,
-                                 const std::function<void(stream, std::string_view)>& on_line,
-                                 const std::atomic<bool>* cancel) {
-  auto src = req.slot_dir + "/src";
-  auto lock = src + "/package-lock.json";
-  std::error_code ec;
-  if (!fs::exists(lock, ec) || fs::exists(src + "/node_modules", ec))
-    return {};
-  auto key = "npm-" + sha256_hex(read_all(lock));
+std::string install_dependencies(build_ctx& c) {
+  auto& req = c.req;
+  std::string lock;
+  if (!read_beneath(c.slot.fd, "src/package-lock.json", lock, 256 << 20))
+    return errno == ENOENT ? "" : "read package-lock.json: " + std::string(std::strerror(errno));
+  struct stat st;
+  if (::fstatat(c.slot.fd, "src/node_modules", &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return {}; // uploaded with the source
+  auto key = "npm-" + sha256_hex(lock);
   auto cached = req.cache_dir.empty() ? std::string() : req.cache_dir + "/" + key;
-  if (!cached.empty() && !req.no_cache && fs::exists(cached + "/node_modules", ec)) {
-    say("ferry: dependency cache hit (" + key.substr(0, 16) + "), nothing to install");
-    if (!copy_tree(cached + "/node_modules", src + "/node_modules"))
-      return "restore the dependency cache failed";
+  std::error_code ec;
+  auto modules = req.slot_dir + "/src/node_modules";
+  if (!cached.empty() && !req.no_cache && fs::is_directory(cached + "/node_modules", ec)) {
+    c.say("ferry: dependency cache hit (" + key.substr(0, 16) + "), nothing to install");
+    if (auto err = copy_dir(cached + "/node_modules", modules, c.uid))
+      return "restore the dependency cache: " + reason_of(err);
     return {};
   }
-  say(req.no_cache ? "ferry: dependency cache skipped (--no-cache)"
-                   : "ferry: dependency cache miss (" + key.substr(0, 16) + ")");
-  spec s;
-  s.argv = {"/bin/sh", "/builders/install.sh"};
-  s.work_dir = req.slot_dir;
+  c.say(req.no_cache ? "ferry: dependency cache skipped (--no-cache)"
+                     : "ferry: dependency cache miss (" + key.substr(0, 16) + ")");
+  auto path = egress::open(req.egress, c.say);
+  if (!path)
+    return "install dependencies: " + reason_of(path.error());
+  auto s = step_spec(c, "/builders/install.sh", req.name + "-install");
   s.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"CI", "1"}};
-  s.ro_binds = {{req.builders_dir, "/builders"}};
-  s.lim = req.lim;
-  s.network = true; // the one step that may reach the registry
-  s.name = req.name + "-install";
-  auto r = run(s, on_line, cancel);
+  use_egress(s, **path);
+  if (fs::exists("/etc/npmrc", ec)) // the operator's registry settings
+    s.ro_binds.emplace_back("/etc/npmrc", "/etc/npmrc");
+  auto r = run(s, c.on_line, c.cancel);
+  path->reset();
   if (!r.ok())
     return "install dependencies " + r.describe();
   if (!cached.empty()) {
+    // the sandbox is gone: nothing moves in the slot while it is copied
+    if (!is_dir_beneath(c.slot.fd, "src/node_modules"))
+      return "the install step left no node_modules directory";
     auto tmp = cached + ".tmp";
     fs::remove_all(tmp, ec);
     fs::create_directories(tmp, ec);
-    if (copy_tree(src + "/node_modules", tmp + "/node_modules")) {
+    if (auto err = copy_dir(modules, tmp + "/node_modules")) {
+      c.say("ferry: dependency cache not saved: " + reason_of(err));
+    } else {
       fs::remove_all(cached, ec);
       fs::rename(tmp, cached, ec);
-      say("ferry: dependency cache saved (" + key.substr(0, 16) + ")");
+      c.say("ferry: dependency cache saved (" + key.substr(0, 16) + ")");
     }
   }
   return {};
 }
 
+/// Whether the project's ferry.json asks for network in its build step.
+bool build_asks_network(const build_ctx& c) {
+  std::string text;
+  if (!read_beneath(c.slot.fd, "src/ferry.json", text, 1 << 20))
+    return false;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_object() && j.contains("buildNetwork") && j["buildNetwork"].is_boolean() &&
+         j["buildNetwork"].get<bool>();
+}
+
 } // namespace
+
+std::string filter_npmrc(std::string_view text, std::vector<std::string>& dropped) {
+  static const std::set<std::string, std::less<>> options{"registry",
+                                                          "always-auth",
+                                                          "strict-ssl",
+                                                          "legacy-peer-deps",
+                                                          "strict-peer-deps",
+                                                          "engine-strict",
+                                                          "save-exact",
+                                                          "save-prefix",
+                                                          "package-lock",
+                                                          "omit",
+                                                          "include",
+                                                          "optional",
+                                                          "fund",
+                                                          "audit",
+                                                          "progress",
+                                                          "loglevel",
+                                                          "prefer-offline",
+                                                          "prefer-online",
+                                                          "fetch-retries",
+                                                          "fetch-timeout",
+                                                          "fetch-retry-mintimeout",
+                                                          "fetch-retry-maxtimeout",
+                                                          "install-strategy",
+                                                          "install-links",
+                                                          "auto-install-peers",
+                                                          "shamefully-hoist",
+                                                          "node-linker",
+                                                          "strict-peer-dependencies",
+                                                          "public-hoist-pattern",
+                                                          "hoist-pattern",
+                                                          "resolution-mode",
+                                                          "link-workspace-packages",
+                                                          "dedupe-peer-dependents"};
+  static const std::string_view credentials[] = {":_authToken", ":_auth", ":username",
+                                                 ":_password",  ":email", ":always-auth"};
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+      s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+      s.remove_suffix(1);
+    return s;
+  };
+  auto ends_with = [](std::string_view s, std::string_view end) {
+    return s.size() >= end.size() && s.substr(s.size() - end.size()) == end;
+  };
+  std::string kept;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    auto line = trim(text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos));
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    if (line.empty() || line.front() == '#' || line.front() == ';')
+      continue;
+    auto eq = line.find('=');
+    auto key = trim(line.substr(0, eq));
+    bool control = false;
+    for (char ch : line)
+      control = control || static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+    bool ok = eq != std::string_view::npos && !key.empty() && !control &&
+              (options.count(key) ||
+               (key.front() == '@' && ends_with(key, ":registry") && key.size() > 10) ||
+               (key.rfind("//", 0) == 0 &&
+                std::any_of(std::begin(credentials), std::end(credentials),
+                            [&](std::string_view c) { return ends_with(key, c); })));
+    if (ok) {
+      kept.append(key).append("=").append(trim(line.substr(eq + 1))).append("\n");
+    } else {
+      std::string shown(key.substr(0, 64));
+      for (auto& ch : shown)
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+          ch = '?';
+      dropped.push_back("'" + shown + "'");
+    }
+  }
+  return kept;
+}
 
 bool wipe(const std::string& dir) {
   std::error_code ec;
@@ -83,45 +233,69 @@ bool wipe(const std::string& dir) {
   return !ec && fs::is_empty(dir, ec);
 }
 
-build_outcome run_build(blob_store& store, const build_request& req,
-                        const std::function<void(stream, std::string_view)>& on_line,
+build_outcome run_build(blob_store& store, const build_request& req, const lines_fn& on_line,
                         const std::atomic<bool>* cancel) {
   build_outcome o;
+  host_id id;
+  if (!id.id()) {
+    o.error = "every sandbox host id is in use";
+    return o;
+  }
   if (!wipe(req.slot_dir)) {
     o.error = "cannot wipe the slot " + req.slot_dir;
     return o;
   }
+  build_ctx c{req, on_line, cancel, id.id(), unique_fd{}, {}};
+  c.say = [&on_line](const std::string& line) { on_line(stream::out, line); };
+  c.slot = unique_fd{::open(req.slot_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!c.slot) {
+    o.error = "cannot open the slot " + req.slot_dir;
+    return o;
+  }
   if (auto err = export_tree(store, req.source_root, static_cast<uint8_t>(blob_ns::tree),
-                             req.slot_dir + "/src")) {
+                             req.slot_dir + "/src", c.uid)) {
     o.error = "restore the source: " + reason_of(err);
     return o;
   }
-  std::error_code ec;
-  fs::create_directories(req.slot_dir + "/out", ec);
-  auto say = [&](const std::string& line) { on_line(stream::out, line); };
-  if (auto err = install_dependencies(req, say, on_line, cancel); !err.empty()) {
+  if (::mkdirat(c.slot.fd, "out", 0755) != 0 ||
+      ::fchownat(c.slot.fd, "out", c.uid, c.uid, AT_SYMLINK_NOFOLLOW) != 0) {
+    o.error = "cannot make the output directory";
+    return o;
+  }
+  sanitize_npmrc(c);
+  if (auto err = install_dependencies(c); !err.empty()) {
     o.error = err;
     o.run.canceled = cancel && cancel->load();
     return o;
   }
-  spec s;
-  s.argv = {"/bin/sh", "/builders/init.sh"};
-  s.work_dir = req.slot_dir;
+  auto s = step_spec(c, "/builders/init.sh", req.name);
   s.env = req.build_env;
   s.env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
   s.env["NODE_ENV"] = "production";
   s.env["CI"] = "1";
-  s.ro_binds = {{req.builders_dir, "/builders"}};
-  s.lim = req.lim;
-  s.network = req.network;
-  s.name = req.name;
+  std::unique_ptr<egress> path;
+  if (build_asks_network(c)) {
+    if (!req.build_network) {
+      c.say(
+          "ferry: ferry.json asks for network in the build; this cluster does not allow it "
+          "(build_network in cluster.conf): the build runs without");
+    } else if (auto opened = egress::open(req.egress, c.say); !opened) {
+      o.error = "build network: " + reason_of(opened.error());
+      return o;
+    } else {
+      path = std::move(*opened);
+      use_egress(s, *path);
+      c.say("ferry: the build may reach the egress allow-list (buildNetwork)");
+    }
+  }
   o.run = run(s, on_line, cancel);
+  path.reset();
   if (!o.run.ok()) {
     o.error = "build " + o.run.describe();
     return o;
   }
-  auto stored =
-      import_dir(store, req.slot_dir + "/out", static_cast<uint8_t>(blob_ns::output_tree));
+  auto stored = import_dir(store, req.slot_dir + "/out", static_cast<uint8_t>(blob_ns::output_tree),
+                           req.output);
   if (!stored) {
     o.error = "store the output: " + reason_of(stored.error());
     return o;

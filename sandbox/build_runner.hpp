@@ -1,20 +1,31 @@
 #pragma once
-// Runs one build in a slot directory: restores the version's source tree
-// from the blob store into SLOT/src; when there is a package-lock.json,
-// restores node_modules from the dependency cache (keyed by the lockfile's
-// hash) or runs builders/install.sh (npm ci) in a sandbox that may reach the
-// network and saves the result; then runs the pipeline of builders/
-// (init.sh -> starter.js -> builder -> end.sh) in the sandbox with the
-// builders read-only at /builders, and stores SLOT/out as the artifact (a
-// tree in the output namespaces). The build's environment holds only PATH,
-// HOME and the build's own variables: never a secret of the deployment.
+// Runs one build in a slot directory, every step in a sandbox of its own
+// host id (the same for the whole build):
+//   1. restores the version's source tree from the blob store into SLOT/src;
+//   2. keeps of the project's .npmrc only registry and scope settings;
+//   3. with a package-lock.json, restores node_modules from the dependency
+//      cache (keyed by the lockfile's hash) or runs builders/install.sh
+//      (npm ci) with an egress path to the registry only
+//      (sandbox/egress.hpp), and saves the result;
+//   4. runs the pipeline of builders/ (init.sh -> starter.js -> builder ->
+//      end.sh) with the builders read-only at /builders and no network
+//      (unless its ferry.json asks for it and the operator allows it: then
+//      through the same egress path);
+//   5. stores SLOT/out as the artifact (a tree in the output namespaces),
+//      never following a link out of it, within the size limits.
+// The build's environment holds only PATH, HOME and the build's own
+// variables: never a secret of the deployment.
+#include "sandbox/egress.hpp"
 #include "sandbox/runner.hpp"
 #include "storage/blob_store.hpp"
+#include "storage/dir_io.hpp"
 
 #include <atomic>
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace ferry::sandbox {
 
@@ -26,8 +37,10 @@ struct build_request {
   bool no_cache = false;    ///< ignore (but refill) the dependency cache
   std::map<std::string, std::string> build_env; ///< extra variables for the build
   limits lim;
-  bool network = false;
-  std::string name; ///< unique per build (names its cgroup)
+  egress_policy egress;       ///< where the install step (and an allowed build) may connect
+  bool build_network = false; ///< the operator allows a build step network when its project asks
+  import_limits output;       ///< bounds of the artifact
+  std::string name;           ///< unique per build (names its cgroup)
 };
 
 struct build_outcome {
@@ -44,5 +57,11 @@ build_outcome run_build(blob_store& store, const build_request& req,
 
 /// Empties a slot directory (keeps the directory itself).
 bool wipe(const std::string& dir);
+
+/// The lines of a project's .npmrc that ferry keeps: registry and scope
+/// settings, registry credentials and a few install options. Every other
+/// key (programs such as git, script-shell or node-gyp; paths; proxies) is
+/// left out and named in dropped.
+std::string filter_npmrc(std::string_view text, std::vector<std::string>& dropped);
 
 } // namespace ferry::sandbox

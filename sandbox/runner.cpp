@@ -1,12 +1,20 @@
 #include "sandbox/runner.hpp"
 
+#include "sandbox/host_id.hpp"
+#include "sandbox/seccomp.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <optional>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -17,45 +25,148 @@ namespace ferry::sandbox {
 
 namespace {
 
-std::vector<std::string> bwrap_args(const spec& s) {
-  std::vector<std::string> a{"/usr/bin/bwrap", "--unshare-all", "--die-with-parent",
-                             "--new-session",  "--clearenv",    "--hostname",
-                             "sandbox",        "--ro-bind",     "/usr",
-                             "/usr",           "--symlink",     "usr/lib",
-                             "/lib",           "--symlink",     "usr/lib64",
-                             "/lib64",         "--symlink",     "usr/bin",
-                             "/bin",           "--symlink",     "usr/sbin",
-                             "/sbin",          "--proc",        "/proc",
-                             "--dev",          "/dev",          "--tmpfs",
-                             "/tmp",           "--bind",        s.work_dir,
-                             "/work",          "--chdir",       "/work"};
-  if (s.network) {
-    a.push_back("--share-net");
-    for (auto f :
-         {"/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates", "/etc/npmrc"}) {
-      a.push_back("--ro-bind-try");
-      a.push_back(f);
-      a.push_back(f);
-    }
-  }
-  for (auto& [from, to] : s.ro_binds) {
-    a.push_back("--ro-bind");
-    a.push_back(from);
-    a.push_back(to);
-  }
-  for (auto& [from, to] : s.rw_binds) {
-    a.push_back("--bind");
-    a.push_back(from);
-    a.push_back(to);
-  }
-  for (auto& [k, v] : s.env) {
-    a.push_back("--setenv");
-    a.push_back(k);
-    a.push_back(v);
-  }
+/// Where the child of a run puts the host directories a sandbox binds, in a
+/// mount namespace of its own: bwrap, run as the sandbox's unprivileged id,
+/// could not reach them under a data directory such as /root/... (bwrap
+/// resolves even --bind-fd sources by path).
+const char* stage_dir() {
+  static const char* dir = [] {
+    for (const char* d : {"/run/ferry-sandbox", "/tmp/.ferry-sandbox"})
+      if (::mkdir(d, 0755) == 0 || errno == EEXIST)
+        return d;
+    return "/run/ferry-sandbox";
+  }();
+  return dir;
+}
+
+/// The files of /etc a sandbox gets, made for it (never the host's).
+const char etc_hosts[] =
+    "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+    "127.0.1.1 sandbox\n";
+const char etc_passwd[] =
+    "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+    "ferry:x:1000:1000:ferry:/tmp/home:/bin/sh\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+const char etc_group[] = "root:x:0:\nferry:x:1000:\nnogroup:x:65534:\n";
+
+/// The descriptors the child hands bwrap, in this order from 3 up.
+enum child_fd { fd_seccomp = 3, fd_hosts, fd_passwd, fd_group };
+
+/// One host path bound into the sandbox, through the stage.
+struct bind {
+  std::string source, staged, dest;
+  bool writable = false;
+};
+
+std::vector<bind> binds_of(const spec& s) {
+  std::vector<bind> out;
+  auto add = [&](const std::string& from, const std::string& to, bool rw) {
+    out.push_back(bind{from, std::string(stage_dir()) + "/" + std::to_string(out.size()), to, rw});
+  };
+  add(s.work_dir, "/work", true);
+  for (auto& [from, to] : s.ro_binds)
+    add(from, to, false);
+  for (auto& [from, to] : s.rw_binds)
+    add(from, to, true);
+  return out;
+}
+
+/// The sandbox as a list of what is taken away; a line each, with its reason.
+std::vector<std::string> bwrap_args(const spec& s, const std::vector<bind>& binds) {
+  std::vector<std::string> a{"/usr/bin/bwrap"};
+  auto add = [&](std::initializer_list<std::string> xs) { a.insert(a.end(), xs); };
+  auto inside = std::to_string(inside_uid);
+  // ids: a user namespace of its own, its ids mapped to one unprivileged
+  // host id (the child drops to it before bwrap runs), and no other inside
+  add({"--unshare-user", "--uid", inside, "--gid", inside, "--disable-userns"});
+  // no capability, not even over its own namespaces
+  add({"--cap-drop", "ALL"});
+  // processes, IPC, host name and cgroup view of its own
+  add({"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"});
+  // network: loopback only, unless it joined an egress path's namespace
+  if (s.netns_fd < 0)
+    add({"--unshare-net"});
+  // killed with its parent; no terminal to push keystrokes into; no host variable
+  add({"--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox"});
+  // system calls that reach past its own processes and files (seccomp.cpp)
+  add({"--seccomp", std::to_string(fd_seccomp)});
+  // the system, read-only (Debian merges /usr)
+  add({"--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64",
+       "/lib64", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin"});
+  // names of its own: localhost resolves, its user has a name; public CA
+  // certificates for TLS through an egress path
+  add({"--ro-bind-data", std::to_string(fd_hosts), "/etc/hosts", "--ro-bind-data",
+       std::to_string(fd_passwd), "/etc/passwd", "--ro-bind-data", std::to_string(fd_group),
+       "/etc/group", "--ro-bind-try", "/etc/ssl", "/etc/ssl", "--ro-bind-try",
+       "/etc/ca-certificates", "/etc/ca-certificates"});
+  // a process table, devices and /tmp of its own
+  add({"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"});
+  // its work directory, and what the caller binds (read-only unless asked)
+  for (auto& b : binds)
+    add({b.writable ? "--bind" : "--ro-bind", b.staged, b.dest});
+  add({"--chdir", "/work"});
+  for (auto& [k, v] : s.env)
+    add({"--setenv", k, v});
   a.push_back("--");
   a.insert(a.end(), s.argv.begin(), s.argv.end());
   return a;
+}
+
+/// Writes a fixed message and a number to stderr, then exits 125: the
+/// child's only way to say why the sandbox could not be set up (nothing
+/// here may allocate: the parent has threads).
+[[noreturn]] void child_fail(const char* what) {
+  int e = errno;
+  char num[16];
+  int n = 0;
+  do
+    num[n++] = static_cast<char>('0' + e % 10);
+  while ((e /= 10) > 0 && n < 15);
+  static const char prefix[] = "ferry-sandbox: ";
+  (void)!::write(2, prefix, sizeof prefix - 1);
+  (void)!::write(2, what, std::strlen(what));
+  (void)!::write(2, " (errno ", 8);
+  while (n > 0)
+    (void)!::write(2, &num[--n], 1);
+  (void)!::write(2, ")\n", 2);
+  _exit(125);
+}
+
+/// A memfd holding bytes, at the descriptor expected.
+void child_memfd(int expected, const char* data, size_t size, const char* what) {
+  int fd = static_cast<int>(::syscall(SYS_memfd_create, what, 0U));
+  if (fd != expected)
+    child_fail(what);
+  while (size > 0) {
+    auto n = ::write(fd, data, size);
+    if (n <= 0)
+      child_fail(what);
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  if (::lseek(fd, 0, SEEK_SET) != 0)
+    child_fail(what);
+}
+
+/// In a mount namespace of the child's own: a tmpfs on the stage, each
+/// bind's source mounted on it.
+void child_stage(const std::vector<bind>& binds) {
+  if (::unshare(CLONE_NEWNS) != 0)
+    child_fail("unshare the mount namespace");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    child_fail("make mounts private");
+  if (::mount("ferry-stage", stage_dir(), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755") != 0)
+    child_fail("mount the stage");
+  for (auto& b : binds) {
+    struct stat st;
+    if (::stat(b.source.c_str(), &st) != 0)
+      child_fail("find a bind's source");
+    if (S_ISDIR(st.st_mode) ? ::mkdir(b.staged.c_str(), 0755) != 0
+                            : ::mknod(b.staged.c_str(), S_IFREG | 0644, 0) != 0)
+      child_fail("make a mount point");
+    if (::mount(b.source.c_str(), b.staged.c_str(), nullptr, MS_BIND, nullptr) != 0)
+      child_fail("bind a directory");
+  }
 }
 
 /// Splits a pipe's bytes into lines for the callback.
@@ -106,30 +217,49 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
            const std::atomic<bool>* cancel) {
   result r;
   auto start = std::chrono::steady_clock::now();
+  auto give_up = [&](std::string why) {
+    r.error = std::move(why);
+    if (s.stdin_fd >= 0)
+      ::close(s.stdin_fd);
+    return r;
+  };
+  std::string filter_error;
+  const auto& filter = seccomp_program(&filter_error);
+  if (filter.empty())
+    return give_up("no seccomp filter: " + filter_error);
+  std::optional<host_id> own_id;
+  uint32_t uid = s.host_id;
+  if (!uid) {
+    own_id.emplace();
+    uid = own_id->id();
+    if (!uid)
+      return give_up("every sandbox host id is in use");
+  }
+  // the work directory is the sandbox's (its top; the caller made what is in it)
+  if (::lchown(s.work_dir.c_str(), uid, uid) != 0 || ::chmod(s.work_dir.c_str(), 0700) != 0)
+    return give_up("hand " + s.work_dir + " to the sandbox: " + std::strerror(errno));
   static std::atomic<uint64_t> runs{0};
   cgroup cg(s.name.empty() ? "run-" + std::to_string(runs++) : s.name,
             cgroup_limits{s.lim.memory_bytes, s.lim.pids, s.lim.cpus});
-  if (!cg.error().empty()) {
-    r.error = cg.error();
-    if (s.stdin_fd >= 0)
-      ::close(s.stdin_fd);
-    return r;
-  }
+  if (!cg.error().empty())
+    return give_up(cg.error());
   int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
-    r.error = std::string("pipe: ") + std::strerror(errno);
-    if (s.stdin_fd >= 0)
-      ::close(s.stdin_fd);
-    return r;
+  if (pipe2(out, O_CLOEXEC) != 0)
+    return give_up(std::string("pipe: ") + std::strerror(errno));
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    ::close(out[0]), ::close(out[1]);
+    return give_up(std::string("pipe: ") + std::strerror(errno));
   }
-  auto args = bwrap_args(s);
+  auto binds = binds_of(s);
+  auto args = bwrap_args(s, binds);
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
   auto procs = cg.procs_files();
   long max_fd = ::sysconf(_SC_OPEN_MAX); // before the child lowers it
-  if (cancel && cancel->load()) {        // not started at all
+  pid_t parent = ::getpid();
+  if (cancel && cancel->load()) { // not started at all
     r.canceled = true;
     ::close(out[0]), ::close(out[1]), ::close(err[0]), ::close(err[1]);
     if (s.stdin_fd >= 0)
@@ -138,40 +268,53 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
   }
   pid_t pid = fork();
   if (pid < 0) {
-    r.error = std::string("fork: ") + std::strerror(errno);
     ::close(out[0]), ::close(out[1]), ::close(err[0]), ::close(err[1]);
-    if (s.stdin_fd >= 0)
-      ::close(s.stdin_fd);
-    return r;
+    return give_up(std::string("fork: ") + std::strerror(errno));
   }
   if (pid == 0) {
-    // The child joins the cgroup itself before exec: everything bwrap
-    // starts is then inside it and limited.
+    // Only system calls from here to exec: the parent has threads.
     setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int in = s.stdin_fd >= 0 ? s.stdin_fd : ::open("/dev/null", O_RDONLY);
+    dup2(in, 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    // joined before exec: everything bwrap starts is inside it and limited
     if (!join(procs))
-      _exit(125);
+      child_fail("join the cgroup");
     rlimit fsize{s.lim.file_size, s.lim.file_size};
     rlimit nofile{s.lim.open_files, s.lim.open_files};
     rlimit core{0, 0};
     setrlimit(RLIMIT_FSIZE, &fsize);
     setrlimit(RLIMIT_NOFILE, &nofile);
     setrlimit(RLIMIT_CORE, &core);
-    int in = s.stdin_fd >= 0 ? s.stdin_fd : ::open("/dev/null", O_RDONLY);
-    dup2(in, 0);
-    dup2(out[1], 1);
-    dup2(err[1], 2);
+    if (s.netns_fd >= 0 && ::setns(s.netns_fd, CLONE_NEWNET) != 0)
+      child_fail("join the egress network namespace");
+    child_stage(binds);
     // Nothing else of ours goes in: descriptors opened without O_CLOEXEC
     // (asio's sockets: other people's connections) would pass through bwrap.
     if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
       for (long fd = 3; fd < max_fd; ++fd)
         ::close(static_cast<int>(fd));
+    child_memfd(fd_seccomp, filter.data(), filter.size(), "seccomp filter");
+    child_memfd(fd_hosts, etc_hosts, sizeof etc_hosts - 1, "hosts");
+    child_memfd(fd_passwd, etc_passwd, sizeof etc_passwd - 1, "passwd");
+    child_memfd(fd_group, etc_group, sizeof etc_group - 1, "group");
+    // root no more: the sandbox's own unprivileged id, no supplementary group
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 ||
+        ::setresuid(uid, uid, uid) != 0)
+      child_fail("drop to the sandbox's host id");
+    // (a change of id clears the parent-death signal: set it after)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent)
+      _exit(125);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+      child_fail("set no_new_privs");
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     char* no_env[] = {nullptr};
     execve(argv[0], argv.data(), no_env);
-    _exit(126);
+    child_fail("start bwrap");
   }
   ::close(out[1]);
   ::close(err[1]);
@@ -179,6 +322,15 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
     ::close(s.stdin_fd);
   if (s.on_start)
     s.on_start(pid, cg);
+  // the child's own complaint (child_fail) is not the command's output
+  std::string setup_error;
+  std::function<void(stream, std::string_view)> lines = [&](stream which, std::string_view line) {
+    static constexpr std::string_view ours = "ferry-sandbox: ";
+    if (which == stream::err && setup_error.empty() && line.substr(0, ours.size()) == ours)
+      setup_error = std::string(line.substr(ours.size()));
+    else
+      on_line(which, line);
+  };
   line_buffer lb_out{stream::out, {}}, lb_err{stream::err, {}};
   pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
   int open_pipes = 2;
@@ -217,9 +369,9 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
         auto got = ::read(f.fd, buf, sizeof buf);
         auto& lb = f.fd == out[0] ? lb_out : lb_err;
         if (got > 0) {
-          lb.feed(buf, static_cast<size_t>(got), on_line);
+          lb.feed(buf, static_cast<size_t>(got), lines);
         } else if (got == 0 || errno != EINTR) {
-          lb.flush(on_line);
+          lb.flush(lines);
           ::close(f.fd);
           f.fd = -1;
           --open_pipes;
@@ -253,8 +405,8 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
   } else if (WIFSIGNALED(status)) {
     r.signal = WTERMSIG(status);
   }
-  if (r.exit_code == 125 || r.exit_code == 126)
-    r.error = r.exit_code == 125 ? "cannot join the cgroup" : "cannot start bwrap";
+  if (r.exit_code == 125)
+    r.error = setup_error.empty() ? "the sandbox could not be set up" : setup_error;
   r.out_of_memory = usage.oom_killed || (usage.memory_limit_hit && r.signal == SIGKILL);
   if (killed) {
     r.exit_code = -1;

@@ -1,10 +1,14 @@
 #pragma once
-// Runs one command in a bubblewrap sandbox: its own mount, pid, ipc, uts,
-// user-visible hostname and (unless allowed) network namespaces, a
-// read-only system (/usr), a writable work directory at /work, a tmpfs /tmp,
-// only the environment it is given, a cgroup with memory, pids and CPU
-// limits, rlimits, and a wall-clock limit. When it ends, for whatever
-// reason, no process of it is left.
+// Runs one command in a bubblewrap sandbox, without privilege: as an
+// unprivileged host id of its own (sandbox/host_id.hpp) in its own user,
+// mount, pid, ipc, uts, cgroup and network namespaces, with no capability,
+// no_new_privs and a seccomp filter (sandbox/seccomp.hpp); a read-only
+// system (/usr), a writable work directory at /work, a tmpfs /tmp, only the
+// environment it is given, a cgroup with memory, pids and CPU limits,
+// rlimits, and a wall-clock limit. Its network is loopback only, or the
+// egress path it is given (sandbox/egress.hpp). When it ends, for whatever
+// reason, no process of it is left. What is taken away, line by line, is
+// bwrap_args() in runner.cpp.
 //
 //   spawn -> running --exit--> done
 //               |--wall clock / cancel / limit--> killed (whole cgroup) -> done
@@ -36,7 +40,12 @@ struct spec {
   std::map<std::string, std::string> env;                    ///< the whole environment inside
   std::vector<std::pair<std::string, std::string>> ro_binds; ///< extra host -> inside, read-only
   std::vector<std::pair<std::string, std::string>> rw_binds; ///< extra host -> inside, writable
-  bool network = false;                                      ///< share the host's network
+  /// A network namespace to join (an egress path's); -1: a new one with
+  /// only loopback.
+  int netns_fd = -1;
+  /// The unprivileged host id (uid and gid) it runs as, for a caller that
+  /// prepared files for it; 0: the run takes one of its own.
+  uint32_t host_id = 0;
   limits lim;
   std::string name;  ///< names the cgroup; unique among this process's runs (empty: made up)
   int stdin_fd = -1; ///< read end of a pipe for stdin (taken and closed); /dev/null if -1
@@ -63,6 +72,10 @@ struct result {
   /// "exit 3", "killed: out of memory", "killed: wall-clock limit", ...
   std::string describe() const;
 };
+
+/// The ids a sandboxed process has inside its user namespace (mapped to its
+/// host id outside).
+constexpr uint32_t inside_uid = 1000;
 
 /// Runs to the end. Output arrives line by line (a line over 64 KiB is
 /// split); cancel, when set by another thread, kills the run within ~50 ms.

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build ccache g++ pkg-config git python3 curl
       libcaf-dev capnproto libcapnp-dev librocksdb-dev libcurl4-openssl-dev
-      libboost-dev libboost-system-dev libboost-filesystem-dev
+      libboost-dev libboost-system-dev libboost-filesystem-dev libseccomp-dev
       catch2 libssl-dev nlohmann-json3-dev libre2-dev
       clang-format rsync hyperfine bubblewrap procps strace nginx-light wrk)
 missing=()

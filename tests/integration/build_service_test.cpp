@@ -214,10 +214,17 @@ TEST_CASE_METHOD(fixture, "builds and their logs survive a restart; one cut by k
 
 TEST_CASE_METHOD(fixture,
                  "cancel during a dependency install stops it within 2 s and frees the slot") {
-  // A registry that accepts and never answers: npm ci hangs in the install step.
+  // A registry that accepts and never answers: npm ci hangs in the install
+  // step. The operator lists it (a loopback mirror) for the egress path.
   int listening = 0;
   int srv = listen_loopback(listening);
   auto port = std::to_string(listening);
+  write_file(dir / "mirror.conf", "egress_allow = 127.0.0.1:" + port +
+                                      "\negress_private_ranges = 127.0.0.0/8\n[node local]\n"
+                                      "api = 127.0.0.1:0\nroles = api, storage, build, deploy\n");
+  node.terminate();
+  node.set_args({"--build-slots", "1", "--config", dir / "mirror.conf"});
+  node.start();
   auto p = dir / "stall";
   write_file(p + "/package.json",
              R"({"name":"stall","version":"1.0.0","dependencies":{"ferry-stall":"1.0.0"}})");

@@ -40,6 +40,7 @@ struct fixture {
     req.builders_dir = std::string(FERRY_SOURCE_DIR) + "/builders";
     req.build_env = std::move(env);
     req.lim.wall = std::chrono::seconds(60);
+    req.egress.hosts = {host_npm_registry()};
     req.name = "build-test-" + std::to_string(::getpid());
     log.clear();
     return run_build(*store, req,

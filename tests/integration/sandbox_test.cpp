@@ -1,6 +1,7 @@
 // Each sandbox limit has a test that fails if the limit is removed: the same
 // command succeeds with the limit raised or the door open.
 #include "sandbox/cgroup.hpp"
+#include "sandbox/egress.hpp"
 #include "sandbox/runner.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/tmpdir.hpp"
@@ -10,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -30,16 +32,15 @@ struct outcome {
   std::string out, err;
 };
 
-outcome sh(const std::string& script, const std::string& work, limits lim = {},
-           bool network = false, std::map<std::string, std::string> env = {},
-           const std::atomic<bool>* cancel = nullptr) {
+outcome sh(const std::string& script, const std::string& work, limits lim = {}, int netns = -1,
+           std::map<std::string, std::string> env = {}, const std::atomic<bool>* cancel = nullptr) {
   static std::atomic<int> n{0};
   spec s;
   s.argv = {"/bin/sh", "-c", script};
   s.work_dir = work;
   s.env = env.empty() ? std::map<std::string, std::string>{{"PATH", "/usr/bin:/bin"}} : env;
   s.lim = lim;
-  s.network = network;
+  s.netns_fd = netns;
   s.name = "test-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
   outcome o;
   o.res = run(
@@ -95,25 +96,59 @@ TEST_CASE("the sandbox cannot see host files outside its work directory") {
 TEST_CASE("the environment holds only what the sandbox is given") {
   tmpdir work;
   setenv("FERRY_TEST_SECRET", "hunter2", 1);
-  auto o = sh("env", work.path(), {}, false, {{"PATH", "/usr/bin:/bin"}, {"GIVEN", "yes"}});
+  auto o = sh("env", work.path(), {}, -1, {{"PATH", "/usr/bin:/bin"}, {"GIVEN", "yes"}});
   unsetenv("FERRY_TEST_SECRET");
   CHECK(o.out.find("hunter2") == std::string::npos);
   CHECK(o.out.find("GIVEN=yes") != std::string::npos);
 }
 
-TEST_CASE("the network is unreachable unless the step is allowed it") {
+TEST_CASE("the network is loopback only, or an egress path that reaches only its allow-list") {
   tmpdir work;
   int listening = 0;
   int fd = test::listen_loopback(listening);
   auto port = std::to_string(listening);
-  auto probe = "python3 -c \"import socket; socket.create_connection(('127.0.0.1', " + port +
-               "), timeout=2); print('connected')\"";
-  auto closed = sh(probe, work.path());
+  auto direct = "python3 -c \"import socket; socket.create_connection(('127.0.0.1', " + port +
+                "), timeout=2); print('connected')\"";
+  // CONNECT through the proxy at 127.0.0.1:3128, the only way out of an egress namespace
+  auto proxied =
+      "python3 -c \"import socket; s = socket.create_connection(('127.0.0.1', 3128), "
+      "timeout=5); s.sendall(b'CONNECT 127.0.0.1:" +
+      port + " HTTP/1.1\\r\\n\\r\\n'); print(s.recv(100).split(b'\\r')[0].decode())\"";
+  auto closed = sh(direct, work.path());
   CHECK(closed.out.find("connected") == std::string::npos);
   CHECK(closed.res.exit_code != 0);
-  auto open = sh(probe, work.path(), {}, true);
-  INFO(open.err);
-  CHECK(open.out == "connected\n");
+  std::vector<std::string> refusals;
+  std::mutex mtx;
+  auto log = [&](const std::string& line) {
+    std::lock_guard<std::mutex> guard{mtx};
+    refusals.push_back(line);
+  };
+  { // the allow-list names another host: the proxy refuses, and says so
+    auto path = egress::open(egress_policy{{"registry.npmjs.org"}, {}}, log);
+    REQUIRE(path);
+    CHECK(sh(direct, work.path(), {}, (*path)->netns_fd()).out.find("connected") ==
+          std::string::npos);
+    auto o = sh(proxied, work.path(), {}, (*path)->netns_fd());
+    INFO(o.err);
+    CHECK(o.out == "HTTP/1.1 403 Forbidden\n");
+  }
+  REQUIRE(refusals.size() == 1);
+  CHECK(refusals[0].find("127.0.0.1:" + port) != std::string::npos);
+  { // listed, loopback range included: the tunnel opens (and only through the proxy)
+    auto path = egress::open(egress_policy{{"127.0.0.1:" + port}, {"127.0.0.0/8"}}, log);
+    REQUIRE(path);
+    CHECK(sh(direct, work.path(), {}, (*path)->netns_fd()).out.find("connected") ==
+          std::string::npos);
+    auto o = sh(proxied, work.path(), {}, (*path)->netns_fd());
+    INFO(o.err);
+    CHECK(o.out == "HTTP/1.1 200 Connection established\n");
+  }
+  { // listed by name, but the name is a loopback address: refused without the range
+    auto path = egress::open(egress_policy{{"127.0.0.1:" + port}, {}}, log);
+    REQUIRE(path);
+    auto o = sh(proxied, work.path(), {}, (*path)->netns_fd());
+    CHECK(o.out == "HTTP/1.1 403 Forbidden\n");
+  }
   close(fd);
 }
 
@@ -177,7 +212,7 @@ TEST_CASE("cancel kills a run at once") {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     cancel = true;
   });
-  auto o = sh("sleep 3456.5", work.path(), {}, false, {}, &cancel);
+  auto o = sh("sleep 3456.5", work.path(), {}, -1, {}, &cancel);
   t.join();
   CHECK(o.res.canceled);
   CHECK(o.res.elapsed < std::chrono::seconds(2));
@@ -196,7 +231,7 @@ TEST_CASE("cancel at any moment of the start still kills the run") {
       std::this_thread::sleep_for(std::chrono::microseconds(100 * (i % 20)));
       cancel = true;
     });
-    auto o = sh("sleep 4567.5", work.path(), lim, false, {}, &cancel);
+    auto o = sh("sleep 4567.5", work.path(), lim, -1, {}, &cancel);
     t.join();
     INFO("run " << i << ": " << o.res.describe() << " in " << o.res.elapsed.count() << " ms");
     CHECK(o.res.canceled);

@@ -20,6 +20,8 @@ public:
   ~ferryd_node();
 
   void start();
+  /// The extra arguments of the next start().
+  void set_args(std::vector<std::string> extra) { extra_ = std::move(extra); }
   /// SIGKILL and reap.
   void kill9();
   /// SIGTERM; returns the exit code, or -1 if it did not exit in time.

@@ -1,0 +1,644 @@
+#include "sandbox/egress.hpp"
+
+#include "messages/errors.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+namespace ferry::sandbox {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+bool parse_port(std::string_view s, uint16_t& port) {
+  if (s.empty() || s.size() > 5)
+    return false;
+  uint32_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9')
+      return false;
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (v == 0 || v > 65535)
+    return false;
+  port = static_cast<uint16_t>(v);
+  return true;
+}
+
+/// "host:port" or "[v6]:port" (port required unless default_port).
+bool split_authority(std::string_view a, std::string& host, uint16_t& port, uint16_t default_port) {
+  std::string_view h = a, p;
+  if (!a.empty() && a.front() == '[') {
+    auto close = a.find(']');
+    if (close == std::string_view::npos)
+      return false;
+    h = a.substr(1, close - 1);
+    auto rest = a.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':')
+        return false;
+      p = rest.substr(1);
+    }
+  } else if (auto colon = a.rfind(':'); colon != std::string_view::npos) {
+    h = a.substr(0, colon);
+    p = a.substr(colon + 1);
+  }
+  if (p.empty()) {
+    if (!default_port)
+      return false;
+    port = default_port;
+  } else if (!parse_port(p, port)) {
+    return false;
+  }
+  if (h.empty() || h.size() > 253)
+    return false;
+  for (char c : h)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == ':' ||
+          c == '_'))
+      return false;
+  host = lower(h);
+  while (!host.empty() && host.back() == '.')
+    host.pop_back();
+  return !host.empty();
+}
+
+/// A CIDR range: family, address bytes, prefix length.
+struct range {
+  int family = 0;
+  uint8_t bytes[16] = {};
+  int prefix = 0;
+};
+
+bool parse_range(std::string_view text, range& r) {
+  auto slash = text.find('/');
+  std::string addr(text.substr(0, slash));
+  int max_bits = addr.find(':') != std::string::npos ? 128 : 32;
+  r.family = max_bits == 128 ? AF_INET6 : AF_INET;
+  if (inet_pton(r.family, addr.c_str(), r.bytes) != 1)
+    return false;
+  r.prefix = max_bits;
+  if (slash != std::string_view::npos) {
+    uint16_t p = 0;
+    auto bits = text.substr(slash + 1);
+    if (bits == "0")
+      p = 0;
+    else if (!parse_port(bits, p) || p > max_bits)
+      return false;
+    r.prefix = p;
+  }
+  return true;
+}
+
+bool in_range(const range& r, int family, const uint8_t* bytes) {
+  if (family != r.family)
+    return false;
+  int full = r.prefix / 8, rest = r.prefix % 8;
+  if (std::memcmp(bytes, r.bytes, static_cast<size_t>(full)) != 0)
+    return false;
+  if (rest == 0)
+    return true;
+  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (bytes[full] & mask) == (r.bytes[full] & mask);
+}
+
+const std::vector<range>& internal_ranges() {
+  static const std::vector<range> ranges = [] {
+    std::vector<range> out;
+    for (auto text : {"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+                      "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15",
+                      "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "fc00::/7", "fe80::/10",
+                      "ff00::/8", "64:ff9b:1::/48"}) {
+      range r;
+      parse_range(text, r);
+      out.push_back(r);
+    }
+    return out;
+  }();
+  return ranges;
+}
+
+/// The family and bytes of an address, an IPv4-mapped IPv6 one as IPv4.
+bool address_bytes(const sockaddr* addr, int& family, uint8_t* bytes) {
+  if (addr->sa_family == AF_INET) {
+    family = AF_INET;
+    std::memcpy(bytes, &reinterpret_cast<const sockaddr_in*>(addr)->sin_addr, 4);
+    return true;
+  }
+  if (addr->sa_family == AF_INET6) {
+    auto* a6 = &reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(a6->s6_addr, mapped, 12) == 0) {
+      family = AF_INET;
+      std::memcpy(bytes, a6->s6_addr + 12, 4);
+    } else {
+      family = AF_INET6;
+      std::memcpy(bytes, a6->s6_addr, 16);
+    }
+    return true;
+  }
+  return false;
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+void answer(int fd, int status, const char* reason, const std::string& text) {
+  auto body = "ferry egress: " + text + "\n";
+  write_all(fd, "HTTP/1.1 " + std::to_string(status) + " " + reason +
+                    "\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
+} // namespace
+
+bool is_internal_address(const sockaddr* addr) {
+  int family = 0;
+  uint8_t bytes[16];
+  if (!address_bytes(addr, family, bytes))
+    return true;
+  for (auto& r : internal_ranges())
+    if (in_range(r, family, bytes))
+      return true;
+  return false;
+}
+
+bool egress_policy::allows(std::string_view host, uint16_t port) const {
+  for (auto& entry : hosts) {
+    std::string name;
+    uint16_t listed = 0;
+    if (!split_authority(entry, name, listed, 1))
+      continue;
+    bool any_port = entry.find(':') == std::string::npos;
+    if (any_port ? (port != 443 && port != 80) : port != listed)
+      continue;
+    if (name.rfind("*.", 0) == 0) {
+      auto suffix = name.substr(1); // ".example.com"
+      if (host.size() > suffix.size() &&
+          host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0)
+        return true;
+    } else if (host == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool egress_policy::address_allowed(const sockaddr* addr) const {
+  if (!is_internal_address(addr))
+    return true;
+  int family = 0;
+  uint8_t bytes[16];
+  if (!address_bytes(addr, family, bytes))
+    return false;
+  for (auto& text : private_ranges) {
+    range r;
+    if (parse_range(text, r) && in_range(r, family, bytes))
+      return true;
+  }
+  return false;
+}
+
+std::string egress_policy::check() const {
+  for (auto& h : hosts) {
+    std::string name;
+    uint16_t port = 0;
+    auto bare = h.rfind("*.", 0) == 0 ? h.substr(2) : h;
+    if (!split_authority(bare, name, port, 1) || name.find('*') != std::string::npos)
+      return "'" + h + "' is not a host name (with an optional :PORT)";
+  }
+  for (auto& r : private_ranges) {
+    range parsed;
+    if (!parse_range(r, parsed))
+      return "'" + r + "' is not an address range (such as 10.1.0.0/16)";
+  }
+  return {};
+}
+
+std::string parse_proxy_request(std::string_view head, proxy_request& out) {
+  auto eol = head.find("\r\n");
+  if (eol == std::string_view::npos)
+    return "no request line";
+  auto line = head.substr(0, eol);
+  for (char c : head)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f)
+      return "control characters in the request";
+  auto sp1 = line.find(' ');
+  auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)
+    return "malformed request line";
+  auto method = line.substr(0, sp1);
+  auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  auto version = line.substr(sp2 + 1);
+  if (version != "HTTP/1.1" && version != "HTTP/1.0")
+    return "not HTTP/1.x";
+  if (method.empty() ||
+      !std::all_of(method.begin(), method.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+    return "malformed method";
+  out.method = std::string(method);
+  if (method == "CONNECT") {
+    out.connect = true;
+    if (!split_authority(target, out.host, out.port, 0))
+      return "CONNECT needs host:port";
+    return {};
+  }
+  out.connect = false;
+  static constexpr std::string_view scheme = "http://";
+  if (target.size() <= scheme.size() || lower(target.substr(0, scheme.size())) != scheme)
+    return "a proxy request names an absolute http:// URL (https goes through CONNECT)";
+  auto rest = target.substr(scheme.size());
+  auto end = rest.find_first_of("/?#");
+  auto authority = rest.substr(0, end);
+  if (authority.find('@') != std::string_view::npos)
+    return "credentials in a URL";
+  if (!split_authority(authority, out.host, out.port, 80))
+    return "malformed host in the URL";
+  std::string path(end == std::string_view::npos ? std::string_view("/") : rest.substr(end));
+  if (path.front() != '/')
+    path.insert(path.begin(), '/');
+  out.head = out.method + " " + path + " " + std::string(version) + "\r\n";
+  bool has_host = false;
+  size_t pos = eol + 2;
+  while (pos < head.size()) {
+    auto next = head.find("\r\n", pos);
+    if (next == std::string_view::npos)
+      return "a header line does not end";
+    auto field = head.substr(pos, next - pos);
+    pos = next + 2;
+    if (field.empty())
+      break;
+    if (field.front() == ' ' || field.front() == '\t')
+      return "folded header lines";
+    auto colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0)
+      return "malformed header line";
+    auto name = lower(field.substr(0, colon));
+    if (name == "proxy-connection" || name == "proxy-authorization" || name == "connection" ||
+        name == "keep-alive")
+      continue;
+    has_host = has_host || name == "host";
+    out.head.append(field).append("\r\n");
+  }
+  if (!has_host)
+    out.head += "Host: " + std::string(authority) + "\r\n";
+  out.head += "Connection: close\r\n\r\n";
+  return {};
+}
+
+// ------------------------------------------------------------------ proxy
+
+struct egress::impl : std::enable_shared_from_this<egress::impl> {
+  egress_policy policy;
+  log_fn log;
+  int netns = -1;
+  int listener = -1;
+  int stop_pipe[2] = {-1, -1};
+  std::thread acceptor;
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::set<int> open; ///< client and upstream sockets, to shut down when it stops
+  size_t active = 0;
+  bool stopping = false;
+  std::atomic<uint64_t> refused{0}, connections{0};
+
+  static constexpr size_t max_connections = 64;
+  static constexpr size_t max_head = 16 * 1024;
+
+  /// Stops accepting and cuts every connection; waits a while for their
+  /// threads (one stuck in a name lookup keeps this alive until it ends).
+  void stop() {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      stopping = true;
+      for (int fd : open)
+        ::shutdown(fd, SHUT_RDWR);
+    }
+    if (stop_pipe[1] >= 0)
+      (void)!::write(stop_pipe[1], "x", 1);
+    if (acceptor.joinable())
+      acceptor.join();
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait_for(guard, std::chrono::seconds(5), [this] { return active == 0; });
+  }
+
+  ~impl() {
+    for (int fd : {listener, netns, stop_pipe[0], stop_pipe[1]})
+      if (fd >= 0)
+        ::close(fd);
+  }
+
+  void track(int fd, bool add) {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (add) {
+      open.insert(fd);
+      if (stopping)
+        ::shutdown(fd, SHUT_RDWR);
+    } else {
+      open.erase(fd);
+    }
+  }
+
+  void refuse(int fd, int status, const char* reason, const std::string& why) {
+    ++refused;
+    if (log)
+      log("ferry: egress refused: " + why);
+    answer(fd, status, reason, why);
+  }
+
+  void accept_loop() {
+    while (true) {
+      pollfd p[2] = {{listener, POLLIN, 0}, {stop_pipe[0], POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0 && errno != EINTR)
+        return;
+      if (p[1].revents)
+        return;
+      if (!(p[0].revents & POLLIN))
+        continue;
+      int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0)
+        continue;
+      std::unique_lock<std::mutex> guard{mtx};
+      if (stopping || active >= max_connections) {
+        guard.unlock();
+        ++refused;
+        ::close(fd);
+        continue;
+      }
+      ++active;
+      guard.unlock();
+      try {
+        std::thread([self = shared_from_this(), fd] { self->serve(fd); }).detach();
+      } catch (const std::system_error&) {
+        ::close(fd);
+        done();
+      }
+    }
+  }
+
+  void done() {
+    std::lock_guard<std::mutex> guard{mtx};
+    --active;
+    cv.notify_all();
+  }
+
+  /// Reads the request head within 15 s; the bytes after it stay in rest.
+  bool read_head(int fd, std::string& head, std::string& rest) {
+    auto deadline = steady::now() + std::chrono::seconds(15);
+    std::string buf;
+    char chunk[4096];
+    while (true) {
+      auto end = buf.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        head = buf.substr(0, end + 4);
+        rest = buf.substr(end + 4);
+        return true;
+      }
+      if (buf.size() > max_head)
+        return false;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        return false;
+      auto n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0)
+        return false;
+      buf.append(chunk, static_cast<size_t>(n));
+    }
+  }
+
+  /// A connection to an allowed address of host:port, within 10 s; -1 and
+  /// why if none.
+  int connect_upstream(const proxy_request& req, std::string& why) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    auto port = std::to_string(req.port);
+    if (int rc = ::getaddrinfo(req.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+      why = req.host + " does not resolve: " + gai_strerror(rc);
+      return -1;
+    }
+    std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(found, ::freeaddrinfo);
+    bool any_allowed = false;
+    for (auto* a = found; a; a = a->ai_next) {
+      if (!policy.address_allowed(a->ai_addr))
+        continue;
+      any_allowed = true;
+      int fd = ::socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (fd < 0)
+        continue;
+      if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
+        ::close(fd);
+        continue;
+      }
+      pollfd p{fd, POLLOUT, 0};
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (::poll(&p, 1, 10000) == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+          err == 0) {
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        return fd;
+      }
+      ::close(fd);
+    }
+    why = any_allowed ? "cannot connect to " + req.host + ":" + port
+                      : req.host +
+                            " resolves only to internal addresses (loopback, private, "
+                            "link-local): not without the operator's range";
+    return any_allowed ? -2 : -1;
+  }
+
+  /// Copies both ways until both ends are done, or nothing moves for 120 s.
+  static void relay(int a, int b) {
+    char buf[65536];
+    bool open_ab = true, open_ba = true;
+    while (open_ab || open_ba) {
+      pollfd p[2] = {{a, static_cast<short>(open_ab ? POLLIN : 0), 0},
+                     {b, static_cast<short>(open_ba ? POLLIN : 0), 0}};
+      int n = ::poll(p, 2, 120000);
+      if (n <= 0)
+        return;
+      for (int side = 0; side < 2; ++side) {
+        if (!(p[side].revents & (POLLIN | POLLHUP | POLLERR)))
+          continue;
+        int from = side == 0 ? a : b, to = side == 0 ? b : a;
+        auto got = ::recv(from, buf, sizeof buf, 0);
+        if (got > 0 && write_all(to, std::string_view(buf, static_cast<size_t>(got))))
+          continue;
+        if (got < 0 && errno == EINTR)
+          continue;
+        if (got < 0 || got > 0) // an error, or the other end will not take more
+          return;
+        ::shutdown(to, SHUT_WR);
+        (side == 0 ? open_ab : open_ba) = false;
+      }
+    }
+  }
+
+  void serve(int fd) {
+    track(fd, true);
+    std::string head, rest;
+    proxy_request req;
+    if (read_head(fd, head, rest)) {
+      ++connections;
+      if (auto why = parse_proxy_request(head, req); !why.empty()) {
+        refuse(fd, 400, "Bad Request", why);
+      } else if (!policy.allows(req.host, req.port)) {
+        refuse(fd, 403, "Forbidden",
+               req.method + " " + req.host + ":" + std::to_string(req.port) +
+                   " (not in the allow-list)");
+      } else {
+        std::string why;
+        int up = connect_upstream(req, why);
+        if (up < 0) {
+          refuse(fd, up == -1 ? 403 : 502, up == -1 ? "Forbidden" : "Bad Gateway",
+                 req.method + " " + req.host + ":" + std::to_string(req.port) + ": " + why);
+        } else {
+          track(up, true);
+          bool ok = req.connect ? write_all(fd, "HTTP/1.1 200 Connection established\r\n\r\n")
+                                : write_all(up, req.head);
+          if (ok && (rest.empty() || write_all(up, rest)))
+            relay(fd, up);
+          track(up, false);
+          ::close(up);
+        }
+      }
+    }
+    track(fd, false);
+    ::close(fd);
+    done();
+  }
+};
+
+caf::expected<std::unique_ptr<egress>> egress::open(egress_policy policy, log_fn log) {
+  auto i = std::make_shared<impl>();
+  i->policy = std::move(policy);
+  i->log = std::move(log);
+  if (::pipe2(i->stop_pipe, O_CLOEXEC) != 0)
+    return make_error(ec::unavailable, std::string("pipe: ") + std::strerror(errno));
+  // The namespace is made by a thread of its own (namespaces belong to a
+  // thread): loopback up, the proxy's socket bound in it; the socket keeps
+  // its namespace when the thread ends.
+  std::string error;
+  std::thread maker([&] {
+    auto fail = [&](const char* what) { error = std::string(what) + ": " + std::strerror(errno); };
+    if (::unshare(CLONE_NEWNET) != 0)
+      return fail("new network namespace");
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq ifr{};
+    std::strcpy(ifr.ifr_name, "lo");
+    bool up = s >= 0 && ::ioctl(s, SIOCGIFFLAGS, &ifr) == 0 &&
+              (ifr.ifr_flags |= IFF_UP | IFF_RUNNING, ::ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
+    if (s >= 0)
+      ::close(s);
+    if (!up)
+      return fail("bring up loopback");
+    i->listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(egress_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (i->listener < 0 || ::bind(i->listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) ||
+        ::listen(i->listener, 64) != 0)
+      return fail("listen in the namespace");
+    i->netns = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (i->netns < 0)
+      return fail("open the namespace");
+  });
+  maker.join();
+  if (!error.empty())
+    return make_error(ec::unavailable, "egress path: " + error);
+  auto* raw = i.get();
+  i->acceptor = std::thread([raw] { raw->accept_loop(); });
+  return std::unique_ptr<egress>(new egress(std::move(i)));
+}
+
+egress::egress(std::shared_ptr<impl> i) : impl_(std::move(i)) {}
+
+egress::~egress() {
+  impl_->stop();
+}
+
+int egress::netns_fd() const {
+  return impl_->netns;
+}
+
+uint64_t egress::refused() const {
+  return impl_->refused;
+}
+
+uint64_t egress::connections() const {
+  return impl_->connections;
+}
+
+std::vector<std::pair<std::string, std::string>> egress::proxy_env() {
+  auto url = "http://127.0.0.1:" + std::to_string(egress_port) + "/";
+  return {{"npm_config_proxy", url},  {"npm_config_https_proxy", url},
+          {"HTTP_PROXY", url},        {"HTTPS_PROXY", url},
+          {"http_proxy", url},        {"https_proxy", url},
+          {"npm_config_noproxy", ""}, {"NO_PROXY", ""}};
+}
+
+std::string host_npm_registry() {
+  std::vector<std::string> files;
+  if (const char* home = std::getenv("HOME"))
+    files.push_back(std::string(home) + "/.npmrc");
+  files.insert(files.end(), {"/usr/etc/npmrc", "/etc/npmrc"});
+  for (auto& f : files) {
+    std::ifstream in(f);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto eq = line.find('=');
+      if (eq == std::string::npos)
+        continue;
+      auto key = line.substr(0, eq);
+      key.erase(std::remove(key.begin(), key.end(), ' '), key.end());
+      if (key != "registry")
+        continue;
+      auto url = line.substr(eq + 1);
+      url.erase(std::remove(url.begin(), url.end(), ' '), url.end());
+      auto scheme = url.find("://");
+      auto host = scheme == std::string::npos ? url : url.substr(scheme + 3);
+      host = host.substr(0, host.find_first_of("/"));
+      if (!host.empty())
+        return lower(host);
+    }
+  }
+  return "registry.npmjs.org";
+}
+
+} // namespace ferry::sandbox
