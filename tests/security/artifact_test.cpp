@@ -1,0 +1,92 @@
+// Point 2 of tenant isolation: what ferryd does with a build's output
+// (import it as the artifact) stays beneath the slot. A hostile build
+// script points its output, or a part of it, at the host: at the blob
+// segments of every tenant, at /etc, at another tenant's files.
+#include "tests/security/tenant.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+using namespace ferry::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A project whose `npm run build` runs script in /work/src.
+std::string hostile_build(tenant_cluster& c, const std::string& name, const std::string& script) {
+  auto p = c.dir / name;
+  write_file(p + "/package.json", R"({"scripts": {"build": "sh escape.sh"}})");
+  write_file(p + "/escape.sh", script);
+  return p;
+}
+
+} // namespace
+
+TEST_CASE("a build that turns its output into a link to the host fails and copies nothing",
+          "[security]") {
+  tenant_cluster c;
+  auto victim = c.add_user("victim");
+  auto mallory = c.add_user("mallory");
+  write_file(c.dir / "victim/index.html", "VICTIM-SECRET-2b9f4e\n");
+  c.deploy_ok(c.dir / "victim", "victim", victim);
+  auto segments = c.node->data_dir + "/cas/segments";
+  REQUIRE(fs::is_directory(segments));
+
+  struct attempt {
+    std::string name, script, refusal;
+  };
+  // (the build makes P inside its own /tmp first, where the test's data
+  // directory lives, so that the builder and end.sh find their files)
+  std::vector<attempt> attempts{
+      // the whole output a link to every tenant's blobs
+      {"whole",
+       "mkdir -p dist " + segments + " && echo x > dist/index.html && rm -rf /work/out && ln -s " +
+           segments + " /work/out\n",
+       "symlink?"},
+      // a directory of it a link to a host directory
+      {"static", "mkdir -p dist && ln -s " + segments + " dist/blobs\n", "symlink 'static/blobs'"},
+      // a relative link that climbs out of the output
+      {"climb", "mkdir -p dist && ln -s ../../../../../../../../../.." + segments + " dist/blobs\n",
+       "symlink 'static/blobs'"},
+  };
+  for (auto& a : attempts) {
+    INFO(a.name);
+    auto p = hostile_build(c, "mallory-" + a.name, a.script);
+    auto r = c.deploy(p, "grab-" + a.name, mallory);
+    CHECK(r.exit_code != 0);
+    auto v = c.newest_version("grab-" + a.name, mallory);
+    CHECK(v["state"] == "failed");
+    auto log = c.build_log("grab-" + a.name, mallory);
+    INFO(log);
+    CHECK(log.find("store the output") != std::string::npos);
+    CHECK(log.find(a.refusal) != std::string::npos);
+    // nothing to download, and nothing of the victim's anywhere
+    auto dl = ferry_cli({"download", v["id"].get<std::string>(), "-o", c.dir / ("dl-" + a.name)},
+                        c.node->url, mallory, c.home);
+    CHECK(dl.exit_code != 0);
+    auto artifact =
+        c.node->api_as(mallory, "GET", "/v1/versions/" + v["id"].get<std::string>() + "/artifact");
+    CHECK(artifact.status != 200);
+    CHECK(artifact.body.find("VICTIM-SECRET") == std::string::npos);
+  }
+}
+
+TEST_CASE("a build that replaces its source with a link to the host leaves the host alone",
+          "[security]") {
+  // After the build, ferryd wipes the slot: the link goes, not what it names.
+  tenant_cluster c;
+  auto mallory = c.add_user("mallory");
+  auto keep = c.dir / "keep";
+  write_file(keep + "/precious.txt", "still here\n");
+  auto p = hostile_build(c, "swap",
+                         "mkdir -p /work/out/static && echo x > /work/out/static/x && "
+                         "echo '{}' > /work/out/config.json && cd / && rm -rf "
+                         "/work/src && ln -s " +
+                             keep + " /work/src\n");
+  write_file(p + "/ferry.json", R"({"builder": "static-build"})");
+  c.deploy(p, "swap", mallory);
+  write_file(c.dir / "next/index.html", "next\n");
+  c.deploy_ok(c.dir / "next", "swap", mallory); // the slot is wiped and reused
+  CHECK(read_file(keep + "/precious.txt") == "still here\n");
+}

@@ -1,0 +1,180 @@
+// Point 3 of tenant isolation: the dependency install reaches the package
+// registry and nothing else; a build step has no network unless its project
+// asks and the operator allows, and then only the same allow-list. The
+// attacks: a lockfile whose packages "resolve" to ferryd's own ports or
+// another loopback port, a project .npmrc whose git program phones a local
+// port, and a build that tries every way out.
+#include "tests/security/tenant.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace ferry::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A loopback port that counts who connects to it (another tenant's
+/// service, say).
+struct witness {
+  int port = 0;
+  int fd = listen_loopback(port);
+  std::atomic<int> connections{0};
+  std::atomic<bool> stop{false};
+  std::thread t{[this] {
+    while (!stop) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) == 1) {
+        int c = ::accept(fd, nullptr, nullptr);
+        if (c >= 0) {
+          ++connections;
+          ::close(c);
+        }
+      }
+    }
+  }};
+  ~witness() {
+    stop = true;
+    t.join();
+    ::close(fd);
+  }
+};
+
+std::string port_of(const std::string& url) {
+  return url.substr(url.rfind(':') + 1);
+}
+
+/// A package-lock.json whose packages are fetched from these URLs.
+std::string lockfile_from(const std::vector<std::string>& urls) {
+  std::string deps, packages;
+  for (size_t i = 0; i < urls.size(); ++i) {
+    auto name = "dep" + std::to_string(i);
+    deps += std::string(i ? "," : "") + "\"" + name + "\":\"1.0.0\"";
+    packages += ",\"node_modules/" + name + "\":{\"version\":\"1.0.0\",\"resolved\":\"" + urls[i] +
+                "\",\"integrity\":\"sha512-" + std::string(86, 'A') + "==\"}";
+  }
+  return R"({"name":"x","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"x","version":"1.0.0","dependencies":{)" +
+         deps + "}}" + packages + "}}";
+}
+
+std::string package_json(const std::vector<std::string>& urls) {
+  std::string deps;
+  for (size_t i = 0; i < urls.size(); ++i)
+    deps += std::string(i ? "," : "") + "\"dep" + std::to_string(i) + "\":\"1.0.0\"";
+  return R"({"name":"x","version":"1.0.0","dependencies":{)" + deps + "}}";
+}
+
+} // namespace
+
+TEST_CASE(
+    "the dependency install reaches the registry but not ferryd, its router or another "
+    "loopback port",
+    "[security]") {
+  tenant_cluster c;
+  auto mallory = c.add_user("mallory");
+  witness other;
+  auto api = port_of(c.node->url), router = port_of(c.node->router_url),
+       local = std::to_string(other.port);
+
+  SECTION("a lockfile's packages at loopback addresses are refused") {
+    auto p = c.dir / "lock";
+    std::vector<std::string> urls{"http://127.0.0.1:" + local + "/dep0.tgz",
+                                  "http://127.0.0.1:" + api + "/v1/whoami",
+                                  "http://localhost:" + router + "/dep2.tgz"};
+    write_file(p + "/package.json", package_json(urls));
+    write_file(p + "/package-lock.json", lockfile_from(urls));
+    write_file(p + "/index.html", "x");
+    auto r = c.deploy(p, "lock", mallory);
+    CHECK(r.exit_code != 0);
+    auto log = c.build_log("lock", mallory);
+    INFO(log);
+    CHECK(log.find("ferry: egress refused: GET 127.0.0.1:" + local) != std::string::npos);
+    CHECK(log.find("install dependencies exit") != std::string::npos);
+    CHECK(other.connections == 0);
+  }
+
+  SECTION("a project's .npmrc cannot make npm run its program") {
+    auto p = c.dir / "npmrc";
+    fs::copy(c.attack("egress"), p, fs::copy_options::recursive);
+    std::string dep =
+        "git+ssh://git@example.invalid/dep.git#0123456789abcdef0123456789abcdef01234567";
+    write_file(p + "/package.json",
+               R"({"name":"x","version":"1.0.0","dependencies":{"dep":")" + dep + "\"}}");
+    write_file(
+        p + "/package-lock.json",
+        R"({"name":"x","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"x","version":"1.0.0","dependencies":{"dep":")" +
+            dep + R"("}},"node_modules/dep":{"version":"1.0.0","resolved":")" + dep + "\"}}}");
+    write_file(p + "/.npmrc",
+               "git=./evil.sh\nscript-shell=./evil.sh\nregistry=https://registry.npmjs.org/\n");
+    write_file(p + "/evil.sh", "#!/bin/sh\nnode /work/src/knock.js " + local + "\nexit 1\n");
+    fs::permissions(p + "/evil.sh", fs::perms::owner_all, fs::perm_options::add);
+    write_file(p + "/index.html", "x");
+    auto r = c.deploy(p, "npmrc", mallory);
+    CHECK(r.exit_code != 0); // the git dependency cannot be fetched
+    auto log = c.build_log("npmrc", mallory);
+    INFO(log);
+    CHECK(log.find(".npmrc: 'git' is ignored") != std::string::npos);
+    CHECK(log.find(".npmrc: 'script-shell' is ignored") != std::string::npos);
+    CHECK(log.find(".npmrc: 'registry'") == std::string::npos); // kept
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK(other.connections == 0);
+  }
+
+  SECTION("packages from the registry install") {
+    auto url =
+        c.deploy_ok(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/node-fn", "fn", mallory);
+    auto log = c.build_log("fn", mallory);
+    INFO(log);
+    CHECK(log.find("dependency cache miss") != std::string::npos);
+    CHECK(log.find("egress refused") == std::string::npos);
+    CHECK(fetch(url + "/api/check?n=4").status == 200);
+  }
+}
+
+TEST_CASE("a build step reaches the allow-list only when its project asks and the operator allows",
+          "[security]") {
+  witness other;
+  auto project = [&](tenant_cluster& c) {
+    auto p = c.attack("egress");
+    write_file(p + "/ferry.json", R"({"buildNetwork": true, "builder": "static-build"})");
+    write_file(p + "/package.json", R"({"scripts": {"build": "node probe.js )" +
+                                        port_of(c.node->url) + " " + port_of(c.node->router_url) +
+                                        " " + std::to_string(other.port) +
+                                        R"( && mkdir -p dist && echo ok > dist/index.html"}})");
+    return p;
+  };
+  {
+    tenant_cluster c("build_network = yes");
+    auto mallory = c.add_user("mallory");
+    c.deploy_ok(project(c), "probe", mallory);
+    auto log = c.build_log("probe", mallory);
+    INFO(log);
+    CHECK(log.find("may reach the egress allow-list") != std::string::npos);
+    CHECK(log.find("CONNECTED") == std::string::npos);
+    for (auto port :
+         {port_of(c.node->url), port_of(c.node->router_url), std::to_string(other.port)}) {
+      CHECK(log.find("direct " + port + ": ECONNREFUSED") != std::string::npos);
+      CHECK(log.find("proxy 127.0.0.1:" + port + ": HTTP/1.1 403 Forbidden") != std::string::npos);
+      CHECK(log.find("proxy localhost:" + port + ": HTTP/1.1 403 Forbidden") != std::string::npos);
+    }
+    CHECK(log.find("proxy registry: HTTP/1.1 200 Connection established") != std::string::npos);
+  }
+  { // the operator's default: no network in builds, whatever the project asks
+    tenant_cluster c;
+    auto mallory = c.add_user("mallory");
+    c.deploy_ok(project(c), "probe", mallory);
+    auto log = c.build_log("probe", mallory);
+    INFO(log);
+    CHECK(log.find("this cluster does not allow it") != std::string::npos);
+    CHECK(log.find("CONNECTED") == std::string::npos);
+    CHECK(log.find("proxy registry: ECONNREFUSED") != std::string::npos);
+  }
+  CHECK(other.connections == 0);
+}
