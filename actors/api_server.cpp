@@ -1,6 +1,7 @@
 #include "actors/api_server.hpp"
 
 #include "actors/http_listener.hpp"
+#include "actors/http_framing.hpp"
 #include "actors/http_routes.hpp"
 #include "messages/errors.hpp"
 
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -38,7 +40,8 @@ struct api_server::impl {
         opts(std::move(o)),
         roles(std::move(dir)),
         listener(
-            opts.max_connections, [this](tcp::socket& sock, watched_conn& c) { serve(sock, c); },
+            opts.max_connections, opts.max_per_client,
+            [this](tcp::socket& sock, watched_conn& c) { serve(sock, c); },
             [](tcp::socket& sock) { reject_busy(sock); }) {}
 
   static int64_t now_ms() { return watched_conn::now_ms(); }
@@ -46,66 +49,124 @@ struct api_server::impl {
   static void reject_busy(tcp::socket& sock) {
     http::response<http::string_body> res{http::status::service_unavailable, 11};
     res.set(http::field::content_type, "application/json");
-    res.body() = error_response(503, "unavailable", "too many connections").body;
+    res.body() = error_response(503, "unavailable", "too many connections; try again").body;
     res.keep_alive(false);
     res.prepare_payload();
     boost::system::error_code ec;
     http::write(sock, res, ec);
   }
 
+  /// Request bodies being read, all connections together: a request that
+  /// would go over waits for no one, it gets 503.
+  static constexpr uint64_t bodies_in_flight_max = 256 << 20;
+  std::atomic<uint64_t> bodies_in_flight{0};
+
+  /// Holds part of the body budget until destroyed.
+  struct body_hold {
+    std::atomic<uint64_t>& in_flight;
+    uint64_t bytes = 0;
+    bool take(uint64_t n) {
+      auto now = in_flight.fetch_add(n) + n;
+      if (now > bodies_in_flight_max) {
+        in_flight.fetch_sub(n);
+        return false;
+      }
+      bytes = n;
+      return true;
+    }
+    ~body_hold() { in_flight.fetch_sub(bytes); }
+  };
+
   void serve(tcp::socket& sock, watched_conn& me) {
     const int64_t idle_ms = int64_t{opts.idle_timeout_s} * 1000;
-    me.idle_for(idle_ms);
-    {
-      caf::scoped_actor self{sys};
-      beast::flat_buffer buf;
-      while (true) {
-        http::request_parser<http::string_body> parser;
-        parser.header_limit(16 * 1024);
-        parser.body_limit(api_limits::max_body);
-        boost::system::error_code ec;
-        me.deadline_ms = now_ms() + idle_ms;
-        http::read_header(sock, buf, parser, ec);
-        if (ec == http::error::body_limit) {
-          send(sock, error_response(413, "too_large", "request body over 64 MiB"), false);
-          break;
-        }
-        if (ec) {
-          if (!quiet_close(ec))
-            send(sock, error_response(400, "bad_request", "malformed HTTP request"), false);
-          break;
-        }
-        auto len = parser.content_length();
-        // The body may take its time at 1 MB/s, but not stall.
-        me.deadline_ms = now_ms() + idle_ms + static_cast<int64_t>(len.value_or(0) / 1000);
-        if (len && *len > api_limits::max_body) {
-          send(sock, error_response(413, "too_large", "request body over 64 MiB"), false);
-          break;
-        }
-        if (len && *len >= direct_read_min && !parser.chunked()) {
-          // Large bodies go straight from the socket into their final string:
-          // one copy instead of two, in big reads.
-          auto& msg = parser.get();
-          http_request req;
-          fill_request(msg, req);
-          req.body.resize(static_cast<size_t>(*len));
-          size_t have = std::min<size_t>(buf.size(), req.body.size());
-          std::memcpy(req.body.data(), buf.data().data(), have);
-          buf.consume(have);
-          asio::read(sock, asio::buffer(req.body.data() + have, req.body.size() - have), ec);
-          if (ec)
-            break;
-          bool keep = msg.keep_alive();
-          me.deadline_ms = INT64_MAX;
-          auto res = handle_request(self, roles, req);
-          me.deadline_ms = now_ms() + idle_ms;
-          if (!send(sock, res, keep) || !keep)
-            break;
+    const int64_t head_ms = std::min(int64_t{opts.header_timeout_s} * 1000, idle_ms);
+    caf::scoped_actor self{sys};
+    beast::flat_buffer buf;
+    while (true) {
+      boost::system::error_code ec;
+      // idle until a request begins; then its head comes whole, and soon
+      me.deadline_ms = now_ms() + idle_ms;
+      if (buf.size() == 0 && (sock.wait(tcp::socket::wait_read, ec), ec))
+        break;
+      me.deadline_ms = now_ms() + head_ms;
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(16 * 1024);
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max()); // the route's, once known
+      http::read_header(sock, buf, parser, ec);
+      if (ec) {
+        if (ec == http::error::header_limit)
+          send(sock, error_response(431, "bad_request", "request head over 16 KiB"), false);
+        else if (!quiet_close(ec))
+          send(sock, error_response(400, "bad_request", "malformed HTTP request"), false);
+        break;
+      }
+      auto& msg = parser.get();
+      if (auto why = check_framing(msg.base(), msg.version()); !why.empty()) {
+        send(sock, error_response(400, "bad_request", "malformed HTTP request: " + why), false);
+        break;
+      }
+      http_request req;
+      fill_request(msg, req);
+      auto len = parser.content_length();
+      bool has_body = parser.chunked() || (len && *len > 0);
+      bool keep = msg.keep_alive();
+      // Answers before the body is read close the connection if it has one:
+      // its bytes are still on the way.
+      auto answer_early = [&](const http_response& res) {
+        bool again = keep && !has_body;
+        return send(sock, res, again) && again;
+      };
+      auto m = match_route(req.method, req.target);
+      if (!m) {
+        if (answer_early(error_response(
+                404, "not_found",
+                "no route " + req.method.substr(0, 16) + " " + req.target.substr(0, 200))))
           continue;
+        break;
+      }
+      principal who;
+      if (m->route->who != scope::anyone) {
+        me.deadline_ms = INT64_MAX; // the registry answers within its own timeout
+        auto p = authenticate(self, roles, req.authorization);
+        if (!p) {
+          auto code = code_of(p.error());
+          if (answer_early(error_response(http_status(code), std::string{to_string(code)},
+                                          reason_of(p.error()))))
+            continue;
+          break;
         }
+        who = std::move(*p);
+      }
+      auto max = m->route->max_body;
+      if (len && *len > max) {
+        answer_early(error_response(
+            413, "too_large",
+            "request body over " + std::to_string(max >> 10) + " KiB for " + m->route->pattern));
+        break;
+      }
+      body_hold hold{bodies_in_flight};
+      if (has_body && !hold.take(len.value_or(max))) {
+        answer_early(error_response(503, "unavailable", "the server is busy; send again"));
+        break;
+      }
+      // The body may take its time at 1 MB/s, but not stall.
+      me.deadline_ms = now_ms() + idle_ms + static_cast<int64_t>(len.value_or(max) / 1000);
+      if (len && *len >= direct_read_min && !parser.chunked()) {
+        // Large bodies go straight from the socket into their final string:
+        // one copy instead of two, in big reads.
+        req.body.resize(static_cast<size_t>(*len));
+        size_t have = std::min<size_t>(buf.size(), req.body.size());
+        std::memcpy(req.body.data(), buf.data().data(), have);
+        buf.consume(have);
+        asio::read(sock, asio::buffer(req.body.data() + have, req.body.size() - have), ec);
+        if (ec)
+          break;
+      } else if (has_body) {
+        parser.body_limit(max);
         http::read(sock, buf, parser, ec);
         if (ec == http::error::body_limit) {
-          send(sock, error_response(413, "too_large", "request body over 64 MiB"), false);
+          send(sock, error_response(413, "too_large", "request body over its route's limit"),
+               false);
           break;
         }
         if (ec) {
@@ -113,17 +174,13 @@ struct api_server::impl {
             send(sock, error_response(400, "bad_request", "malformed HTTP request"), false);
           break;
         }
-        auto& msg = parser.get();
-        http_request req;
-        fill_request(msg, req);
-        req.body = std::move(msg.body());
-        bool keep = msg.keep_alive();
-        me.deadline_ms = INT64_MAX; // handling and answering are ours to finish
-        auto res = handle_request(self, roles, req);
-        me.deadline_ms = now_ms() + idle_ms;
-        if (!send(sock, res, keep) || !keep)
-          break;
+        req.body = std::move(parser.get().body());
       }
+      me.deadline_ms = INT64_MAX; // handling and answering are ours to finish
+      auto res = dispatch(self, roles, req, *m, who);
+      me.deadline_ms = now_ms() + idle_ms;
+      if (!send(sock, res, keep) || !keep)
+        break;
     }
   }
 

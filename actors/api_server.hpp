@@ -3,6 +3,12 @@
 // per connection, each with its own blocking CAF handle, so a slow client
 // never stalls the actor scheduler. Requests reach the role actors only
 // through the node directory, so every role may live on another node.
+//
+// A request's head is read first (16 KiB at most, within header_timeout_s),
+// its framing checked (actors/http_framing.hpp), its route matched and its
+// token authenticated: only then is its body read, up to its route's limit
+// and within a budget of body bytes in flight, so an unauthenticated client
+// costs ferryd no memory.
 #include "messages/node.hpp"
 
 #include <caf/actor_system.hpp>
@@ -17,7 +23,9 @@ struct api_options {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
   size_t max_connections = 256;
-  int idle_timeout_s = 60;
+  size_t max_per_client = 128; ///< connections of one client address
+  int idle_timeout_s = 60;     ///< a connection waiting for its next request
+  int header_timeout_s = 10;   ///< a request's head, once it began
 };
 
 class api_server {

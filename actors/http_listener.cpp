@@ -4,7 +4,9 @@
 
 #include <chrono>
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace ferry {
 
@@ -15,8 +17,56 @@ int64_t watched_conn::now_ms() {
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-http_listener::http_listener(size_t max_connections, serve_fn serve, busy_fn busy)
-    : max_connections_(max_connections), serve_(std::move(serve)), busy_(std::move(busy)) {}
+void shed_connection(int listen_fd, std::string_view response) {
+  static std::mutex mtx;
+  static int reserve = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  std::lock_guard<std::mutex> guard{mtx};
+  if (listen_fd < 0)
+    return; // (the first call only sets the reserve aside)
+  if (reserve >= 0)
+    ::close(reserve);
+  int c = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (c >= 0) {
+    (void)!::send(c, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(c, SHUT_RDWR);
+    ::close(c);
+  }
+  reserve = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+std::string busy_response(std::string_view code, std::string_view message) {
+  std::string body = "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" +
+                     std::string(message) + "\"}}\n";
+  return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+         "Connection: close\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+bool client_counter::add(const std::string& address) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& n = open_[address];
+  if (n >= max_) {
+    if (n == 0)
+      open_.erase(address);
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void client_counter::remove(const std::string& address) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto it = open_.find(address);
+  if (it != open_.end() && --it->second == 0)
+    open_.erase(it);
+}
+
+http_listener::http_listener(size_t max_connections, size_t max_per_client, serve_fn serve,
+                             busy_fn busy)
+    : max_connections_(max_connections),
+      clients_(max_per_client),
+      serve_(std::move(serve)),
+      busy_(std::move(busy)) {}
 
 http_listener::~http_listener() {
   stop();
@@ -67,11 +117,17 @@ void http_listener::accept_loop() {
     if (ec) {
       if (stopping_)
         return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (ec == boost::asio::error::no_descriptors || ec.value() == ENFILE)
+        shed_connection(acceptor_.native_handle(),
+                        busy_response("unavailable", "the server is out of descriptors"));
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
     }
+    boost::system::error_code peer_ec;
+    auto client = sock.remote_endpoint(peer_ec).address().to_string(peer_ec);
     std::unique_lock<std::mutex> guard{mtx_};
-    if (active_ >= max_connections_) {
+    if (active_ >= max_connections_ || !clients_.add(client)) {
       guard.unlock();
       busy_(sock);
       continue;
@@ -79,11 +135,19 @@ void http_listener::accept_loop() {
     ++active_;
     guard.unlock();
     auto owned = std::make_unique<tcp::socket>(std::move(sock));
-    std::thread([this, s = std::move(owned)]() mutable { run(std::move(s)); }).detach();
+    try {
+      std::thread([this, s = std::move(owned), client]() mutable {
+        run(std::move(s), client);
+      }).detach();
+    } catch (const std::system_error&) { // out of threads: this one is turned away
+      clients_.remove(client);
+      std::lock_guard<std::mutex> again{mtx_};
+      --active_;
+    }
   }
 }
 
-void http_listener::run(std::unique_ptr<tcp::socket> sock) {
+void http_listener::run(std::unique_ptr<tcp::socket> sock, std::string client) {
   watched_conn me;
   me.fd = sock->native_handle();
   {
@@ -94,6 +158,7 @@ void http_listener::run(std::unique_ptr<tcp::socket> sock) {
   sock->set_option(tcp::no_delay(true), ec);
   serve_(*sock, me);
   sock->shutdown(tcp::socket::shutdown_both, ec);
+  clients_.remove(client);
   std::lock_guard<std::mutex> guard{mtx_};
   conns_.erase(&me);
   sock.reset(); // before the count drops: stop() may destroy the io_context next

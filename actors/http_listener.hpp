@@ -13,10 +13,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace ferry {
@@ -44,6 +46,29 @@ caf::expected<uint16_t> listen_on(Acceptor& acceptor, const std::string& host, u
   return acceptor.local_endpoint().port();
 }
 
+/// When the process is out of descriptors, a listener answers the
+/// connection that waits longest with this 503 and closes it, through one
+/// descriptor kept in reserve for the purpose: a client is told, never left
+/// hanging in the backlog. (Call once at start to set the reserve aside.)
+void shed_connection(int listen_fd, std::string_view response);
+
+/// A whole HTTP/1.1 503 answer with a JSON error body, for shed_connection.
+std::string busy_response(std::string_view code, std::string_view message);
+
+/// Counts the connections of each client address against a cap.
+class client_counter {
+public:
+  explicit client_counter(size_t max_per_client) : max_(max_per_client) {}
+  /// Counts one more connection of address; false (not counted) if it has its cap.
+  bool add(const std::string& address);
+  void remove(const std::string& address);
+
+private:
+  size_t max_;
+  std::mutex mtx_;
+  std::map<std::string, size_t> open_;
+};
+
 /// One open connection as the watchdog sees it.
 struct watched_conn {
   int fd = -1;
@@ -61,7 +86,7 @@ public:
   /// Answers a connection over the cap (then closed).
   using busy_fn = std::function<void(tcp::socket&)>;
 
-  http_listener(size_t max_connections, serve_fn serve, busy_fn busy);
+  http_listener(size_t max_connections, size_t max_per_client, serve_fn serve, busy_fn busy);
   ~http_listener();
 
   /// Binds and starts accepting; the bound port.
@@ -72,9 +97,10 @@ public:
 private:
   void accept_loop();
   void watch();
-  void run(std::unique_ptr<tcp::socket> sock);
+  void run(std::unique_ptr<tcp::socket> sock, std::string client);
 
   size_t max_connections_;
+  client_counter clients_;
   serve_fn serve_;
   busy_fn busy_;
   boost::asio::io_context io_;

@@ -1,35 +1,14 @@
 #pragma once
-// Routes of the HTTP API. Every route but /healthz needs a bearer token.
-//
-//   GET  /healthz                              liveness
-//   GET  /v1/whoami                            the token's user
-//   POST /v1/missing                           {"source":[h..],"tree":[h..]} -> the absent ones
-//                                              (or binary: application/x-ferry-refs)
-//   PUT  /v1/blobs/{source|tree}/{hash}        one blob, body checked against hash
-//   POST /v1/blobs                             a pack of blobs (messages/storage.hpp, blob_pack)
-//   GET  /v1/blobs/{source|tree}/{hash}        one blob's bytes (admin)
-//   GET  /v1/projects                          the caller's projects
-//   GET  /v1/projects/{p}                      one project
-//   GET  /v1/projects/{p}/versions             its versions
-//   POST /v1/projects/{p}/versions             create from {"root":h} or {"files":[..]}
-//                                              (JSON, or Cap'n Proto rec::Manifest with
-//                                              Content-Type application/x-ferry-manifest);
-//                                              "seal":true or ?seal=1 seals at once
-//   GET  /v1/versions/{id}                     one version
-//   GET  /v1/versions/{id}/files               its files, from the stored tree
-//   POST /v1/versions/{id}/seal                created -> sealed (and a build queued)
-//   POST /v1/versions/{id}/build               build again, no upload (?no_cache=1)
-//   GET  /v1/versions/{id}/builds              its builds
-//   GET  /v1/versions/{id}/artifact            its latest build's output, as a tar
-//   GET  /v1/builds/{id}                       one build
-//   GET  /v1/builds/{id}/logs?from=N           its log lines from N on
-//   POST /v1/builds/{id}/cancel                stop it
-//   POST /v1/users                             (admin) {"name":..,"admin":false} -> token
-//   GET  /v1/admin/actors                      supervised actors of this node
-//   POST /v1/admin/actors/{name}/kill          kill one (the supervisor restarts it)
+// The HTTP API as a table of routes (api_routes(), in http_routes.cpp): the
+// method, the path pattern, who may call it, the largest body it takes and
+// its handler (actors/api/, one file per resource). The server matches a
+// request's head to a route, authenticates its token and checks its length
+// before it reads (or allocates) the body. `ferryd --routes` prints the
+// table, and the README's reference is that output.
 //
 // Errors: {"error":{"code":"<stable code>","message":"<one line>"}} with a 4xx/5xx.
 #include "messages/node.hpp"
+#include "messages/registry.hpp"
 #include "messages/storage.hpp"
 #include "storage/tree.hpp"
 
@@ -39,14 +18,17 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ferry {
 
 /// Limits of the API; each has a test that fails without it.
 struct api_limits {
-  static constexpr size_t max_body = 64 << 20;      ///< any request body
-  static constexpr size_t max_json_body = 64 << 20; ///< a JSON manifest
+  static constexpr size_t max_body = 64 << 20;      ///< the largest body (blobs, manifests)
+  static constexpr size_t max_small_body = 1 << 20; ///< a JSON request of other routes
+  static constexpr size_t max_refs_body = 16 << 20; ///< POST /v1/missing
   static constexpr size_t max_hashes = 200000;      ///< hashes in one /v1/missing
   static constexpr size_t max_entries = 1000000;    ///< files in one manifest
 };
@@ -71,6 +53,42 @@ private:
   std::map<std::string, tree_stats> walked_;
 };
 
+/// The parameters of a matched route, by name ({name} in its pattern).
+using route_params = std::vector<std::pair<std::string, std::string>>;
+
+/// Who may call a route.
+enum class scope { anyone, user, admin };
+
+namespace api {
+struct route_ctx;
+}
+
+/// One route: method, pattern ("/v1/projects/{p}/versions"; a /v1/versions/
+/// pattern also matches /v1/deployments/: a deployment is a built version),
+/// who may call it, the largest body it takes, its handler and what it does.
+struct route_spec {
+  const char* method;
+  const char* pattern;
+  scope who;
+  size_t max_body;
+  struct http_response (*handle)(api::route_ctx&);
+  const char* doc;
+};
+
+/// Every route, in the order of the reference.
+const std::vector<route_spec>& api_routes();
+
+/// The API reference, from the table (Markdown).
+std::string api_reference();
+
+struct route_match {
+  const route_spec* route = nullptr;
+  route_params params;
+};
+
+/// The route a request's method and target name; nullopt if none (404).
+std::optional<route_match> match_route(std::string_view method, std::string_view target);
+
 struct http_request {
   std::string method;
   std::string target;
@@ -93,7 +111,17 @@ std::string url_of_host(const std::string& host);
 /// The URL of a deployment, or "" if no router is known.
 std::string deployment_url(const std::string& id, const std::string& project);
 
-/// Handles one request on a connection's thread (its body may be moved out).
+/// The principal of an Authorization header ("Bearer TOKEN"); unauthorized
+/// if it names none or an unknown token.
+caf::expected<principal> authenticate(caf::scoped_actor& self, role_cache& roles,
+                                      const std::string& authorization);
+
+/// Runs a matched route's handler for who (an admin route refuses others),
+/// on a connection's thread (the body may be moved out).
+http_response dispatch(caf::scoped_actor& self, role_cache& roles, http_request& req,
+                       const route_match& m, const principal& who);
+
+/// Match, authenticate and dispatch in one call (for a request read whole).
 http_response handle_request(caf::scoped_actor& self, role_cache& roles, http_request& req);
 
 /// Reads a manifest body, JSON ({"files":[...]}) or Cap'n Proto

@@ -20,30 +20,6 @@ registry_actor spawn_version_registry(caf::actor_system& sys, std::shared_ptr<me
                                   std::move(opts));
 }
 
-std::string check_host_name(const std::string& host) {
-  if (host.empty() || host.size() > 253)
-    return "a host name has 1 to 253 characters";
-  size_t label = 0;
-  for (size_t i = 0; i < host.size(); ++i) {
-    char c = host[i];
-    if (c == '.') {
-      if (label == 0 || host[i - 1] == '-')
-        return "'" + host + "' is not a host name (empty label or label ending in '-')";
-      label = 0;
-      continue;
-    }
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-      return "a host name may hold only a-z, 0-9, '-' and '.', not '" + host.substr(0, 253) + "'";
-    if (c == '-' && label == 0)
-      return "'" + host + "' is not a host name (label starting with '-')";
-    if (++label > 63)
-      return "a label of a host name has at most 63 characters";
-  }
-  if (label == 0 || host.back() == '-')
-    return "'" + host + "' is not a host name";
-  return {};
-}
-
 std::string check_env_name(const std::string& name) {
   if (name.empty() || name.size() > 256)
     return "a variable name has 1 to 256 characters";
@@ -64,17 +40,6 @@ std::string new_token() {
   uint8_t raw[20];
   RAND_bytes(raw, sizeof raw);
   return "fry_" + to_hex(raw, sizeof raw);
-}
-
-std::string check_project_name(const std::string& name) {
-  if (name.empty() || name.size() > 63)
-    return "name must be 1 to 63 characters";
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-      return "name '" + name.substr(0, 63) + "' may hold only a-z, 0-9 and '-'";
-  if (name.front() == '-' || name.back() == '-')
-    return "name '" + name + "' may not start or end with '-'";
-  return {};
 }
 
 namespace {
@@ -99,22 +64,15 @@ std::string env_aad(const std::string& project, const std::string& environment,
   return project + '\0' + environment + '\0' + name;
 }
 
-/// "abcdefghijklm-project": the host label of a deployment.
-bool looks_like_deployment_label(const std::string& label) {
-  return label.size() > 14 && label[13] == '-' &&
-         label.find_first_not_of("abcdefghijklmnopqrstuvwxyz234567") == 13;
-}
-
-/// The project if p may use it: not_found, forbidden or a storage error otherwise.
+/// The project if p may use it: not_found (also for another user's project:
+/// nobody learns that it exists) or a storage error otherwise.
 caf::expected<project_record> authorize(metadata_store& store, const principal& p,
                                         const std::string& name) {
   auto proj = store.find_project(name);
   if (!proj)
     return proj.error();
-  if (!*proj)
-    return make_error(ec::not_found, "no project '" + name + "'");
-  if ((*proj)->info.owner != p.user && !p.admin)
-    return make_error(ec::forbidden, "user '" + p.user + "' may not use project '" + name + "'");
+  if (!*proj || ((*proj)->info.owner != p.user && !p.admin))
+    return make_error(ec::not_found, "no project '" + name.substr(0, 63) + "'");
   return **proj;
 }
 
@@ -127,8 +85,8 @@ caf::expected<version_record> authorize_version(metadata_store& store, const pri
     return make_error(ec::not_found, "no version '" + id.substr(0, 64) + "'");
   auto proj = authorize(store, p, (*v)->info.project);
   if (!proj) {
-    if (code_of(proj.error()) == ec::forbidden) // do not tell others that it exists
-      return make_error(ec::not_found, "no version '" + id + "'");
+    if (code_of(proj.error()) == ec::not_found) // do not tell others that it exists
+      return make_error(ec::not_found, "no version '" + id.substr(0, 64) + "'");
     return proj.error();
   }
   return **v;
@@ -233,9 +191,9 @@ registry_actor::behavior_type version_registry(registry_ptr self,
         project_record proj;
         if (*found) {
           proj = **found;
-          if (proj.info.owner != p.user && !p.admin)
-            return make_error(ec::forbidden,
-                              "user '" + p.user + "' may not use project '" + req.project + "'");
+          if (proj.info.owner != p.user && !p.admin) // (the name is taken: that much shows)
+            return make_error(ec::conflict, "the project name '" + req.project +
+                                                "' is taken; choose another (--project NAME)");
         } else {
           proj.info = project_info{req.project, p.user, st.now_ms(), 0};
         }
@@ -301,8 +259,19 @@ registry_actor::behavior_type version_registry(registry_ptr self,
         if (!proj)
           return std::move(proj.error());
         std::string host = req.production ? req.project + "." + st.opts.domain : req.host;
-        if (auto why = check_host_name(host); !why.empty())
+        if (!req.production) {
+          auto owner_of = [&](const std::string& name) -> std::optional<std::string> {
+            auto d = st.store->find_domain(name);
+            if (d && *d)
+              return (*d)->project;
+            return std::nullopt;
+          };
+          if (auto why = check_alias_host(host, req.project, st.opts.domain, owner_of);
+              !why.empty())
+            return make_error(ec::bad_request, why);
+        } else if (auto why = check_host_name(host); !why.empty()) {
           return make_error(ec::bad_request, why);
+        }
         auto existing = st.store->find_alias(host);
         if (!existing)
           return std::move(existing.error());
@@ -314,22 +283,6 @@ registry_actor::behavior_type version_registry(registry_ptr self,
           if (a.production != req.production)
             return make_error(ec::conflict, "host " + host + " is the production alias of " +
                                                 a.project + "; use promote or rollback");
-        } else if (!req.production) {
-          auto suffix = "." + st.opts.domain;
-          if (host.size() > suffix.size() &&
-              host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0) {
-            auto label = host.substr(0, host.size() - suffix.size());
-            if (label.find('.') != std::string::npos || looks_like_deployment_label(label))
-              return make_error(ec::bad_request, "under " + st.opts.domain +
-                                                     " an alias is one label that does not "
-                                                     "look like a deployment's");
-            auto other = st.store->find_project(label);
-            if (!other)
-              return std::move(other.error());
-            if (*other && label != req.project)
-              return make_error(ec::conflict,
-                                "host " + host + " is the production host of project " + label);
-          }
         }
         a.host = host;
         a.project = req.project;
@@ -397,8 +350,8 @@ registry_actor::behavior_type version_registry(registry_ptr self,
           return make_error(ec::not_found, "no alias '" + host.substr(0, 253) + "'");
         auto proj = authorize(*st.store, p, (*a)->project);
         if (!proj) {
-          if (code_of(proj.error()) == ec::forbidden)
-            return make_error(ec::not_found, "no alias '" + host + "'");
+          if (code_of(proj.error()) == ec::not_found)
+            return make_error(ec::not_found, "no alias '" + host.substr(0, 253) + "'");
           return std::move(proj.error());
         }
         auto removed = st.store->remove_alias(host);
@@ -429,10 +382,59 @@ registry_actor::behavior_type version_registry(registry_ptr self,
         auto& i = (*v)->info;
         return deployment_ref{i.id, i.project, i.state, i.artifact, i.target};
       },
+      [&st](domain_atom, const principal& p,
+            const domain_change& req) -> caf::result<std::vector<domain_info>> {
+        if (req.op == "add" || req.op == "rm") {
+          if (!p.admin)
+            return make_error(ec::forbidden, "only an admin assigns domains to projects");
+          if (req.op == "add") {
+            if (auto why = check_assignable_domain(req.name, st.opts.domain); !why.empty())
+              return make_error(ec::bad_request, why);
+            auto proj = authorize(*st.store, p, req.project);
+            if (!proj)
+              return std::move(proj.error());
+            auto taken = st.store->find_domain(req.name);
+            if (!taken)
+              return std::move(taken.error());
+            if (*taken && (*taken)->project != req.project)
+              return make_error(ec::conflict,
+                                req.name + " is assigned to project " + (*taken)->project);
+            if (auto err =
+                    st.store->put_domain(domain_info{req.name, req.project, st.now_ms(), p.user}))
+              return err;
+          } else {
+            auto removed = st.store->remove_domain(req.name);
+            if (!removed)
+              return std::move(removed.error());
+            if (!*removed)
+              return make_error(ec::not_found, "no domain " + req.name.substr(0, 253));
+          }
+        } else if (req.op != "ls") {
+          return make_error(ec::bad_request, "domain: add, rm or ls");
+        }
+        if (!req.project.empty()) {
+          auto proj = authorize(*st.store, p, req.project);
+          if (!proj)
+            return std::move(proj.error());
+        } else if (!p.admin) {
+          return make_error(ec::bad_request, "give the project whose domains to list");
+        }
+        auto all = st.store->list_domains();
+        if (!all)
+          return std::move(all.error());
+        std::vector<domain_info> out;
+        for (auto& d : *all)
+          if (req.project.empty() || d.project == req.project)
+            out.push_back(std::move(d));
+        return out;
+      },
       [&st](env_atom, const principal& p,
             const env_change& req) -> caf::result<std::vector<env_entry>> {
         auto proj = authorize(*st.store, p, req.project);
-        if (!proj && code_of(proj.error()) == ec::not_found && req.op == "add") {
+        auto exists = st.store->find_project(req.project);
+        if (!exists)
+          return std::move(exists.error());
+        if (!proj && !*exists && req.op == "add") {
           // variables may come before the first deploy: the project starts here
           if (auto why = check_project_name(req.project); !why.empty())
             return make_error(ec::bad_request, "project " + why);

@@ -5,6 +5,7 @@
 //   created --seal--> sealed --> (queued -> building -> built -> ... later issues)
 //
 // Once sealed, nothing about a version's content can change.
+#include "actors/host_names.hpp"
 #include "messages/registry.hpp"
 #include "storage/metadata_store.hpp"
 
@@ -36,17 +37,10 @@ registry_actor::behavior_type version_registry(
 registry_actor spawn_version_registry(caf::actor_system& sys, std::shared_ptr<metadata_store> store,
                                       std::function<int64_t()> now_ms, registry_options opts);
 
-/// Empty if host is a usable alias host name (lower-case DNS name), else why.
-std::string check_host_name(const std::string& host);
-
 /// Empty if name is a usable environment variable name, else why.
 std::string check_env_name(const std::string& name);
 
 /// A fresh random token ("fry_" + 40 hex digits) from OpenSSL's CSPRNG.
 std::string new_token();
-
-/// Empty if name is a valid project or user name (a DNS label: 1-63 of
-/// [a-z0-9-], not starting or ending with '-'), else the reason.
-std::string check_project_name(const std::string& name);
 
 } // namespace ferry

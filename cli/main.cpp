@@ -27,6 +27,7 @@ commands:
   promote   move the production alias to a deployment (after its health check)
   rollback  move production back to the deployment before (or a given one)
   alias     set, remove or list the host names that serve deployments
+  domain    assign a domain to a project (admins), or list them
   rm        stop serving a deployment
   env       a project's secret environment variables (add, rm, ls)
   ls        list your projects, or the versions of one
@@ -103,6 +104,8 @@ int main(int argc, char** argv) {
     rc = cmd_rollback(env, rest);
   else if (cmd == "alias")
     rc = cmd_alias(env, rest);
+  else if (cmd == "domain")
+    rc = cmd_domain(env, rest);
   else if (cmd == "rm")
     rc = cmd_rm(env, rest);
   else if (cmd == "env")

@@ -38,9 +38,21 @@ const char* alias_help = R"(usage: ferry alias set DEPLOYMENT HOST
        ferry alias rm HOST
        ferry alias ls [--project NAME] [--json]
 
-An alias is a host name that serves a deployment. HOST is a full name
-(www.example.com) or one label, which becomes LABEL.DOMAIN of the cluster.
-`set` moves it atomically once the deployment is healthy.
+An alias is a host name that serves a deployment. HOST is one label, which
+becomes LABEL.PROJECT.DOMAIN (any name below the project's production host
+is the project's), or a full name on a domain an admin assigned to the
+project (ferry domain add). `set` moves it atomically once the deployment is
+healthy.
+)";
+
+const char* domain_help = R"(usage: ferry domain add NAME --project NAME   (admins)
+       ferry domain rm NAME                    (admins)
+       ferry domain ls [--project NAME] [--json]
+
+Assigns a domain (example.com) to a project: its aliases may then be the
+name or any name below it, and no other project's. Names under the
+cluster's own domain need no assignment: PROJECT.DOMAIN and everything below
+it belong to the project.
 )";
 
 const char* rm_help = R"(usage: ferry rm DEPLOYMENT
@@ -213,6 +225,52 @@ int cmd_alias(cli_env& env, const args& in) {
     return 0;
   }
   return usage_error("ferry alias set DEPLOYMENT HOST | rm HOST | ls", alias_help);
+}
+
+int cmd_domain(cli_env& env, const args& in) {
+  if (wants_help(in) || in.empty()) {
+    (in.empty() ? std::cerr : std::cout) << domain_help;
+    return in.empty() ? 2 : 0;
+  }
+  args a = in;
+  std::string project;
+  if (!take_option(a, "--project", project))
+    return usage_error("--project needs a NAME", domain_help);
+  env.json = take_flag(a, "--json") || env.json;
+  if (!need_login(env))
+    return 1;
+  http_client c(env.url, env.token);
+  if (a[0] == "add" && a.size() == 2) {
+    if (project.empty())
+      return usage_error("which project? give --project NAME", domain_help);
+    auto r = c.request("POST", "/v1/projects/" + project + "/domains", json{{"name", a[1]}}.dump());
+    if (!r.ok())
+      return fail(r.error_text());
+    std::cerr << "ferry: " << a[1] << " is assigned to " << project << "\n";
+    return 0;
+  }
+  if (a[0] == "rm" && a.size() == 2) {
+    auto r = c.request("DELETE", "/v1/domains/" + a[1]);
+    if (!r.ok())
+      return fail(r.error_text());
+    std::cerr << "ferry: " << a[1] << " is assigned to no project now\n";
+    return 0;
+  }
+  if (a[0] == "ls" && a.size() == 1) {
+    int rc = 0;
+    auto j =
+        get_json(env, project.empty() ? "/v1/domains" : "/v1/projects/" + project + "/domains", rc);
+    if (rc)
+      return rc;
+    if (env.json) {
+      std::cout << j.dump(2) << "\n";
+      return 0;
+    }
+    for (auto& d : j["domains"])
+      std::cout << d.value("name", "") << "  " << d.value("project", "") << "\n";
+    return 0;
+  }
+  return usage_error("ferry domain add NAME --project P | rm NAME | ls", domain_help);
 }
 
 int cmd_rm(cli_env& env, const args& a) {

@@ -1,5 +1,5 @@
 #pragma once
-// Commands about what serves: promote, rollback, alias, rm, env, and the
+// Commands about what serves: promote, rollback, alias, domain, rm, env, and the
 // runtime log of a deployment (ferry logs DEPLOYMENT --runtime).
 #include "cli/commands.hpp"
 
@@ -8,6 +8,7 @@ namespace ferry::cli {
 int cmd_promote(cli_env& env, const args& a);
 int cmd_rollback(cli_env& env, const args& a);
 int cmd_alias(cli_env& env, const args& a);
+int cmd_domain(cli_env& env, const args& a);
 int cmd_rm(cli_env& env, const args& a);
 int cmd_env(cli_env& env, const args& a);
 /// The runtime log of a deployment from line `from` (following it if asked).

@@ -6,6 +6,7 @@
 #include "actors/cluster_config.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/version_registry.hpp"
+#include "actors/http_listener.hpp"
 #include "actors/http_routes.hpp"
 #include "deployers/local/local_target.hpp"
 #include "deployers/local/router.hpp"
@@ -33,6 +34,7 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +74,7 @@ Runs one ferry node. With no --config it is a single node playing every role
                        connections (default 0: half the cores, 1 to 8; the
                        other half is left to the functions)
   --bridge DIR         the function bridge (default: deployers/bridge of the source tree)
+  --routes             print the HTTP API's routes (Markdown) and exit
   -h, --help           this text
 
 On start ferryd prints the API URL on stdout, then (deploy role) the
@@ -134,6 +137,9 @@ int main(int argc, char** argv) {
     };
     if (a == "-h" || a == "--help") {
       std::cout << usage;
+      return 0;
+    } else if (a == "--routes") {
+      std::cout << api_reference();
       return 0;
     } else if (a == "--data-dir"                 ? !value(data_dir)
                : a == "--config"                 ? !value(config_file)
@@ -215,6 +221,28 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // Descriptors: as many as the hard limit allows, and connection caps that
+  // fit in them (a router connection may hold one to an instance too), with
+  // room for the stores, sandboxes and logs: past a cap a client gets 503,
+  // and ferryd never runs out of descriptors for its own work.
+  rlimit nofile{};
+  ::getrlimit(RLIMIT_NOFILE, &nofile);
+  if (nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+    ::getrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  shed_connection(-1, {}); // the descriptor kept for answering 503 when out of them
+  const long reserved = 256, fds = static_cast<long>(std::min<rlim_t>(nofile.rlim_cur, 1 << 24));
+  if (conns + 2 * router_conns_n + reserved > fds) {
+    long was_api = conns, was_router = router_conns_n;
+    conns = static_cast<int>(std::max(8L, std::min<long>(conns, (fds - reserved) / 4)));
+    router_conns_n = std::max(8L, (fds - reserved - conns) / 2);
+    std::cerr << "ferryd: " << fds << " descriptors (ulimit -n): at most " << conns
+              << " API connections (not " << was_api << ") and " << router_conns_n
+              << " router connections (not " << was_router << ")\n";
+  }
 
   std::vector<child_spec> children;
   blob_store_ptr blobs;
@@ -395,10 +423,14 @@ int main(int argc, char** argv) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
       return die("--router-listen must be HOST:PORT, not '" + addr + "'");
     }
-    router = std::make_unique<runtime::router>(
-        *runtime_core,
-        runtime::router_options{router_host, router_port, static_cast<size_t>(router_conns_n),
-                                idle_s, 16 << 20, 32 << 20, static_cast<unsigned>(threads_n)});
+    runtime::router_options rop;
+    rop.host = router_host;
+    rop.port = router_port;
+    rop.max_connections = static_cast<size_t>(router_conns_n);
+    rop.max_per_client = cluster.tenants.router_client_connections;
+    rop.idle_timeout_s = idle_s;
+    rop.threads = static_cast<unsigned>(threads_n);
+    router = std::make_unique<runtime::router>(*runtime_core, rop);
     auto bound = router->start();
     if (!bound) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
@@ -425,8 +457,13 @@ int main(int argc, char** argv) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
       return die("--listen must be HOST:PORT, not '" + api_addr + "'");
     }
-    api = std::make_unique<api_server>(sys, caf::actor_cast<directory_actor>(supervisor),
-                                       api_options{host, port, static_cast<size_t>(conns), idle_s});
+    api_options ao;
+    ao.host = host;
+    ao.port = port;
+    ao.max_connections = static_cast<size_t>(conns);
+    ao.max_per_client = cluster.tenants.api_client_connections;
+    ao.idle_timeout_s = idle_s;
+    api = std::make_unique<api_server>(sys, caf::actor_cast<directory_actor>(supervisor), ao);
     auto bound = api->start();
     if (!bound) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);

@@ -28,6 +28,7 @@ using secrets_atom = caf::atom_constant<caf::atom("secrets")>;
 using remove_atom = caf::atom_constant<caf::atom("remove")>;
 using warm_atom = caf::atom_constant<caf::atom("warm")>;
 using logs_atom = caf::atom_constant<caf::atom("logs")>;
+using domain_atom = caf::atom_constant<caf::atom("domain")>;
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
 
 } // namespace ferry

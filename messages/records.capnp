@@ -72,6 +72,15 @@ struct Alias {
   updatedBy @6 :Text;
 }
 
+# A domain an admin assigned to a project (column family "domains", key: the
+# name): the project's custom aliases may be the name or below it.
+struct Domain {
+  name @0 :Text;
+  project @1 :Text;
+  addedMs @2 :Int64;
+  addedBy @3 :Text;
+}
+
 # One environment variable of a project (column family "env", key: project,
 # NUL, environment, NUL, name). The value is sealed: AES-256-GCM under the
 # node's secret key, nonce (12 bytes) | ciphertext | tag (16 bytes), with

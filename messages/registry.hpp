@@ -75,6 +75,23 @@ struct deployment_ref {
   std::string target;
 };
 
+/// A domain assigned to a project by an admin: its custom aliases may be
+/// the name or below it (actors/host_names.hpp).
+struct domain_info {
+  std::string name;
+  std::string project;
+  int64_t added_ms = 0;
+  std::string added_by;
+};
+
+/// ferry domain: op is "add" (admin), "rm" (admin) or "ls" (the project's,
+/// or every one for an admin when project is empty).
+struct domain_change {
+  std::string op;
+  std::string name;
+  std::string project;
+};
+
 /// ferry env: op is "add", "rm" or "ls" (value only with add).
 struct env_change {
   std::string op;
@@ -144,6 +161,14 @@ typename Inspector::result_type inspect(Inspector& f, deployment_ref& x) {
            x.target);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, domain_info& x) {
+  return f(caf::meta::type_name("ferry.domain_info"), x.name, x.project, x.added_ms, x.added_by);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, domain_change& x) {
+  return f(caf::meta::type_name("ferry.domain_change"), x.op, x.name, x.project);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, env_change& x) {
   return f(caf::meta::type_name("ferry.env_change"), x.op, x.project, x.environment, x.name,
            x.value);
@@ -175,7 +200,9 @@ typename Inspector::result_type inspect(Inspector& f, seal_version& x) {
 ///   canceled.
 /// - alias: point a host at a built deployment of the same project (the
 ///   deployment's runtimes are told, and have answered, before the reply);
-///   list a project's aliases; unalias: remove one.
+///   a custom host must be the project's by its shape or an assigned domain
+///   (actors/host_names.hpp); list a project's aliases; unalias: remove one.
+/// - domain: assign a domain to a project, take it back (admins), or list.
 /// - subscribe (from a runtime): every alias now; from then on each change
 ///   arrives as a request (alias_atom, alias_info) answered with true.
 /// - resolve (from a runtime): what a deployment is and where its files are.
@@ -199,6 +226,7 @@ using registry_actor = caf::typed_actor<
     caf::replies_to<unalias_atom, principal, std::string>::with<alias_info>,
     caf::replies_to<subscribe_atom, caf::actor>::with<std::vector<alias_info>>,
     caf::replies_to<resolve_atom, std::string>::with<deployment_ref>,
+    caf::replies_to<domain_atom, principal, domain_change>::with<std::vector<domain_info>>,
     caf::replies_to<env_atom, principal, env_change>::with<std::vector<env_entry>>,
     caf::replies_to<secrets_atom, std::string, std::string>::with<std::vector<std::string>>,
     caf::replies_to<remove_atom, principal, std::string>::with<version_info>>;

@@ -33,6 +33,9 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<alias_change>("ferry.alias_change");
   cfg.add_message_type<deployment_ref>("ferry.deployment_ref");
   cfg.add_message_type<env_change>("ferry.env_change");
+  cfg.add_message_type<domain_info>("ferry.domain_info");
+  cfg.add_message_type<std::vector<domain_info>>("ferry.domain_infos");
+  cfg.add_message_type<domain_change>("ferry.domain_change");
   cfg.add_message_type<log_page>("ferry.log_page");
   cfg.add_message_type<env_entry>("ferry.env_entry");
   cfg.add_message_type<std::vector<env_entry>>("ferry.env_entries");

@@ -26,10 +26,11 @@ enum cf_index {
   cf_by_project,
   cf_aliases,
   cf_env,
+  cf_domains,
   cf_count
 };
-const char* const cf_names[] = {"default",  "users",      "tokens",  "projects",
-                                "versions", "by_project", "aliases", "env"};
+const char* const cf_names[] = {"default",    "users",   "tokens", "projects", "versions",
+                                "by_project", "aliases", "env",    "domains"};
 
 std::string env_key(const std::string& project, const std::string& environment,
                     const std::string& name) {
@@ -252,6 +253,42 @@ public:
     });
   }
 
+  caf::expected<std::optional<domain_info>> find_domain(const std::string& name) override {
+    std::string v;
+    auto found = read(cf_domains, name, v);
+    if (!found)
+      return found.error();
+    if (!*found)
+      return std::optional<domain_info>{};
+    return decode("domain", [&] {
+      return with_reader(v, [](capnp::MessageReader& r) {
+        return std::optional<domain_info>{from_record(r.getRoot<rec::Domain>())};
+      });
+    });
+  }
+
+  caf::error put_domain(const domain_info& d) override {
+    capnp::MallocMessageBuilder mb;
+    auto r = mb.initRoot<rec::Domain>();
+    r.setName(d.name);
+    r.setProject(d.project);
+    r.setAddedMs(d.added_ms);
+    r.setAddedBy(d.added_by);
+    rocksdb::WriteBatch b;
+    b.Put(cfs_[cf_domains], d.name, to_bytes(mb));
+    return write(b);
+  }
+
+  caf::expected<bool> remove_domain(const std::string& name) override {
+    return remove(cf_domains, name);
+  }
+
+  caf::expected<std::vector<domain_info>> list_domains() override {
+    return scan<domain_info>(cf_domains, "", "domain", [](capnp::MessageReader& r) {
+      return from_record(r.getRoot<rec::Domain>());
+    });
+  }
+
   caf::error put_env(const std::string& project, const env_record& e) override {
     capnp::MallocMessageBuilder mb;
     auto r = mb.initRoot<rec::EnvVar>();
@@ -283,6 +320,10 @@ public:
   }
 
 private:
+  static domain_info from_record(rec::Domain::Reader r) {
+    return domain_info{r.getName(), r.getProject(), r.getAddedMs(), r.getAddedBy()};
+  }
+
   static alias_info from_record(rec::Alias::Reader r) {
     alias_info a;
     a.host = r.getHost();

@@ -51,6 +51,12 @@ public:
   virtual caf::expected<bool> remove_alias(const std::string& host) = 0;
   virtual caf::expected<std::vector<alias_info>> list_aliases() = 0;
 
+  virtual caf::expected<std::optional<domain_info>> find_domain(const std::string& name) = 0;
+  virtual caf::error put_domain(const domain_info& d) = 0;
+  /// false if there was none.
+  virtual caf::expected<bool> remove_domain(const std::string& name) = 0;
+  virtual caf::expected<std::vector<domain_info>> list_domains() = 0;
+
   /// An environment variable and its sealed value (storage/secret_box.hpp).
   struct env_record {
     env_entry entry;

@@ -1,5 +1,6 @@
 #include "deployers/local/router.hpp"
 
+#include "actors/http_framing.hpp"
 #include "actors/http_listener.hpp"
 
 #include "deployers/local/process.hpp"
@@ -200,10 +201,12 @@ struct router::impl {
   std::atomic<bool> stopping{false};
   std::mutex mtx;
   std::condition_variable cv;
-  size_t active = 0;   ///< connections open
+  size_t active = 0; ///< connections open
+  client_counter clients;
   size_t offloads = 0; ///< blocking calls running on their own threads
 
-  impl(core& c, router_options o) : rt(c), opts(std::move(o)), acceptor(make_workers()) {}
+  impl(core& c, router_options o)
+      : rt(c), opts(std::move(o)), acceptor(make_workers()), clients(opts.max_per_client) {}
 
   asio::io_context& make_workers() {
     // by default half the cores: the other half runs the functions it proxies to
@@ -310,23 +313,30 @@ struct router::impl {
       if (ec) {
         if (stopping)
           break;
-        pause.expires_after(std::chrono::milliseconds(10)); // out of descriptors, say
+        if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+          static const std::string busy =
+              busy_response("TOO_MANY_CONNECTIONS", "the router is out of descriptors");
+          shed_connection(acceptor.native_handle(), busy);
+        }
+        pause.expires_after(std::chrono::milliseconds(10));
         co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
       if (stopping)
         break;
+      boost::system::error_code peer_ec;
+      auto client = sock.remote_endpoint(peer_ec).address().to_string(peer_ec);
       bool over;
       {
         std::lock_guard<std::mutex> guard{mtx};
-        over = active >= opts.max_connections;
+        over = active >= opts.max_connections || !clients.add(client);
         if (!over)
           ++active;
       }
       if (over)
         asio::co_spawn(w.io, turn_away(std::move(sock)), asio::detached);
       else
-        asio::co_spawn(w.io, serve(w, std::move(sock)), asio::detached);
+        asio::co_spawn(w.io, serve(w, std::move(sock), std::move(client)), asio::detached);
     }
   }
 
@@ -361,7 +371,7 @@ struct router::impl {
     }
   }
 
-  awaitable<void> serve(worker& w, tcp_socket sock) {
+  awaitable<void> serve(worker& w, tcp_socket sock, std::string client) {
     session s{std::move(sock)};
     w.sessions.insert(&s);
     try {
@@ -374,6 +384,7 @@ struct router::impl {
     s.sock.shutdown(tcp::socket::shutdown_both, ec);
     s.sock.close(ec);
     w.sessions.erase(&s);
+    clients.remove(client);
     std::lock_guard<std::mutex> guard{mtx};
     --active;
     cv.notify_all();
@@ -389,9 +400,17 @@ struct router::impl {
     s.sock.set_option(tcp::no_delay(true), ec);
     s.peer = s.sock.remote_endpoint(ec).address().to_string(ec);
     const int64_t idle_ms = int64_t{opts.idle_timeout_s} * 1000;
+    const int64_t head_ms = std::min(int64_t{opts.header_timeout_s} * 1000, idle_ms);
     beast::flat_buffer buf;
     while (true) {
+      // idle until a request begins; then its head comes whole, and soon
       s.deadline_ms = steady_ms() + idle_ms;
+      if (buf.size() == 0) {
+        co_await s.sock.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+        if (ec)
+          break;
+      }
+      s.deadline_ms = steady_ms() + head_ms;
       http::request_parser<http::string_body> parser;
       parser.header_limit(32 * 1024);
       parser.body_limit(opts.max_body);
@@ -399,6 +418,14 @@ struct router::impl {
       // arrives with its header slip through
       co_await http::async_read_header(s.sock, buf, parser,
                                        asio::redirect_error(use_awaitable, ec));
+      if (!ec) {
+        if (auto why = check_framing(parser.get().base(), parser.get().version()); !why.empty()) {
+          auto res = error_page(400, "BAD_REQUEST", "malformed HTTP request: " + why);
+          co_await asio::async_write(s.sock, head_and_body(s, res, false, true),
+                                     asio::redirect_error(use_awaitable, ec));
+          break;
+        }
+      }
       if (!ec && !parser.is_done() &&
           beast::iequals(parser.get()[http::field::expect], "100-continue")) {
         static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";

@@ -21,7 +21,9 @@ struct router_options {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
   size_t max_connections = 4096;
-  int idle_timeout_s = 60;
+  size_t max_per_client = 1024;   ///< connections of one client address
+  int idle_timeout_s = 60;        ///< a connection waiting for its next request
+  int header_timeout_s = 10;      ///< a request's head, once it began
   size_t max_body = 16 << 20;     ///< request body
   size_t max_response = 32 << 20; ///< a function's response body
   unsigned threads = 0;           ///< 0: half the cores (1 to 8)

@@ -1,5 +1,7 @@
 #include "deployers/local/runtime.hpp"
 
+#include "actors/host_names.hpp"
+
 #include "deployers/local/process.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_text.hpp"
@@ -616,6 +618,26 @@ std::optional<caf::expected<std::shared_ptr<const deployment>>> core::route(cons
       return std::nullopt;
     return it->second;
   };
+  auto not_found = [&] {
+    return caf::expected<std::shared_ptr<const deployment>>{
+        make_error(ec::not_found, "no deployment at " + host.substr(0, 253))};
+  };
+  // A deployment's own host first: ID-PROJECT.DOMAIN is never an alias.
+  auto suffix = "." + opts_.domain;
+  if (host.size() > suffix.size() &&
+      host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    auto label = host.substr(0, host.size() - suffix.size());
+    if (looks_like_deployment_label(label) && label.find('.') == std::string::npos) {
+      auto d = get_or_find(label.substr(0, 13));
+      if (!d)
+        return d; // to be loaded
+      if (*d && (**d)->project == label.substr(14))
+        return d;
+      if (!*d && code_of(d->error()) != ec::not_found)
+        return d;
+      return not_found();
+    }
+  }
   std::shared_ptr<const std::map<std::string, std::string>> aliases;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -624,22 +646,7 @@ std::optional<caf::expected<std::shared_ptr<const deployment>>> core::route(cons
   auto it = aliases->find(host);
   if (it != aliases->end())
     return get_or_find(it->second);
-  auto suffix = "." + opts_.domain;
-  if (host.size() > suffix.size() + 15 &&
-      host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0) {
-    auto label = host.substr(0, host.size() - suffix.size());
-    if (label.size() > 14 && label[13] == '-' && label.find('.') == std::string::npos) {
-      auto d = get_or_find(label.substr(0, 13));
-      if (!d)
-        return d;
-      if (*d && (**d)->project == label.substr(14))
-        return d;
-      if (!*d && code_of(d->error()) != ec::not_found)
-        return d;
-    }
-  }
-  return caf::expected<std::shared_ptr<const deployment>>{
-      make_error(ec::not_found, "no deployment at " + host.substr(0, 253))};
+  return not_found();
 }
 
 std::shared_ptr<function_pool> core::pool_of(const deployment& d, const function_config& f) {

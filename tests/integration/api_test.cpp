@@ -218,10 +218,11 @@ TEST_CASE_METHOD(fixture, "a token cannot touch another user's project") {
                     manifest_of({{{"path", "index.html"}, {"hash", h}, {"size", 12}}}));
   REQUIRE(r.status == 201);
   auto id = json::parse(r.body)["id"].get<std::string>();
+  // (the name is taken; nothing else of the project shows)
   refused(node.api_as(mallory, "POST", "/v1/projects/site/versions",
                       manifest_of({{{"path", "index.html"}, {"hash", h}, {"size", 12}}})),
-          403, "forbidden");
-  refused(node.api_as(mallory, "GET", "/v1/projects/site/versions"), 403, "forbidden");
+          409, "conflict");
+  refused(node.api_as(mallory, "GET", "/v1/projects/site/versions"), 404, "not_found");
   refused(node.api_as(mallory, "GET", "/v1/versions/" + id), 404, "not_found");
   refused(node.api_as(mallory, "POST", "/v1/users", json{{"name", "eve"}}.dump()), 403,
           "forbidden");

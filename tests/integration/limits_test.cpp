@@ -60,7 +60,8 @@ TEST_CASE("a connection idle or stalled past --idle-timeout is closed") {
   int slow = connect_to(node.url);
   REQUIRE(slow >= 0);
   std::string head = "PUT /v1/blobs/source/" + sha256_hex("x") +
-                     " HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc";
+                     " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + node.token +
+                     "\r\nContent-Length: 100\r\n\r\nabc";
   send(slow, head.data(), head.size(), MSG_NOSIGNAL);
   CHECK(closed_by_server(slow, 3000));
   close(slow);

@@ -286,18 +286,20 @@ TEST_CASE("aliases: set, serve, refuse a taken host, remove, and rm refuses a se
   auto id = a.out.substr(7, 13);
   auto set = ferry_cli({"alias", "set", id, "www"}, f.node.url, f.node.token, f.home);
   INFO(set.err);
-  REQUIRE(set.exit_code == 0);
-  CHECK(set.out == "http://www.ferry.localhost" + f.router_port() + "\n");
-  CHECK(http("GET", "http://www.ferry.localhost" + f.router_port() + "/").body == "<h1>A</h1>\n");
+  REQUIRE(set.exit_code == 0); // a bare name is one below the project's production host
+  CHECK(set.out == "http://www.al.ferry.localhost" + f.router_port() + "\n");
+  CHECK(http("GET", "http://www.al.ferry.localhost" + f.router_port() + "/").body ==
+        "<h1>A</h1>\n");
   f.deploy(f.functions_project("other", "O"), "other");
-  auto taken = ferry_cli({"alias", "set", id, "other"}, f.node.url, f.node.token, f.home);
+  auto taken =
+      ferry_cli({"alias", "set", id, "other.ferry.localhost"}, f.node.url, f.node.token, f.home);
   CHECK(taken.exit_code == 1); // the production host of another project
   auto rm = ferry_cli({"rm", id}, f.node.url, f.node.token, f.home);
   CHECK(rm.exit_code == 1);
   CHECK(rm.err.find("served at") != std::string::npos);
-  CHECK(ferry_cli({"alias", "rm", "www.ferry.localhost"}, f.node.url, f.node.token, f.home)
+  CHECK(ferry_cli({"alias", "rm", "www.al.ferry.localhost"}, f.node.url, f.node.token, f.home)
             .exit_code == 0);
-  CHECK(http("GET", "http://www.ferry.localhost" + f.router_port() + "/").status == 404);
+  CHECK(http("GET", "http://www.al.ferry.localhost" + f.router_port() + "/").status == 404);
   auto b = f.deploy(f.dir / "al", "al");
   auto bid = b.out.substr(7, 13);
   CHECK(ferry_cli({"rm", bid}, f.node.url, f.node.token, f.home).exit_code == 0);
@@ -528,6 +530,9 @@ TEST_CASE("after kill -9 of ferryd, deployments, aliases and secrets serve again
   REQUIRE(add.exit_code == 0);
   auto a = f.deploy(f.functions_project("la", "A"), "live", {"--prod"});
   auto b = f.deploy(f.functions_project("lb", "B"), "live");
+  REQUIRE(ferry_cli({"domain", "add", "edge.example", "--project", "live"}, f.node.url,
+                    f.node.token, f.home)
+              .exit_code == 0);
   auto alias = ferry_cli({"alias", "set", b.out.substr(7, 13), "edge.example"}, f.node.url,
                          f.node.token, f.home);
   REQUIRE(alias.exit_code == 0);

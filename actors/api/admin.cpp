@@ -1,0 +1,66 @@
+// The caller, users (admins create them), domains, and the consoles of
+// actors and of the runtime (admins).
+#include "actors/api/common.hpp"
+#include "actors/api/handlers.hpp"
+
+namespace ferry::api {
+
+http_response healthz(route_ctx&) {
+  return ok_json(json{{"ok", true}});
+}
+
+http_response whoami(route_ctx& c) {
+  return ok_json(json{{"user", c.who.user}, {"admin", c.who.admin}});
+}
+
+http_response add_user(route_ctx& c) {
+  auto doc = json_body(c);
+  if (!doc || !doc->contains("name") || !(*doc)["name"].is_string())
+    return fail(ec::bad_request, "give {\"name\": \"...\"}");
+  bool admin =
+      doc->contains("admin") && (*doc)["admin"].is_boolean() && (*doc)["admin"].get<bool>();
+  auto name = (*doc)["name"].get<std::string>();
+  auto token = ask_role<std::string, registry_actor>(c.self, c.roles, "registry", user_atom::value,
+                                                     c.who, name, admin);
+  return token ? ok_json(json{{"name", name}, {"token", *token}}, 201) : fail(token.error());
+}
+
+http_response all_domains(route_ctx& c) {
+  return domain_call(c, domain_change{"ls", "", ""}, 200);
+}
+
+http_response remove_domain(route_ctx& c) {
+  return domain_call(c, domain_change{"rm", c.param("name"), ""}, 200);
+}
+
+http_response actors(route_ctx& c) {
+  auto list = ask<std::vector<actor_status>>(c.self, c.roles.directory(), list_atom::value);
+  if (!list)
+    return fail(list.error());
+  auto out = json_array(*list, [](const actor_status& a) {
+    return json{{"name", a.name},
+                {"node", a.node},
+                {"alive", a.alive},
+                {"restarts", a.restarts},
+                {"since_ms", a.since_ms}};
+  });
+  return ok_json(json{{"actors", out}});
+}
+
+http_response kill_actor(route_ctx& c) {
+  const auto& name = c.param("name");
+  auto killed = ask<bool>(c.self, c.roles.directory(), kill_atom::value, name);
+  if (!killed)
+    return fail(killed.error());
+  if (!*killed)
+    return fail(ec::not_found, "no running actor '" + name + "' on this node");
+  c.roles.drop(name);
+  return ok_json(json{{"killed", name}});
+}
+
+http_response runtime_console(route_ctx& c) {
+  auto s = ask_target<std::string>(c, list_atom::value);
+  return s ? ok_json(json::parse(*s)) : fail(s.error());
+}
+
+} // namespace ferry::api
