@@ -100,10 +100,27 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
   req.name = "build-" + id;
   self->state.running->insert(b.cancel);
   auto me = caf::actor_cast<build_scheduler_actor>(self);
-  self->spawn<caf::detached>([me, store, req, id, cancel = b.cancel] {
+  self->spawn<caf::detached>([me, store, req, id, cancel = b.cancel,
+                              max_log = cfg.max_log_bytes] {
+    // The log is cut past its limit here, where it is made: what a build
+    // prints beyond it never reaches a mailbox, the store or a client.
+    uint64_t logged = 0;
+    bool cut = false;
     auto o = sandbox::run_build(
         *store, req,
         [&](sandbox::stream s, std::string_view line) {
+          if (cut)
+            return;
+          logged += line.size() + 1;
+          if (logged > max_log) {
+            cut = true;
+            caf::anon_send(me, line_atom::value, id,
+                           log_line{0, 0, 0,
+                                    "ferry: the log is cut here: the build printed over " +
+                                        std::to_string(max_log >> 20) +
+                                        " MiB (max_build_log_mb); it goes on"});
+            return;
+          }
           caf::anon_send(me, line_atom::value, id,
                          log_line{0, 0, static_cast<uint8_t>(s), std::string(line)});
         },
@@ -164,7 +181,8 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
         [db](line_atom, const std::string& id, const log_line& l) { db->append(id, l); },
         [db](logs_atom, const std::string& id,
              uint64_t from) -> caf::result<std::vector<log_line>> {
-          auto lines = db->lines(id, from);
+          auto lines = db->lines(id, from, 1 << 20); // a page: a client asks for the next
+          
           if (!lines)
             return std::move(lines.error());
           return std::move(*lines);

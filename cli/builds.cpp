@@ -97,6 +97,8 @@ std::string follow_build(const cli_env& env, const std::string& build, uint64_t 
     std::cout.flush();
     from = j.value("next", from);
     state = j.value("state", "");
+    if (j.value("more", false))
+      continue; // the rest of a long log, at once
     if (!follow || finished(state))
       return state;
     std::this_thread::sleep_for(std::chrono::milliseconds(150));

@@ -136,6 +136,27 @@ std::string default_project(const std::string& dir) {
 
 } // namespace
 
+/// A preview deployment gets only the preview environment's variables: say
+/// which of production's it lacks (names only: values are never shown).
+void warn_missing_preview_vars(http_client& client, const std::string& project) {
+  auto r = client.request("GET", "/v1/projects/" + project + "/env");
+  auto j = json::parse(r.ok() ? r.body : std::string{}, nullptr, false);
+  if (!j.is_object() || !j.contains("env") || !j["env"].is_array())
+    return;
+  std::set<std::string> production, preview;
+  for (auto& e : j["env"])
+    if (e.is_object())
+      (e.value("environment", "") == "production" ? production : preview)
+          .insert(e.value("name", ""));
+  std::string missing;
+  for (auto& name : production)
+    if (!preview.count(name))
+      missing += (missing.empty() ? "" : ", ") + name;
+  if (!missing.empty())
+    std::cerr << "ferry: note: this preview deployment does not get production's " << missing
+              << " (set a preview value: ferry env add NAME --environment preview)\n";
+}
+
 int cmd_deploy(cli_env& env, const args& a) {
   std::string dir = ".", project;
   int jobs = 4;
@@ -543,6 +564,8 @@ int cmd_deploy(cli_env& env, const args& a) {
   } else if (prod && !wait) {
     std::cerr << "ferry: --prod with --no-wait: promote it once built (ferry promote ID)\n";
   }
+  if (!prod)
+    warn_missing_preview_vars(client, project);
   if (env.json) {
     v["upload"] = json{{"files", scan.files.size()},
                        {"files_read", to_hash.size()},

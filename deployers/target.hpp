@@ -6,7 +6,8 @@
 // "runtime". Cloud targets implement the same messages.
 //
 // - warm: load a deployment and start (and health-check) an instance of
-//   each of its functions; true once it can take traffic.
+//   each of its functions in an environment (production, preview; empty:
+//   the deployment's own); true once it can take traffic.
 // - alias (from the registry): a host now points elsewhere (or nowhere).
 // - remove: stop serving a deployment.
 // - logs: its runtime log from line N on.
@@ -35,7 +36,7 @@ typename Inspector::result_type inspect(Inspector& f, log_page& x) {
 }
 
 using deploy_target_actor =
-    caf::typed_actor<caf::replies_to<warm_atom, std::string>::with<bool>,
+    caf::typed_actor<caf::replies_to<warm_atom, std::string, std::string>::with<bool>,
                      caf::replies_to<alias_atom, alias_info>::with<bool>,
                      caf::replies_to<remove_atom, std::string>::with<bool>,
                      caf::replies_to<logs_atom, std::string, uint64_t>::with<log_page>,

@@ -96,8 +96,10 @@ public:
     return out;
   }
 
-  caf::expected<std::vector<log_line>> lines(const std::string& id, uint64_t from) override {
+  caf::expected<std::vector<log_line>> lines(const std::string& id, uint64_t from,
+                                             uint64_t max_bytes) override {
     std::vector<log_line> out;
+    uint64_t bytes = 0;
     auto prefix = id + '\0';
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[2]));
     try {
@@ -111,6 +113,9 @@ public:
           auto r = m.getRoot<rec::LogLine>();
           return log_line{seq, r.getMs(), r.getStream(), r.getText()};
         }));
+        bytes += out.back().text.size() + 32;
+        if (bytes >= max_bytes)
+          break;
       }
     } catch (const kj::Exception& e) {
       return make_error(ec::corrupt,

@@ -9,6 +9,7 @@
 #include <caf/expected.hpp>
 
 #include <memory>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,10 @@ public:
   virtual caf::error put(const stored_build& b) = 0;
   virtual caf::error append(const std::string& id, const log_line& line) = 0;
   virtual caf::expected<std::vector<stored_build>> all() = 0;
-  virtual caf::expected<std::vector<log_line>> lines(const std::string& id, uint64_t from) = 0;
+  /// A build's log lines from number from on: as many as fit in max_bytes
+  /// of text (at least one, if there is one).
+  virtual caf::expected<std::vector<log_line>> lines(const std::string& id, uint64_t from,
+                                                     uint64_t max_bytes = UINT64_MAX) = 0;
 };
 
 } // namespace ferry

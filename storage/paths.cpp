@@ -18,6 +18,8 @@ std::string check_name(std::string_view name) {
       return "path contains a NUL byte";
     if (c == '\n')
       return "path contains a newline";
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) // CR, tab, escapes: a forged log line
+      return "path contains a control character (" + std::to_string(static_cast<int>(c)) + ")";
   }
   return {};
 }

@@ -7,7 +7,8 @@
 namespace ferry {
 
 /// Empty if name is a valid single path component; else the reason.
-/// Refused: "", ".", "..", names with '/', NUL or '\n', names over 255 bytes.
+/// Refused: "", ".", "..", names with '/' or a control character (NUL,
+/// '\n', '\r', any below 0x20, DEL), names over 255 bytes.
 std::string check_name(std::string_view name);
 
 /// Empty if path is a valid relative path of valid components; else the reason.

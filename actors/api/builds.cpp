@@ -60,8 +60,13 @@ http_response build_logs(route_ctx& c) {
   auto arr = json_array(*lines, [](const log_line& l) {
     return json{{"seq", l.seq}, {"ms", l.ms}, {"stream", l.stream}, {"text", l.text}};
   });
-  return ok_json(
-      json{{"build", id}, {"state", b->state}, {"lines", arr}, {"next", from + lines->size()}});
+  auto next = from + lines->size();
+  // (a page holds at most 1 MiB of lines: "more" asks for the next at once)
+  return ok_json(json{{"build", id},
+                      {"state", b->state},
+                      {"lines", arr},
+                      {"next", next},
+                      {"more", !lines->empty() && next < b->log_lines}});
 }
 
 http_response rebuild(route_ctx& c) {

@@ -178,7 +178,9 @@ http_response move_alias(route_ctx& c, alias_change change) {
       return fail(ec::conflict,
                   "project " + change.project + " has no earlier production deployment");
   }
-  auto warm = ask_target<bool>(c, warm_atom::value, change.deployment);
+  // the production alias serves production's variables; any other alias the deployment's own
+  auto warm = ask_target<bool>(c, warm_atom::value, change.deployment,
+                               std::string(change.production ? "production" : ""));
   if (!warm)
     return fail(ec::unavailable, "deployment " + change.deployment +
                                      " did not pass its health check: " + reason_of(warm.error()));

@@ -1,6 +1,8 @@
 #include "deployers/local/http_text.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cstring>
 
 namespace ferry::runtime {
 
@@ -75,6 +77,97 @@ void json_escape(std::string& out, std::string_view s) {
     }
     ++i;
   }
+}
+
+std::vector<std::string> secret_forms(std::string_view value) {
+  static const char upper[] = "0123456789ABCDEF", lower[] = "0123456789abcdef";
+  std::vector<std::string> out{std::string(value)};
+  auto add = [&](std::string form) {
+    if (!form.empty() && std::find(out.begin(), out.end(), form) == out.end())
+      out.push_back(std::move(form));
+  };
+  std::string json;
+  for (char c : value) {
+    switch (c) {
+      case '"': json += "\\\""; break;
+      case '\\': json += "\\\\"; break;
+      case '\b': json += "\\b"; break;
+      case '\f': json += "\\f"; break;
+      case '\n': json += "\\n"; break;
+      case '\r': json += "\\r"; break;
+      case '\t': json += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          json += "\\u00";
+          json += lower[(c >> 4) & 15];
+          json += lower[c & 15];
+        } else {
+          json += c;
+        }
+    }
+  }
+  add(json);
+  for (auto* hex : {upper, lower}) {
+    std::string uri, form;
+    for (char ch : value) {
+      auto c = static_cast<unsigned char>(ch);
+      bool alnum = std::isalnum(c) != 0;
+      std::string escaped = {'%', hex[c >> 4], hex[c & 15]};
+      bool plain_uri = alnum || (c && std::strchr("-_.!~*'()", c));
+      bool plain_form = alnum || (c && std::strchr("-_.*", c));
+      uri += plain_uri ? std::string(1, ch) : escaped;
+      form += plain_form ? std::string(1, ch) : c == ' ' ? "+" : escaped;
+    }
+    add(uri);
+    add(form);
+  }
+  return out;
+}
+
+void mask(std::string& text, const std::vector<std::string>& forms) {
+  for (auto& f : forms)
+    for (size_t at = text.find(f); at != std::string::npos; at = text.find(f, at))
+      text.replace(at, f.size(), "[secret]");
+}
+
+std::string scope_cookie(std::string_view set_cookie, std::string_view host, bool& changed) {
+  changed = false;
+  std::string out;
+  size_t start = 0;
+  bool first = true;
+  while (start <= set_cookie.size()) {
+    auto end = set_cookie.find(';', start);
+    auto part = set_cookie.substr(start, end == std::string_view::npos ? set_cookie.npos
+                                                                       : end - start);
+    start = end == std::string_view::npos ? set_cookie.size() + 1 : end + 1;
+    auto trimmed = part;
+    while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t'))
+      trimmed.remove_prefix(1);
+    auto eq = trimmed.find('=');
+    if (!first && eq != std::string_view::npos) {
+      std::string name;
+      for (char c : trimmed.substr(0, eq))
+        if (c != ' ' && c != '\t')
+          name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == "domain") {
+        std::string d;
+        for (char c : trimmed.substr(eq + 1))
+          if (c != ' ' && c != '\t')
+            d += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        while (!d.empty() && d.front() == '.')
+          d.erase(d.begin());
+        if (d != host) { // broader (a parent) or another host's: the cookie stays host-only
+          changed = true;
+          continue;
+        }
+      }
+    }
+    if (!first)
+      out += ";";
+    out.append(part);
+    first = false;
+  }
+  return out;
 }
 
 } // namespace ferry::runtime

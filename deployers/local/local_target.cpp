@@ -57,9 +57,9 @@ deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<r
   self->send(self, reap_atom::value);
   auto& st = self->state;
   return {
-      [&st](warm_atom, const std::string& id) -> caf::result<bool> {
+      [&st](warm_atom, const std::string& id, const std::string& env) -> caf::result<bool> {
         try { // an answer in every case: the API waits for it
-          if (auto err = st.core->warm(id))
+          if (auto err = st.core->warm(id, env))
             return err;
           return true;
         } catch (const std::exception& e) {

@@ -1,5 +1,6 @@
 #include "deployers/local/process.hpp"
 
+#include "deployers/local/http_text.hpp"
 #include "deployers/local/runtime.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_text.hpp"
@@ -157,7 +158,7 @@ void process::run_thread(sandbox::spec spec) {
   };
   auto r = sandbox::run(
       spec, [this](sandbox::stream s, std::string_view line) { on_line(s, line); }, &cancel_);
-  std::function<void(std::string_view)> sink;
+  sink_fn sink;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     cgroup_ = nullptr;
@@ -167,12 +168,12 @@ void process::run_thread(sandbox::spec spec) {
   exited_ = true;
   cv_.notify_all();
   if (sink && !cancel_)
-    sink(json_text(
-        json{{"level", "error"}, {"source", "runtime"}, {"instance_exit", r.describe()}}));
+    sink(json_text(json{{"level", "error"}, {"source", "runtime"}, {"instance_exit", r.describe()}}),
+         true);
 }
 
 void process::on_line(sandbox::stream s, std::string_view line) {
-  std::function<void(std::string_view)> sink;
+  sink_fn sink;
   std::vector<std::string> scrub;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -191,15 +192,12 @@ void process::on_line(sandbox::stream s, std::string_view line) {
   if (!sink)
     return;
   std::string text(line);
-  for (auto& secret : scrub)
-    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at))
-      text.replace(at, secret.size(), "[secret]");
-  sink(text);
+  mask(text, scrub);
+  sink(text, false);
 }
 
 caf::error process::assign(const function_config& f, const std::vector<std::string>& env,
-                           std::function<void(std::string_view)> sink,
-                           std::chrono::steady_clock::time_point deadline) {
+                           sink_fn sink, std::chrono::steady_clock::time_point deadline) {
   // Link the function into a fresh directory, then move it into place: the
   // sandbox sees code/ read-only and finds it at /var/task/fn.
   auto staged = slot_dir_ + "/fn.tmp";
@@ -212,8 +210,9 @@ caf::error process::assign(const function_config& f, const std::vector<std::stri
     std::lock_guard<std::mutex> guard{mtx_};
     for (size_t i = 0; i + 1 < env.size(); i += 2) {
       vars[env[i]] = env[i + 1];
-      if (env[i + 1].size() >= 4)
-        scrub_.push_back(env[i + 1]);
+      if (env[i + 1].size() >= 4 && env[i].rfind("FERRY_", 0) != 0)
+        for (auto& form : secret_forms(env[i + 1]))
+          scrub_.push_back(std::move(form));
     }
     sink_ = std::move(sink);
     pending_memory_ = f.memory_mb << 20;
@@ -233,7 +232,11 @@ caf::error process::assign(const function_config& f, const std::vector<std::stri
   if (!cv_.wait_until(guard, deadline, [&] { return ready_ || exited_ || !load_error_.empty(); }))
     return make_error(ec::unavailable, "function " + f.name + " did not start in time");
   if (!ready_) {
-    auto why = load_error_.empty() ? describe_exit() : load_error_;
+    // (describe_exit() would take the lock held here)
+    auto why = !load_error_.empty() ? load_error_
+               : exited_            ? result_.describe()
+                                    : std::string("running");
+    mask(why, scrub_);
     return make_error(ec::unavailable, "function " + f.name + " failed to start: " + why);
   }
   guard.unlock();

@@ -38,11 +38,15 @@ public:
 
   /// Starts the sandbox (returns at once); false and error() if it cannot.
   bool start();
+  /// Where its log lines go: a line of the function's output (its own:
+  /// false), or one the runtime writes about it (true).
+  using sink_fn = std::function<void(std::string_view line, bool ours)>;
   /// Loads function f with these variables (name, value, ...) and waits
   /// until it serves and answers its health check. Its output then goes to
-  /// sink, with every variable's value of 4+ characters replaced.
-  caf::error assign(const function_config& f, const std::vector<std::string>& env,
-                    std::function<void(std::string_view)> sink,
+  /// sink with every form (http_text.hpp, secret_forms) of each variable's
+  /// value of 4+ characters masked, but for ferry's own FERRY_ variables. A
+  /// failure to load says why, masked the same way (for its owner's log).
+  caf::error assign(const function_config& f, const std::vector<std::string>& env, sink_fn sink,
                     std::chrono::steady_clock::time_point deadline);
   /// Kills it (asynchronously; exited() turns true within ~50 ms).
   void stop();
@@ -69,8 +73,8 @@ private:
   sandbox::cgroup* cgroup_ = nullptr;
   uint64_t pending_memory_ = 0; ///< a limit set before the cgroup existed
   sandbox::result result_;
-  std::function<void(std::string_view)> sink_;
-  std::vector<std::string> scrub_; ///< secret values to hide in its output
+  sink_fn sink_;
+  std::vector<std::string> scrub_; ///< the forms of secret values to hide in its output
 };
 
 /// GET /__ferry/health on a unix socket: true on a 200 before the deadline.

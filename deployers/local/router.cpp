@@ -22,6 +22,7 @@
 #include <array>
 #include <condition_variable>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -29,6 +30,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +76,33 @@ response error_page(unsigned status, const std::string& code, const std::string&
   res.set("x-ferry-error", code);
   res.body() = std::to_string(status) + ": " + code + "\n" + message + "\n";
   return res;
+}
+
+/// A 5xx page: what failed and the request's id, never why (the why, which
+/// may hold a function's secrets, goes to its owner's runtime log under the
+/// same id).
+response server_error(unsigned status, const std::string& code, const std::string& what,
+                      const std::string& request_id) {
+  return error_page(status, code, what + "\nrequest id: " + request_id);
+}
+
+/// A request's id: 16 hex digits, random enough to find its log lines.
+std::string new_request_id() {
+  thread_local uint64_t state = [] {
+    uint64_t seed = 0;
+    if (::getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed))
+      seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    return seed;
+  }();
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL); // splitmix64
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  static const char hex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, z >>= 4)
+    id[static_cast<size_t>(i)] = hex[z & 15];
+  return id;
 }
 
 /// Whether a response with this status carries a body (and so a length).
@@ -149,6 +178,7 @@ struct route_cache {
   const function_config* fn = nullptr; ///< what it routes to (of dep)
   const static_file* file = nullptr;   ///< or the static file it names
   std::shared_ptr<function_pool> pool; ///< fn's
+  std::string env;                     ///< whose variables its functions get at this host
 };
 
 /// One client connection. It lives in its coroutine's frame; its worker's
@@ -162,6 +192,7 @@ struct session {
   const static_file* file = nullptr;      ///< to stream after the head
   std::shared_ptr<const void> file_owner; ///< keeps file's deployment
   route_cache cache;
+  std::string request_id;          ///< of the request being served
   int64_t deadline_ms = INT64_MAX; ///< shut the connection down after this
 
   // the kept-open connection to one instance
@@ -453,6 +484,7 @@ struct router::impl {
         break;
       }
       s.deadline_ms = INT64_MAX;
+      s.request_id = new_request_id();
       auto req = parser.release();
       bool keep = req.keep_alive();
       bool head = req.method() == http::verb::head;
@@ -485,10 +517,11 @@ struct router::impl {
           auto dep = s.cache.dep; // the cache may change while this request waits
           auto pool = s.cache.pool;
           res = co_await proxy(s, req, *dep, *s.cache.fn, pool, host);
+          scope_cookies(*res, host);
         }
       }
       if (!deployment.empty())
-        log_request(deployment, req, *res, clock::now() - started);
+        log_request(deployment, s.request_id, req, *res, clock::now() - started);
       s.deadline_ms = steady_ms() + idle_ms; // a client that stops reading
       co_await asio::async_write(s.sock, head_and_body(s, *res, keep, !head),
                                  asio::redirect_error(use_awaitable, ec));
@@ -533,6 +566,8 @@ struct router::impl {
   static std::array<asio::const_buffer, 2> head_and_body(session& s, response& res, bool keep,
                                                          bool with_body) {
     res.set(http::field::server, "ferry");
+    if (!s.request_id.empty())
+      res.set("x-ferry-id", s.request_id);
     res.keep_alive(keep);
     if (with_body && has_body(res.result_int()) && !res.has_content_length())
       res.prepare_payload(); // (HEAD: a function may not say)
@@ -549,8 +584,8 @@ struct router::impl {
     return {asio::buffer(head), asio::buffer(m.body().data(), with_body ? m.body().size() : 0)};
   }
 
-  void log_request(const std::string& deployment, const request& req, const response& res,
-                   clock::duration took) {
+  void log_request(const std::string& deployment, const std::string& request_id,
+                   const request& req, const response& res, clock::duration took) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
     std::string line =
         "{\"t\":" + std::to_string(wall_ms()) + ",\"source\":\"router\",\"method\":\"";
@@ -558,7 +593,7 @@ struct router::impl {
     line += "\",\"path\":\"";
     json_escape(line,
                 std::string_view(req.target().data(), std::min<size_t>(req.target().size(), 2048)));
-    line += "\",\"status\":" + std::to_string(res.result_int()) +
+    line += "\",\"id\":\"" + request_id + "\",\"status\":" + std::to_string(res.result_int()) +
             ",\"ms\":" + std::to_string(us / 1000) + "." + std::to_string(us / 100 % 10) +
             std::to_string(us / 10 % 10) + "}";
     rt.logs().append(deployment, line);
@@ -575,13 +610,13 @@ struct router::impl {
     return host;
   }
 
-  using found_deployment = caf::expected<std::shared_ptr<const deployment>>;
+  using found_deployment = caf::expected<routed>;
 
   /// The deployment at host, from the connection's last decision or the
   /// deployments the runtime has loaded; nullopt if it has to load it first.
   std::optional<found_deployment> lookup(session& s, const std::string& host, uint64_t gen) {
     if (s.cache.dep && s.cache.host == host && s.cache.generation == gen)
-      return found_deployment{s.cache.dep};
+      return found_deployment{routed{s.cache.dep, s.cache.env}};
     auto found = rt.route_host_loaded(host);
     if (found)
       remember(s, host, gen, *found);
@@ -591,7 +626,7 @@ struct router::impl {
   static void remember(session& s, const std::string& host, uint64_t gen,
                        const found_deployment& dep) {
     if (dep)
-      s.cache = route_cache{host, gen, *dep, {}, nullptr, nullptr, nullptr};
+      s.cache = route_cache{host, gen, dep->dep, {}, nullptr, nullptr, nullptr, dep->env};
     else
       s.cache = route_cache{};
   }
@@ -604,9 +639,12 @@ struct router::impl {
       if (code_of(dep.error()) == ec::not_found)
         return error_page(404, rt.aliases_known() ? "DEPLOYMENT_NOT_FOUND" : "ROUTES_LOADING",
                           "no deployment is served at " + host);
-      return error_page(503, "DEPLOYMENT_UNAVAILABLE", reason_of(dep.error()));
+      std::cerr << "ferryd: router: request " << s.request_id << " to " << host.substr(0, 253)
+                << ": " << reason_of(dep.error()) << "\n";
+      return server_error(503, "DEPLOYMENT_UNAVAILABLE", "the deployment cannot be loaded now",
+                          s.request_id);
     }
-    auto& d = **dep;
+    auto& d = *dep->dep;
     auto& cache = s.cache;
     deployment = d.id;
     std::string_view target(req.target().data(), req.target().size());
@@ -631,7 +669,7 @@ struct router::impl {
       return serve_static(s, req, *cache.file);
     if (cache.fn) {
       if (!cache.pool)
-        cache.pool = rt.pool_of(d, *cache.fn);
+        cache.pool = rt.pool_of(d, *cache.fn, cache.env);
       if (!cache.pool)
         return error_page(404, "DEPLOYMENT_NOT_FOUND", "the deployment was removed");
       return std::nullopt;
@@ -665,7 +703,8 @@ struct router::impl {
     }
     std::ifstream in(f.disk_path, std::ios::binary);
     if (!in)
-      return error_page(500, "FILE_UNREADABLE", "a static file of this deployment is unreadable");
+      return server_error(500, "FILE_UNREADABLE", "a static file of this deployment is unreadable",
+                          s.request_id);
     std::string body(f.size, '\0');
     in.read(body.data(), static_cast<std::streamsize>(body.size()));
     body.resize(static_cast<size_t>(in.gcount()));
@@ -712,10 +751,13 @@ struct router::impl {
         if (a.got) {
           got = std::move(a.got);
         } else if (a.start) {
-          auto start = [this, pool, until] { return rt.start_reserved(*pool, until); };
+          auto start = [this, pool, until, rid = s.request_id] {
+            return rt.start_reserved(*pool, until, rid);
+          };
           auto started = co_await offload(start);
-          if (!started)
-            co_return error_page(503, "FUNCTION_UNAVAILABLE", reason_of(started.error()));
+          if (!started) // (why: in the owner's runtime log, under the request's id)
+            co_return server_error(503, "FUNCTION_UNAVAILABLE", "the function could not start",
+                                   s.request_id);
           got = std::move(*started);
         } else {
           room->expires_at(until);
@@ -723,9 +765,9 @@ struct router::impl {
           co_await room->async_wait(asio::redirect_error(use_awaitable, woken));
           rt.cancel_wait(*pool, a.ticket);
           if (!woken && !(got = rt.try_acquire(*pool))) // the deadline passed
-            co_return error_page(
-                503, "FUNCTION_UNAVAILABLE",
-                "function " + fn.name + " is at its limit of instances; try again later");
+            co_return server_error(503, "FUNCTION_UNAVAILABLE",
+                                   "the function is at its limit of instances; try again later",
+                                   s.request_id);
         }
       }
     }
@@ -798,17 +840,19 @@ struct router::impl {
           d.id, json_text(json{{"t", wall_ms()},
                                {"level", "error"},
                                {"source", "router"},
+                               {"request_id", s.request_id},
                                {"function", fn.name},
                                {"error", "timed out after " + std::to_string(fn.max_duration_s) +
                                              " s (maxDuration); instance stopped"}}));
-      co_return error_page(
-          504, "FUNCTION_INVOCATION_TIMEOUT",
-          "the function ran past its maxDuration of " + std::to_string(fn.max_duration_s) + " s");
+      co_return server_error(504, "FUNCTION_INVOCATION_TIMEOUT",
+                             "the function ran past its maxDuration of " +
+                                 std::to_string(fn.max_duration_s) + " s",
+                             s.request_id);
     }
     if (ec == http::error::body_limit) {
       held.release(outcome::ok);
-      co_return error_page(502, "FUNCTION_RESPONSE_TOO_LARGE",
-                           "the function's response is too large");
+      co_return server_error(502, "FUNCTION_RESPONSE_TOO_LARGE",
+                             "the function's response is too large", s.request_id);
     }
     // did the instance die (out of memory, exit, crash)? give it a moment to be reaped
     timer pause{s.sock.get_executor()};
@@ -818,18 +862,41 @@ struct router::impl {
     }
     if (!i.proc->exited()) { // alive: the connection failed (out of descriptors, say)
       held.release(outcome::ok);
-      co_return error_page(502, "FUNCTION_UNREACHABLE",
-                           "the function's instance could not be reached; try again");
+      co_return server_error(502, "FUNCTION_UNREACHABLE",
+                             "the function's instance could not be reached; try again",
+                             s.request_id);
     }
     held.release(outcome::crashed);
     auto why = i.proc->describe_exit();
     rt.logs().append(d.id, json_text(json{{"t", wall_ms()},
                                           {"level", "error"},
                                           {"source", "router"},
+                                          {"request_id", s.request_id},
                                           {"function", fn.name},
                                           {"error", "the instance failed mid-request: " + why}}));
-    co_return error_page(500, "FUNCTION_INVOCATION_FAILED",
-                         "the function's instance failed: " + why);
+    co_return server_error(500, "FUNCTION_INVOCATION_FAILED", "the function failed",
+                           s.request_id);
+  }
+
+  /// Drops the Domain of a function's cookies that is broader than (or
+  /// other than) the request's host: projects share the cluster's domain.
+  static void scope_cookies(response& res, const std::string& host) {
+    if (res.find(http::field::set_cookie) == res.end())
+      return;
+    std::vector<std::string> cookies;
+    bool any = false;
+    for (auto it = res.find(http::field::set_cookie);
+         it != res.end() && it->name() == http::field::set_cookie; ++it) {
+      bool changed = false;
+      cookies.push_back(
+          scope_cookie(std::string_view(it->value().data(), it->value().size()), host, changed));
+      any = any || changed;
+    }
+    if (!any)
+      return;
+    res.erase(http::field::set_cookie);
+    for (auto& c : cookies)
+      res.insert(http::field::set_cookie, c);
   }
 
   /// Readies a client's request for the instance: hop-by-hop headers (and
@@ -845,6 +912,7 @@ struct router::impl {
     req.set("x-forwarded-host", host);
     req.set("x-forwarded-proto", "http");
     req.set("x-ferry-deployment", d.id);
+    req.set("x-ferry-request-id", s.request_id);
     req.keep_alive(true);
     try {
       req.prepare_payload();

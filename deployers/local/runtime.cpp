@@ -261,11 +261,13 @@ std::vector<std::string> log_hub::read(const std::string& deployment, uint64_t f
   std::ifstream in(path);
   std::string line;
   uint64_t n = 0;
+  size_t bytes = 0; // a page holds at most 1 MiB of text, however long the lines
   while (std::getline(in, line)) {
     if (n++ < from)
       continue;
-    if (out.size() >= max)
+    if (out.size() >= max || (bytes > 0 && bytes + line.size() > (1 << 20)))
       break;
+    bytes += line.size();
     out.push_back(std::move(line));
   }
   next = from + out.size();
@@ -284,8 +286,8 @@ void log_hub::flush() {
 /// The instances of one function of one deployment.
 class function_pool : public std::enable_shared_from_this<function_pool> {
 public:
-  function_pool(core& c, std::shared_ptr<const deployment> d, function_config f)
-      : core_(c), dep_(std::move(d)), fn_(std::move(f)) {}
+  function_pool(core& c, std::shared_ptr<const deployment> d, function_config f, std::string env)
+      : core_(c), dep_(std::move(d)), fn_(std::move(f)), env_name_(std::move(env)) {}
 
   ~function_pool() { stop_all(); }
 
@@ -301,7 +303,7 @@ public:
       if (auto best = take_locked())
         return best;
       if (reserve_start_locked())
-        return start_counted(guard, deadline, env);
+        return start_counted(guard, deadline, env, "");
       if (cv_.wait_until(guard, deadline) == std::cv_status::timeout)
         return make_error(ec::unavailable, "function " + fn_.name +
                                                " is at its limit of instances; try again later");
@@ -324,9 +326,10 @@ public:
   }
 
   caf::expected<std::shared_ptr<instance>> start_reserved(clock::time_point deadline,
-                                                          env_source& env) {
+                                                          env_source& env,
+                                                          const std::string& request) {
     std::unique_lock<std::mutex> guard{mtx_};
-    return start_counted(guard, deadline, env);
+    return start_counted(guard, deadline, env, request);
   }
 
   void cancel_wait(uint64_t ticket) {
@@ -394,40 +397,50 @@ public:
     json list = json::array();
     for (auto& i : instances_)
       list.push_back(json{{"serial", i->serial}, {"in_flight", i->in_flight}});
-    return json{{"function", fn_.name}, {"instances", list}, {"crashes", crashes_}};
+    return json{{"function", fn_.name},
+                {"environment", env_name_},
+                {"instances", list},
+                {"crashes", crashes_}};
   }
 
 private:
-  caf::expected<std::shared_ptr<instance>> start(clock::time_point deadline, env_source& env) {
-    auto vars = env(dep_->project, dep_->target);
+  caf::expected<std::shared_ptr<instance>> start(clock::time_point deadline, env_source& env,
+                                                 const std::string& request) {
+    auto vars = env(dep_->project, env_name_);
     if (!vars)
       return vars.error();
     vars->insert(vars->end(), {"FERRY_DEPLOYMENT", dep_->id, "FERRY_PROJECT", dep_->project,
-                               "FERRY_ENV", dep_->target, "FERRY_FUNCTION", fn_.name});
+                               "FERRY_ENV", env_name_, "FERRY_FUNCTION", fn_.name});
     auto proc = core_.claim_process();
     if (!proc)
       return make_error(ec::unavailable, "no runtime process");
     auto& logs = core_.logs();
     auto id = dep_->id;
     auto name = fn_.name;
-    auto sink = [&logs, id, name](std::string_view line) {
-      // function output: JSON lines pass as they are, other text is wrapped
+    auto sink = [&logs, id, name](std::string_view line, bool ours) {
+      // the function's output: JSON lines pass as they are, other text is
+      // wrapped; whatever it says, its source is the function (a function
+      // cannot write a line that looks like the router's or the runtime's)
       json j = json::parse(line, nullptr, false);
       if (!j.is_object())
         j = json{{"text", std::string(line)}};
-      j["source"] = j.value("source", std::string("function"));
+      if (!ours)
+        j["source"] = "function";
       j["function"] = name;
-      if (!j.contains("t"))
+      if (!j.contains("t") || !j["t"].is_number())
         j["t"] = wall_ms();
       logs.append(id, json_text(j));
     };
     if (auto err = proc->assign(fn_, *vars, sink, deadline)) {
       proc->stop();
-      logs.append(id, json_text(json{{"t", wall_ms()},
-                                     {"level", "error"},
-                                     {"source", "runtime"},
-                                     {"function", name},
-                                     {"error", reason_of(err)}}));
+      json line{{"t", wall_ms()},
+                {"level", "error"},
+                {"source", "runtime"},
+                {"function", name},
+                {"error", reason_of(err)}}; // (masked: process::assign)
+      if (!request.empty())
+        line["request_id"] = request;
+      logs.append(id, json_text(line));
       return err;
     }
     auto i = std::make_shared<instance>();
@@ -441,7 +454,8 @@ private:
   /// up meanwhile); it comes with one request on it.
   caf::expected<std::shared_ptr<instance>> start_counted(std::unique_lock<std::mutex>& guard,
                                                          clock::time_point deadline,
-                                                         env_source& env) {
+                                                         env_source& env,
+                                                         const std::string& request) {
     auto wait_until = std::max(clock::now(), retry_at_);
     guard.unlock();
     if (wait_until > deadline) {
@@ -452,7 +466,7 @@ private:
                                              last_error_ + " (retrying with backoff)");
     }
     std::this_thread::sleep_until(wait_until);
-    auto started = start(deadline, env);
+    auto started = start(deadline, env, request);
     guard.lock();
     --starting_;
     cv_.notify_all();
@@ -521,6 +535,7 @@ private:
   core& core_;
   std::shared_ptr<const deployment> dep_;
   function_config fn_;
+  std::string env_name_; ///< production or preview: whose variables it gets
   std::mutex mtx_;
   std::condition_variable cv_;
   std::vector<std::shared_ptr<instance>> instances_;
@@ -541,7 +556,7 @@ core::core(options opts, blob_store_ptr store, resolver resolve, env_source env)
       resolve_(std::move(resolve)),
       env_(std::move(env)),
       logs_((fs::path(opts_.data_dir) / "logs").string()),
-      aliases_(std::make_shared<const std::map<std::string, std::string>>()) {
+      aliases_(std::make_shared<const std::map<std::string, alias_target>>()) {
   std::error_code ec;
   fs::remove_all(fs::path(opts_.data_dir) / "s", ec); // slots of an earlier run
   fs::create_directories(fs::path(opts_.data_dir) / "deployments", ec);
@@ -575,6 +590,14 @@ caf::expected<std::shared_ptr<const deployment>> core::get(const std::string& id
     latch = l;
   }
   std::lock_guard<std::mutex> one{*latch}; // one load per deployment at a time
+  struct forget { // the latch goes with the load, whatever its end: unknown ids leave nothing
+    core& c;
+    const std::string& id;
+    ~forget() {
+      std::lock_guard<std::mutex> guard{c.mtx_};
+      c.loading_.erase(id);
+    }
+  } forget_latch{*this, id};
   {
     std::lock_guard<std::mutex> guard{mtx_};
     auto it = deployments_.find(id);
@@ -593,33 +616,38 @@ caf::expected<std::shared_ptr<const deployment>> core::get(const std::string& id
     return d.error();
   std::lock_guard<std::mutex> guard{mtx_};
   deployments_[id] = *d;
-  loading_.erase(id);
   return *d;
 }
 
-caf::expected<std::shared_ptr<const deployment>> core::route_host(const std::string& host) {
+caf::expected<routed> core::route_host(const std::string& host) {
   return *route(host, true);
 }
 
-std::optional<caf::expected<std::shared_ptr<const deployment>>> core::route_host_loaded(
-    const std::string& host) {
+std::optional<caf::expected<routed>> core::route_host_loaded(const std::string& host) {
   return route(host, false);
 }
 
-std::optional<caf::expected<std::shared_ptr<const deployment>>> core::route(const std::string& host,
-                                                                            bool may_load) {
-  auto get_or_find = [&](const std::string& id)
-      -> std::optional<caf::expected<std::shared_ptr<const deployment>>> {
-    if (may_load)
-      return get(id);
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto it = deployments_.find(id);
-    if (it == deployments_.end())
-      return std::nullopt;
-    return it->second;
+std::optional<caf::expected<routed>> core::route(const std::string& host, bool may_load) {
+  using found = std::optional<caf::expected<routed>>;
+  // production: the production alias's environment; else the deployment's own
+  auto get_or_find = [&](const std::string& id, bool production) -> found {
+    caf::expected<std::shared_ptr<const deployment>> d{caf::error{}};
+    if (may_load) {
+      d = get(id);
+    } else {
+      std::lock_guard<std::mutex> guard{mtx_};
+      auto it = deployments_.find(id);
+      if (it == deployments_.end())
+        return std::nullopt;
+      d = it->second;
+    }
+    if (!d)
+      return caf::expected<routed>{d.error()};
+    auto env = production ? std::string("production") : (*d)->target;
+    return caf::expected<routed>{routed{*d, env}};
   };
   auto not_found = [&] {
-    return caf::expected<std::shared_ptr<const deployment>>{
+    return caf::expected<routed>{
         make_error(ec::not_found, "no deployment at " + host.substr(0, 253))};
   };
   // A deployment's own host first: ID-PROJECT.DOMAIN is never an alias.
@@ -628,43 +656,44 @@ std::optional<caf::expected<std::shared_ptr<const deployment>>> core::route(cons
       host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0) {
     auto label = host.substr(0, host.size() - suffix.size());
     if (looks_like_deployment_label(label) && label.find('.') == std::string::npos) {
-      auto d = get_or_find(label.substr(0, 13));
+      auto d = get_or_find(label.substr(0, 13), false);
       if (!d)
         return d; // to be loaded
-      if (*d && (**d)->project == label.substr(14))
+      if (*d && (*d)->dep->project == label.substr(14))
         return d;
       if (!*d && code_of(d->error()) != ec::not_found)
         return d;
       return not_found();
     }
   }
-  std::shared_ptr<const std::map<std::string, std::string>> aliases;
+  std::shared_ptr<const std::map<std::string, alias_target>> aliases;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     aliases = aliases_;
   }
   auto it = aliases->find(host);
   if (it != aliases->end())
-    return get_or_find(it->second);
+    return get_or_find(it->second.deployment, it->second.production);
   return not_found();
 }
 
-std::shared_ptr<function_pool> core::pool_of(const deployment& d, const function_config& f) {
+std::shared_ptr<function_pool> core::pool_of(const deployment& d, const function_config& f,
+                                             const std::string& env) {
   std::lock_guard<std::mutex> guard{mtx_};
-  auto& p = pools_[d.id + "/" + f.name];
-  if (!p) {
-    auto it = deployments_.find(d.id);
-    if (it == deployments_.end())
-      return nullptr; // removed meanwhile
-    p = std::make_shared<function_pool>(*this, it->second, f);
-  }
+  auto it = deployments_.find(d.id);
+  if (it == deployments_.end())
+    return nullptr; // removed meanwhile
+  auto& p = pools_[d.id + "/" + f.name + "/" + env];
+  if (!p)
+    p = std::make_shared<function_pool>(*this, it->second, f, env);
   return p;
 }
 
 caf::expected<std::shared_ptr<instance>> core::acquire(const deployment& d,
                                                        const function_config& f,
+                                                       const std::string& env,
                                                        clock::time_point deadline) {
-  auto p = pool_of(d, f);
+  auto p = pool_of(d, f, env);
   if (!p)
     return make_error(ec::not_found, "deployment " + d.id + " was removed");
   return p->acquire(deadline, env_);
@@ -679,8 +708,9 @@ attempt core::try_acquire(function_pool& pool, waker wake) {
 }
 
 caf::expected<std::shared_ptr<instance>> core::start_reserved(function_pool& pool,
-                                                              clock::time_point deadline) {
-  return pool.start_reserved(deadline, env_);
+                                                              clock::time_point deadline,
+                                                              const std::string& request) {
+  return pool.start_reserved(deadline, env_, request);
 }
 
 void core::cancel_wait(function_pool& pool, uint64_t ticket) {
@@ -700,13 +730,13 @@ void core::release(const std::shared_ptr<instance>& i, outcome how) {
     i->proc->stop();
 }
 
-caf::error core::warm(const std::string& id) {
+caf::error core::warm(const std::string& id, const std::string& env) {
   auto d = get(id);
   if (!d)
     return d.error();
   auto deadline = clock::now() + std::chrono::seconds(30);
   for (auto& [_, f] : (*d)->functions) {
-    auto i = acquire(**d, f, deadline);
+    auto i = acquire(**d, f, env.empty() ? (*d)->target : env, deadline);
     if (!i)
       return i.error();
     bool healthy = health_check((*i)->proc->socket_path(), deadline);
@@ -719,10 +749,10 @@ caf::error core::warm(const std::string& id) {
 }
 
 void core::set_aliases(const std::vector<alias_info>& all) {
-  auto m = std::make_shared<std::map<std::string, std::string>>();
+  auto m = std::make_shared<std::map<std::string, alias_target>>();
   for (auto& a : all)
     if (!a.deployment.empty())
-      (*m)[a.host] = a.deployment;
+      (*m)[a.host] = alias_target{a.deployment, a.production};
   std::lock_guard<std::mutex> guard{mtx_};
   aliases_ = std::move(m);
   aliases_known_ = true;
@@ -731,11 +761,11 @@ void core::set_aliases(const std::vector<alias_info>& all) {
 
 void core::apply_alias(const alias_info& a) {
   std::lock_guard<std::mutex> guard{mtx_};
-  auto m = std::make_shared<std::map<std::string, std::string>>(*aliases_);
+  auto m = std::make_shared<std::map<std::string, alias_target>>(*aliases_);
   if (a.deployment.empty())
     m->erase(a.host);
   else
-    (*m)[a.host] = a.deployment;
+    (*m)[a.host] = alias_target{a.deployment, a.production};
   aliases_ = std::move(m); // one pointer swap: a request sees the old table or the new
   ++generation_;
 }

@@ -87,6 +87,14 @@ struct deployment {
   const function_config* find_function(const std::string& path) const;
 };
 
+/// A deployment as one host serves it: with the environment its functions
+/// get there (production through the production alias; anywhere else the
+/// deployment's own: preview for a preview deployment).
+struct routed {
+  std::shared_ptr<const deployment> dep;
+  std::string env;
+};
+
 /// Exports a deployment's output from the blob store into dir (once) and
 /// reads its layout.
 caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& store,
@@ -159,38 +167,42 @@ public:
   const options& opts() const { return opts_; }
   log_hub& logs() { return logs_; }
 
-  /// The deployment a Host header names (alias, or ID-PROJECT.domain),
-  /// loading it on first use; not_found if none.
-  caf::expected<std::shared_ptr<const deployment>> route_host(const std::string& host);
+  /// The deployment a Host header names (ID-PROJECT.domain, or an alias),
+  /// loading it on first use, with the environment its functions get there;
+  /// not_found if none.
+  caf::expected<routed> route_host(const std::string& host);
   /// The same without waiting: nullopt if it would have to load a
   /// deployment (or ask the registry) first.
-  std::optional<caf::expected<std::shared_ptr<const deployment>>> route_host_loaded(
-      const std::string& host);
+  std::optional<caf::expected<routed>> route_host_loaded(const std::string& host);
   caf::expected<std::shared_ptr<const deployment>> get(const std::string& id);
 
-  /// An instance of f with room for one more request, started if needed;
-  /// unavailable after the deadline (the reason says why).
+  /// An instance of f in environment env with room for one more request,
+  /// started if needed; unavailable after the deadline (the reason says why).
   caf::expected<std::shared_ptr<instance>> acquire(const deployment& d, const function_config& f,
+                                                   const std::string& env,
                                                    clock::time_point deadline);
-  /// The pool of a deployment's function, for a caller that keeps it (valid
-  /// while generation() is).
-  std::shared_ptr<function_pool> pool_of(const deployment& d, const function_config& f);
+  /// The pool of a deployment's function in an environment, for a caller
+  /// that keeps it (valid while generation() is).
+  std::shared_ptr<function_pool> pool_of(const deployment& d, const function_config& f,
+                                         const std::string& env);
   /// A running instance of the pool with room, never waiting; nullptr if none.
   std::shared_ptr<instance> try_acquire(function_pool& pool);
   /// The same, and if there is none: either the caller starts one
   /// (start_reserved, which may block) or wake is called when there may be
   /// room; a caller that stops waiting cancels its ticket.
   attempt try_acquire(function_pool& pool, waker wake);
+  /// (request names the request it starts for, in the log of a failure)
   caf::expected<std::shared_ptr<instance>> start_reserved(function_pool& pool,
-                                                          clock::time_point deadline);
+                                                          clock::time_point deadline,
+                                                          const std::string& request = "");
   void cancel_wait(function_pool& pool, uint64_t ticket);
   /// Forgets every waiter (the router stops: nothing is to be posted to it).
   void drop_waiters();
   void release(const std::shared_ptr<instance>& i, outcome how);
 
   /// Loads a deployment and starts (and health-checks) one instance of each
-  /// of its functions: done before an alias moves to it.
-  caf::error warm(const std::string& id);
+  /// of its functions in environment env: done before an alias moves to it.
+  caf::error warm(const std::string& id, const std::string& env);
   /// Replaces the whole alias table, or changes one entry (empty deployment: removed).
   void set_aliases(const std::vector<alias_info>& all);
   void apply_alias(const alias_info& a);
@@ -218,16 +230,19 @@ private:
   mutable std::mutex mtx_;
   std::map<std::string, std::shared_ptr<const deployment>> deployments_;
   std::map<std::string, std::shared_ptr<std::mutex>> loading_;        ///< one load per id at a time
-  std::shared_ptr<const std::map<std::string, std::string>> aliases_; ///< host -> deployment
+  struct alias_target {
+    std::string deployment;
+    bool production = false;
+  };
+  std::shared_ptr<const std::map<std::string, alias_target>> aliases_; ///< by host
   std::atomic<bool> aliases_known_{false};
   std::atomic<uint64_t> generation_{1};
-  std::map<std::string, std::shared_ptr<function_pool>> pools_; ///< "id/function"
+  std::map<std::string, std::shared_ptr<function_pool>> pools_; ///< "id/function/env"
   std::vector<std::shared_ptr<process>> spare_;                 ///< the generic pool
   std::atomic<uint64_t> next_slot_{1};
 
   std::shared_ptr<process> start_process();
-  std::optional<caf::expected<std::shared_ptr<const deployment>>> route(const std::string& host,
-                                                                        bool may_load);
+  std::optional<caf::expected<routed>> route(const std::string& host, bool may_load);
 };
 
 } // namespace ferry::runtime

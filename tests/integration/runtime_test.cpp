@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <sys/socket.h>
@@ -227,8 +228,21 @@ TEST_CASE("scale to zero, crash, timeout and memory limit of functions", "[runti
   SECTION("a memory hog is stopped at its limit") {
     auto r = http("GET", url + "/api/hog");
     CHECK(r.status == 500);
-    CHECK(r.body.find("out of memory") != std::string::npos);
+    CHECK(r.body.find("FUNCTION_INVOCATION_FAILED") != std::string::npos);
+    auto id_at = r.body.find("request id: ");
+    REQUIRE(id_at != std::string::npos);
+    auto id = r.body.substr(id_at + 12, 16);
     CHECK(get_json(url + "/api/info")["version"] == "A");
+    // why, for the owner: in the runtime log, under the request's id
+    auto logs = ferry_cli({"logs", url.substr(7, 13), "--runtime", "--json"}, f.node.url,
+                          f.node.token, f.home);
+    std::istringstream lines(logs.out);
+    bool found = false;
+    for (std::string line; std::getline(lines, line);)
+      found = found || (line.find(id) != std::string::npos &&
+                        line.find("out of memory") != std::string::npos);
+    INFO(logs.out);
+    CHECK(found);
   }
 }
 
