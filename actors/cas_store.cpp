@@ -2,6 +2,9 @@
 
 #include "messages/errors.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -17,19 +20,37 @@ caf::result<T> to_result(caf::expected<T>&& x) {
   return std::move(x.error());
 }
 
-cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr store) {
+/// Records that owner holds what a put stored (or found stored already).
+caf::result<put_ack> granted(const owner_index_ptr& owners, const std::string& owner,
+                             const std::vector<blob_view>& blobs, caf::expected<put_ack> ack) {
+  if (!ack)
+    return std::move(ack.error());
+  if (!owner.empty()) {
+    std::vector<blob_ref> refs;
+    refs.reserve(blobs.size());
+    for (auto& b : blobs)
+      refs.push_back(blob_ref{b.ns, std::string(b.hash)});
+    if (auto err = owners->grant(owner, refs))
+      return err;
+  }
+  return std::move(*ack);
+}
+
+cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr store,
+                                    owner_index_ptr owners) {
   return {
-      [store](put_atom, const put_blobs& req) {
-        return to_result(store->put(views_of(req.blobs)));
+      [store, owners](put_atom, const put_blobs& req) -> caf::result<put_ack> {
+        auto views = views_of(req.blobs);
+        return granted(owners, req.owner, views, store->put(views));
       },
-      [store](put_atom, const blob_pack& pack) -> caf::result<put_ack> {
+      [store, owners](put_atom, const blob_pack& pack) -> caf::result<put_ack> {
         std::vector<blob_view> views;
         std::vector<std::string> hashes;
         bool truncated = false;
         if (auto why = parse_blob_pack(pack.bytes, views, hashes, truncated, pack.max_ns);
             !why.empty())
           return make_error(truncated ? ec::truncated_body : ec::bad_request, why);
-        return to_result(store->put(views));
+        return granted(owners, pack.owner, views, store->put(views));
       },
       [store](get_atom, const blob_ref& ref) -> caf::result<blob> {
         auto bytes = store->get(ref);
@@ -37,14 +58,38 @@ cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr stor
           return std::move(bytes.error());
         return blob{ref.ns, ref.hash, std::move(*bytes)};
       },
-      [store](missing_atom, const find_missing& q) -> caf::result<missing_set> {
+      [store, owners](missing_atom, const find_missing& q) -> caf::result<missing_set> {
         auto idx = store->find_missing(q.refs);
         if (!idx)
           return std::move(idx.error());
+        if (!q.owner.empty()) { // another's blob is as good as absent
+          auto foreign = owners->not_held(q.owner, q.refs);
+          if (!foreign)
+            return std::move(foreign.error());
+          std::vector<uint32_t> all;
+          std::set_union(idx->begin(), idx->end(), foreign->begin(), foreign->end(),
+                         std::back_inserter(all));
+          return missing_set{std::move(all)};
+        }
         return missing_set{std::move(*idx)};
       },
-      [store](walk_atom, const blob_ref& root) {
-        return to_result(walk_tree(*store, root.hash, root.ns));
+      [store, owners](walk_atom, const walk_request& req) -> caf::result<tree_stats> {
+        std::vector<blob_ref> seen;
+        auto stats =
+            walk_tree(*store, req.root.hash, req.root.ns, req.owner.empty() ? nullptr : &seen);
+        if (!stats)
+          return std::move(stats.error());
+        if (!req.owner.empty()) {
+          auto foreign = owners->not_held(req.owner, seen);
+          if (!foreign)
+            return std::move(foreign.error());
+          if (!foreign->empty())
+            return make_error(ec::missing_blobs,
+                              std::to_string(foreign->size()) + " blob(s) of tree " +
+                                  req.root.hash.substr(0, 16) + " are not stored, e.g. " +
+                                  seen[foreign->front()].hash);
+        }
+        return std::move(*stats);
       },
   };
 }
@@ -52,9 +97,10 @@ cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr stor
 } // namespace
 
 cas_actor::behavior_type cas_store(cas_actor::stateful_pointer<cas_state> self,
-                                   blob_store_ptr store, size_t workers) {
+                                   blob_store_ptr store, owner_index_ptr owners, size_t workers) {
   for (size_t i = 0; i < std::max<size_t>(1, workers); ++i)
-    self->state.workers.push_back(self->spawn<caf::detached + caf::linked>(cas_worker, store));
+    self->state.workers.push_back(
+        self->spawn<caf::detached + caf::linked>(cas_worker, store, owners));
   auto pick = [self] {
     auto& st = self->state;
     return st.workers[st.next++ % st.workers.size()];
@@ -70,14 +116,15 @@ cas_actor::behavior_type cas_store(cas_actor::stateful_pointer<cas_state> self,
       [self, pick](missing_atom a, find_missing& q) {
         return self->delegate(pick(), a, std::move(q));
       },
-      [self, pick](walk_atom a, blob_ref& root) {
-        return self->delegate(pick(), a, std::move(root));
+      [self, pick](walk_atom a, walk_request& req) {
+        return self->delegate(pick(), a, std::move(req));
       },
   };
 }
 
-cas_actor spawn_cas_store(caf::actor_system& sys, blob_store_ptr store, size_t workers) {
-  return sys.spawn(cas_store, std::move(store), workers);
+cas_actor spawn_cas_store(caf::actor_system& sys, blob_store_ptr store, owner_index_ptr owners,
+                          size_t workers) {
+  return sys.spawn(cas_store, std::move(store), std::move(owners), workers);
 }
 
 } // namespace ferry

@@ -17,6 +17,7 @@
 #include "sandbox/host_id.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/metadata_store.hpp"
+#include "storage/owner_index.hpp"
 #include "storage/secret_box.hpp"
 
 #include <caf/actor_system.hpp>
@@ -246,6 +247,7 @@ int main(int argc, char** argv) {
 
   std::vector<child_spec> children;
   blob_store_ptr blobs;
+  owner_index_ptr owners;
   std::shared_ptr<metadata_store> meta;
   registry_options reg_opts;
   if (me->roles.count("storage")) {
@@ -253,6 +255,10 @@ int main(int argc, char** argv) {
     if (!store)
       return die(reason_of(store.error()));
     blobs = make_verifying_blob_store(*store);
+    auto index = open_owner_index((fs::path(data_dir) / "owners").string());
+    if (!index)
+      return die(reason_of(index.error()));
+    owners = std::move(*index);
   }
   if (me->roles.count("api")) {
     auto m = metadata_store::open((fs::path(data_dir) / "meta").string());
@@ -281,9 +287,9 @@ int main(int argc, char** argv) {
 
   if (blobs)
     children.push_back(child_spec{"cas",
-                                  [&sys, blobs](directory_actor) {
+                                  [&sys, blobs, owners](directory_actor) {
                                     return caf::actor_cast<caf::actor>(
-                                        spawn_cas_store(sys, blobs, 4));
+                                        spawn_cas_store(sys, blobs, owners, 4));
                                   },
                                   {},
                                   0,

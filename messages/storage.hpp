@@ -44,8 +44,10 @@ struct blob {
 /// Store all blobs or none. Each is verified against its name; a directory
 /// node must parse and name only content that is stored (or earlier in the
 /// same batch). Fails with hash_mismatch, bad_path, missing_blobs, storage_error.
+/// With an owner (a user), the user holds them afterwards (owner_index).
 struct put_blobs {
   std::vector<blob> blobs;
+  std::string owner;
 };
 
 /// Store the blobs of a pack (POST /v1/blobs) as put_blobs does, parsed by
@@ -56,6 +58,7 @@ struct put_blobs {
 struct blob_pack {
   std::string bytes;
   uint8_t max_ns = 1; ///< the highest namespace the sender may write (clients: tree)
+  std::string owner;  ///< as in put_blobs
 };
 
 /// Acknowledges a put after a synced write.
@@ -64,9 +67,18 @@ struct put_ack {
   uint64_t bytes = 0;  ///< bytes of the new blobs
 };
 
-/// Which of these references are not stored.
+/// Which of these references are not stored; with an owner, also those the
+/// owner does not hold (to a user, another's blob is as good as absent).
 struct find_missing {
   std::vector<blob_ref> refs;
+  std::string owner;
+};
+
+/// Validate and count a stored tree; with an owner, every node and file of
+/// it must be the owner's (else missing_blobs).
+struct walk_request {
+  blob_ref root;
+  std::string owner;
 };
 
 /// Indices into find_missing::refs of the blobs that are not stored.
@@ -91,11 +103,11 @@ typename Inspector::result_type inspect(Inspector& f, blob& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, put_blobs& x) {
-  return f(caf::meta::type_name("ferry.put_blobs"), x.blobs);
+  return f(caf::meta::type_name("ferry.put_blobs"), x.blobs, x.owner);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, blob_pack& x) {
-  return f(caf::meta::type_name("ferry.blob_pack"), x.bytes, x.max_ns);
+  return f(caf::meta::type_name("ferry.blob_pack"), x.bytes, x.max_ns, x.owner);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, put_ack& x) {
@@ -103,7 +115,11 @@ typename Inspector::result_type inspect(Inspector& f, put_ack& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, find_missing& x) {
-  return f(caf::meta::type_name("ferry.find_missing"), x.refs);
+  return f(caf::meta::type_name("ferry.find_missing"), x.refs, x.owner);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, walk_request& x) {
+  return f(caf::meta::type_name("ferry.walk_request"), x.root, x.owner);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, missing_set& x) {
@@ -119,11 +135,12 @@ typename Inspector::result_type inspect(Inspector& f, tree_stats& x) {
 ///  - get: the verified bytes of one blob; not_found or corrupt.
 ///  - missing: which references are absent.
 ///  - walk: validate a stored tree from its root (every node present, every
-///    symlink inside the tree) and count it; missing_blobs or bad_symlink.
+///    symlink inside the tree, everything the owner's) and count it;
+///    missing_blobs or bad_symlink.
 using cas_actor = caf::typed_actor<caf::replies_to<put_atom, put_blobs>::with<put_ack>,
                                    caf::replies_to<put_atom, blob_pack>::with<put_ack>,
                                    caf::replies_to<get_atom, blob_ref>::with<blob>,
                                    caf::replies_to<missing_atom, find_missing>::with<missing_set>,
-                                   caf::replies_to<walk_atom, blob_ref>::with<tree_stats>>;
+                                   caf::replies_to<walk_atom, walk_request>::with<tree_stats>>;
 
 } // namespace ferry

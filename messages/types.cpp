@@ -18,6 +18,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<blob_pack>("ferry.blob_pack");
   cfg.add_message_type<put_ack>("ferry.put_ack");
   cfg.add_message_type<find_missing>("ferry.find_missing");
+  cfg.add_message_type<walk_request>("ferry.walk_request");
   cfg.add_message_type<missing_set>("ferry.missing_set");
   cfg.add_message_type<std::vector<uint32_t>>("ferry.u32s");
   cfg.add_message_type<tree_stats>("ferry.tree_stats");

@@ -54,8 +54,10 @@ std::string parse_blob_pack(std::string_view body, std::vector<blob_view>& out,
                             uint8_t max_ns = static_cast<uint8_t>(blob_ns::tree));
 
 /// Walks a stored tree from its root: every directory node present and
-/// valid, every symlink inside the tree. Counts files, bytes and dirs.
+/// valid, every symlink inside the tree. Counts files, bytes and dirs; with
+/// seen, lists every node and file blob it names.
 caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root,
-                                    uint8_t tree_ns = static_cast<uint8_t>(blob_ns::tree));
+                                    uint8_t tree_ns = static_cast<uint8_t>(blob_ns::tree),
+                                    std::vector<blob_ref>* seen = nullptr);
 
 } // namespace ferry

@@ -118,7 +118,8 @@ blob_store_ptr make_verifying_blob_store(blob_store_ptr inner) {
   return std::make_shared<verifying_blob_store>(std::move(inner));
 }
 
-caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root, uint8_t tree_ns) {
+caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root, uint8_t tree_ns,
+                                    std::vector<blob_ref>* seen) {
   tree_stats stats;
   std::deque<std::pair<std::string, std::string>> todo{{"", root}}; // path, hash
   std::vector<tree_entry> entries;
@@ -135,6 +136,8 @@ caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root, 
     if (auto why = parse_tree(*bytes, entries); !why.empty())
       return make_error(ec::corrupt, "directory node " + hash + ": " + why);
     stats.dirs++;
+    if (seen)
+      seen->push_back(blob_ref{tree_ns, hash});
     for (auto& e : entries) {
       auto sub = path.empty() ? e.name : path + "/" + e.name;
       switch (e.kind) {
@@ -144,7 +147,11 @@ caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root, 
             return make_error(ec::bad_symlink, why);
           stats.files++;
           break;
-        default: stats.files++; stats.bytes += e.size;
+        default:
+          stats.files++;
+          stats.bytes += e.size;
+          if (seen)
+            seen->push_back(blob_ref{static_cast<uint8_t>(tree_ns - 1), e.ref});
       }
     }
   }

@@ -27,6 +27,7 @@ http_response missing_binary(route_ctx& c) {
   if (body.size() / 33 > api_limits::max_hashes)
     return fail(ec::too_large, "at most 200000 hashes per request");
   find_missing q;
+  q.owner = c.who.user;
   q.refs.reserve(body.size() / 33);
   for (size_t pos = 0; pos < body.size(); pos += 33) {
     auto ns = static_cast<uint8_t>(body[pos]);
@@ -75,6 +76,7 @@ http_response missing_route(route_ctx& c) {
   if (doc.is_discarded() || !doc.is_object())
     return fail(ec::bad_request, "body is not a JSON object");
   find_missing q;
+  q.owner = c.who.user;
   for (auto [key, ns] : {std::pair{"source", blob_ns::source}, std::pair{"tree", blob_ns::tree}}) {
     if (!doc.contains(key))
       continue;
@@ -104,12 +106,13 @@ http_response put_blob(route_ctx& c) {
   if (!is_hash_hex(c.param("hash")))
     return fail(ec::bad_request, "a blob is named by 64 lower-case hex digits");
   put_blobs req;
+  req.owner = c.who.user;
   req.blobs.push_back(blob{*ns, c.param("hash"), std::move(c.req.body)});
   return put_blobs_route(c, std::move(req), 1);
 }
 
 http_response put_pack(route_ctx& c) {
-  return put_blobs_route(c, blob_pack{std::move(c.req.body)}, 0);
+  return put_blobs_route(c, blob_pack{std::move(c.req.body), 1, c.who.user}, 0);
 }
 
 http_response get_blob(route_ctx& c) {

@@ -119,11 +119,13 @@ caf::expected<std::vector<flat_entry>> decode_manifest(const std::string& bytes)
 }
 
 /// Makes a tree complete in storage and checks it: from a flat manifest,
-/// every file blob must be stored, then the directory nodes are stored; a
-/// root must name a stored, valid tree. Nothing is written if a check fails.
+/// every file blob must be stored and the owner's, then the directory nodes
+/// are stored (and the owner's); a root must name a stored, valid tree
+/// whose every blob is the owner's. Nothing is written if a check fails.
 caf::expected<std::pair<std::string, tree_stats>> settle_tree(caf::scoped_actor& self,
                                                               role_cache& roles, std::string root,
-                                                              std::vector<flat_entry>* manifest) {
+                                                              std::vector<flat_entry>* manifest,
+                                                              const std::string& owner) {
   if (manifest) {
     built_tree tree;
     if (auto err = build_tree(*manifest, tree))
@@ -132,6 +134,7 @@ caf::expected<std::pair<std::string, tree_stats>> settle_tree(caf::scoped_actor&
                                                   : ec::bad_request,
                         err.reason);
     find_missing q;
+    q.owner = owner;
     std::vector<const flat_entry*> named;
     for (auto& f : *manifest)
       if (f.kind != entry_kind::link) {
@@ -147,6 +150,7 @@ caf::expected<std::pair<std::string, tree_stats>> settle_tree(caf::scoped_actor&
                             " blob(s) named by the manifest are not stored, e.g. '" +
                             named[missing->indices.front()]->path + "'");
     put_blobs nodes;
+    nodes.owner = owner;
     for (auto& n : tree.nodes)
       nodes.blobs.push_back(blob{static_cast<uint8_t>(blob_ns::tree), n.hash, n.bytes});
     auto stored = ask_role<put_ack, cas_actor>(self, roles, "cas", put_atom::value, nodes);
@@ -154,20 +158,22 @@ caf::expected<std::pair<std::string, tree_stats>> settle_tree(caf::scoped_actor&
       return stored.error();
     root = tree.root;
   }
-  // A walk's result depends only on the root hash: remember it.
-  if (auto known = roles.walked(root))
+  // A walk's result depends only on the root and the owner: remember it.
+  auto walked = owner + '\0' + root;
+  if (auto known = roles.walked(walked))
     return std::make_pair(root, *known);
-  auto stats = ask_role<tree_stats, cas_actor>(self, roles, "cas", walk_atom::value,
-                                               blob_ref{static_cast<uint8_t>(blob_ns::tree), root});
+  auto stats = ask_role<tree_stats, cas_actor>(
+      self, roles, "cas", walk_atom::value,
+      walk_request{blob_ref{static_cast<uint8_t>(blob_ns::tree), root}, owner});
   if (!stats)
     return stats.error();
-  roles.remember_walk(root, *stats);
+  roles.remember_walk(walked, *stats);
   return std::make_pair(root, *stats);
 }
 
 caf::expected<version_info> seal(caf::scoped_actor& self, role_cache& roles, const principal& who,
                                  const version_info& v, std::vector<flat_entry>* manifest) {
-  auto settled = settle_tree(self, roles, v.root, manifest);
+  auto settled = settle_tree(self, roles, v.root, manifest, who.user);
   if (!settled)
     return settled.error();
   auto& [root, stats] = *settled;
@@ -219,7 +225,7 @@ http_response create_version(route_ctx& c) {
   }
   // Check before creating, so that a refused seal leaves nothing behind.
   if (want_seal) {
-    auto s = settle_tree(c.self, c.roles, req.root, has_manifest ? &entries : nullptr);
+    auto s = settle_tree(c.self, c.roles, req.root, has_manifest ? &entries : nullptr, c.who.user);
     if (!s)
       return fail(s.error());
     req.root = s->first;

@@ -218,7 +218,14 @@ TEST_CASE_METHOD(fixture, "a token cannot touch another user's project") {
                     manifest_of({{{"path", "index.html"}, {"hash", h}, {"size", 12}}}));
   REQUIRE(r.status == 201);
   auto id = json::parse(r.body)["id"].get<std::string>();
-  // (the name is taken; nothing else of the project shows)
+  // admin's blob is not mallory's to seal, though its bytes are stored
+  refused(node.api_as(mallory, "POST", "/v1/projects/mine/versions",
+                      manifest_of({{{"path", "index.html"}, {"hash", h}, {"size", 12}}})),
+          409, "missing_blobs");
+  // with her own copy of the bytes: the name is taken (nothing else of the project shows)
+  REQUIRE(node.api_as(mallory, "PUT", "/v1/blobs/source/" + h, "admin's file",
+                      "application/octet-stream")
+              .status == 201);
   refused(node.api_as(mallory, "POST", "/v1/projects/site/versions",
                       manifest_of({{{"path", "index.html"}, {"hash", h}, {"size", 12}}})),
           409, "conflict");
