@@ -64,6 +64,30 @@ std::string env_aad(const std::string& project, const std::string& environment,
   return project + '\0' + environment + '\0' + name;
 }
 
+/// Whether a version of `bytes` more fits in the project's bounds; the
+/// error says which it would pass.
+caf::error check_quota(metadata_store& store, const registry_options& opts,
+                       const std::string& project, uint64_t bytes) {
+  auto mib = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+  if (bytes > opts.max_deploy_bytes)
+    return make_error(ec::too_large, "the version holds " + mib(bytes) + ", over the " +
+                                         mib(opts.max_deploy_bytes) +
+                                         " a deploy may have (max_deploy_mb)");
+  auto versions = store.list_versions(project);
+  if (!versions)
+    return versions.error();
+  uint64_t kept = 0;
+  for (auto& v : *versions)
+    if (v.state != "created" && v.state != "removed")
+      kept += v.bytes;
+  if (kept + bytes > opts.max_project_bytes)
+    return make_error(ec::too_large, "project " + project + " keeps " + mib(kept) +
+                                         " in its versions; this one (" + mib(bytes) +
+                                         ") would pass its " + mib(opts.max_project_bytes) +
+                                         " (max_project_mb): ferry rm old deployments first");
+  return {};
+}
+
 /// The project if p may use it: not_found (also for another user's project:
 /// nobody learns that it exists) or a storage error otherwise.
 caf::expected<project_record> authorize(metadata_store& store, const principal& p,
@@ -197,6 +221,9 @@ registry_actor::behavior_type version_registry(registry_ptr self,
         } else {
           proj.info = project_info{req.project, p.user, st.now_ms(), 0};
         }
+        if (req.sealed)
+          if (auto err = check_quota(*st.store, st.opts, req.project, req.bytes))
+            return err;
         version_record v;
         do { // 65 random bits: a collision is all but impossible, but never silent
           v.info.id = new_version_id();
@@ -524,6 +551,8 @@ registry_actor::behavior_type version_registry(registry_ptr self,
                                               " and can no longer change");
         if (!v->info.root.empty() && v->info.root != req.root)
           return make_error(ec::conflict, "version " + req.id + " has another root");
+        if (auto err = check_quota(*st.store, st.opts, v->info.project, req.bytes))
+          return err;
         v->info.state = "sealed";
         v->info.root = req.root;
         v->info.files = req.files;

@@ -17,8 +17,10 @@
 namespace ferry {
 
 struct registry_options {
-  std::string domain = "ferry.localhost"; ///< production aliases are PROJECT.domain
-  std::string secret_key;                 ///< 32 bytes: seals environment variables
+  std::string domain = "ferry.localhost";   ///< production aliases are PROJECT.domain
+  std::string secret_key;                   ///< 32 bytes: seals environment variables
+  uint64_t max_deploy_bytes = 1ULL << 30;   ///< the files of one version
+  uint64_t max_project_bytes = 10ULL << 30; ///< the files of a project's versions together
 };
 
 struct registry_state {

@@ -272,6 +272,8 @@ int main(int argc, char** argv) {
       return die(reason_of(key.error()));
     reg_opts.secret_key = std::move(*key);
     reg_opts.domain = cluster.domain;
+    reg_opts.max_deploy_bytes = cluster.tenants.max_deploy_mb << 20;
+    reg_opts.max_project_bytes = cluster.tenants.max_project_mb << 20;
   }
 
   caf::actor_system_config cfg;

@@ -35,6 +35,11 @@ public:
 
   /// Indices of the refs that are not stored.
   virtual caf::expected<std::vector<uint32_t>> find_missing(const std::vector<blob_ref>& refs) = 0;
+
+  /// Stores size bytes read from fd (a file namespace only) and names them
+  /// by their hash, which it returns. This one reads them into memory;
+  /// a backend that can streams them (never whole in memory).
+  virtual caf::expected<std::string> put_file(uint8_t ns, int fd, uint64_t size);
 };
 
 using blob_store_ptr = std::shared_ptr<blob_store>;

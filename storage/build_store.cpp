@@ -48,8 +48,11 @@ public:
     r.setSlotAcquireUs(s.slot_acquire_us);
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    auto st = db_->Put(wo, cfs_[1], s.id, to_bytes(mb));
-    return st.ok() ? caf::error{} : make_error(ec::storage_error, "store build: " + st.ToString());
+    rocksdb::WriteBatch batch;
+    batch.Put(cfs_[1], s.id, to_bytes(mb));
+    auto st = write_resuming(*db_, wo, &batch);
+    return st.ok() ? caf::error{}
+                   : make_error(ec::storage_error, "store build: " + write_failure(st));
   }
 
   caf::error append(const std::string& id, const log_line& line) override {
@@ -58,9 +61,11 @@ public:
     r.setMs(line.ms);
     r.setStream(line.stream);
     r.setText(line.text);
-    auto st = db_->Put(rocksdb::WriteOptions{}, cfs_[2], sequence_key(id, line.seq), to_bytes(mb));
+    rocksdb::WriteBatch batch;
+    batch.Put(cfs_[2], sequence_key(id, line.seq), to_bytes(mb));
+    auto st = write_resuming(*db_, rocksdb::WriteOptions{}, &batch);
     return st.ok() ? caf::error{}
-                   : make_error(ec::storage_error, "store log line: " + st.ToString());
+                   : make_error(ec::storage_error, "store log line: " + write_failure(st));
   }
 
   caf::expected<std::vector<stored_build>> all() override {

@@ -20,6 +20,9 @@ namespace ferry {
 
 namespace {
 
+/// Files from this size on are streamed into the store.
+constexpr uint64_t streamed_from = 1 << 20;
+
 caf::error io_error(const std::string& what) {
   return make_error(ec::storage_error, what + ": " + std::strerror(errno));
 }
@@ -189,6 +192,14 @@ caf::expected<std::pair<std::string, tree_stats>> import_dir(blob_store& store,
         unique_fd file{::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
         if (!file)
           return io_error("open " + sub);
+        auto kind = (st.st_mode & 0111) ? entry_kind::exec : entry_kind::file;
+        if (size >= streamed_from) { // streamed into the store, never whole in memory
+          auto hash = store.put_file(file_ns, file.fd, size);
+          if (!hash)
+            return make_error(code_of(hash.error()), "'" + sub + "': " + reason_of(hash.error()));
+          entries.push_back(flat_entry{sub, kind, size, *hash});
+          return {};
+        }
         std::string data(size, '\0');
         size_t got = 0;
         while (got < data.size()) {
@@ -200,8 +211,7 @@ caf::expected<std::pair<std::string, tree_stats>> import_dir(blob_store& store,
           got += static_cast<size_t>(r);
         }
         auto hash = sha256_hex(data);
-        entries.push_back(flat_entry{sub, (st.st_mode & 0111) ? entry_kind::exec : entry_kind::file,
-                                     data.size(), hash});
+        entries.push_back(flat_entry{sub, kind, data.size(), hash});
         batch_bytes += data.size();
         batch.push_back(blob{file_ns, hash, std::move(data)});
         if (batch_bytes > (8 << 20))

@@ -437,9 +437,9 @@ private:
   caf::error write(rocksdb::WriteBatch& b) {
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    auto st = db_->Write(wo, &b);
+    auto st = write_resuming(*db_, wo, &b);
     if (!st.ok())
-      return make_error(ec::storage_error, "metadata write: " + st.ToString());
+      return make_error(ec::storage_error, "metadata write: " + write_failure(st));
     return {};
   }
 

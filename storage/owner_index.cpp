@@ -32,9 +32,9 @@ public:
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    auto st = db_.first->Write(wo, &batch);
+    auto st = write_resuming(*db_.first, wo, &batch);
     if (!st.ok())
-      return make_error(ec::storage_error, "record the owner of blobs: " + st.ToString());
+      return make_error(ec::storage_error, "record the owner of blobs: " + write_failure(st));
     return {};
   }
 

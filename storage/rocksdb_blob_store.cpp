@@ -19,11 +19,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <mutex>
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -123,6 +125,11 @@ public:
     put_ack ack;
     if (missing->empty())
       return ack;
+    uint64_t need = 0;
+    for (auto i : *missing)
+      need += blobs[i].data.size() + 40;
+    if (auto err = check_space(need))
+      return err;
     bool created = false;
     auto w = take_writer(created);
     if (w.fd < 0)
@@ -156,6 +163,7 @@ public:
     }
     if (!write_all(w.fd, iov) || ::fdatasync(w.fd) != 0) {
       auto why = std::string(std::strerror(errno));
+      (void)!::ftruncate(w.fd, static_cast<off_t>(w.offset)); // give the space back
       give_back(w, false);
       return make_error(ec::storage_error, "append to segment: " + why);
     }
@@ -167,10 +175,97 @@ public:
     give_back(w, true);
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    auto st = db_->Write(wo, &batch);
+    auto st = write_resuming(*db_, wo, &batch);
     if (!st.ok())
-      return make_error(ec::storage_error, "write blob index: " + st.ToString());
+      return make_error(ec::storage_error, "write blob index: " + write_failure(st));
     return ack;
+  }
+
+  /// Streams a file in: read once to hash it (nothing to do if it is
+  /// stored), once more into a segment, checked against that hash.
+  caf::expected<std::string> put_file(uint8_t ns, int fd, uint64_t size) override {
+    std::vector<char> buf(1 << 20);
+    auto read_at = [&](uint64_t at, size_t n) -> ssize_t {
+      while (true) {
+        auto got = ::pread(fd, buf.data(), n, static_cast<off_t>(at));
+        if (got < 0 && errno == EINTR)
+          continue;
+        return got;
+      }
+    };
+    auto pass = [&](const std::function<bool(const char*, size_t)>& each) -> caf::expected<digest> {
+      sha256_stream h;
+      for (uint64_t at = 0; at < size;) {
+        auto n = read_at(at, static_cast<size_t>(std::min<uint64_t>(buf.size(), size - at)));
+        if (n <= 0)
+          return make_error(ec::storage_error,
+                            "read a file to store: it changed or cannot be read");
+        h.update(buf.data(), static_cast<size_t>(n));
+        if (each && !each(buf.data(), static_cast<size_t>(n)))
+          return make_error(ec::storage_error,
+                            "append to segment: " + std::string(std::strerror(errno)));
+        at += static_cast<uint64_t>(n);
+      }
+      return h.finish();
+    };
+    auto first = pass(nullptr);
+    if (!first)
+      return first.error();
+    blob_ref ref{ns, to_hex(*first)};
+    auto missing = find_missing({ref});
+    if (!missing)
+      return missing.error();
+    if (missing->empty())
+      return ref.hash;
+    if (auto err = check_space(size + 40))
+      return err;
+    std::string key;
+    if (auto err = key_of(ref, key))
+      return err;
+    bool created = false;
+    auto w = take_writer(created);
+    if (w.fd < 0)
+      return make_error(ec::storage_error, "create segment: " + std::string(std::strerror(errno)));
+    char header[40];
+    std::memcpy(header, key.data() + 1, 32);
+    std::memcpy(header + 32, &size, 8);
+    std::vector<iovec> head{iovec{header, 40}};
+    auto fail = [&](caf::error err) {
+      (void)!::ftruncate(w.fd, static_cast<off_t>(w.offset)); // give the space back
+      give_back(w, false);
+      return err;
+    };
+    if (!write_all(w.fd, head))
+      return fail(
+          make_error(ec::storage_error, "append to segment: " + std::string(std::strerror(errno))));
+    auto second = pass([&](const char* p, size_t n) {
+      std::vector<iovec> v{iovec{const_cast<char*>(p), n}};
+      return write_all(w.fd, v);
+    });
+    if (!second)
+      return fail(second.error());
+    if (*second != *first)
+      return fail(make_error(ec::storage_error, "the file changed while it was stored"));
+    if (::fdatasync(w.fd) != 0)
+      return fail(
+          make_error(ec::storage_error, "sync segment: " + std::string(std::strerror(errno))));
+    if (created && !sync_dir())
+      return fail(make_error(ec::storage_error, "sync " + segments_ + ": " + std::strerror(errno)));
+    char where[kIndexValue];
+    uint64_t data_at = w.offset + 40;
+    std::memcpy(where, &size, 8);
+    std::memcpy(where + 8, &w.id, 8);
+    std::memcpy(where + 16, &data_at, 8);
+    w.offset = data_at + size;
+    give_back(w, true);
+    rocksdb::WriteBatch batch;
+    batch.Put(index_cf(), key, rocksdb::Slice(where, kIndexValue));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    auto st = write_resuming(*db_, wo, &batch);
+    if (!st.ok())
+      return make_error(ec::storage_error, "write blob index: " + write_failure(st));
+    return ref.hash;
   }
 
   caf::expected<std::vector<uint32_t>> find_missing(const std::vector<blob_ref>& refs) override {
@@ -198,6 +293,22 @@ public:
   }
 
 private:
+  /// Space for these blobs, and some left for the stores' own writes: a
+  /// clear refusal instead of a disk filled to its last byte.
+  caf::error check_space(uint64_t need) {
+    struct statvfs fs {};
+    if (::statvfs(segments_.c_str(), &fs) != 0)
+      return {};
+    uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    constexpr uint64_t keep = 16 << 20;
+    if (free < need + keep)
+      return make_error(ec::storage_error, "the disk is full: " + std::to_string(free >> 20) +
+                                               " MiB free, " + std::to_string((need >> 20) + 1) +
+                                               " MiB to store and 16 MiB kept " +
+                                               "for ferry's own records");
+    return {};
+  }
+
   /// Index key: namespace byte + raw SHA-256.
   static caf::error key_of(const blob_ref& ref, std::string& key) {
     digest d;

@@ -9,6 +9,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 using namespace ferry;
 using ferry::test::tmpdir;
 
@@ -134,4 +137,37 @@ TEST_CASE("blobs survive a reopen, and corrupted bytes are detected on read") {
   auto s = open_store(d.path());
   CHECK(code_of(s->get({src, a.hash}).error()) == ec::corrupt);
   CHECK(s->get({src, b.hash}).value() == b.data);
+}
+
+TEST_CASE("a file is streamed into the store under its hash, and stored once") {
+  tmpdir d;
+  auto s = open_store(d / "store");
+  std::string data(3 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<char>((i * 7919) >> 3);
+  test::write_file(d / "big.bin", data);
+  int fd = ::open((d / "big.bin").c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  auto hash = s->put_file(src, fd, data.size());
+  REQUIRE(hash);
+  CHECK(*hash == sha256_hex(data));
+  auto back = s->get({src, *hash});
+  REQUIRE(back);
+  CHECK(*back == data);
+  auto segments = [&] {
+    uint64_t total = 0;
+    for (auto& e : std::filesystem::directory_iterator(d / "store/segments"))
+      total += e.file_size();
+    return total;
+  };
+  auto before = segments();
+  CHECK(s->put_file(src, fd, data.size()) == hash); // known: nothing written again
+  CHECK(segments() == before);
+  // a file shorter than said fails, and leaves nothing behind
+  auto short_file = s->put_file(src, fd, data.size() + 10);
+  CHECK_FALSE(short_file);
+  CHECK(segments() == before);
+  // directory nodes are not files
+  CHECK_FALSE(s->put_file(tre, fd, data.size()));
+  ::close(fd);
 }
