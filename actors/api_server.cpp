@@ -153,12 +153,20 @@ struct api_server::impl {
       me.deadline_ms = now_ms() + idle_ms + static_cast<int64_t>(len.value_or(max) / 1000);
       if (len && *len >= direct_read_min && !parser.chunked()) {
         // Large bodies go straight from the socket into their final string:
-        // one copy instead of two, in big reads.
-        req.body.resize(static_cast<size_t>(*len));
-        size_t have = std::min<size_t>(buf.size(), req.body.size());
-        std::memcpy(req.body.data(), buf.data().data(), have);
+        // one copy instead of two, in big reads. Its memory grows with what
+        // arrives (reserved, not touched, before): a client that announces
+        // 64 MiB and sends little costs little.
+        size_t want = static_cast<size_t>(*len);
+        req.body.reserve(want);
+        size_t have = std::min<size_t>(buf.size(), want);
+        req.body.assign(static_cast<const char*>(buf.data().data()), have);
         buf.consume(have);
-        asio::read(sock, asio::buffer(req.body.data() + have, req.body.size() - have), ec);
+        while (!ec && req.body.size() < want) {
+          auto at = req.body.size();
+          req.body.resize(std::min(want, at + (size_t{1} << 20)));
+          auto n = sock.read_some(asio::buffer(req.body.data() + at, req.body.size() - at), ec);
+          req.body.resize(at + n);
+        }
         if (ec)
           break;
       } else if (has_body) {

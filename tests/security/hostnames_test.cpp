@@ -73,12 +73,11 @@ TEST_CASE("a tenant can neither hijack another's deployment host nor squat host 
   auto assign = c.node->api_as(mallory, "POST", "/v1/projects/evil/domains",
                                json{{"name", "evil.example"}}.dump());
   CHECK(assign.status == 403);
-  for (std::string refused :
-       std::vector<std::string>{"ferry.localhost", "x.ferry.localhost", "127.0.0.1", "localhost",
-                                "com"}) {
+  for (std::string refused : std::vector<std::string>{"ferry.localhost", "x.ferry.localhost",
+                                                      "127.0.0.1", "localhost", "com"}) {
     INFO(refused);
-    CHECK(c.node->api("POST", "/v1/projects/evil/domains", json{{"name", refused}}.dump())
-              .status == 400);
+    CHECK(c.node->api("POST", "/v1/projects/evil/domains", json{{"name", refused}}.dump()).status ==
+          400);
   }
   REQUIRE(c.node->api("POST", "/v1/projects/evil/domains", json{{"name", "evil.example"}}.dump())
               .status == 201);
@@ -101,9 +100,8 @@ TEST_CASE("another tenant's project answers as if it did not exist", "[security]
   auto mallory = c.add_user("mallory");
   write_file(c.dir / "shop/index.html", "shop\n");
   auto shop = c.deploy_ok(c.dir / "shop", "shop", victim);
-  for (auto path : {"/v1/projects/shop", "/v1/projects/shop/versions",
-                    "/v1/projects/shop/aliases", "/v1/projects/shop/env",
-                    "/v1/projects/shop/domains"}) {
+  for (auto path : {"/v1/projects/shop", "/v1/projects/shop/versions", "/v1/projects/shop/aliases",
+                    "/v1/projects/shop/env", "/v1/projects/shop/domains"}) {
     INFO(path);
     auto theirs = c.node->api_as(mallory, "GET", path);
     std::string nobody = path;
@@ -119,9 +117,9 @@ TEST_CASE("another tenant's project answers as if it did not exist", "[security]
   auto v = c.node->api_as(mallory, "GET", "/v1/versions/" + id_of(shop));
   CHECK(v.status == 404);
   // and an attempt to add a variable does not take the project over
-  auto env = c.node->api_as(mallory, "POST", "/v1/projects/shop/env",
-                            json{{"name", "X"}, {"value", "y"}, {"environment", "production"}}
-                                .dump());
+  auto env =
+      c.node->api_as(mallory, "POST", "/v1/projects/shop/env",
+                     json{{"name", "X"}, {"value", "y"}, {"environment", "production"}}.dump());
   CHECK(env.status == 404);
   CHECK(c.node->api_as(victim, "GET", "/v1/projects/shop").status == 200);
 }

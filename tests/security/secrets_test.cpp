@@ -49,8 +49,9 @@ struct secrets_fixture {
 
 } // namespace
 
-TEST_CASE_METHOD(secrets_fixture, "a function that fails holding a secret shows it to no visitor "
-                                  "and to no log",
+TEST_CASE_METHOD(secrets_fixture,
+                 "a function that fails holding a secret shows it to no visitor "
+                 "and to no log",
                  "[security]") {
   env_add("leaky", "DB_PASSWORD", "preview", secret);
   auto url = c.deploy_ok(c.attack("secrets-broken"), "leaky", token);
@@ -76,8 +77,9 @@ TEST_CASE_METHOD(secrets_fixture, "a function that fails holding a secret shows 
   CHECK(found);
 }
 
-TEST_CASE_METHOD(secrets_fixture, "a function's output masks every form of a secret, keeps "
-                                  "ferry's own variables, and cannot pass for the router",
+TEST_CASE_METHOD(secrets_fixture,
+                 "a function's output masks every form of a secret, keeps "
+                 "ferry's own variables, and cannot pass for the router",
                  "[security]") {
   env_add("leaky", "DB_PASSWORD", "preview", secret);
   auto url = c.deploy_ok(c.attack("secrets"), "leaky", token);
@@ -114,8 +116,9 @@ TEST_CASE_METHOD(secrets_fixture, "a function's output masks every form of a sec
   CHECK(grep.out.empty());
 }
 
-TEST_CASE_METHOD(secrets_fixture, "a promoted preview deployment serves production's variables "
-                                  "at production and the preview's at its own URL",
+TEST_CASE_METHOD(secrets_fixture,
+                 "a promoted preview deployment serves production's variables "
+                 "at production and the preview's at its own URL",
                  "[security]") {
   env_add("app", "API_KEY", "preview", "preview-key-1111");
   env_add("app", "API_KEY", "production", "production-key-2222");

@@ -1,0 +1,272 @@
+// Point 8 of tenant isolation: what one tenant (or anyone) can make ferryd
+// spend is bounded. Unauthenticated bodies, descriptors, a build that
+// prints without end, a sparse huge output file, deploys past the size
+// limits of a version and of a project, and a disk that fills up.
+#include "tests/security/tenant.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace ferry::test;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Resident memory of a process, in MiB.
+uint64_t rss_mib(pid_t pid) {
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stoull(line.substr(6)) / 1024;
+  return 0;
+}
+
+/// A ferryd under a descriptor limit (prlimit SOFT:HARD), on loopback.
+struct limited_ferryd {
+  tmpdir dir;
+  std::unique_ptr<process> proc;
+  std::string url, router_url;
+  limited_ferryd(const std::string& nofile, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{"/usr/bin/prlimit", "--nofile=" + nofile, FERRYD_BIN,
+                                  "--data-dir",       dir / "data",         "--listen",
+                                  "127.0.0.1:0",      "--runtime-pool",     "0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc = std::make_unique<process>(argv, std::map<std::string, std::string>{}, dir.path());
+    url = proc->first_line(std::chrono::seconds(20));
+    router_url = proc->line(1, std::chrono::seconds(5));
+    REQUIRE(url.rfind("http://", 0) == 0);
+  }
+  ~limited_ferryd() {
+    proc->signal(SIGTERM);
+    proc->wait(std::chrono::seconds(15));
+  }
+};
+
+void raise_own_nofile() {
+  rlimit r{};
+  ::getrlimit(RLIMIT_NOFILE, &r);
+  r.rlim_cur = r.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &r);
+}
+
+/// A tmpfs of `mib` MiB mounted (by root) at a new directory, unmounted after.
+struct small_disk {
+  tmpdir dir;
+  std::string path = dir / "disk";
+  explicit small_disk(int mib) {
+    fs::create_directories(path);
+    REQUIRE(::mount("ferry-test", path.c_str(), "tmpfs", 0,
+                    ("size=" + std::to_string(mib) + "m").c_str()) == 0);
+  }
+  ~small_disk() { ::umount2(path.c_str(), MNT_DETACH); }
+};
+
+} // namespace
+
+TEST_CASE("bodies of requests without a valid token cost ferryd no memory", "[security]") {
+  tenant_cluster c;
+  auto pid = c.node->proc().pid();
+  auto before = rss_mib(pid);
+  std::vector<int> conns;
+  for (int i = 0; i < 16; ++i) {
+    int fd = connect_to(c.node->url);
+    REQUIRE(fd >= 0);
+    std::string head = "PUT /v1/blobs/source/" + std::string(64, 'a') +
+                       " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer fry_" + std::string(40, '0') +
+                       "\r\nContent-Length: 67108864\r\n\r\n" + std::string(1 << 20, 'x');
+    ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+    conns.push_back(fd);
+  }
+  for (int fd : conns) {
+    char buf[512] = {};
+    auto n = ::recv(fd, buf, sizeof buf - 1, 0); // answered at once, from the head
+    CHECK(n > 0);
+    CHECK(std::string(buf).rfind("HTTP/1.1 401", 0) == 0);
+    ::close(fd);
+  }
+  auto after = rss_mib(pid);
+  INFO(before << " MiB before, " << after << " MiB after");
+  CHECK(after < 200);
+  CHECK(after < before + 40);
+  CHECK(http("GET", c.node->url + "/healthz").status == 200);
+
+  // with a valid token: memory follows what arrives, and the bodies in
+  // flight have a budget (256 MiB): past it, 503 at once
+  conns.clear();
+  int busy = 0;
+  for (int i = 0; i < 8; ++i) {
+    int fd = connect_to(c.node->url);
+    REQUIRE(fd >= 0);
+    std::string head = "PUT /v1/blobs/source/" + std::string(64, 'a') +
+                       " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + c.node->token +
+                       "\r\nContent-Length: 67108000\r\n\r\nabc";
+    ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+    conns.push_back(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    char buf[256] = {};
+    ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+    busy += std::string(buf).rfind("HTTP/1.1 503", 0) == 0;
+  }
+  CHECK(busy == 4);
+  CHECK(rss_mib(pid) < 200);
+  CHECK(http("GET", c.node->url + "/healthz").status == 200);
+  for (int fd : conns)
+    ::close(fd);
+}
+
+TEST_CASE("ferryd raises its descriptor limit, and out of descriptors still answers",
+          "[security]") {
+  raise_own_nofile();
+  {
+    limited_ferryd d("1024:8192");
+    auto limits = read_file("/proc/" + std::to_string(d.proc->pid()) + "/limits");
+    CHECK(limits.find("Max open files            8192                 8192") != std::string::npos);
+  }
+  limited_ferryd d("1024:1024", {"--idle-timeout", "30"});
+  std::vector<int> idle;
+  for (int i = 0; i < 1100; ++i) {
+    int fd = connect_to(d.router_url);
+    if (fd >= 0)
+      idle.push_back(fd);
+  }
+  CHECK(idle.size() > 1000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto t0 = std::chrono::steady_clock::now();
+  auto health = http("GET", d.url + "/healthz");
+  CHECK(health.status == 200);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+  // one more router client is told, not left hanging
+  t0 = std::chrono::steady_clock::now();
+  auto more = http("GET", d.router_url + "/");
+  CHECK(more.status == 503);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+  CHECK(rss_mib(d.proc->pid()) < 200);
+  for (int fd : idle)
+    ::close(fd);
+}
+
+TEST_CASE("a build that prints without end has its log cut, and reading it stays cheap",
+          "[security]") {
+  tenant_cluster c("max_build_log_mb = 1");
+  auto token = c.add_user("chatty");
+  auto p = c.dir / "chatty";
+  write_file(
+      p + "/package.json",
+      R"({"scripts": {"build": "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 60000000 && mkdir -p dist && echo ok > dist/index.html"}})");
+  c.deploy_ok(p, "chatty", token, {"--no-wait"});
+  CHECK(c.wait_built("chatty", token) == "built");
+  auto log = c.build_log("chatty", token);
+  CHECK(log.find("ferry: the log is cut here") != std::string::npos);
+  CHECK(log.size() < (1 << 20) + (64 << 10));
+  CHECK(log.find("ferry: built") != std::string::npos); // ferry's own lines still come
+  CHECK(rss_mib(c.node->proc().pid()) < 200);
+}
+
+TEST_CASE("a huge output file is refused past the largest file, else streamed", "[security]") {
+  auto sparse = [](tenant_cluster& c, const std::string& size) {
+    auto p = c.dir / ("sparse" + size);
+    write_file(
+        p + "/package.json",
+        R"({"scripts": {"build": "mkdir -p dist && echo ok > dist/index.html && truncate -s )" +
+            size + R"( dist/big.bin"}})");
+    return p;
+  };
+  {
+    tenant_cluster c;
+    auto token = c.add_user("mallory");
+    auto r = c.deploy(sparse(c, "512M"), "sparse", token);
+    CHECK(r.exit_code != 0);
+    auto log = c.build_log("sparse", token);
+    CHECK(log.find("over the largest file allowed (64 MiB)") != std::string::npos);
+    CHECK(rss_mib(c.node->proc().pid()) < 200);
+  }
+  { // allowed larger: stored without holding it in memory
+    tenant_cluster c("max_file_mb = 300\nmax_deploy_mb = 400");
+    auto token = c.add_user("owner");
+    auto url = c.deploy_ok(sparse(c, "200M"), "sparse", token);
+    CHECK(rss_mib(c.node->proc().pid()) < 200);
+    auto head = fetch(url + "/big.bin");
+    CHECK(head.status == 200);
+    CHECK(head.body.size() == (200u << 20));
+  }
+}
+
+TEST_CASE("a version over the deploy limit, or a project over its limit, is refused",
+          "[security]") {
+  tenant_cluster c("max_deploy_mb = 2\nmax_project_mb = 3");
+  auto token = c.add_user("big");
+  auto files = [&](const std::string& name, size_t mib, char fill) {
+    auto p = c.dir / name;
+    write_file(p + "/index.html", "x");
+    write_file(p + "/data.bin", std::string(mib << 20, fill));
+    return p;
+  };
+  auto over = c.deploy(files("over", 3, 'a'), "big", token);
+  CHECK(over.exit_code != 0);
+  CHECK(over.err.find("max_deploy_mb") != std::string::npos);
+  auto first = c.deploy_ok(files("one", 1, 'b'), "big", token);
+  c.deploy_ok(files("two", 1, 'c'), "big", token);
+  auto third = c.deploy(files("three", 1, 'd'), "big", token);
+  CHECK(third.exit_code != 0);
+  CHECK(third.err.find("max_project_mb") != std::string::npos);
+  REQUIRE(ferry_cli({"rm", first.substr(7, 13)}, c.node->url, token, c.home).exit_code == 0);
+  c.deploy_ok(c.dir / "three", "big", token); // room again
+}
+
+TEST_CASE("a full disk fails the writes that need space, and ferryd starts on it", "[security]") {
+  small_disk disk(48);
+  auto data = disk.path + "/data";
+  auto logs = disk.dir / "logs";
+  fs::create_directories(logs);
+  auto node = std::make_unique<ferryd_node>(data, logs);
+  auto home = disk.dir / "home";
+  write_file(home + "/.keep", "");
+  write_file(disk.dir / "site/index.html", "still served\n");
+  auto r = ferry_cli({"deploy", disk.dir / "site", "--project", "site", "--prod"}, node->url,
+                     node->token, home);
+  REQUIRE(r.exit_code == 0);
+  auto url = r.out.substr(0, r.out.find('\n'));
+  // fill the disk to its last block, as another process might
+  {
+    std::ofstream filler(disk.path + "/filler", std::ios::binary);
+    std::string block(1 << 20, 'f');
+    while (filler.write(block.data(), block.size()))
+      ;
+  }
+  write_file(disk.dir / "more/index.html", std::string(2 << 20, 'm'));
+  auto full =
+      ferry_cli({"deploy", disk.dir / "more", "--project", "more"}, node->url, node->token, home);
+  CHECK(full.exit_code != 0);
+  CHECK(full.err.find("disk is full") != std::string::npos);
+  CHECK(http("GET", node->url + "/healthz").status == 200);
+  CHECK(fetch(url + "/").body == "still served\n");
+  // ferryd restarts on the full disk, and serves
+  node->kill9();
+  node->start();
+  CHECK(http("GET", node->url + "/healthz").status == 200);
+  CHECK(fetch(node->router_url + "/", "site.ferry.localhost").body == "still served\n");
+  auto still_full =
+      ferry_cli({"deploy", disk.dir / "more", "--project", "more"}, node->url, node->token, home);
+  CHECK(still_full.exit_code != 0);
+  // space again, and a restart: deploys work
+  fs::remove(disk.path + "/filler");
+  node->terminate();
+  node->start();
+  auto again =
+      ferry_cli({"deploy", disk.dir / "more", "--project", "more"}, node->url, node->token, home);
+  INFO(again.err);
+  CHECK(again.exit_code == 0);
+  node->terminate();
+}
