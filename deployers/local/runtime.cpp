@@ -845,7 +845,11 @@ std::string core::status() const {
     s["deployment"] = key.substr(0, key.find('/'));
     out.push_back(std::move(s));
   }
-  return json{{"functions", out}, {"spare_runtimes", spare_.size()}}.dump();
+  return json{{"functions", out},
+              {"spare_runtimes", spare_.size()},
+              {"deployments_loaded", deployments_.size()},
+              {"loads_pending", loading_.size()}}
+      .dump();
 }
 
 } // namespace ferry::runtime

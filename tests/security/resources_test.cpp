@@ -23,44 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Resident memory of a process, in MiB.
-uint64_t rss_mib(pid_t pid) {
-  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stoull(line.substr(6)) / 1024;
-  return 0;
-}
-
-/// A ferryd under a descriptor limit (prlimit SOFT:HARD), on loopback.
-struct limited_ferryd {
-  tmpdir dir;
-  std::unique_ptr<process> proc;
-  std::string url, router_url;
-  limited_ferryd(const std::string& nofile, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{"/usr/bin/prlimit", "--nofile=" + nofile, FERRYD_BIN,
-                                  "--data-dir",       dir / "data",         "--listen",
-                                  "127.0.0.1:0",      "--runtime-pool",     "0"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    proc = std::make_unique<process>(argv, std::map<std::string, std::string>{}, dir.path());
-    url = proc->first_line(std::chrono::seconds(20));
-    router_url = proc->line(1, std::chrono::seconds(5));
-    REQUIRE(url.rfind("http://", 0) == 0);
-  }
-  ~limited_ferryd() {
-    proc->signal(SIGTERM);
-    proc->wait(std::chrono::seconds(15));
-  }
-};
-
-void raise_own_nofile() {
-  rlimit r{};
-  ::getrlimit(RLIMIT_NOFILE, &r);
-  r.rlim_cur = r.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &r);
-}
-
 /// A tmpfs of `mib` MiB mounted (by root) at a new directory, unmounted after.
 struct small_disk {
   tmpdir dir;
@@ -130,11 +92,12 @@ TEST_CASE("ferryd raises its descriptor limit, and out of descriptors still answ
           "[security]") {
   raise_own_nofile();
   {
-    limited_ferryd d("1024:8192");
-    auto limits = read_file("/proc/" + std::to_string(d.proc->pid()) + "/limits");
+    tenant_cluster c("", {}, {"/usr/bin/prlimit", "--nofile=1024:8192"});
+    auto limits = read_file("/proc/" + std::to_string(c.node->proc().pid()) + "/limits");
     CHECK(limits.find("Max open files            8192                 8192") != std::string::npos);
   }
-  limited_ferryd d("1024:1024", {"--idle-timeout", "30"});
+  tenant_cluster c("", {"--idle-timeout", "30"}, {"/usr/bin/prlimit", "--nofile=1024:1024"});
+  auto& d = *c.node;
   std::vector<int> idle;
   for (int i = 0; i < 1100; ++i) {
     int fd = connect_to(d.router_url);
@@ -152,7 +115,7 @@ TEST_CASE("ferryd raises its descriptor limit, and out of descriptors still answ
   auto more = http("GET", d.router_url + "/");
   CHECK(more.status == 503);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
-  CHECK(rss_mib(d.proc->pid()) < 200);
+  CHECK(rss_mib(d.proc().pid()) < 200);
   for (int fd : idle)
     ::close(fd);
 }

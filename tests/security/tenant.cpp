@@ -4,20 +4,25 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 #include <thread>
+
+#include <sys/resource.h>
 
 namespace ferry::test {
 
 namespace fs = std::filesystem;
 
-tenant_cluster::tenant_cluster(const std::string& conf, std::vector<std::string> extra) {
+tenant_cluster::tenant_cluster(const std::string& conf, std::vector<std::string> extra,
+                               std::vector<std::string> wrapper) {
   write_file(home + "/.keep", "");
   if (!conf.empty()) {
     write_file(dir / "cluster.conf",
                conf + "\n[node local]\napi = 127.0.0.1:0\nroles = api, storage, build, deploy\n");
     extra.insert(extra.end(), {"--config", dir / "cluster.conf"});
   }
-  node = std::make_unique<ferryd_node>(dir / "data", dir.path(), std::move(extra));
+  node =
+      std::make_unique<ferryd_node>(dir / "data", dir.path(), std::move(extra), std::move(wrapper));
   REQUIRE(!node->url.empty());
 }
 
@@ -99,6 +104,22 @@ std::string tenant_cluster::attack(const std::string& name) {
 
 std::string tenant_cluster::at(const std::string& host) const {
   return "http://" + host + node->router_url.substr(node->router_url.rfind(':'));
+}
+
+uint64_t rss_mib(pid_t pid) {
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stoull(line.substr(6)) / 1024;
+  return 0;
+}
+
+void raise_own_nofile() {
+  rlimit r{};
+  ::getrlimit(RLIMIT_NOFILE, &r);
+  r.rlim_cur = r.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &r);
 }
 
 fetched fetch(const std::string& url, const std::string& host, std::vector<std::string> headers) {

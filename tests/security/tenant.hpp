@@ -18,8 +18,9 @@ struct tenant_cluster {
   std::unique_ptr<ferryd_node> node;
 
   /// A one-node ferryd; conf (if any) is written as its cluster.conf, with a
-  /// [node local] section of every role added.
-  explicit tenant_cluster(const std::string& conf = "", std::vector<std::string> extra = {});
+  /// [node local] section of every role added; under a wrapper command if given.
+  explicit tenant_cluster(const std::string& conf = "", std::vector<std::string> extra = {},
+                          std::vector<std::string> wrapper = {});
 
   /// A new user (not an admin); its token.
   std::string add_user(const std::string& name);
@@ -45,6 +46,12 @@ struct tenant_cluster {
   /// http://HOST:ROUTERPORT for a host name under the router.
   std::string at(const std::string& host) const;
 };
+
+/// Resident memory of a process, in MiB.
+uint64_t rss_mib(pid_t pid);
+
+/// This test process's descriptor limit raised to its hard limit.
+void raise_own_nofile();
 
 /// GET url with a Host header (and extra headers "Name: value"), through curl:
 /// the status, the headers and the body.

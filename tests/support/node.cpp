@@ -5,8 +5,12 @@
 
 namespace ferry::test {
 
-ferryd_node::ferryd_node(std::string data_dir_, std::string log_dir, std::vector<std::string> extra)
-    : data_dir(std::move(data_dir_)), log_dir_(std::move(log_dir)), extra_(std::move(extra)) {
+ferryd_node::ferryd_node(std::string data_dir_, std::string log_dir, std::vector<std::string> extra,
+                         std::vector<std::string> wrapper)
+    : data_dir(std::move(data_dir_)),
+      log_dir_(std::move(log_dir)),
+      extra_(std::move(extra)),
+      wrapper_(std::move(wrapper)) {
   start();
 }
 
@@ -31,6 +35,7 @@ void ferryd_node::start() {
     argv.push_back("127.0.0.1:0");
   }
   argv.insert(argv.end(), extra_.begin(), extra_.end());
+  argv.insert(argv.begin(), wrapper_.begin(), wrapper_.end());
   proc_ = std::make_unique<process>(argv, std::map<std::string, std::string>{}, log_dir_);
   auto line = proc_->first_line(std::chrono::seconds(20));
   if (line.rfind("http://", 0) == 0) {

@@ -15,8 +15,10 @@ namespace ferry::test {
 
 class ferryd_node {
 public:
-  /// Starts ferryd --data-dir data_dir --listen 127.0.0.1:0 plus extra args.
-  ferryd_node(std::string data_dir, std::string log_dir, std::vector<std::string> extra = {});
+  /// Starts ferryd --data-dir data_dir --listen 127.0.0.1:0 plus extra args
+  /// (under a wrapper command if given: prlimit --nofile=1024:1024, say).
+  ferryd_node(std::string data_dir, std::string log_dir, std::vector<std::string> extra = {},
+              std::vector<std::string> wrapper = {});
   ~ferryd_node();
 
   void start();
@@ -47,6 +49,7 @@ public:
 private:
   std::string log_dir_;
   std::vector<std::string> extra_;
+  std::vector<std::string> wrapper_;
   std::unique_ptr<process> proc_;
 };
 
