@@ -199,15 +199,16 @@ bool is_internal_address(const sockaddr* addr) {
 
 bool egress_policy::allows(std::string_view host, uint16_t port) const {
   for (auto& entry : hosts) {
+    bool wildcard = entry.rfind("*.", 0) == 0;
     std::string name;
     uint16_t listed = 0;
-    if (!split_authority(entry, name, listed, 1))
+    if (!split_authority(wildcard ? entry.substr(2) : entry, name, listed, 1))
       continue;
     bool any_port = entry.find(':') == std::string::npos;
     if (any_port ? (port != 443 && port != 80) : port != listed)
       continue;
-    if (name.rfind("*.", 0) == 0) {
-      auto suffix = name.substr(1); // ".example.com"
+    if (wildcard) { // any name below it
+      auto suffix = "." + name;
       if (host.size() > suffix.size() &&
           host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0)
         return true;
@@ -254,9 +255,15 @@ std::string parse_proxy_request(std::string_view head, proxy_request& out) {
   if (eol == std::string_view::npos)
     return "no request line";
   auto line = head.substr(0, eol);
-  for (char c : head)
+  for (size_t i = 0; i < head.size(); ++i) {
+    char c = head[i];
     if ((static_cast<unsigned char>(c) < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f)
       return "control characters in the request";
+    // CR and LF only as a pair: a bare one ends a line for some servers, not for others
+    if ((c == '\r' && (i + 1 >= head.size() || head[i + 1] != '\n')) ||
+        (c == '\n' && (i == 0 || head[i - 1] != '\r')))
+      return "a bare CR or LF in the request";
+  }
   auto sp1 = line.find(' ');
   auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)

@@ -1,14 +1,18 @@
 #include "tests/fuzz/fuzz_targets.hpp"
 
 #include "actors/cluster_config.hpp"
+#include "actors/host_names.hpp"
 #include "actors/http_routes.hpp"
 #include "deployers/local/http_text.hpp"
+#include "sandbox/build_runner.hpp"
+#include "sandbox/egress.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/tree.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 namespace ferry::fuzz {
@@ -82,6 +86,94 @@ int router_text(const uint8_t* data, size_t size) {
   }
   if (utf8)
     require(j.get<std::string>() == in);
+  return 0;
+}
+
+int proxy_request(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  sandbox::proxy_request req;
+  if (!sandbox::parse_proxy_request(in, req).empty())
+    return 0;
+  require(!req.host.empty() && req.port > 0);
+  for (char c : req.host) // a name or an address, nothing that could end a line
+    require(c != '\r' && c != '\n' && c != ' ' && c != '@' && c != '/');
+  if (!req.connect) {
+    // the head sent upstream: origin form, closing, every line ended by CRLF
+    require(req.head.rfind(req.method + " /", 0) == 0);
+    require(req.head.size() >= 4 && req.head.substr(req.head.size() - 4) == "\r\n\r\n");
+    require(req.head.find("Connection: close\r\n") != std::string::npos);
+    for (size_t i = 0; i < req.head.size(); ++i)
+      if (req.head[i] == '\n')
+        require(i > 0 && req.head[i - 1] == '\r');
+  }
+  return 0;
+}
+
+int npmrc(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  std::vector<std::string> dropped;
+  auto kept = sandbox::filter_npmrc(in, dropped);
+  for (char c : kept) // one setting a line, nothing else
+    require(c == '\n' || (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f));
+  std::vector<std::string> again;
+  require(sandbox::filter_npmrc(kept, again) == kept && again.empty()); // kept is all kept
+  return 0;
+}
+
+int cookie(const uint8_t* data, size_t size) {
+  if (size == 0)
+    return 0;
+  // the first byte splits the input into a host and a Set-Cookie value
+  size_t cut = data[0] % size;
+  std::string_view host(reinterpret_cast<const char*>(data) + 1, cut > 0 ? cut - 1 : 0);
+  std::string_view value(reinterpret_cast<const char*>(data) + cut, size - cut);
+  bool changed = false;
+  auto out = runtime::scope_cookie(value, host, changed);
+  require(out.size() <= value.size());
+  require(changed == (out.size() != value.size()));
+  bool again = true;
+  require(runtime::scope_cookie(out, host, again) == out && !again);
+  return 0;
+}
+
+int secret_mask(const uint8_t* data, size_t size) {
+  if (size == 0)
+    return 0;
+  size_t cut = data[0] % size;
+  std::string secret(reinterpret_cast<const char*>(data) + 1, cut > 0 ? cut - 1 : 0);
+  std::string text(reinterpret_cast<const char*>(data) + cut, size - cut);
+  auto forms = runtime::secret_forms(secret);
+  require(!forms.empty() && forms.front() == secret);
+  if (secret.size() < 4 || secret.find_first_of("[]secrt") != std::string::npos)
+    return 0; // (the mask itself could spell it)
+  auto line = text + secret + text;
+  runtime::mask(line, forms);
+  for (auto& f : forms)
+    require(line.find(f) == std::string::npos);
+  return 0;
+}
+
+int host_names(const uint8_t* data, size_t size) {
+  std::string host(reinterpret_cast<const char*>(data), size);
+  const std::string domain = "ferry.localhost", project = "site";
+  auto assigned = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "example.com")
+      return std::string("site");
+    if (name == "other.example")
+      return std::string("other");
+    return std::nullopt;
+  };
+  if (check_alias_host(host, project, domain, assigned).empty()) {
+    require(check_host_name(host).empty());
+    require(host != domain && !is_ip_address(host) && host != "localhost");
+    auto below = [&](const std::string& parent) {
+      return host.size() > parent.size() &&
+             host.compare(host.size() - parent.size() - 1, parent.size() + 1, "." + parent) == 0;
+    };
+    require(below("site." + domain) || host == "example.com" || below("example.com"));
+  }
+  if (check_project_name(host).empty())
+    require(!looks_like_deployment_label(host) && host.find('.') == std::string::npos);
   return 0;
 }
 

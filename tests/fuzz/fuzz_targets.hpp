@@ -10,5 +10,10 @@ int tree_node(const uint8_t* data, size_t size); ///< parse_tree: accepted == ca
 int blob_pack(const uint8_t* data, size_t size); ///< parse_blob_pack: views stay in the body
 int manifest(const uint8_t* data, size_t size); ///< JSON and Cap'n Proto manifests, then build_tree
 int cluster_config(const uint8_t* data, size_t size); ///< cluster.conf
-int router_text(const uint8_t* data, size_t size);    ///< percent_decode, json_escape (stays JSON)
+int router_text(const uint8_t* data, size_t size);
+int proxy_request(const uint8_t* data, size_t size);
+int npmrc(const uint8_t* data, size_t size);
+int cookie(const uint8_t* data, size_t size);
+int secret_mask(const uint8_t* data, size_t size);
+int host_names(const uint8_t* data, size_t size); ///< percent_decode, json_escape (stays JSON)
 } // namespace ferry::fuzz

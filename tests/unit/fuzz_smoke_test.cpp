@@ -63,6 +63,23 @@ TEST_CASE("the parsers of untrusted bytes survive mutated input") {
                  {"domain = x\n[node a]\napi = 127.0.0.1:1\nactors = 127.0.0.1:2\nroles = api\n"});
   mutate_and_run(fuzz::router_text, {"/api/a%20b?x=%C3%A9", "caf\xc3\xa9 \"q\" \\ \x01",
                                      "\xf0\x9f\x98\x80\xed\xa0\x80\xe0\x80\xff%zz%00"});
+  mutate_and_run(fuzz::proxy_request,
+                 {"CONNECT registry.npmjs.org:443 HTTP/1.1\r\nHost: registry.npmjs.org\r\n\r\n",
+                  "GET http://mirror.example:8080/a/b?c=d HTTP/1.1\r\nHost: mirror.example\r\n"
+                  "Proxy-Connection: keep-alive\r\nAccept: */*\r\n\r\n",
+                  "GET http://[::1]:80/ HTTP/1.0\r\n\r\n"});
+  mutate_and_run(fuzz::npmrc, {"registry=https://r.example/\n@s:registry=https://s.example/\n"
+                               "//r.example/:_authToken=abc\ngit=./evil.sh\n; comment\n"
+                               "script-shell = /bin/sh\r\n[section]\nlegacy-peer-deps=true\n"});
+  // (the first byte splits the input in two: its value mod the size is where)
+  auto split = [](char at, const std::string& rest) { return std::string(1, at) + rest; };
+  mutate_and_run(fuzz::cookie, {split(20, "app.ferry.localhosta=1; Domain=ferry.localhost; Path=/"),
+                                split(5, "x.iob=2;domain=.x.io;Secure"), split(1, "c=3")});
+  mutate_and_run(fuzz::secret_mask, {split(11, "p4ss wo&d!!log: p4ss wo&d, p4ss%20wo%26d"),
+                                     split(8, "\"q/\\x\"{\"k\":\"\\\"q/\\\\x\\\"\"}")});
+  mutate_and_run(fuzz::host_names,
+                 {"www.site.ferry.localhost", "abcdefghijklm-site.ferry.localhost", "example.com",
+                  "www.example.com", "a.other.example", "127.0.0.1", "ferry.localhost", "site"});
   // found by libFuzzer: a JSON object without "files" read past the object
   std::string no_files("\x00{\"x\":{}}", 10);
   fuzz::manifest(reinterpret_cast<const uint8_t*>(no_files.data()), no_files.size());

@@ -1,0 +1,127 @@
+// Tenant bytes that ferry reads as text: a project's .npmrc, requests to
+// the egress proxy and its allow-list, a function's cookies and the forms
+// of its secrets in its output.
+#include "deployers/local/http_text.hpp"
+#include "sandbox/build_runner.hpp"
+#include "sandbox/egress.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+using namespace ferry;
+
+namespace {
+
+sockaddr_in6 v6(const char* text) {
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  inet_pton(AF_INET6, text, &a.sin6_addr);
+  return a;
+}
+
+sockaddr_in v4(const char* text) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, text, &a.sin_addr);
+  return a;
+}
+
+template <class A>
+const sockaddr* sa(const A& a) {
+  return reinterpret_cast<const sockaddr*>(&a);
+}
+
+} // namespace
+
+TEST_CASE("a project's .npmrc keeps registry and scope settings, and names what it drops") {
+  std::vector<std::string> dropped;
+  auto kept = sandbox::filter_npmrc(
+      "registry = https://r.example/\n"
+      "@acme:registry=https://npm.acme.example/\n"
+      "//npm.acme.example/:_authToken=${TOKEN}\n"
+      "git=./evil.sh\nscript-shell=/bin/evil\nnode-gyp=./x\n"
+      "; a comment\nlegacy-peer-deps=true\r\n"
+      "userconfig=/etc/shadow\nproxy=http://127.0.0.1:1/\n",
+      dropped);
+  CHECK(kept ==
+        "registry=https://r.example/\n@acme:registry=https://npm.acme.example/\n"
+        "//npm.acme.example/:_authToken=${TOKEN}\nlegacy-peer-deps=true\n");
+  CHECK(dropped == std::vector<std::string>{"'git'", "'script-shell'", "'node-gyp'", "'userconfig'",
+                                            "'proxy'"});
+}
+
+TEST_CASE("the egress proxy reads CONNECT and absolute-form requests, and refuses the rest") {
+  sandbox::proxy_request r;
+  REQUIRE(
+      sandbox::parse_proxy_request("CONNECT Registry.NPMjs.org.:443 HTTP/1.1\r\n\r\n", r).empty());
+  CHECK(r.connect);
+  CHECK(r.host == "registry.npmjs.org");
+  CHECK(r.port == 443);
+  REQUIRE(sandbox::parse_proxy_request("GET http://m.example:8080/a?b HTTP/1.1\r\nHost: "
+                                       "m.example:8080\r\nProxy-Authorization: x\r\n\r\n",
+                                       r)
+              .empty());
+  CHECK_FALSE(r.connect);
+  CHECK(r.head == "GET /a?b HTTP/1.1\r\nHost: m.example:8080\r\nConnection: close\r\n\r\n");
+  for (auto bad :
+       {"GET https://x.example/ HTTP/1.1\r\n\r\n", "GET /local HTTP/1.1\r\n\r\n",
+        "GET http://user@x.example/ HTTP/1.1\r\n\r\n", "CONNECT x.example HTTP/1.1\r\n\r\n",
+        "CONNECT x.example:0 HTTP/1.1\r\n\r\n", "GET http://x/ HTTP/1.1\r\n folded\r\n\r\n",
+        "CONNECT a b:1 HTTP/1.1\r\n\r\n", "get http://x/ HTTP/1.1\r\n\r\n"}) {
+    INFO(bad);
+    CHECK_FALSE(sandbox::parse_proxy_request(bad, r).empty());
+  }
+}
+
+TEST_CASE("the allow-list names hosts and ports; internal addresses need the operator's range") {
+  sandbox::egress_policy p{{"registry.npmjs.org", "*.example.com", "mirror.local:8443"},
+                           {"10.1.0.0/16"}};
+  CHECK(p.check().empty());
+  CHECK(p.allows("registry.npmjs.org", 443));
+  CHECK(p.allows("registry.npmjs.org", 80));
+  CHECK_FALSE(p.allows("registry.npmjs.org", 22));
+  CHECK(p.allows("a.b.example.com", 443));
+  CHECK_FALSE(p.allows("example.com", 443));
+  CHECK_FALSE(p.allows("evilexample.com", 443));
+  CHECK(p.allows("mirror.local", 8443));
+  CHECK_FALSE(p.allows("mirror.local", 443));
+  CHECK_FALSE(p.allows("127.0.0.1", 443));
+  for (auto a : {"127.0.0.1", "10.0.0.1", "172.16.5.5", "192.168.0.1", "169.254.169.254",
+                 "100.64.0.1", "0.0.0.0", "224.0.0.1"})
+    CHECK(sandbox::is_internal_address(sa(v4(a))));
+  for (auto a : {"::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "ff02::1"})
+    CHECK(sandbox::is_internal_address(sa(v6(a))));
+  CHECK_FALSE(sandbox::is_internal_address(sa(v4("203.0.113.80"))));
+  CHECK_FALSE(sandbox::is_internal_address(sa(v6("2606:4700::1"))));
+  CHECK(p.address_allowed(sa(v4("10.1.2.3"))));
+  CHECK_FALSE(p.address_allowed(sa(v4("10.2.0.1"))));
+  CHECK_FALSE(p.address_allowed(sa(v6("::ffff:127.0.0.1"))));
+  CHECK_FALSE(sandbox::egress_policy{{"bad host!"}, {}}.check().empty());
+  CHECK_FALSE(sandbox::egress_policy{{}, {"10.0.0.0/33"}}.check().empty());
+}
+
+TEST_CASE("a cookie's Domain broader than its host is dropped, the rest kept as it was") {
+  bool changed = false;
+  CHECK(runtime::scope_cookie("a=1; Domain=ferry.localhost; Path=/", "app.ferry.localhost",
+                              changed) == "a=1; Path=/");
+  CHECK(changed);
+  CHECK(runtime::scope_cookie("a=1;DOMAIN = .Ferry.Localhost;Secure", "app.ferry.localhost",
+                              changed) == "a=1;Secure");
+  CHECK(runtime::scope_cookie("a=1; Domain=app.ferry.localhost", "app.ferry.localhost", changed) ==
+        "a=1; Domain=app.ferry.localhost");
+  CHECK_FALSE(changed);
+  CHECK(runtime::scope_cookie("domain=x; Path=/", "app.ferry.localhost", changed) ==
+        "domain=x; Path=/"); // a cookie named domain is a name, not an attribute
+  CHECK_FALSE(changed);
+}
+
+TEST_CASE("a secret is masked as it is, JSON-escaped and URL-encoded") {
+  auto forms = runtime::secret_forms("a\"b c/é");
+  std::string line =
+      "a\"b c/é | a\\\"b c/é | a%22b%20c%2F%C3%A9 | a%22b+c%2F%C3%A9 | "
+      "a%22b%20c%2f%c3%a9 | kept";
+  runtime::mask(line, forms);
+  CHECK(line == "[secret] | [secret] | [secret] | [secret] | [secret] | kept");
+}
