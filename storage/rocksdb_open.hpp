@@ -18,11 +18,12 @@
 
 namespace ferry {
 
-/// RocksDB's own log, kept out of the data directory: its errors go to
-/// stderr, the rest nowhere. (Its file logger aborts on a full disk.)
+/// RocksDB's own log, kept out of the data directory: its fatal errors go
+/// to stderr, the rest nowhere (a failed call says why in its status).
+/// (Its file logger aborts on a full disk.)
 class stderr_rocksdb_logger final : public rocksdb::Logger {
 public:
-  stderr_rocksdb_logger() : rocksdb::Logger(rocksdb::InfoLogLevel::ERROR_LEVEL) {}
+  stderr_rocksdb_logger() : rocksdb::Logger(rocksdb::InfoLogLevel::FATAL_LEVEL) {}
   using rocksdb::Logger::Logv;
   void Logv(const char* format, va_list ap) override {
     char line[512];
