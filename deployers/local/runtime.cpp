@@ -5,6 +5,7 @@
 #include "deployers/local/process.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_text.hpp"
+#include "storage/beneath.hpp"
 #include "storage/dir_io.hpp"
 #include "storage/tree.hpp"
 
@@ -14,11 +15,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <fcntl.h>
 
 namespace ferry::runtime {
 
@@ -156,6 +160,16 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
     d->statics[path] = static_file{disk, static_cast<uint64_t>(fs::file_size(disk, ec)),
                                    "\"" + hash + "\"", content_type_of(path)};
   }
+  // its own files are read beneath it: links resolve inside, or not at all
+  unique_fd root{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+  if (!root)
+    return make_error(ec::storage_error, "open deployment " + ref.id + ": " + std::strerror(errno));
+  auto read_json = [&](const std::string& rel) {
+    std::string text;
+    if (!read_beneath(root.fd, rel, text, 1 << 20, links::inside))
+      return json(nullptr);
+    return json::parse(text, nullptr, false);
+  };
   auto fn_root = fs::path(dir) / "functions";
   if (fs::is_directory(fn_root, ec)) {
     for (auto it = fs::recursive_directory_iterator(fn_root, ec); !ec && it != fs::end(it);
@@ -167,8 +181,7 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
       function_config f;
       f.name = rel.substr(0, rel.size() - 5);
       f.dir = it->path().string();
-      std::ifstream in(it->path() / ".vc-config.json");
-      auto vc = json::parse(in, nullptr, false);
+      auto vc = read_json("functions/" + rel + "/.vc-config.json");
       if (!vc.is_object() || !vc.contains("handler") || !vc["handler"].is_string())
         return make_error(ec::corrupt, "function " + f.name + " has no .vc-config.json handler");
       f.handler = vc["handler"].get<std::string>();
@@ -183,8 +196,7 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
       d->functions[f.name] = f;
     }
   }
-  std::ifstream cin(fs::path(dir) / "config.json");
-  auto config = json::parse(cin, nullptr, false);
+  auto config = read_json("config.json");
   if (config.is_object() && config.contains("routes") && config["routes"].is_array()) {
     for (auto& r : config["routes"]) {
       if (!r.is_object() || !r.contains("src") || !r["src"].is_string())
