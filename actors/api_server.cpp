@@ -56,26 +56,8 @@ struct api_server::impl {
     http::write(sock, res, ec);
   }
 
-  /// Request bodies being read, all connections together: a request that
-  /// would go over waits for no one, it gets 503.
-  static constexpr uint64_t bodies_in_flight_max = 256 << 20;
-  std::atomic<uint64_t> bodies_in_flight{0};
-
-  /// Holds part of the body budget until destroyed.
-  struct body_hold {
-    std::atomic<uint64_t>& in_flight;
-    uint64_t bytes = 0;
-    bool take(uint64_t n) {
-      auto now = in_flight.fetch_add(n) + n;
-      if (now > bodies_in_flight_max) {
-        in_flight.fetch_sub(n);
-        return false;
-      }
-      bytes = n;
-      return true;
-    }
-    ~body_hold() { in_flight.fetch_sub(bytes); }
-  };
+  /// Request bodies being read: 256 MiB in all, 128 MiB a user.
+  body_budget bodies{256 << 20, 128 << 20};
 
   void serve(tcp::socket& sock, watched_conn& me) {
     const int64_t idle_ms = int64_t{opts.idle_timeout_s} * 1000;
@@ -144,13 +126,15 @@ struct api_server::impl {
             "request body over " + std::to_string(max >> 10) + " KiB for " + m->route->pattern));
         break;
       }
-      body_hold hold{bodies_in_flight};
-      if (has_body && !hold.take(len.value_or(max))) {
-        answer_early(error_response(503, "unavailable", "the server is busy; send again"));
+      body_budget::hold hold;
+      if (has_body && !(hold = bodies.take(who.user, len.value_or(max)))) {
+        answer_early(
+            error_response(503, "unavailable", "too many request bodies in flight; send again"));
         break;
       }
-      // The body may take its time at 1 MB/s, but not stall.
-      me.deadline_ms = now_ms() + idle_ms + static_cast<int64_t>(len.value_or(max) / 1000);
+      // The body may take its time (1 MB/s at the least, in all).
+      const int64_t body_end = now_ms() + idle_ms + static_cast<int64_t>(len.value_or(max) / 1000);
+      me.deadline_ms = body_end;
       if (len && *len >= direct_read_min && !parser.chunked()) {
         // Large bodies go straight from the socket into their final string:
         // one copy instead of two, in big reads. Its memory grows with what
@@ -162,6 +146,8 @@ struct api_server::impl {
         req.body.assign(static_cast<const char*>(buf.data().data()), have);
         buf.consume(have);
         while (!ec && req.body.size() < want) {
+          // the body may take its time, but not stall: head_ms without a byte ends it
+          me.deadline_ms = std::min(body_end, now_ms() + head_ms);
           auto at = req.body.size();
           req.body.resize(std::min(want, at + (size_t{1} << 20)));
           auto n = sock.read_some(asio::buffer(req.body.data() + at, req.body.size() - at), ec);
@@ -180,6 +166,11 @@ struct api_server::impl {
         if (ec) {
           if (!quiet_close(ec))
             send(sock, error_response(400, "bad_request", "malformed HTTP request"), false);
+          break;
+        }
+        // fields in a chunked body's trailer join the head: framed again
+        if (auto why = check_framing(parser.get().base(), parser.get().version()); !why.empty()) {
+          send(sock, error_response(400, "bad_request", "malformed HTTP request: " + why), false);
           break;
         }
         req.body = std::move(parser.get().body());

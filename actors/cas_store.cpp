@@ -1,9 +1,11 @@
 #include "actors/cas_store.hpp"
 
 #include "messages/errors.hpp"
+#include "storage/tree.hpp"
 
 #include <algorithm>
 #include <iterator>
+#include <set>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -36,11 +38,48 @@ caf::result<put_ack> granted(const owner_index_ptr& owners, const std::string& o
   return std::move(*ack);
 }
 
+/// A directory node a user puts may name only blobs the user holds (or that
+/// come in the same batch): another's blob is as absent here as anywhere,
+/// and the answer says just what it says for a blob nobody stored.
+caf::error check_children(const owner_index_ptr& owners, const std::string& owner,
+                          const std::vector<blob_view>& blobs) {
+  if (owner.empty())
+    return {};
+  std::set<std::pair<uint8_t, std::string_view>> in_batch;
+  for (auto& b : blobs)
+    in_batch.emplace(b.ns, b.hash);
+  std::vector<blob_ref> children;
+  std::vector<tree_entry> entries;
+  for (auto& b : blobs) {
+    if (!is_tree_ns(b.ns) || !parse_tree(b.data, entries).empty())
+      continue; // (the store refuses a malformed node itself)
+    for (auto& e : entries) {
+      if (e.kind == entry_kind::link)
+        continue;
+      uint8_t ns = e.kind == entry_kind::dir ? b.ns : static_cast<uint8_t>(b.ns - 1);
+      if (!in_batch.count({ns, std::string_view(e.ref)}))
+        children.push_back(blob_ref{ns, e.ref});
+    }
+  }
+  if (children.empty())
+    return {};
+  auto foreign = owners->not_held(owner, children);
+  if (!foreign)
+    return foreign.error();
+  if (!foreign->empty())
+    return make_error(ec::missing_blobs, "directory node names " + std::to_string(foreign->size()) +
+                                             " blob(s) not stored, e.g. " +
+                                             children[foreign->front()].hash);
+  return {};
+}
+
 cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr store,
                                     owner_index_ptr owners) {
   return {
       [store, owners](put_atom, const put_blobs& req) -> caf::result<put_ack> {
         auto views = views_of(req.blobs);
+        if (auto err = check_children(owners, req.owner, views))
+          return err;
         return granted(owners, req.owner, views, store->put(views));
       },
       [store, owners](put_atom, const blob_pack& pack) -> caf::result<put_ack> {
@@ -50,6 +89,8 @@ cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr stor
         if (auto why = parse_blob_pack(pack.bytes, views, hashes, truncated, pack.max_ns);
             !why.empty())
           return make_error(truncated ? ec::truncated_body : ec::bad_request, why);
+        if (auto err = check_children(owners, pack.owner, views))
+          return err;
         return granted(owners, pack.owner, views, store->put(views));
       },
       [store](get_atom, const blob_ref& ref) -> caf::result<blob> {

@@ -42,6 +42,44 @@ std::string busy_response(std::string_view code, std::string_view message) {
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+body_budget::hold& body_budget::hold::operator=(hold&& o) noexcept {
+  if (this != &o) {
+    if (b_)
+      b_->give(key_, n_);
+    b_ = o.b_;
+    key_ = std::move(o.key_);
+    n_ = o.n_;
+    o.b_ = nullptr;
+  }
+  return *this;
+}
+
+body_budget::hold::~hold() {
+  if (b_)
+    b_->give(key_, n_);
+}
+
+body_budget::hold body_budget::take(const std::string& key, uint64_t n) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& mine = by_key_[key];
+  if (total_ + n > total_max_ || mine + n > key_max_) {
+    if (mine == 0)
+      by_key_.erase(key);
+    return {};
+  }
+  total_ += n;
+  mine += n;
+  return hold{this, key, n};
+}
+
+void body_budget::give(const std::string& key, uint64_t n) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  total_ -= n;
+  auto it = by_key_.find(key);
+  if (it != by_key_.end() && (it->second -= n) == 0)
+    by_key_.erase(it);
+}
+
 bool client_counter::add(const std::string& address) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto& n = open_[address];

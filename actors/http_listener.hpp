@@ -69,6 +69,42 @@ private:
   std::map<std::string, size_t> open_;
 };
 
+/// Bytes of request bodies being read, all together and per key (a user, a
+/// client address): a body that would pass either bound is refused at once
+/// (503), so that no one client holds the memory of all the others.
+class body_budget {
+public:
+  body_budget(uint64_t total, uint64_t per_key) : total_max_(total), key_max_(per_key) {}
+
+  /// Part of the budget, held until destroyed.
+  class hold {
+  public:
+    hold() = default;
+    hold(body_budget* b, std::string key, uint64_t n) : b_(b), key_(std::move(key)), n_(n) {}
+    hold(hold&& o) noexcept : b_(o.b_), key_(std::move(o.key_)), n_(o.n_) { o.b_ = nullptr; }
+    hold& operator=(hold&& o) noexcept;
+    hold(const hold&) = delete;
+    hold& operator=(const hold&) = delete;
+    ~hold();
+    explicit operator bool() const { return b_ != nullptr; }
+
+  private:
+    body_budget* b_ = nullptr;
+    std::string key_;
+    uint64_t n_ = 0;
+  };
+
+  /// n bytes for key; an empty hold if they would pass a bound.
+  hold take(const std::string& key, uint64_t n);
+
+private:
+  void give(const std::string& key, uint64_t n);
+  uint64_t total_max_, key_max_;
+  std::mutex mtx_;
+  uint64_t total_ = 0;
+  std::map<std::string, uint64_t> by_key_;
+};
+
 /// One open connection as the watchdog sees it.
 struct watched_conn {
   int fd = -1;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <set>
 
 #include <fcntl.h>
@@ -84,6 +85,43 @@ void sanitize_npmrc(build_ctx& c) {
   }
 }
 
+/// A package of the lockfile that npm would fetch with git, or "": git
+/// dependencies run code while they install (their prepare scripts, by an
+/// npm inside the clone that reads the clone's own .npmrc).
+std::string git_dependency(const std::string& lockfile) {
+  auto j = nlohmann::json::parse(lockfile, nullptr, false);
+  if (!j.is_object())
+    return {};
+  auto is_git = [](const std::string& v) {
+    for (auto prefix : {"git+", "git:", "github:", "gitlab:", "bitbucket:", "gist:"})
+      if (v.rfind(prefix, 0) == 0)
+        return true;
+    return false;
+  };
+  std::string found;
+  // lockfileVersion 2 and 3: "packages"; 1: a "dependencies" tree
+  std::function<void(const nlohmann::json&, const std::string&)> walk =
+      [&](const nlohmann::json& deps, const std::string& at) {
+        if (!found.empty() || !deps.is_object())
+          return;
+        for (auto& [name, d] : deps.items()) {
+          if (!d.is_object())
+            continue;
+          for (auto key : {"resolved", "version"})
+            if (found.empty() && d.contains(key) && d[key].is_string() &&
+                is_git(d[key].get<std::string>()))
+              found = at + name + " (" + d[key].get<std::string>().substr(0, 120) + ")";
+          if (d.contains("dependencies"))
+            walk(d["dependencies"], at + name + " > ");
+        }
+      };
+  if (j.contains("packages"))
+    walk(j["packages"], "");
+  if (j.contains("dependencies"))
+    walk(j["dependencies"], "");
+  return found;
+}
+
 /// The dependency step; "" or why it failed.
 std::string install_dependencies(build_ctx& c) {
   auto& req = c.req;
@@ -93,6 +131,10 @@ std::string install_dependencies(build_ctx& c) {
   struct stat st;
   if (::fstatat(c.slot.fd, "src/node_modules", &st, AT_SYMLINK_NOFOLLOW) == 0)
     return {}; // uploaded with the source
+  if (auto git = git_dependency(lock); !git.empty())
+    return "package-lock.json installs " + git +
+           " from git: git dependencies run code while they install, and ferry refuses them "
+           "(publish the package to the registry, or keep it in the project)";
   auto key = "npm-" + sha256_hex(lock);
   auto cached = req.cache_dir.empty() ? std::string() : req.cache_dir + "/" + key;
   std::error_code ec;
@@ -109,7 +151,11 @@ std::string install_dependencies(build_ctx& c) {
   if (!path)
     return "install dependencies: " + reason_of(path.error());
   auto s = step_spec(c, "/builders/install.sh", req.name + "-install");
-  s.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"CI", "1"}};
+  // (npm run by npm, as for a git dependency, takes these too: no scripts, no git)
+  s.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+           {"CI", "1"},
+           {"npm_config_ignore_scripts", "true"},
+           {"npm_config_git", "/bin/false"}};
   use_egress(s, **path);
   if (fs::exists("/etc/npmrc", ec)) // the operator's registry settings
     s.ro_binds.emplace_back("/etc/npmrc", "/etc/npmrc");

@@ -298,7 +298,6 @@ std::string parse_proxy_request(std::string_view head, proxy_request& out) {
   if (path.front() != '/')
     path.insert(path.begin(), '/');
   out.head = out.method + " " + path + " " + std::string(version) + "\r\n";
-  bool has_host = false;
   size_t pos = eol + 2;
   while (pos < head.size()) {
     auto next = head.find("\r\n", pos);
@@ -315,15 +314,90 @@ std::string parse_proxy_request(std::string_view head, proxy_request& out) {
       return "malformed header line";
     auto name = lower(field.substr(0, colon));
     if (name == "proxy-connection" || name == "proxy-authorization" || name == "connection" ||
-        name == "keep-alive")
+        name == "keep-alive" || name == "host") // (Host: the URL's, below; never another site's)
       continue;
-    has_host = has_host || name == "host";
     out.head.append(field).append("\r\n");
   }
-  if (!has_host)
-    out.head += "Host: " + std::string(authority) + "\r\n";
-  out.head += "Connection: close\r\n\r\n";
+  out.head += "Host: " + std::string(authority) + "\r\nConnection: close\r\n\r\n";
   return {};
+}
+
+client_hello read_client_hello(std::string_view b) {
+  client_hello out;
+  auto u8 = [&](size_t at) { return static_cast<uint32_t>(static_cast<unsigned char>(b[at])); };
+  auto u16 = [&](size_t at) { return u8(at) << 8 | u8(at + 1); };
+  if (b.empty())
+    return out;
+  if (u8(0) != 0x16) { // a handshake record, or not TLS at all
+    out.kind = client_hello::not_tls;
+    return out;
+  }
+  if (b.size() < 5)
+    return out;
+  size_t record = u16(3);
+  if (u8(1) != 3 || record < 4 || record > 16384) {
+    out.kind = client_hello::not_tls;
+    return out;
+  }
+  if (b.size() < 5 + record)
+    return out;
+  auto h = b.substr(5, record); // (a ClientHello that spans records: refused below)
+  auto fail = [&] {
+    out.kind = client_hello::not_tls;
+    return out;
+  };
+  if (static_cast<unsigned char>(h[0]) != 1)
+    return fail();
+  size_t length = static_cast<size_t>(static_cast<unsigned char>(h[1])) << 16 |
+                  static_cast<size_t>(static_cast<unsigned char>(h[2])) << 8 |
+                  static_cast<unsigned char>(h[3]);
+  if (length + 4 > h.size())
+    return fail();
+  size_t at = 4 + 2 + 32; // version, random
+  auto skip = [&](size_t len_bytes) {
+    if (at + len_bytes > h.size())
+      return false;
+    size_t n = 0;
+    for (size_t i = 0; i < len_bytes; ++i)
+      n = n << 8 | static_cast<unsigned char>(h[at + i]);
+    at += len_bytes + n;
+    return at <= h.size();
+  };
+  if (!skip(1) || !skip(2) || !skip(1)) // session id, cipher suites, compression
+    return fail();
+  out.kind = client_hello::tls;
+  if (at + 2 > h.size())
+    return out; // no extensions: no name
+  size_t end = at + 2 +
+               (static_cast<size_t>(static_cast<unsigned char>(h[at])) << 8 |
+                static_cast<unsigned char>(h[at + 1]));
+  at += 2;
+  if (end > h.size())
+    return fail();
+  while (at + 4 <= end) {
+    size_t type = static_cast<size_t>(static_cast<unsigned char>(h[at])) << 8 |
+                  static_cast<unsigned char>(h[at + 1]);
+    size_t len = static_cast<size_t>(static_cast<unsigned char>(h[at + 2])) << 8 |
+                 static_cast<unsigned char>(h[at + 3]);
+    at += 4;
+    if (at + len > end)
+      return fail();
+    if (type == 0) { // server_name: a list of (type, length, name); one host_name
+      auto ext = h.substr(at, len);
+      if (ext.size() < 5 || static_cast<unsigned char>(ext[2]) != 0)
+        return fail();
+      size_t n = static_cast<size_t>(static_cast<unsigned char>(ext[3])) << 8 |
+                 static_cast<unsigned char>(ext[4]);
+      if (5 + n > ext.size() || n == 0)
+        return fail();
+      out.sni = lower(ext.substr(5, n));
+      for (char c : out.sni)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
+          return fail();
+    }
+    at += len;
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------ proxy
@@ -447,6 +521,25 @@ struct egress::impl : std::enable_shared_from_this<egress::impl> {
     }
   }
 
+  /// The tunnel's first record (into rest), within 15 s.
+  static client_hello read_hello(int fd, std::string& rest) {
+    auto deadline = steady::now() + std::chrono::seconds(15);
+    char chunk[4096];
+    while (true) {
+      auto hello = read_client_hello(rest);
+      if (hello.kind != client_hello::incomplete || rest.size() > 16384 + 5)
+        return hello;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        return hello;
+      auto n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0)
+        return hello;
+      rest.append(chunk, static_cast<size_t>(n));
+    }
+  }
+
   /// A connection to an allowed address of host:port, within 10 s; -1 and
   /// why if none.
   int connect_upstream(const proxy_request& req, std::string& why) {
@@ -538,6 +631,21 @@ struct egress::impl : std::enable_shared_from_this<egress::impl> {
           track(up, true);
           bool ok = req.connect ? write_all(fd, "HTTP/1.1 200 Connection established\r\n\r\n")
                                 : write_all(up, req.head);
+          if (ok && req.connect) { // TLS, to the very name it was allowed
+            auto hello = read_hello(fd, rest);
+            if (hello.kind != client_hello::tls) {
+              ok = false;
+              ++refused;
+              if (log)
+                log("ferry: egress refused: a tunnel to " + req.host + " that does not speak TLS");
+            } else if (!hello.sni.empty() && hello.sni != req.host) {
+              ok = false;
+              ++refused;
+              if (log)
+                log("ferry: egress refused: a tunnel to " + req.host + " asking for " +
+                    hello.sni.substr(0, 253) + " (SNI)");
+            }
+          }
           if (ok && (rest.empty() || write_all(up, rest)))
             relay(fd, up);
           track(up, false);

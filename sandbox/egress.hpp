@@ -53,12 +53,25 @@ struct proxy_request {
   std::string host; ///< lower case, no trailing dot
   uint16_t port = 0;
   bool connect = false; ///< CONNECT (a tunnel); else plain http
-  std::string head;     ///< plain http: the head to send upstream (origin form, closing)
+  std::string head;     ///< plain http: the head to send upstream (origin form, its Host the
+                        ///< URL's, closing)
 };
 
 /// Parses a request head (up to and including the blank line); "" or why
 /// it is refused.
 std::string parse_proxy_request(std::string_view head, proxy_request& out);
+
+/// What the first bytes of a tunnel say, read as a TLS ClientHello.
+struct client_hello {
+  enum { incomplete, not_tls, tls } kind = incomplete;
+  std::string sni; ///< the server name it asks for (lower case), "" if none
+};
+
+/// Reads a tunnel's first bytes as a TLS ClientHello (its first record):
+/// incomplete while more bytes are needed (up to 16 KiB), not_tls if they
+/// are something else. A tunnel to an allowed host must speak TLS to that
+/// very name: a different SNI would ask the host's CDN for another site.
+client_hello read_client_hello(std::string_view bytes);
 
 /// The egress path of one step: its namespace and its proxy, until destroyed.
 class egress {

@@ -49,8 +49,10 @@ const char etc_passwd[] =
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
 const char etc_group[] = "root:x:0:\nferry:x:1000:\nnogroup:x:65534:\n";
 
-/// The descriptors the child hands bwrap, in this order from 3 up.
+/// The descriptors the child hands bwrap, in this order from 3 up; those
+/// the command is given (spec::pass_fds) from 100 up.
 enum child_fd { fd_seccomp = 3, fd_hosts, fd_passwd, fd_group };
+constexpr int pass_fd_base = 100;
 
 /// One host path bound into the sandbox, through the stage.
 struct bind {
@@ -63,7 +65,8 @@ std::vector<bind> binds_of(const spec& s) {
   auto add = [&](const std::string& from, const std::string& to, bool rw) {
     out.push_back(bind{from, std::string(stage_dir()) + "/" + std::to_string(out.size()), to, rw});
   };
-  add(s.work_dir, "/work", true);
+  if (!s.work_dir.empty())
+    add(s.work_dir, "/work", true);
   for (auto& [from, to] : s.ro_binds)
     add(from, to, false);
   for (auto& [from, to] : s.rw_binds)
@@ -99,8 +102,10 @@ std::vector<std::string> bwrap_args(const spec& s, const std::vector<bind>& bind
        std::to_string(fd_passwd), "/etc/passwd", "--ro-bind-data", std::to_string(fd_group),
        "/etc/group", "--ro-bind-try", "/etc/ssl", "/etc/ssl", "--ro-bind-try",
        "/etc/ca-certificates", "/etc/ca-certificates"});
-  // a process table, devices and /tmp of its own
+  // a process table, devices and /tmp of its own (and /work, without a work dir)
   add({"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"});
+  if (s.work_dir.empty())
+    add({"--size", std::to_string(s.work_tmpfs_bytes), "--tmpfs", "/work"});
   // its work directory, and what the caller binds (read-only unless asked)
   for (auto& b : binds)
     add({b.writable ? "--bind" : "--ro-bind", b.staged, b.dest});
@@ -184,9 +189,9 @@ struct line_buffer {
       start = nl + 1;
     }
     pending.erase(0, start);
-    while (pending.size() > 65536) {
-      f(which, std::string_view(pending).substr(0, 65536));
-      pending.erase(0, 65536);
+    while (pending.size() > max_line_piece) {
+      f(which, std::string_view(pending).substr(0, max_line_piece));
+      pending.erase(0, max_line_piece);
     }
   }
   void flush(const std::function<void(stream, std::string_view)>& f) {
@@ -236,7 +241,8 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
       return give_up("every sandbox host id is in use");
   }
   // the work directory is the sandbox's (its top; the caller made what is in it)
-  if (::lchown(s.work_dir.c_str(), uid, uid) != 0 || ::chmod(s.work_dir.c_str(), 0700) != 0)
+  if (!s.work_dir.empty() &&
+      (::lchown(s.work_dir.c_str(), uid, uid) != 0 || ::chmod(s.work_dir.c_str(), 0700) != 0))
     return give_up("hand " + s.work_dir + " to the sandbox: " + std::strerror(errno));
   static std::atomic<uint64_t> runs{0};
   cgroup cg(s.name.empty() ? "run-" + std::to_string(runs++) : s.name,
@@ -290,11 +296,22 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
     if (s.netns_fd >= 0 && ::setns(s.netns_fd, CLONE_NEWNET) != 0)
       child_fail("join the egress network namespace");
     child_stage(binds);
+    // What it is given goes to 100, 101, ... (through numbers above them all)
+    int given = static_cast<int>(s.pass_fds.size());
+    for (int i = 0; i < given; ++i) {
+      int high = ::fcntl(s.pass_fds[static_cast<size_t>(i)], F_DUPFD, 1000 + i);
+      if (high < 0 || ::dup2(high, pass_fd_base + i) != pass_fd_base + i)
+        child_fail("pass a descriptor");
+    }
     // Nothing else of ours goes in: descriptors opened without O_CLOEXEC
     // (asio's sockets: other people's connections) would pass through bwrap.
-    if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
-      for (long fd = 3; fd < max_fd; ++fd)
-        ::close(static_cast<int>(fd));
+    auto close_from = [&](unsigned from, unsigned to) {
+      if (from <= to && ::syscall(SYS_close_range, from, to, 0U) != 0)
+        for (long fd = from; fd <= static_cast<long>(to) && fd < max_fd; ++fd)
+          ::close(static_cast<int>(fd));
+    };
+    close_from(3, pass_fd_base - 1);
+    close_from(static_cast<unsigned>(pass_fd_base + given), ~0U);
     child_memfd(fd_seccomp, filter.data(), filter.size(), "seccomp filter");
     child_memfd(fd_hosts, etc_hosts, sizeof etc_hosts - 1, "hosts");
     child_memfd(fd_passwd, etc_passwd, sizeof etc_passwd - 1, "passwd");

@@ -35,8 +35,15 @@ struct limits {
 };
 
 struct spec {
-  std::vector<std::string> argv;                             ///< run inside the sandbox
-  std::string work_dir;                                      ///< host directory, writable at /work
+  std::vector<std::string> argv; ///< run inside the sandbox
+  /// host directory, writable at /work (handed to the sandbox's id); empty:
+  /// /work is a tmpfs of work_tmpfs_bytes (its pages count against the
+  /// cgroup's memory: nothing of it reaches the host's disk)
+  std::string work_dir;
+  uint64_t work_tmpfs_bytes = 16 << 20;
+  /// Descriptors the sandboxed command inherits, at 100, 101, ... inside
+  /// (a listening socket made by ferryd, say); each is only duplicated.
+  std::vector<int> pass_fds;
   std::map<std::string, std::string> env;                    ///< the whole environment inside
   std::vector<std::pair<std::string, std::string>> ro_binds; ///< extra host -> inside, read-only
   std::vector<std::pair<std::string, std::string>> rw_binds; ///< extra host -> inside, writable
@@ -76,6 +83,9 @@ struct result {
 /// The ids a sandboxed process has inside its user namespace (mapped to its
 /// host id outside).
 constexpr uint32_t inside_uid = 1000;
+
+/// A line of output longer than this arrives in pieces of exactly this size.
+constexpr size_t max_line_piece = 65536;
 
 /// Runs to the end. Output arrives line by line (a line over 64 KiB is
 /// split); cancel, when set by another thread, kills the run within ~50 ms.

@@ -9,6 +9,7 @@
 #include <linux/sched.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace ferry::sandbox {
@@ -106,6 +107,23 @@ std::string build(std::string& error) {
                                   SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
         rc != 0)
       return fail(std::string("seccomp rule for clone: ") + std::strerror(-rc));
+  // sockets: local, IPv4, IPv6 and netlink (libc asks it for interfaces);
+  // any other family refused: vsock reaches the hypervisor around every
+  // network namespace, and the rest are kernel code a tenant has no use for
+  for (auto call : {SCMP_SYS(socket), SCMP_SYS(socketpair)}) {
+    for (int family = 0; family < 64; ++family) {
+      if (family == AF_UNIX || family == AF_INET || family == AF_INET6 || family == AF_NETLINK)
+        continue;
+      if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
+                                    SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family)));
+          rc != 0)
+        return fail(std::string("seccomp rule for socket: ") + std::strerror(-rc));
+    }
+    if (int rc =
+            seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1, SCMP_A0(SCMP_CMP_GE, 64));
+        rc != 0)
+      return fail(std::string("seccomp rule for socket: ") + std::strerror(-rc));
+  }
   // TIOCSTI pushes keystrokes into a terminal's input (the kernel reads the
   // request as 32 bits: compare only those)
   if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,

@@ -12,7 +12,7 @@ for p in clang-14 libfuzzer-14-dev libclang-rt-14-dev; do
 done
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DFERRY_FUZZ=ON >/dev/null
-targets=(tree_node blob_pack manifest cluster_config router_text proxy_request npmrc cookie
+targets=(tree_node blob_pack manifest cluster_config router_text proxy_request client_hello npmrc cookie
          secret_mask host_names)
 cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 for t in "${targets[@]}"; do

@@ -21,6 +21,19 @@ std::string check_name(std::string_view name) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) // CR, tab, escapes: a forged log line
       return "path contains a control character (" + std::to_string(static_cast<int>(c)) + ")";
   }
+  // and in UTF-8: C1 controls (U+0080-U+009F, a terminal's CSI among them) and
+  // the bidirectional overrides that make a name read as another (U+202A-U+202E,
+  // U+2066-U+2069)
+  for (size_t i = 0; i + 1 < name.size(); ++i) {
+    auto b0 = static_cast<unsigned char>(name[i]), b1 = static_cast<unsigned char>(name[i + 1]);
+    if (b0 == 0xC2 && b1 >= 0x80 && b1 <= 0x9F)
+      return "path contains a control character (U+00" + std::string(1, "89"[b1 >= 0x90]) + "x)";
+    if (b0 == 0xE2 && i + 2 < name.size()) {
+      auto b2 = static_cast<unsigned char>(name[i + 2]);
+      if ((b1 == 0x80 && b2 >= 0xAA && b2 <= 0xAE) || (b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9))
+        return "path contains a bidirectional override (a name that reads as another)";
+    }
+  }
   return {};
 }
 

@@ -220,6 +220,13 @@ http_response create_version(route_ctx& c) {
     req.root = doc["root"].get<std::string>();
     if (!is_hash_hex(req.root))
       return fail(ec::bad_request, "\"root\" must be 64 lower-case hex digits");
+    // the caller's root, or as good as absent (want_seal checks the whole tree)
+    find_missing q{{blob_ref{static_cast<uint8_t>(blob_ns::tree), req.root}}, c.who.user};
+    auto missing = ask_role<missing_set, cas_actor>(c.self, c.roles, "cas", missing_atom::value, q);
+    if (!missing)
+      return fail(missing.error());
+    if (!missing->indices.empty())
+      return fail(ec::missing_blobs, "the root " + req.root.substr(0, 16) + " is not stored");
   } else {
     return fail(ec::bad_request, "give a \"root\" hash or a \"files\" list");
   }
@@ -284,6 +291,8 @@ http_response version_files(route_ctx& c) {
     return fail(v.error());
   if (v->root.empty())
     return fail(ec::conflict, "version " + id + " has no tree until it is sealed");
+  if (v->state == "created") // (sealing checks that the whole tree is the caller's)
+    return fail(ec::conflict, "version " + id + " lists its files once it is sealed");
   json files = json::array();
   std::vector<std::pair<std::string, std::string>> todo{{"", v->root}};
   std::vector<tree_entry> entries;

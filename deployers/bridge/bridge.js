@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The bridge: runs one deployed function as an instance process and serves
-// it over HTTP on a unix socket (FERRY_SOCKET) or a loopback port (PORT).
+// it over HTTP on a unix socket (FERRY_SOCKET), a listening socket it is
+// given (FERRY_LISTEN_FD: ferryd binds it where no sandbox can reach) or a
+// loopback port (PORT).
 //
 // It adapts the request to what the function expects:
 //   - a plain Node (req, res) handler, default export or module.exports;
@@ -29,6 +31,7 @@ const { pathToFileURL } = require('url');
 let dir = path.resolve(process.argv[2] || process.env.FERRY_FUNCTION_DIR || '.');
 let handlerFile = process.env.FERRY_HANDLER || 'index.js';
 const socket = process.env.FERRY_SOCKET;
+const listenFd = process.env.FERRY_LISTEN_FD ? Number(process.env.FERRY_LISTEN_FD) : null;
 const port = Number(process.env.PORT || 0);
 let helpers = process.env.FERRY_HELPERS !== '0';
 // Under ferry's router, which logs every request itself, the bridge does not.
@@ -263,9 +266,10 @@ assignment()
   .then(() => {
     const onListen = () => {
       const addr = bridgeServer.address();
-      log({ level: 'info', ready: socket || `127.0.0.1:${addr.port}` });
+      log({ level: 'info', ready: listenFd !== null ? `fd ${listenFd}` : socket || `127.0.0.1:${addr.port}` });
     };
-    if (socket) realListen.call(bridgeServer, socket, onListen);
+    if (listenFd !== null) realListen.call(bridgeServer, { fd: listenFd }, onListen);
+    else if (socket) realListen.call(bridgeServer, socket, onListen);
     else realListen.call(bridgeServer, port, '127.0.0.1', onListen);
   })
   .catch((err) => {

@@ -10,10 +10,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -95,13 +97,15 @@ caf::error link_tree(const std::string& from, const std::string& to) {
 
 process::process(const options& opts, uint64_t slot)
     : opts_(opts), slot_dir_((fs::path(opts.data_dir) / "s" / std::to_string(slot)).string()) {
-  socket_ = slot_dir_ + "/run/bridge.sock";
+  socket_ = slot_dir_ + "/sock/bridge.sock";
 }
 
 process::~process() {
   stop();
   if (stdin_w_ >= 0) // a spare waiting for its function reads EOF
     ::close(stdin_w_);
+  if (listen_fd_ >= 0)
+    ::close(listen_fd_);
   if (thread_.joinable())
     thread_.join(); // the run ends within seconds of stop(), started or not
   std::error_code ec;
@@ -111,14 +115,23 @@ process::~process() {
 bool process::start() {
   std::error_code ec;
   fs::remove_all(slot_dir_, ec);
-  fs::create_directories(slot_dir_ + "/run", ec);
+  fs::create_directories(slot_dir_ + "/sock", ec);
   fs::create_directories(slot_dir_ + "/code", ec);
-  if (ec) {
-    error_ = "create " + slot_dir_ + ": " + ec.message();
+  if (ec || ::chmod((slot_dir_ + "/sock").c_str(), 0700) != 0) {
+    error_ = "create " + slot_dir_ + ": " + (ec ? ec.message() : std::strerror(errno));
     return false;
   }
-  if (socket_.size() >= sizeof(sockaddr_un{}.sun_path)) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_.size() >= sizeof addr.sun_path) {
     error_ = "socket path " + socket_ + " is too long for a unix socket; use a shorter data dir";
+    return false;
+  }
+  std::memcpy(addr.sun_path, socket_.c_str(), socket_.size() + 1);
+  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 512) != 0) {
+    error_ = "listen on " + socket_ + ": " + std::strerror(errno);
     return false;
   }
   int in[2];
@@ -129,12 +142,12 @@ bool process::start() {
   stdin_w_ = in[1];
   sandbox::spec s;
   s.argv = {"/usr/bin/node", "/opt/ferry/bridge/bridge.js"};
-  s.work_dir = slot_dir_ + "/run";
+  s.pass_fds = {listen_fd_}; // at 100 inside
   s.env = {{"PATH", "/usr/bin:/bin"},
            {"HOME", "/tmp"},
            {"NODE_ENV", "production"},
            {"FERRY_POOL", "1"},
-           {"FERRY_SOCKET", "/work/bridge.sock"},
+           {"FERRY_LISTEN_FD", "100"},
            {"FERRY_REQUEST_LOG", "0"},
            {"TZ", "UTC"}};
   s.ro_binds = {{opts_.bridge_dir, "/opt/ferry/bridge"}, {slot_dir_ + "/code", "/var/task"}};
@@ -168,13 +181,14 @@ void process::run_thread(sandbox::spec spec) {
   exited_ = true;
   cv_.notify_all();
   if (sink && !cancel_)
-    sink(json_text(json{{"level", "error"}, {"source", "runtime"}, {"instance_exit", r.describe()}}),
-         true);
+    sink(
+        json_text(json{{"level", "error"}, {"source", "runtime"}, {"instance_exit", r.describe()}}),
+        true);
 }
 
 void process::on_line(sandbox::stream s, std::string_view line) {
   sink_fn sink;
-  std::vector<std::string> scrub;
+  std::optional<std::string> whole; // a long line, put back together
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (!ready_ && s == sandbox::stream::out && line.find("\"ready\":") != std::string_view::npos) {
@@ -187,13 +201,37 @@ void process::on_line(sandbox::stream s, std::string_view line) {
       cv_.notify_all();
     }
     sink = sink_;
-    scrub = scrub_;
+    // a long line comes in pieces: put it back together (up to 1 MiB), so
+    // that no secret is cut in two and left unmasked
+    if (line.size() == sandbox::max_line_piece) {
+      if (long_line_.size() < (1 << 20))
+        long_line_.append(line);
+      else
+        long_cut_ = true;
+      return;
+    }
+    if (!long_line_.empty() || long_cut_) {
+      long_line_.append(line);
+      if (long_cut_ || long_line_.size() > (1 << 20)) {
+        long_line_.resize(1 << 20);
+        mask(long_line_, scrub_);
+        // a secret the cut falls in: what is left of it goes too
+        for (auto& f : scrub_)
+          for (size_t n = std::min(f.size() - 1, long_line_.size()); n > 0; --n)
+            if (long_line_.compare(long_line_.size() - n, n, f, 0, n) == 0) {
+              long_line_.resize(long_line_.size() - n);
+              long_line_ += "[secret]";
+              break;
+            }
+        long_line_ += " [line cut at 1 MiB]";
+      }
+      whole = std::move(long_line_);
+      long_line_.clear();
+      long_cut_ = false;
+    }
   }
-  if (!sink)
-    return;
-  std::string text(line);
-  mask(text, scrub);
-  sink(text, false);
+  if (sink)
+    sink(whole ? std::string_view(*whole) : line, false);
 }
 
 caf::error process::assign(const function_config& f, const std::vector<std::string>& env,

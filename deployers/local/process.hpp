@@ -5,10 +5,14 @@
 //   started --assign--> loading --ready line + health check--> serving
 //      \_____________________\________________________________\--exit/stop--> exited
 //
-// Host side of its slot, DATA/runtime/s/N/:
-//   run/   writable, /work inside: the bridge's socket (bridge.sock)
+// Host side of its slot, DATA/runtime/s/N/ (root's; nothing in it is the
+// sandbox's to change):
+//   sock/  the socket the router connects to (bridge.sock): ferryd binds it
+//          and hands the sandbox only the listening descriptor (fd 100), so
+//          no path the router follows is a tenant's to replace
 //   code/  read-only, /var/task inside: the function is linked into code/fn
 //          at assignment (hard links of the exported deployment)
+// Its /work and /tmp are tmpfs: what it writes counts against its memory.
 #include "sandbox/cgroup.hpp"
 #include "sandbox/runner.hpp"
 
@@ -39,7 +43,8 @@ public:
   /// Starts the sandbox (returns at once); false and error() if it cannot.
   bool start();
   /// Where its log lines go: a line of the function's output (its own:
-  /// false), or one the runtime writes about it (true).
+  /// false; a long line whole, up to 1 MiB), or one the runtime writes
+  /// about it (true). (The log masks every line: log_hub.)
   using sink_fn = std::function<void(std::string_view line, bool ours)>;
   /// Loads function f with these variables (name, value, ...) and waits
   /// until it serves and answers its health check. Its output then goes to
@@ -63,6 +68,7 @@ private:
   const options& opts_;
   std::string slot_dir_, socket_, error_;
   int stdin_w_ = -1;
+  int listen_fd_ = -1; ///< the bridge's socket, listening (given to the sandbox)
   std::thread thread_;
   std::atomic<bool> cancel_{false};
   std::atomic<bool> exited_{false};
@@ -75,6 +81,8 @@ private:
   sandbox::result result_;
   sink_fn sink_;
   std::vector<std::string> scrub_; ///< the forms of secret values to hide in its output
+  std::string long_line_;          ///< the pieces of a line over max_line_piece so far
+  bool long_cut_ = false;          ///< past 1 MiB: the rest of that line is dropped
 };
 
 /// GET /__ferry/health on a unix socket: true on a 200 before the deadline.

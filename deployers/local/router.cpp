@@ -234,7 +234,8 @@ struct router::impl {
   std::condition_variable cv;
   size_t active = 0; ///< connections open
   client_counter clients;
-  size_t offloads = 0; ///< blocking calls running on their own threads
+  body_budget bodies{256 << 20, 64 << 20}; ///< request bodies in flight: in all, a client
+  size_t offloads = 0;                     ///< blocking calls running on their own threads
 
   impl(core& c, router_options o)
       : rt(c), opts(std::move(o)), acceptor(make_workers()), clients(opts.max_per_client) {}
@@ -457,44 +458,28 @@ struct router::impl {
           break;
         }
       }
-      if (!ec && !parser.is_done() &&
-          beast::iequals(parser.get()[http::field::expect], "100-continue")) {
-        static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
-        co_await asio::async_write(s.sock, asio::buffer(go_on),
-                                   asio::redirect_error(use_awaitable, ec));
-      }
-      if (!ec && !parser.is_done())
-        co_await http::async_read(s.sock, buf, parser, asio::redirect_error(use_awaitable, ec));
       if (ec) {
-        std::optional<response> res;
-        if (ec == http::error::body_limit)
-          res =
-              error_page(413, "REQUEST_TOO_LARGE", "the request's body is over the router's limit");
-        else if (ec == http::error::header_limit)
-          res = error_page(431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
-                           "the request's header is over the router's limit");
-        else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
-                 ec != asio::error::connection_reset && ec != http::error::partial_message &&
-                 ec != asio::error::bad_descriptor && ec != asio::error::broken_pipe &&
-                 ec != asio::error::operation_aborted && ec != asio::error::shut_down)
-          res = error_page(400, "BAD_REQUEST", "malformed HTTP request");
-        if (res)
+        if (auto res = read_error(ec))
           co_await asio::async_write(s.sock, head_and_body(s, *res, false, true),
                                      asio::redirect_error(use_awaitable, ec));
         break;
       }
+      // Routed from its head: a body is read only for a function, within
+      // the budget (nobody's memory is spent on a request nobody serves).
       s.deadline_ms = INT64_MAX;
       s.request_id = new_request_id();
-      auto req = parser.release();
-      bool keep = req.keep_alive();
-      bool head = req.method() == http::verb::head;
+      auto& head_req = parser.get();
+      bool has_body = !parser.is_done();
+      bool keep = head_req.keep_alive();
+      bool head = head_req.method() == http::verb::head;
       auto started = clock::now();
       std::string deployment;
-      auto host = host_of(req);
+      auto host = host_of(head_req);
       std::optional<response> res;
+      std::optional<request> req;
       if (host.empty()) {
         res = error_page(400, "BAD_REQUEST", "the request names no Host");
-      } else if (req.target().size() > max_target) { // (route patterns run on the path)
+      } else if (head_req.target().size() > max_target) { // (route patterns run on the path)
         res = error_page(414, "URI_TOO_LONG", "the request's path is over 8 KiB");
       } else {
         if (!rt.aliases_known()) { // just started: wait (5 s at most) for the alias table
@@ -512,16 +497,52 @@ struct router::impl {
           found = co_await offload(load);
           remember(s, host, gen, *found);
         }
-        res = answer(s, req, *found, host, deployment);
-        if (!res) {               // a function's
-          auto dep = s.cache.dep; // the cache may change while this request waits
-          auto pool = s.cache.pool;
-          res = co_await proxy(s, req, *dep, *s.cache.fn, pool, host);
-          scope_cookies(*res, host);
+        res = answer(s, head_req, *found, host, deployment);
+        if (!res) { // a function's: its body now
+          body_budget::hold hold;
+          if (has_body) {
+            auto len = parser.content_length();
+            if (!(hold = bodies.take(s.peer, len.value_or(opts.max_body)))) {
+              res = server_error(503, "TOO_MANY_REQUESTS",
+                                 "too many request bodies in flight; send again", s.request_id);
+            } else {
+              if (beast::iequals(head_req[http::field::expect], "100-continue")) {
+                static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+                co_await asio::async_write(s.sock, asio::buffer(go_on),
+                                           asio::redirect_error(use_awaitable, ec));
+              }
+              s.deadline_ms =
+                  steady_ms() + idle_ms + static_cast<int64_t>(len.value_or(opts.max_body) / 1000);
+              if (!ec)
+                co_await http::async_read(s.sock, buf, parser,
+                                          asio::redirect_error(use_awaitable, ec));
+              s.deadline_ms = INT64_MAX;
+              if (ec) {
+                if (auto bad = read_error(ec))
+                  co_await asio::async_write(s.sock, head_and_body(s, *bad, false, true),
+                                             asio::redirect_error(use_awaitable, ec));
+                break;
+              }
+              // fields in a chunked body's trailer join the head: framed again
+              if (auto why = check_framing(parser.get().base(), parser.get().version());
+                  !why.empty())
+                res = error_page(400, "BAD_REQUEST", "malformed HTTP request: " + why);
+            }
+          }
+          if (!res) {
+            req = parser.release();
+            auto dep = s.cache.dep; // the cache may change while this request waits
+            auto pool = s.cache.pool;
+            res = co_await proxy(s, *req, *dep, *s.cache.fn, pool, host);
+            scope_cookies(*res, host);
+          }
         }
       }
+      if (has_body && !parser.is_done())
+        keep = false; // answered without reading its body: the connection ends
+      const request& logged = req ? *req : parser.get();
       if (!deployment.empty())
-        log_request(deployment, s.request_id, req, *res, clock::now() - started);
+        log_request(deployment, s.request_id, logged, *res, clock::now() - started);
       s.deadline_ms = steady_ms() + idle_ms; // a client that stops reading
       co_await asio::async_write(s.sock, head_and_body(s, *res, keep, !head),
                                  asio::redirect_error(use_awaitable, ec));
@@ -532,6 +553,22 @@ struct router::impl {
       if (ec || !keep)
         break;
     }
+  }
+
+  /// The answer to a request that could not be read, or nullopt for one
+  /// the client gave up.
+  static std::optional<response> read_error(const boost::system::error_code& ec) {
+    if (ec == http::error::body_limit)
+      return error_page(413, "REQUEST_TOO_LARGE", "the request's body is over the router's limit");
+    if (ec == http::error::header_limit)
+      return error_page(431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                        "the request's header is over the router's limit");
+    if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+        ec != asio::error::connection_reset && ec != http::error::partial_message &&
+        ec != asio::error::bad_descriptor && ec != asio::error::broken_pipe &&
+        ec != asio::error::operation_aborted && ec != asio::error::shut_down)
+      return error_page(400, "BAD_REQUEST", "malformed HTTP request");
+    return std::nullopt;
   }
 
   /// Streams s.file's bytes (its head is sent) a piece at a time. An error
@@ -584,8 +621,8 @@ struct router::impl {
     return {asio::buffer(head), asio::buffer(m.body().data(), with_body ? m.body().size() : 0)};
   }
 
-  void log_request(const std::string& deployment, const std::string& request_id,
-                   const request& req, const response& res, clock::duration took) {
+  void log_request(const std::string& deployment, const std::string& request_id, const request& req,
+                   const response& res, clock::duration took) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
     std::string line =
         "{\"t\":" + std::to_string(wall_ms()) + ",\"source\":\"router\",\"method\":\"";
@@ -844,10 +881,10 @@ struct router::impl {
                                {"function", fn.name},
                                {"error", "timed out after " + std::to_string(fn.max_duration_s) +
                                              " s (maxDuration); instance stopped"}}));
-      co_return server_error(504, "FUNCTION_INVOCATION_TIMEOUT",
-                             "the function ran past its maxDuration of " +
-                                 std::to_string(fn.max_duration_s) + " s",
-                             s.request_id);
+      co_return server_error(
+          504, "FUNCTION_INVOCATION_TIMEOUT",
+          "the function ran past its maxDuration of " + std::to_string(fn.max_duration_s) + " s",
+          s.request_id);
     }
     if (ec == http::error::body_limit) {
       held.release(outcome::ok);
@@ -874,8 +911,7 @@ struct router::impl {
                                           {"request_id", s.request_id},
                                           {"function", fn.name},
                                           {"error", "the instance failed mid-request: " + why}}));
-    co_return server_error(500, "FUNCTION_INVOCATION_FAILED", "the function failed",
-                           s.request_id);
+    co_return server_error(500, "FUNCTION_INVOCATION_FAILED", "the function failed", s.request_id);
   }
 
   /// Drops the Domain of a function's cookies that is broader than (or
@@ -905,7 +941,9 @@ struct router::impl {
   static std::optional<response> prepare_upstream_request(session& s, request& req,
                                                           const deployment& d,
                                                           const std::string& host) {
+    std::string original_host(req[http::field::host]); // (Connection may name it: it stays)
     strip_hop_by_hop(req.base());
+    req.set(http::field::host, original_host);
     for (auto f : {"forwarded", "x-real-ip", "expect"}) // the router read the whole body already
       req.erase(f);
     req.set("x-forwarded-for", s.peer);

@@ -2,6 +2,7 @@
 
 #include "actors/host_names.hpp"
 
+#include "deployers/local/http_text.hpp"
 #include "deployers/local/process.hpp"
 #include "messages/errors.hpp"
 #include "messages/json_text.hpp"
@@ -218,81 +219,6 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
   return std::shared_ptr<const deployment>(std::move(d));
 }
 
-// ---------------------------------------------------------------- log hub
-
-struct log_hub::file {
-  std::string path;
-  FILE* f = nullptr;
-  uint64_t lines = 0;
-  ~file() {
-    if (f)
-      std::fclose(f);
-  }
-};
-
-log_hub::log_hub(std::string dir) : dir_(std::move(dir)) {
-  std::error_code ec;
-  fs::create_directories(dir_, ec);
-}
-
-log_hub::file& log_hub::open(const std::string& deployment) {
-  auto& slot = files_[deployment];
-  if (!slot) {
-    slot = std::make_unique<file>();
-    slot->path = dir_ + "/" + deployment + ".log";
-    std::ifstream in(slot->path);
-    std::string line;
-    while (std::getline(in, line))
-      ++slot->lines;
-    slot->f = std::fopen(slot->path.c_str(), "ae");
-  }
-  return *slot;
-}
-
-void log_hub::append(const std::string& deployment, const std::string& json_line) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto& f = open(deployment);
-  if (!f.f)
-    return;
-  std::fwrite(json_line.data(), 1, json_line.size(), f.f);
-  std::fputc('\n', f.f);
-  ++f.lines;
-}
-
-std::vector<std::string> log_hub::read(const std::string& deployment, uint64_t from, size_t max,
-                                       uint64_t& next) {
-  std::string path;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto& f = open(deployment);
-    if (f.f)
-      std::fflush(f.f);
-    path = f.path;
-  }
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  std::string line;
-  uint64_t n = 0;
-  size_t bytes = 0; // a page holds at most 1 MiB of text, however long the lines
-  while (std::getline(in, line)) {
-    if (n++ < from)
-      continue;
-    if (out.size() >= max || (bytes > 0 && bytes + line.size() > (1 << 20)))
-      break;
-    bytes += line.size();
-    out.push_back(std::move(line));
-  }
-  next = from + out.size();
-  return out;
-}
-
-void log_hub::flush() {
-  std::lock_guard<std::mutex> guard{mtx_};
-  for (auto& [_, f] : files_)
-    if (f->f)
-      std::fflush(f->f);
-}
-
 // ---------------------------------------------------------- function pool
 
 /// The instances of one function of one deployment.
@@ -421,6 +347,13 @@ private:
     auto vars = env(dep_->project, env_name_);
     if (!vars)
       return vars.error();
+    // every line of the deployment's log is masked with these from now on
+    std::vector<std::string> forms;
+    for (size_t i = 0; i + 1 < vars->size(); i += 2)
+      if ((*vars)[i + 1].size() >= 4)
+        for (auto& f : secret_forms((*vars)[i + 1]))
+          forms.push_back(std::move(f));
+    core_.logs().add_masks(dep_->id, forms);
     vars->insert(vars->end(), {"FERRY_DEPLOYMENT", dep_->id, "FERRY_PROJECT", dep_->project,
                                "FERRY_ENV", env_name_, "FERRY_FUNCTION", fn_.name});
     auto proc = core_.claim_process();
@@ -567,7 +500,7 @@ core::core(options opts, blob_store_ptr store, resolver resolve, env_source env)
       store_(std::move(store)),
       resolve_(std::move(resolve)),
       env_(std::move(env)),
-      logs_((fs::path(opts_.data_dir) / "logs").string()),
+      logs_((fs::path(opts_.data_dir) / "logs").string(), opts_.max_log_bytes),
       aliases_(std::make_shared<const std::map<std::string, alias_target>>()) {
   std::error_code ec;
   fs::remove_all(fs::path(opts_.data_dir) / "s", ec); // slots of an earlier run

@@ -10,6 +10,7 @@
 //   - the runtime log of every deployment (router requests, function output).
 // Router threads call it directly (it locks what it shares); the local
 // target actor drives its timers and tells it of alias changes.
+#include "deployers/local/log_hub.hpp"
 #include "messages/registry.hpp"
 #include "storage/blob_store.hpp"
 
@@ -46,6 +47,7 @@ struct options {
   uint32_t pids = 256;                           ///< per instance
   double cpus = 1.0;                             ///< per instance
   uint64_t pool_memory_mb = 1024;                ///< limit of a runtime not yet assigned
+  uint64_t max_log_bytes = 64 << 20; ///< a deployment's runtime log, before it starts anew
 };
 
 struct static_file {
@@ -129,24 +131,6 @@ struct attempt {
 /// The end of one request to an instance.
 enum class outcome { ok, crashed, timed_out };
 
-/// Appends a deployment's runtime log lines (JSON) to DATA/runtime/logs/ID.log.
-class log_hub {
-public:
-  explicit log_hub(std::string dir);
-  void append(const std::string& deployment, const std::string& json_line);
-  /// Lines from number `from` on (at most max), and the number after them.
-  std::vector<std::string> read(const std::string& deployment, uint64_t from, size_t max,
-                                uint64_t& next);
-  void flush();
-
-private:
-  struct file;
-  std::string dir_;
-  std::mutex mtx_;
-  std::map<std::string, std::unique_ptr<file>> files_;
-  file& open(const std::string& deployment);
-};
-
 /// Fetches a project environment's variables (name, value, ...) for an
 /// instance; called on the thread starting it.
 using env_source = std::function<caf::expected<std::vector<std::string>>(
@@ -229,7 +213,7 @@ private:
 
   mutable std::mutex mtx_;
   std::map<std::string, std::shared_ptr<const deployment>> deployments_;
-  std::map<std::string, std::shared_ptr<std::mutex>> loading_;        ///< one load per id at a time
+  std::map<std::string, std::shared_ptr<std::mutex>> loading_; ///< one load per id at a time
   struct alias_target {
     std::string deployment;
     bool production = false;

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -106,6 +107,15 @@ int proxy_request(const uint8_t* data, size_t size) {
       if (req.head[i] == '\n')
         require(i > 0 && req.head[i - 1] == '\r');
   }
+  return 0;
+}
+
+int client_hello(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  auto h = sandbox::read_client_hello(in);
+  if (h.kind == sandbox::client_hello::tls)
+    for (char c : h.sni) // a name: nothing that could pass for another
+      require(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.');
   return 0;
 }
 

@@ -12,6 +12,7 @@ int manifest(const uint8_t* data, size_t size); ///< JSON and Cap'n Proto manife
 int cluster_config(const uint8_t* data, size_t size); ///< cluster.conf
 int router_text(const uint8_t* data, size_t size);
 int proxy_request(const uint8_t* data, size_t size);
+int client_hello(const uint8_t* data, size_t size); ///< read_client_hello: a name or nothing
 int npmrc(const uint8_t* data, size_t size);
 int cookie(const uint8_t* data, size_t size);
 int secret_mask(const uint8_t* data, size_t size);

@@ -65,16 +65,24 @@ TEST_CASE("a tenant can neither learn of, seal nor read another tenant's blobs",
       mallory, "POST", "/v1/projects/grab/versions?seal=1",
       json{{"files", {{{"path", "key.pem"}, {"hash", file}, {"size", secret.size()}}}}}.dump());
   CHECK(by_manifest.status == 409);
-  // a directory node of mallory's own that names the victim's file
-  auto node = encode_tree({tree_entry{entry_kind::file, secret.size(), file, "key.pem"}});
-  auto node_hash = sha256_hex(node);
-  CHECK(
-      c.node
-          ->api_as(mallory, "PUT", "/v1/blobs/tree/" + node_hash, node, "application/octet-stream")
-          .status == 201);
-  auto by_node = c.node->api_as(mallory, "POST", "/v1/projects/grab/versions?seal=1",
-                                json{{"root", node_hash}}.dump());
-  CHECK(by_node.status == 409);
+  // a directory node of mallory's own that names the victim's file: refused
+  // just as one that names a file nobody stored (no way to learn it is there)
+  auto node_of = [&](const std::string& hash) {
+    return encode_tree({tree_entry{entry_kind::file, secret.size(), hash, "key.pem"}});
+  };
+  auto put_node = [&](const std::string& node) {
+    return c.node->api_as(mallory, "PUT", "/v1/blobs/tree/" + sha256_hex(node), node,
+                          "application/octet-stream");
+  };
+  auto theirs = put_node(node_of(file)), nobodys = put_node(node_of(unknown));
+  CHECK(theirs.status == 409);
+  CHECK(nobodys.status == 409);
+  CHECK(api_error(theirs).first == "missing_blobs");
+  CHECK(api_error(theirs).second.substr(0, 40) == api_error(nobodys).second.substr(0, 40));
+  // nor list another's tree through a version of one's own, sealed or not
+  auto unsealed =
+      c.node->api_as(mallory, "POST", "/v1/projects/grab/versions", json{{"root", root}}.dump());
+  CHECK(unsealed.status == 409);
   CHECK(c.node->api_as(mallory, "GET", "/v1/projects/grab/versions").status == 404);
   // and raw reads are for admins
   CHECK(c.node->api_as(mallory, "GET", "/v1/blobs/source/" + file).status == 403);

@@ -53,11 +53,12 @@ TEST_CASE("a request hidden in another's body is refused by the router and the A
       CHECK(status == "HTTP/1.1 400 Bad Request");
     }
   }
-  // chunked, as it should be: served (and the next request after it, too)
+  // chunked, as it should be: served (a static file answers without reading
+  // the body, and the connection ends: what follows is never read as a request)
   auto fine = "GET / HTTP/1.1\r\nHost: " + host +
               "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + hidden;
   auto [count, status] = answers(raw_exchange(c.node->router_url, fine, true));
-  CHECK(count == 2);
+  CHECK(count == 1);
   CHECK(status == "HTTP/1.1 200 OK");
 }
 

@@ -68,6 +68,9 @@ TEST_CASE("the parsers of untrusted bytes survive mutated input") {
                   "GET http://mirror.example:8080/a/b?c=d HTTP/1.1\r\nHost: mirror.example\r\n"
                   "Proxy-Connection: keep-alive\r\nAccept: */*\r\n\r\n",
                   "GET http://[::1]:80/ HTTP/1.0\r\n\r\n"});
+  mutate_and_run(fuzz::client_hello,
+                 {std::string("\x16\x03\x01\x00\x31\x01\x00\x00\x2d\x03\x03", 11) +
+                  std::string(32, 'r') + std::string("\x00\x00\x02\x13\x01\x01\x00\x00\x00", 9)});
   mutate_and_run(fuzz::npmrc, {"registry=https://r.example/\n@s:registry=https://s.example/\n"
                                "//r.example/:_authToken=abc\ngit=./evil.sh\n; comment\n"
                                "script-shell = /bin/sh\r\n[section]\nlegacy-peer-deps=true\n"});

@@ -125,3 +125,38 @@ TEST_CASE("a secret is masked as it is, JSON-escaped and URL-encoded") {
   runtime::mask(line, forms);
   CHECK(line == "[secret] | [secret] | [secret] | [secret] | [secret] | kept");
 }
+
+namespace {
+
+/// A ClientHello record with this SNI (none if empty).
+std::string hello_with(const std::string& sni) {
+  std::string ext;
+  if (!sni.empty()) {
+    std::string list = std::string(1, '\0') + char(sni.size() >> 8) + char(sni.size() & 255) + sni;
+    std::string data = std::string(1, char(list.size() >> 8)) + char(list.size() & 255) + list;
+    ext = std::string(2, '\0') + char(data.size() >> 8) + char(data.size() & 255) + data;
+  }
+  std::string body = std::string("\x03\x03", 2) + std::string(32, 'r') + std::string(1, '\0') +
+                     std::string("\x00\x02\x13\x01", 4) + std::string("\x01\x00", 2) +
+                     char(ext.size() >> 8) + char(ext.size() & 255) + ext;
+  std::string hs =
+      std::string(1, '\x01') + '\0' + char(body.size() >> 8) + char(body.size() & 255) + body;
+  return std::string("\x16\x03\x01", 3) + char(hs.size() >> 8) + char(hs.size() & 255) + hs;
+}
+
+} // namespace
+
+TEST_CASE("a tunnel's first bytes are read as a TLS ClientHello and its server name") {
+  auto h = sandbox::read_client_hello(hello_with("Registry.NPMjs.org"));
+  CHECK(h.kind == sandbox::client_hello::tls);
+  CHECK(h.sni == "registry.npmjs.org");
+  CHECK(sandbox::read_client_hello(hello_with("")).sni.empty());
+  auto whole = hello_with("registry.npmjs.org");
+  CHECK(sandbox::read_client_hello(whole.substr(0, whole.size() - 3)).kind ==
+        sandbox::client_hello::incomplete);
+  CHECK(sandbox::read_client_hello("GET / HTTP/1.1\r\nHost: evil\r\n\r\n").kind ==
+        sandbox::client_hello::not_tls);
+  auto bad = whole;
+  bad[bad.size() - 20] = '\x7f'; // a name that is no host name
+  CHECK(sandbox::read_client_hello(bad).kind == sandbox::client_hello::not_tls);
+}

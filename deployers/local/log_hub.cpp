@@ -1,0 +1,132 @@
+#include "deployers/local/log_hub.hpp"
+
+#include "deployers/local/http_text.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+namespace ferry::runtime {
+
+namespace fs = std::filesystem;
+
+log_hub::log_hub(std::string dir, uint64_t max_bytes)
+    : dir_(std::move(dir)), max_bytes_(max_bytes) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+}
+
+log_hub::~log_hub() {
+  for (auto& [_, l] : logs_)
+    if (l.f)
+      std::fclose(l.f);
+}
+
+log_hub::log& log_hub::entry(const std::string& deployment) {
+  auto [it, fresh] = logs_.try_emplace(deployment);
+  auto& l = it->second;
+  if (fresh) { // a log of an earlier run goes on
+    l.path = dir_ + "/" + deployment + ".log";
+    std::ifstream in(l.path);
+    std::string line;
+    while (std::getline(in, line)) {
+      ++l.lines;
+      l.bytes += line.size() + 1;
+    }
+  }
+  return l;
+}
+
+FILE* log_hub::handle(log& l) {
+  l.used = ++clock_;
+  if (l.f)
+    return l.f;
+  if (open_ >= max_open) { // close the one written longest ago
+    log* oldest = nullptr;
+    for (auto& [_, other] : logs_)
+      if (other.f && (!oldest || other.used < oldest->used))
+        oldest = &other;
+    if (oldest) {
+      std::fclose(oldest->f);
+      oldest->f = nullptr;
+      --open_;
+    }
+  }
+  l.f = std::fopen(l.path.c_str(), "ae");
+  open_ += l.f != nullptr;
+  return l.f;
+}
+
+void log_hub::append(const std::string& deployment, std::string json_line) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& l = entry(deployment);
+  mask(json_line, l.masks);
+  if (l.bytes + json_line.size() + 1 > max_bytes_) { // full: it starts anew
+    if (l.f) {
+      std::fclose(l.f);
+      l.f = nullptr;
+      --open_;
+    }
+    std::error_code ec;
+    fs::resize_file(l.path, 0, ec);
+    l.base = l.lines;
+    l.bytes = 0;
+  }
+  auto* f = handle(l);
+  if (!f)
+    return;
+  std::fwrite(json_line.data(), 1, json_line.size(), f);
+  std::fputc('\n', f);
+  ++l.lines;
+  l.bytes += json_line.size() + 1;
+}
+
+void log_hub::add_masks(const std::string& deployment, const std::vector<std::string>& forms) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& masks = entry(deployment).masks;
+  for (auto& f : forms)
+    if (std::find(masks.begin(), masks.end(), f) == masks.end())
+      masks.push_back(f);
+  // longer forms first: a secret that holds another is masked whole
+  std::sort(masks.begin(), masks.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+}
+
+std::vector<std::string> log_hub::read(const std::string& deployment, uint64_t from, size_t max,
+                                       uint64_t& next) {
+  std::string path = dir_ + "/" + deployment + ".log";
+  uint64_t base = 0;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (auto it = logs_.find(deployment); it != logs_.end()) {
+      if (it->second.f)
+        std::fflush(it->second.f);
+      base = it->second.base;
+    }
+  }
+  from = std::max(from, base);
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  uint64_t n = base;
+  size_t bytes = 0; // a page holds at most 1 MiB of text, however long the lines
+  while (std::getline(in, line)) {
+    if (n++ < from)
+      continue;
+    if (out.size() >= max || (bytes > 0 && bytes + line.size() > (1 << 20)))
+      break;
+    bytes += line.size();
+    out.push_back(std::move(line));
+  }
+  next = from + out.size();
+  return out;
+}
+
+void log_hub::flush() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [_, l] : logs_)
+    if (l.f)
+      std::fflush(l.f);
+}
+
+} // namespace ferry::runtime
