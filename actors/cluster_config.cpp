@@ -95,6 +95,7 @@ std::string parse_tenant_key(tenant_config& t, const std::string& key, const std
       {"max_project_mb", 1, 1 << 30, &t.max_project_mb, nullptr},
       {"max_build_log_mb", 1, 1 << 16, &t.max_build_log_mb, nullptr},
       {"max_runtime_log_mb", 1, 1 << 16, &t.max_runtime_log_mb, nullptr},
+      {"runtime_memory_mb", 64, 1 << 30, &t.runtime_memory_mb, nullptr},
       {"api_client_connections", 1, 100000, nullptr, &t.api_client_connections},
       {"router_client_connections", 1, 1000000, nullptr, &t.router_client_connections},
       {"sandbox_uid_base", 1000, 0xffffffffULL - 65536, nullptr, &t.sandbox_uid_base},

@@ -15,9 +15,7 @@ std::string follow_build(const cli_env& env, const std::string& build, uint64_t 
                          bool as_json, std::ostream& text = std::cerr);
 
 int cmd_logs(cli_env& env, const args& a);
-/// A log line a build printed, as text a terminal shows and never obeys:
-/// control characters (ESC, CR, C1) as \xNN.
-std::string printable(const std::string& line);
+
 int cmd_cancel(cli_env& env, const args& a);
 int cmd_rebuild(cli_env& env, const args& a, bool restart);
 int cmd_download(cli_env& env, const args& a);

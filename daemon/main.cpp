@@ -373,6 +373,7 @@ int main(int argc, char** argv) {
     ro.idle = std::chrono::milliseconds(idle_fn_ms);
     ro.max_instances = static_cast<uint32_t>(max_instances);
     ro.max_log_bytes = cluster.tenants.max_runtime_log_mb << 20;
+    ro.memory_budget_mb = cluster.tenants.runtime_memory_mb;
     // the core outlives restarts of its actor; it reaches the registry by name
     runtime_core = std::make_shared<runtime::core>(ro, blobs, nullptr, nullptr);
     children.push_back(child_spec{"runtime",

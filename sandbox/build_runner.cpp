@@ -47,6 +47,7 @@ spec step_spec(const build_ctx& c, std::string script, std::string name) {
   s.ro_binds = {{c.req.builders_dir, "/builders"}};
   s.lim = c.req.lim;
   s.host_id = c.uid;
+  s.disk_guard = c.req.slot_dir; // a build that fills the disk ends first
   s.name = std::move(name);
   return s;
 }

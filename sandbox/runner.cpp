@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -212,6 +213,8 @@ std::string result::describe() const {
     return "killed: wall-clock limit";
   if (out_of_memory)
     return "killed: out of memory";
+  if (disk_full)
+    return "killed: the disk is nearly full";
   if (signal)
     return "killed by signal " + std::to_string(signal) +
            (pids_limited ? " (pids limit reached)" : "");
@@ -352,6 +355,7 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
   pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
   int open_pipes = 2;
   auto deadline = start + s.lim.wall;
+  auto next_disk_check = start;
   bool killed = false;
   int status = 0;
   bool reaped = false;
@@ -359,10 +363,20 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
   std::chrono::steady_clock::time_point drained_by{}; // set once reaped
   while (open_pipes > 0 || !reaped) {
     if (!killed) {
+      auto now = std::chrono::steady_clock::now();
       if (cancel && cancel->load()) {
         r.canceled = killed = true;
-      } else if (std::chrono::steady_clock::now() >= deadline) {
+      } else if (now >= deadline) {
         r.timed_out = killed = true;
+      } else if (!s.disk_guard.empty() && now >= next_disk_check) {
+        next_disk_check = now + std::chrono::milliseconds(10);
+        struct statvfs fs {};
+        if (::statvfs(s.disk_guard.c_str(), &fs) == 0) {
+          uint64_t size = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+          uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+          if (free < std::min(s.min_free_bytes, size / 10))
+            r.disk_full = killed = true;
+        }
       }
       if (killed) {
         ::kill(-pid, SIGKILL);
@@ -379,7 +393,7 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
       open_pipes = 0;
     }
     if (open_pipes > 0) {
-      int n = poll(fds, 2, 50);
+      int n = poll(fds, 2, s.disk_guard.empty() ? 50 : 10); // (a guarded disk: looked at often)
       for (auto& f : fds) {
         if (f.fd < 0 || !(f.revents & (POLLIN | POLLHUP | POLLERR)))
           continue;

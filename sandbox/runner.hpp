@@ -54,6 +54,11 @@ struct spec {
   /// prepared files for it; 0: the run takes one of its own.
   uint32_t host_id = 0;
   limits lim;
+  /// Killed when the file system of this path has less free than
+  /// min_free_bytes (or a tenth of its size, the less): a build that fills
+  /// the disk ends before the disk does.
+  std::string disk_guard;
+  uint64_t min_free_bytes = 64 << 20;
   std::string name;  ///< names the cgroup; unique among this process's runs (empty: made up)
   int stdin_fd = -1; ///< read end of a pipe for stdin (taken and closed); /dev/null if -1
   /// Called in this thread once the sandbox process runs, with its cgroup
@@ -70,7 +75,8 @@ struct result {
   bool canceled = false;
   bool out_of_memory = false;
   bool pids_limited = false;
-  std::string error; ///< the sandbox itself could not be set up
+  bool disk_full = false; ///< killed by its disk guard
+  std::string error;      ///< the sandbox itself could not be set up
   std::chrono::milliseconds elapsed{0};
   uint64_t peak_memory = 0;
   uint64_t cpu_ns = 0;

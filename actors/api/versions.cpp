@@ -1,6 +1,7 @@
 // Versions: made from a manifest or a root, sealed, read, and their files.
 #include "actors/api/common.hpp"
 #include "actors/api/handlers.hpp"
+#include "actors/host_names.hpp"
 
 #include "messages/records.capnp.h"
 #include "storage/capnp_record.hpp"
@@ -185,6 +186,8 @@ caf::expected<version_info> seal(caf::scoped_actor& self, role_cache& roles, con
 
 http_response create_version(route_ctx& c) {
   const auto& project = c.param("p");
+  if (auto why = check_project_name(project); !why.empty())
+    return fail(ec::bad_request, "project " + why);
   json doc;
   bool is_capnp = c.req.content_type == "application/x-ferry-manifest";
   bool want_seal = query_flag(c.req.target, "seal");

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <unistd.h>
 
 namespace ferry::runtime {
 
@@ -356,12 +357,26 @@ private:
     core_.logs().add_masks(dep_->id, forms);
     vars->insert(vars->end(), {"FERRY_DEPLOYMENT", dep_->id, "FERRY_PROJECT", dep_->project,
                                "FERRY_ENV", env_name_, "FERRY_FUNCTION", fn_.name});
-    auto proc = core_.claim_process();
-    if (!proc)
-      return make_error(ec::unavailable, "no runtime process");
     auto& logs = core_.logs();
     auto id = dep_->id;
     auto name = fn_.name;
+    auto failed = [&](caf::error err) { // for the owner: why, under the request's id
+      json line{{"t", wall_ms()},
+                {"level", "error"},
+                {"source", "runtime"},
+                {"function", name},
+                {"error", reason_of(err)}}; // (masked: process::assign, and the log)
+      if (!request.empty())
+        line["request_id"] = request;
+      logs.append(id, json_text(line));
+      return err;
+    };
+    auto memory = core_.take_memory(dep_->project, fn_.memory_mb);
+    if (!memory)
+      return failed(memory.error());
+    auto proc = core_.claim_process();
+    if (!proc)
+      return failed(make_error(ec::unavailable, "no runtime process"));
     auto sink = [&logs, id, name](std::string_view line, bool ours) {
       // the function's output: JSON lines pass as they are, other text is
       // wrapped; whatever it says, its source is the function (a function
@@ -378,17 +393,10 @@ private:
     };
     if (auto err = proc->assign(fn_, *vars, sink, deadline)) {
       proc->stop();
-      json line{{"t", wall_ms()},
-                {"level", "error"},
-                {"source", "runtime"},
-                {"function", name},
-                {"error", reason_of(err)}}; // (masked: process::assign)
-      if (!request.empty())
-        line["request_id"] = request;
-      logs.append(id, json_text(line));
-      return err;
+      return failed(std::move(err));
     }
     auto i = std::make_shared<instance>();
+    i->memory = std::move(*memory);
     i->pool = weak_from_this();
     i->serial = next_serial_++;
     i->proc = std::move(proc);
@@ -769,6 +777,34 @@ std::shared_ptr<process> core::start_process() {
   return p;
 }
 
+caf::expected<std::shared_ptr<void>> core::take_memory(const std::string& project, uint64_t mb) {
+  uint64_t budget = opts_.memory_budget_mb;
+  if (budget == 0)
+    budget = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+             static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / (1 << 20) * 3 / 4;
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& mine = memory_by_project_[project];
+  if (memory_used_ + mb > budget || mine + mb > budget / 2) {
+    auto why = memory_used_ + mb > budget
+                   ? "the node's functions hold " + std::to_string(memory_used_) + " of " +
+                         std::to_string(budget) + " MiB (runtime_memory_mb)"
+                   : "project " + project + "'s functions hold " + std::to_string(mine) +
+                         " MiB, half of the node's " + std::to_string(budget);
+    if (mine == 0)
+      memory_by_project_.erase(project);
+    return make_error(ec::unavailable, "no memory for another instance: " + why);
+  }
+  memory_used_ += mb;
+  mine += mb;
+  return std::shared_ptr<void>(nullptr, [this, project, mb](void*) {
+    std::lock_guard<std::mutex> again{mtx_};
+    memory_used_ -= mb;
+    auto it = memory_by_project_.find(project);
+    if (it != memory_by_project_.end() && (it->second -= mb) == 0)
+      memory_by_project_.erase(it);
+  });
+}
+
 std::shared_ptr<process> core::claim_process() {
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -793,6 +829,7 @@ std::string core::status() const {
   return json{{"functions", out},
               {"spare_runtimes", spare_.size()},
               {"deployments_loaded", deployments_.size()},
+              {"memory_held_mb", memory_used_},
               {"loads_pending", loading_.size()}}
       .dump();
 }

@@ -48,6 +48,9 @@ struct options {
   double cpus = 1.0;                             ///< per instance
   uint64_t pool_memory_mb = 1024;                ///< limit of a runtime not yet assigned
   uint64_t max_log_bytes = 64 << 20; ///< a deployment's runtime log, before it starts anew
+  /// The memory (the functions' own limits) the node's instances may hold
+  /// together; one project at most half of it. 0: three quarters of the RAM.
+  uint64_t memory_budget_mb = 0;
 };
 
 struct static_file {
@@ -109,6 +112,7 @@ class function_pool;
 /// An instance of a function: a sandboxed bridge process serving one
 /// function on a unix socket.
 struct instance {
+  std::shared_ptr<void> memory;      ///< its share of the node's memory budget, given back with it
   std::weak_ptr<function_pool> pool; ///< where it goes back
   uint64_t serial = 0;
   std::shared_ptr<process> proc;
@@ -203,6 +207,10 @@ public:
 
   /// A generic runtime from the pool (or a new one): internal to instances.
   std::shared_ptr<process> claim_process();
+  /// mb of the node's memory budget for an instance of project, held until
+  /// the returned handle goes; why not, if it would pass the budget or the
+  /// project's half of it.
+  caf::expected<std::shared_ptr<void>> take_memory(const std::string& project, uint64_t mb);
 
 private:
   options opts_;
@@ -224,6 +232,8 @@ private:
   std::map<std::string, std::shared_ptr<function_pool>> pools_; ///< "id/function/env"
   std::vector<std::shared_ptr<process>> spare_;                 ///< the generic pool
   std::atomic<uint64_t> next_slot_{1};
+  uint64_t memory_used_ = 0;                          ///< MiB, under mtx_
+  std::map<std::string, uint64_t> memory_by_project_; ///< MiB, under mtx_
 
   std::shared_ptr<process> start_process();
   std::optional<caf::expected<routed>> route(const std::string& host, bool may_load);

@@ -17,7 +17,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -338,4 +340,87 @@ TEST_CASE("cgroups of processes that are gone are swept, others are left alone")
     CHECK(std::filesystem::exists(d + live));
     ::rmdir((d + live).c_str());
   }
+}
+
+TEST_CASE("a run that fills its disk is killed before the disk is full") {
+  tmpdir dir;
+  auto disk = dir / "disk";
+  std::filesystem::create_directories(disk);
+  REQUIRE(::mount("ferry-test", disk.c_str(), "tmpfs", 0, "size=256m") == 0);
+  std::filesystem::create_directories(disk + "/work");
+  spec s; // a megabyte at a time, as a build writes its files
+  s.argv = {"/bin/sh", "-c",
+            "i=0; while [ $i -lt 400 ]; do head -c 1048576 /dev/zero >> /work/fill || break; "
+            "i=$((i+1)); done; echo done"};
+  s.work_dir = disk + "/work";
+  s.env = {{"PATH", "/usr/bin:/bin"}};
+  s.disk_guard = disk + "/work";
+  s.name = "test-disk-" + std::to_string(::getpid());
+  std::string out;
+  auto r = run(s, [&](stream, std::string_view l) { out += l; });
+  INFO(r.describe() << " " << out);
+  CHECK(r.disk_full);
+  CHECK(r.describe() == "killed: the disk is nearly full");
+  struct statvfs fs {};
+  ::statvfs(disk.c_str(), &fs);
+  CHECK(fs.f_bavail * fs.f_frsize > (8u << 20)); // most of the margin was left
+  ::umount2(disk.c_str(), MNT_DETACH);
+}
+
+TEST_CASE("without a work directory /work is a small tmpfs of the sandbox's own") {
+  spec s;
+  s.argv = {"/bin/sh", "-c",
+            "dd if=/dev/zero of=/work/fill bs=1M count=64 2>/dev/null; du -sm /work | cut -f1"};
+  s.env = {{"PATH", "/usr/bin:/bin"}};
+  s.work_tmpfs_bytes = 8 << 20;
+  s.name = "test-tmpfs-" + std::to_string(::getpid());
+  std::string out;
+  auto r = run(s, [&](stream which, std::string_view l) {
+    if (which == stream::out)
+      out += l;
+  });
+  INFO(r.describe());
+  CHECK(r.error.empty());
+  CHECK(std::stoi(out) <= 8);
+}
+
+TEST_CASE("an egress tunnel carries TLS to the very name it asked for") {
+  tmpdir work;
+  int listening = 0;
+  int fd = test::listen_loopback(listening);
+  auto port = std::to_string(listening);
+  // a ClientHello for a name: python builds one with the ssl module
+  auto hello = [&](const std::string& connect_to, const std::string& sni) {
+    return "python3 -c \"import socket, ssl; s = socket.create_connection(('127.0.0.1', 3128)); "
+           "s.sendall(b'CONNECT " +
+           connect_to +
+           " HTTP/1.1\\\\r\\\\n\\\\r\\\\n'); print(s.recv(100).split(b'\\\\r')[0].decode()); "
+           "c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = "
+           "ssl.CERT_NONE; i, o = ssl.MemoryBIO(), ssl.MemoryBIO(); t = c.wrap_bio(i, o, "
+           "server_hostname='" +
+           sni +
+           "');\ntry: t.do_handshake()\nexcept ssl.SSLWantReadError: pass\ns.sendall(o.read()); "
+           "s.settimeout(2);\ntry: print('answer', len(s.recv(100)))\nexcept Exception as e: "
+           "print('closed', type(e).__name__)\"";
+  };
+  std::vector<std::string> refusals;
+  std::mutex mtx;
+  auto log = [&](const std::string& line) {
+    std::lock_guard<std::mutex> guard{mtx};
+    refusals.push_back(line);
+  };
+  auto path = egress::open(egress_policy{{"localhost:" + port}, {"127.0.0.0/8"}}, log);
+  REQUIRE(path);
+  auto other = sh(hello("localhost:" + port, "evil.example"), work.path(), {}, (*path)->netns_fd());
+  INFO(other.out << other.err);
+  CHECK(other.out.find("HTTP/1.1 200") != std::string::npos);
+  CHECK(other.out.find("answer 0") != std::string::npos); // closed, nothing forwarded
+  int accepted = ::accept(fd, nullptr, nullptr);
+  char buf[16];
+  CHECK((accepted < 0 || ::recv(accepted, buf, sizeof buf, MSG_DONTWAIT) <= 0));
+  if (accepted >= 0)
+    ::close(accepted);
+  REQUIRE(!refusals.empty());
+  CHECK(refusals.back().find("asking for evil.example (SNI)") != std::string::npos);
+  close(fd);
 }

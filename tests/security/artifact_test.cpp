@@ -6,7 +6,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <filesystem>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 using namespace ferry::test;
 namespace fs = std::filesystem;
@@ -89,4 +94,41 @@ TEST_CASE("a build that replaces its source with a link to the host leaves the h
   write_file(c.dir / "next/index.html", "next\n");
   c.deploy_ok(c.dir / "next", "swap", mallory); // the slot is wiped and reused
   CHECK(read_file(keep + "/precious.txt") == "still here\n");
+}
+
+TEST_CASE("a function cannot point the router at another tenant's socket or a host service",
+          "[security]") {
+  tenant_cluster c("", {"--runtime-pool", "1"});
+  auto victim = c.add_user("victim");
+  auto mallory = c.add_user("mallory");
+  c.deploy_ok(c.attack("victim-fn"), "vic", victim, {"--prod"});
+  CHECK(fetch(c.at("vic.ferry.localhost") + "/api/hello").body == "victim hello");
+  // a root-only service on the host, on a unix socket
+  auto dir = c.dir / "rootonly";
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+  int srv = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  auto path = dir + "/admin.sock";
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  REQUIRE(::bind(srv, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(srv, 8) == 0);
+  auto url = c.deploy_ok(c.attack("socket-swap"), "swap", mallory);
+  // every slot's socket a tenant could name, and the host service
+  std::vector<std::string> targets{path};
+  for (int slot = 1; slot <= 8; ++slot)
+    for (auto dir_name : {"run", "sock"})
+      targets.push_back(c.node->data_dir + "/runtime/s/" + std::to_string(slot) + "/" + dir_name +
+                        "/bridge.sock");
+  for (auto& t : targets) {
+    auto swap = fetch(url + "/api/swap?swap=" + t);
+    CHECK(swap.status == 200);
+    auto next = fetch(url + "/api/swap");
+    INFO(t << ": " << next.body);
+    CHECK(next.body.rfind("mallory", 0) == 0); // its own function, always
+  }
+  CHECK(::accept(srv, nullptr, nullptr) < 0); // nobody knocked
+  ::close(srv);
+  CHECK(fetch(c.at("vic.ferry.localhost") + "/api/hello").body == "victim hello");
 }

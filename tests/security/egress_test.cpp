@@ -127,6 +127,29 @@ TEST_CASE(
     CHECK(other.connections == 0);
   }
 
+  SECTION("a git dependency is refused before anything runs") {
+    // (npm ci --ignore-scripts would clone it and run its prepare script
+    // through an npm of its own that reads the clone's .npmrc)
+    auto p = c.dir / "gitdep";
+    fs::copy(c.attack("egress"), p, fs::copy_options::recursive);
+    std::string dep = "git+file:///work/src/evil.git#0123456789abcdef0123456789abcdef01234567";
+    write_file(p + "/package.json",
+               R"({"name":"x","version":"1.0.0","dependencies":{"evil":")" + dep + "\"}}");
+    write_file(
+        p + "/package-lock.json",
+        R"({"name":"x","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"x","version":"1.0.0","dependencies":{"evil":")" +
+            dep + R"("}},"node_modules/evil":{"version":"1.0.0","resolved":")" + dep + "\"}}}");
+    write_file(p + "/index.html", "x");
+    auto r = c.deploy(p, "gitdep", mallory);
+    CHECK(r.exit_code != 0);
+    auto log = c.build_log("gitdep", mallory);
+    INFO(log);
+    CHECK(log.find("installs node_modules/evil (git+file:///work/src/evil.git") !=
+          std::string::npos);
+    CHECK(log.find("git dependencies run code while they install") != std::string::npos);
+    CHECK(log.find("npm ci") == std::string::npos); // refused before npm ran
+  }
+
   SECTION("packages from the registry install") {
     auto url =
         c.deploy_ok(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/node-fn", "fn", mallory);

@@ -53,6 +53,19 @@ TEST_CASE("a request hidden in another's body is refused by the router and the A
       CHECK(status == "HTTP/1.1 400 Bad Request");
     }
   }
+  // a second Host in a chunked body's trailer: refused as one in the head
+  for (auto& [server, target, auth] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {c.node->router_url, host, ""},
+           {c.node->url, "x", "Authorization: Bearer " + token + "\r\n"}}) {
+    auto request = "POST /v1/missing HTTP/1.1\r\nHost: " + target + "\r\n" + auth +
+                   "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nHost: "
+                   "another.ferry.localhost\r\n\r\n";
+    auto [n, first] = answers(raw_exchange(server, request, true));
+    CHECK(first.rfind("HTTP/1.1 ", 0) == 0);
+    if (server == c.node->url) // (the router answers a static path before any body)
+      CHECK(first == "HTTP/1.1 400 Bad Request");
+  }
   // chunked, as it should be: served (a static file answers without reading
   // the body, and the connection ends: what follows is never read as a request)
   auto fine = "GET / HTTP/1.1\r\nHost: " + host +

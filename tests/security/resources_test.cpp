@@ -242,3 +242,100 @@ TEST_CASE("a full disk fails the writes that need space, and ferryd starts on it
   CHECK(again.exit_code == 0);
   node->terminate();
 }
+
+TEST_CASE("the router reads a body only for a function, and within a budget per client",
+          "[security]") {
+  tenant_cluster c("", {"--runtime-pool", "1"});
+  auto token = c.add_user("owner");
+  auto pid = c.node->proc().pid();
+  auto url = c.deploy_ok(c.attack("victim-fn"), "fn", token);
+  auto host = url.substr(7, url.rfind(':') - 7);
+  // 24 bodies of 16 MiB to a host nobody serves: answered from the head
+  std::vector<int> conns;
+  std::string body(16 << 20, 'b');
+  for (int i = 0; i < 24; ++i) {
+    int fd = connect_to(c.node->router_url);
+    REQUIRE(fd >= 0);
+    std::string head = "POST / HTTP/1.1\r\nHost: nobody.example\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n";
+    ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+    ::send(fd, body.data(), body.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    conns.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(rss_mib(pid) < 200);
+  for (int fd : conns)
+    ::close(fd);
+  // to a function: at most 64 MiB of bodies in flight from one client
+  conns.clear();
+  int busy = 0;
+  for (int i = 0; i < 6; ++i) {
+    int fd = connect_to(c.node->router_url);
+    REQUIRE(fd >= 0);
+    std::string head =
+        "POST /api/hello HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 16000000\r\n\r\nabc";
+    ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+    conns.push_back(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    char buf[256] = {};
+    ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+    busy += std::string(buf).rfind("HTTP/1.1 503", 0) == 0;
+  }
+  CHECK(busy == 2); // four of 16 MB are its share
+  CHECK(rss_mib(pid) < 200);
+  for (int fd : conns)
+    ::close(fd);
+  CHECK(fetch(url + "/api/hello").body == "victim hello");
+}
+
+TEST_CASE("a runtime log starts anew past its limit, and reading logs opens no file",
+          "[security]") {
+  tenant_cluster c("max_runtime_log_mb = 1");
+  auto token = c.add_user("owner");
+  write_file(c.dir / "site/index.html", "x");
+  auto url = c.deploy_ok(c.dir / "site", "site", token);
+  auto host = url.substr(7, url.rfind(':') - 7);
+  // requests with long paths: each a line of the deployment's log
+  std::string requests;
+  for (int i = 0; i < 1500; ++i)
+    requests += "GET /" + std::string(2000, 'p') + std::to_string(i) +
+                " HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
+  raw_exchange(c.node->router_url, requests, true, 30000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600)); // flushed by a tick
+  auto log = c.node->data_dir + "/runtime/logs/" + url.substr(7, 13) + ".log";
+  REQUIRE(fs::exists(log));
+  CHECK(fs::file_size(log) <= (1u << 20));
+  auto page = c.node->api_as(token, "GET", "/v1/versions/" + url.substr(7, 13) + "/runtime-logs");
+  CHECK(page.status == 200);
+  CHECK(json::parse(page.body)["next"].get<uint64_t>() > 1000); // numbers go on
+  // the runtime logs of many versions, read: no descriptor stays open for them
+  auto fds = [&] {
+    return std::distance(
+        fs::directory_iterator("/proc/" + std::to_string(c.node->proc().pid()) + "/fd"),
+        fs::directory_iterator{});
+  };
+  auto before = fds();
+  for (int i = 0; i < 200; ++i) {
+    auto v = c.node->api_as(token, "POST", "/v1/projects/many/versions",
+                            json{{"files", json::array()}}.dump());
+    auto id = json::parse(v.body).value("id", "");
+    c.node->api_as(token, "GET", "/v1/versions/" + id + "/runtime-logs");
+  }
+  CHECK(fds() < before + 30);
+}
+
+TEST_CASE("the instances of a node share a memory budget, a project at most half", "[security]") {
+  tenant_cluster c("runtime_memory_mb = 800", {"--runtime-pool", "1"});
+  auto token = c.add_user("greedy");
+  auto url = c.deploy_ok(c.attack("memory"), "greedy", token);
+  CHECK(fetch(url + "/api/a").body == "a"); // 200 MiB of its 400
+  CHECK(fetch(url + "/api/b").body == "b"); // 400 of its 400
+  auto third = fetch(url + "/api/c");
+  CHECK(third.status == 503);
+  auto log = ferry_cli({"logs", url.substr(7, 13), "--runtime"}, c.node->url, token, c.home).out;
+  CHECK(log.find("half of the node's 800") != std::string::npos);
+  // another project still has room
+  auto other = c.add_user("modest");
+  auto url2 = c.deploy_ok(c.attack("victim-fn"), "modest", other);
+  CHECK(fetch(url2 + "/api/hello").body == "victim hello");
+}

@@ -117,6 +117,28 @@ TEST_CASE_METHOD(secrets_fixture,
 }
 
 TEST_CASE_METHOD(secrets_fixture,
+                 "a secret escaped for a JSON parser, cut by a long line or in a "
+                 "request's URL is masked too",
+                 "[security]") {
+  env_add("leaky", "DB_PASSWORD", "preview", secret);
+  auto url = c.deploy_ok(c.attack("secrets"), "leaky", token);
+  REQUIRE(fetch(url + "/api/bypass").status == 200);
+  // the secret in a URL a visitor sent (percent-encoded as clients do)
+  fetch(url + "/api/bypass?key=Tr0ub4dor%263%20%22s%22%2F%2B%C3%A9-42");
+  std::string log;
+  for (int i = 0; i < 50 && log.find("key=") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    log = runtime_log(url);
+  }
+  INFO(log.substr(0, 3000));
+  no_secret_in(log);
+  CHECK(log.find("uesc: [secret]") != std::string::npos);
+  CHECK(log.find("slash: [secret]") != std::string::npos);
+  CHECK(log.find("xxxxx[secret]") != std::string::npos); // the long line, whole
+  CHECK(log.find("key=[secret]") != std::string::npos);
+}
+
+TEST_CASE_METHOD(secrets_fixture,
                  "a promoted preview deployment serves production's variables "
                  "at production and the preview's at its own URL",
                  "[security]") {

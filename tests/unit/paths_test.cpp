@@ -38,3 +38,17 @@ TEST_CASE("a symlink may point anywhere inside the tree, never outside") {
   CHECK_FALSE(check_link_target("a/link", "b/../..").empty());
   CHECK_FALSE(check_link_target("a/b/link", "d/../x").empty());
 }
+
+TEST_CASE("names with control characters or bidirectional overrides are refused") {
+  for (std::string bad : {std::string("a\rb"), std::string("a\x1b[2Jb"), std::string("a\x7f"),
+                          std::string("a\xc2\x9b"
+                                      "31mb"),
+                          std::string("invoice\xe2\x80\xae"
+                                      "fdp.exe"),
+                          std::string("x\xe2\x81\xa6y")}) {
+    INFO(bad);
+    CHECK_FALSE(check_name(bad).empty());
+  }
+  CHECK(check_name("caf\xc3\xa9.html").empty()); // other UTF-8 is fine
+  CHECK(check_name("\xe2\x80\x94 dash").empty());
+}
