@@ -1,6 +1,7 @@
 #!/bin/sh
-# The dependency-install step: the only step that may reach the network
-# (npm's registry). Runs in /work/src; the build runner restores and saves
+# The dependency-install step: the only step with a way out (ferryd's
+# egress proxy to the registry; npm finds it in npm_config_https_proxy).
+# Runs in /work/src; the build runner restores and saves
 # node_modules around it (the dependency cache), so it runs only on a miss.
 set -eu
 cd /work/src

@@ -134,8 +134,6 @@ std::string default_project(const std::string& dir) {
   return out.substr(0, 63);
 }
 
-} // namespace
-
 /// A preview deployment gets only the preview environment's variables: say
 /// which of production's it lacks (names only: values are never shown).
 void warn_missing_preview_vars(http_client& client, const std::string& project) {
@@ -156,6 +154,8 @@ void warn_missing_preview_vars(http_client& client, const std::string& project) 
     std::cerr << "ferry: note: this preview deployment does not get production's " << missing
               << " (set a preview value: ferry env add NAME --environment preview)\n";
 }
+
+} // namespace
 
 int cmd_deploy(cli_env& env, const args& a) {
   std::string dir = ".", project;
