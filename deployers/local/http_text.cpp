@@ -137,8 +137,8 @@ std::string scope_cookie(std::string_view set_cookie, std::string_view host, boo
   bool first = true;
   while (start <= set_cookie.size()) {
     auto end = set_cookie.find(';', start);
-    auto part = set_cookie.substr(start, end == std::string_view::npos ? set_cookie.npos
-                                                                       : end - start);
+    auto part =
+        set_cookie.substr(start, end == std::string_view::npos ? set_cookie.npos : end - start);
     start = end == std::string_view::npos ? set_cookie.size() + 1 : end + 1;
     auto trimmed = part;
     while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t'))

@@ -1,0 +1,220 @@
+// A built deployment as the router serves it: exported once from the store,
+// its static files, functions and routes read from its output.
+#include "deployers/local/runtime.hpp"
+
+#include "actors/host_names.hpp"
+
+#include "deployers/local/http_text.hpp"
+#include "deployers/local/process.hpp"
+#include "messages/errors.hpp"
+#include "messages/json_text.hpp"
+#include "storage/beneath.hpp"
+#include "storage/dir_io.hpp"
+#include "storage/tree.hpp"
+
+#include <nlohmann/json.hpp>
+#include <openssl/rand.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace ferry::runtime {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string content_type_of(const std::string& path) {
+  static const std::map<std::string, std::string> types{
+      {".html", "text/html; charset=utf-8"},
+      {".htm", "text/html; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".json", "application/json"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".gif", "image/gif"},
+      {".webp", "image/webp"},
+      {".ico", "image/x-icon"},
+      {".woff", "font/woff"},
+      {".woff2", "font/woff2"},
+      {".wasm", "application/wasm"},
+      {".xml", "application/xml"},
+      {".pdf", "application/pdf"},
+      {".map", "application/json"},
+  };
+  auto ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  auto it = types.find(ext);
+  return it == types.end() ? "application/octet-stream" : it->second;
+}
+
+/// The files under the top-level directory `prefix` of a stored tree, with
+/// their hashes (none if it has no such directory).
+caf::error list_files(blob_store& store, const std::string& root, const std::string& prefix,
+                      std::vector<std::pair<std::string, std::string>>& out) {
+  std::vector<tree_entry> entries;
+  auto top = store.get(blob_ref{static_cast<uint8_t>(blob_ns::output_tree), root});
+  if (!top)
+    return top.error();
+  if (auto why = parse_tree(*top, entries); !why.empty())
+    return make_error(ec::corrupt, why);
+  auto it = std::find_if(entries.begin(), entries.end(),
+                         [&](const tree_entry& e) { return e.name == prefix; });
+  if (it == entries.end() || it->kind != entry_kind::dir)
+    return {};
+  auto hash = it->ref;
+  std::deque<std::pair<std::string, std::string>> todo{{"", hash}};
+  while (!todo.empty()) {
+    auto [path, node] = todo.front();
+    todo.pop_front();
+    auto bytes = store.get(blob_ref{static_cast<uint8_t>(blob_ns::output_tree), node});
+    if (!bytes)
+      return bytes.error();
+    if (auto why = parse_tree(*bytes, entries); !why.empty())
+      return make_error(ec::corrupt, why);
+    for (auto& e : entries) {
+      auto sub = path + "/" + e.name;
+      if (e.kind == entry_kind::dir)
+        todo.emplace_back(sub, e.ref);
+      else if (e.kind != entry_kind::link)
+        out.emplace_back(sub, e.ref);
+    }
+  }
+  return {};
+}
+
+} // namespace
+
+const static_file* deployment::find_static(const std::string& path) const {
+  auto it = statics.find(path);
+  if (it != statics.end())
+    return &it->second;
+  auto base = path.empty() || path.back() != '/' ? path + "/" : path;
+  it = statics.find(base + "index.html");
+  if (it != statics.end())
+    return &it->second;
+  if (path.size() > 1 && path.back() != '/') {
+    it = statics.find(path + ".html");
+    if (it != statics.end())
+      return &it->second;
+  }
+  return nullptr;
+}
+
+const function_config* deployment::find_function(const std::string& path) const {
+  for (auto& r : routes) {
+    if (r.function.empty() || !re2::RE2::FullMatch(path, *r.src))
+      continue;
+    auto it = functions.find(r.function);
+    if (it != functions.end())
+      return &it->second;
+  }
+  return nullptr;
+}
+
+caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& store,
+                                                                 const deployment_ref& ref,
+                                                                 const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    uint8_t raw[6];
+    RAND_bytes(raw, sizeof raw);
+    std::string tmp = dir + ".tmp";
+    for (auto b : raw)
+      tmp += "0123456789abcdef"[b & 15];
+    if (auto err =
+            export_tree(store, ref.artifact, static_cast<uint8_t>(blob_ns::output_tree), tmp)) {
+      fs::remove_all(tmp, ec);
+      return err;
+    }
+    if (::rename(tmp.c_str(), dir.c_str()) != 0)
+      fs::remove_all(tmp, ec); // another thread placed it first
+  }
+  auto d = std::make_shared<deployment>();
+  d->id = ref.id;
+  d->project = ref.project;
+  d->target = ref.target;
+  d->dir = dir;
+  std::vector<std::pair<std::string, std::string>> files;
+  if (auto err = list_files(store, ref.artifact, "static", files))
+    return err;
+  for (auto& [path, hash] : files) {
+    auto disk = dir + "/static" + path;
+    d->statics[path] = static_file{disk, static_cast<uint64_t>(fs::file_size(disk, ec)),
+                                   "\"" + hash + "\"", content_type_of(path)};
+  }
+  // its own files are read beneath it: links resolve inside, or not at all
+  unique_fd root{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+  if (!root)
+    return make_error(ec::storage_error, "open deployment " + ref.id + ": " + std::strerror(errno));
+  auto read_json = [&](const std::string& rel) {
+    std::string text;
+    if (!read_beneath(root.fd, rel, text, 1 << 20, links::inside))
+      return json(nullptr);
+    return json::parse(text, nullptr, false);
+  };
+  auto fn_root = fs::path(dir) / "functions";
+  if (fs::is_directory(fn_root, ec)) {
+    for (auto it = fs::recursive_directory_iterator(fn_root, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (!it->is_directory() || it->path().extension() != ".func")
+        continue;
+      it.disable_recursion_pending();
+      auto rel = fs::relative(it->path(), fn_root).string();
+      function_config f;
+      f.name = rel.substr(0, rel.size() - 5);
+      f.dir = it->path().string();
+      auto vc = read_json("functions/" + rel + "/.vc-config.json");
+      if (!vc.is_object() || !vc.contains("handler") || !vc["handler"].is_string())
+        return make_error(ec::corrupt, "function " + f.name + " has no .vc-config.json handler");
+      f.handler = vc["handler"].get<std::string>();
+      // (a build's output is untrusted: a field of another type is ignored)
+      auto helpers = vc.find("shouldAddHelpers");
+      f.helpers = helpers == vc.end() || !helpers->is_boolean() || helpers->get<bool>();
+      if (vc.contains("memory") && vc["memory"].is_number_unsigned())
+        f.memory_mb = std::clamp<uint64_t>(vc["memory"].get<uint64_t>(), 64, 4096);
+      if (vc.contains("maxDuration") && vc["maxDuration"].is_number())
+        f.max_duration_s =
+            static_cast<int>(std::clamp(vc["maxDuration"].get<double>(), 1.0, 900.0));
+      d->functions[f.name] = f;
+    }
+  }
+  auto config = read_json("config.json");
+  if (config.is_object() && config.contains("routes") && config["routes"].is_array()) {
+    for (auto& r : config["routes"]) {
+      if (!r.is_object() || !r.contains("src") || !r["src"].is_string())
+        continue;
+      auto src = r["src"].get<std::string>();
+      re2::RE2::Options o;
+      o.set_log_errors(false);
+      o.set_max_mem(1 << 20); // a pattern that needs more is refused
+      auto re = std::make_shared<const re2::RE2>("(?:" + src + ")", o);
+      if (!re->ok())
+        return make_error(ec::corrupt,
+                          "route " + src.substr(0, 200) +
+                              " is not a supported pattern: " + re->error().substr(0, 200));
+      auto fn = r.find("function");
+      d->routes.push_back(
+          route{std::move(re), fn != r.end() && fn->is_string() ? fn->get<std::string>() : ""});
+    }
+  }
+  return std::shared_ptr<const deployment>(std::move(d));
+}
+
+} // namespace ferry::runtime
