@@ -86,56 +86,78 @@ void sanitize_npmrc(build_ctx& c) {
   }
 }
 
-/// A package of the lockfile that npm would fetch with git, or "": git
-/// dependencies run code while they install (their prepare scripts, by an
-/// npm inside the clone that reads the clone's own .npmrc).
+/// What a lockfile asks npm to fetch with git: "" if nothing, else its first
+/// such reference, or why the file cannot be read. Git dependencies run code
+/// while they install (their prepare scripts, by an npm inside the clone that
+/// reads the clone's own .npmrc). Read without building a tree (SAX): a
+/// tenant's file costs neither memory nor stack, however large or deep.
 std::string git_dependency(const std::string& lockfile) {
-  auto j = nlohmann::json::parse(lockfile, nullptr, false);
-  if (!j.is_object())
-    return {};
-  auto is_git = [](const std::string& v) {
-    for (auto prefix : {"git+", "git:", "github:", "gitlab:", "bitbucket:", "gist:"})
-      if (v.rfind(prefix, 0) == 0)
-        return true;
-    return false;
-  };
-  std::string found;
-  // lockfileVersion 2 and 3: "packages"; 1: a "dependencies" tree
-  std::function<void(const nlohmann::json&, const std::string&)> walk =
-      [&](const nlohmann::json& deps, const std::string& at) {
-        if (!found.empty() || !deps.is_object())
-          return;
-        for (auto& [name, d] : deps.items()) {
-          if (!d.is_object())
-            continue;
-          for (auto key : {"resolved", "version"})
-            if (found.empty() && d.contains(key) && d[key].is_string() &&
-                is_git(d[key].get<std::string>()))
-              found = at + name + " (" + d[key].get<std::string>().substr(0, 120) + ")";
-          if (d.contains("dependencies"))
-            walk(d["dependencies"], at + name + " > ");
+  struct scan : nlohmann::json_sax<nlohmann::json> {
+    std::string found, why;
+    size_t depth = 0;
+    bool string(string_t& v) override {
+      for (auto prefix : {"git+", "git:", "github:", "gitlab:", "bitbucket:", "gist:"})
+        if (v.rfind(prefix, 0) == 0) {
+          found = v.substr(0, 160);
+          return false;
         }
-      };
-  if (j.contains("packages"))
-    walk(j["packages"], "");
-  if (j.contains("dependencies"))
-    walk(j["dependencies"], "");
-  return found;
+      return true;
+    }
+    bool open() {
+      if (++depth <= 256)
+        return true;
+      why = "nests deeper than 256";
+      return false;
+    }
+    bool start_object(std::size_t) override { return open(); }
+    bool start_array(std::size_t) override { return open(); }
+    bool end_object() override { return --depth, true; }
+    bool end_array() override { return --depth, true; }
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool key(string_t&) override { return true; }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+      why = "is not JSON";
+      return false;
+    }
+  } s;
+  nlohmann::json::sax_parse(lockfile, &s);
+  if (!s.found.empty())
+    return "installs " + s.found +
+           " from git: git dependencies run code while they install, "
+           "and ferry refuses them (publish the package to the registry, or keep it in the "
+           "project)";
+  return s.why;
 }
 
 /// The dependency step; "" or why it failed.
 std::string install_dependencies(build_ctx& c) {
   auto& req = c.req;
   std::string lock;
-  if (!read_beneath(c.slot.fd, "src/package-lock.json", lock, 256 << 20))
-    return errno == ENOENT ? "" : "read package-lock.json: " + std::string(std::strerror(errno));
+  if (!read_beneath(c.slot.fd, "src/package-lock.json", lock, 32 << 20))
+    return errno == ENOENT  ? ""
+           : errno == EFBIG ? "package-lock.json is over 32 MiB"
+                            : "read package-lock.json: " + std::string(std::strerror(errno));
   struct stat st;
   if (::fstatat(c.slot.fd, "src/node_modules", &st, AT_SYMLINK_NOFOLLOW) == 0)
     return {}; // uploaded with the source
-  if (auto git = git_dependency(lock); !git.empty())
-    return "package-lock.json installs " + git +
-           " from git: git dependencies run code while they install, and ferry refuses them "
-           "(publish the package to the registry, or keep it in the project)";
+  // npm ci takes npm-shrinkwrap.json over package-lock.json: both are checked
+  for (auto name : {"package-lock.json", "npm-shrinkwrap.json"}) {
+    std::string text;
+    if (std::string(name) == "package-lock.json")
+      text = lock;
+    else if (!read_beneath(c.slot.fd, std::string("src/") + name, text, 32 << 20) &&
+             errno != ENOENT)
+      return std::string(name) + ": " + std::strerror(errno);
+    if (text.empty())
+      continue;
+    if (auto why = git_dependency(text); !why.empty())
+      return std::string(name) + " " + why;
+  }
   auto key = "npm-" + sha256_hex(lock);
   auto cached = req.cache_dir.empty() ? std::string() : req.cache_dir + "/" + key;
   std::error_code ec;

@@ -1,6 +1,7 @@
 // Deployments (built versions): promote, their runtime log, stop serving one.
 #include "actors/api/common.hpp"
 #include "actors/api/handlers.hpp"
+#include "messages/json_text.hpp"
 
 namespace ferry::api {
 
@@ -23,12 +24,18 @@ http_response runtime_logs(route_ctx& c) {
   auto page = ask_target<log_page>(c, logs_atom::value, id, from);
   if (!page)
     return fail(page.error());
-  json lines = json::array();
-  for (auto& l : page->lines) {
-    auto j = json::parse(l, nullptr, false);
-    lines.push_back(j.is_discarded() ? json{{"text", l}} : j);
+  // the stored lines are JSON already: they go as they are (nothing of a
+  // tenant's is parsed into a tree and dumped again); any other, as text
+  std::string body = "{\"deployment\":" + json_text(json(id)) + ",\"lines\":[";
+  for (size_t i = 0; i < page->lines.size(); ++i) {
+    auto& l = page->lines[i];
+    if (i)
+      body += ',';
+    bool object = !l.empty() && l.front() == '{' && json::accept(l);
+    body += object ? l : json_text(json{{"text", l}});
   }
-  return ok_json(json{{"deployment", id}, {"lines", lines}, {"next", page->next}});
+  body += "],\"next\":" + std::to_string(page->next) + "}\n";
+  return http_response{200, "application/json", std::move(body)};
 }
 
 http_response remove_deployment(route_ctx& c) {

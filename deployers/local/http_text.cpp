@@ -125,9 +125,96 @@ std::vector<std::string> secret_forms(std::string_view value) {
 }
 
 void mask(std::string& text, const std::vector<std::string>& forms) {
-  for (auto& f : forms)
-    for (size_t at = text.find(f); at != std::string::npos; at = text.find(f, at))
-      text.replace(at, f.size(), "[secret]");
+  masker(forms).mask(text);
+}
+
+masker::masker(const std::vector<std::string>& forms) {
+  for (auto& f : forms) { // a trie of the forms
+    if (f.empty())
+      continue;
+    uint32_t state = 0;
+    for (unsigned char c : f) {
+      auto& next = nodes_[state].next;
+      auto it = std::lower_bound(next.begin(), next.end(), std::make_pair(c, uint32_t{0}),
+                                 [](auto& a, auto& b) { return a.first < b.first; });
+      if (it != next.end() && it->first == c) {
+        state = it->second;
+      } else {
+        auto id = static_cast<uint32_t>(nodes_.size());
+        next.insert(it, {c, id});
+        nodes_.emplace_back();
+        state = id;
+      }
+    }
+    nodes_[state].longest = std::max(nodes_[state].longest, static_cast<uint32_t>(f.size()));
+  }
+  // failure links, breadth first
+  std::vector<uint32_t> queue;
+  for (auto& [c, n] : nodes_[0].next)
+    queue.push_back(n);
+  for (size_t k = 0; k < queue.size(); ++k) {
+    auto v = queue[k];
+    for (auto& [c, n] : nodes_[v].next) {
+      uint32_t f = nodes_[v].fail;
+      while (f && !child(f, c))
+        f = nodes_[f].fail;
+      auto target = child(f, c);
+      nodes_[n].fail = target != n ? target : 0;
+      nodes_[n].longest = std::max(nodes_[n].longest, nodes_[nodes_[n].fail].longest);
+      queue.push_back(n);
+    }
+  }
+}
+
+uint32_t masker::child(uint32_t state, unsigned char c) const {
+  auto& next = nodes_[state].next;
+  auto it = std::lower_bound(next.begin(), next.end(), std::make_pair(c, uint32_t{0}),
+                             [](auto& a, auto& b) { return a.first < b.first; });
+  return it != next.end() && it->first == c ? it->second : 0;
+}
+
+void masker::mask(std::string& text) const {
+  if (empty())
+    return;
+  // the covered runs: [start, end) of every form found, merged
+  std::vector<std::pair<size_t, size_t>> runs;
+  uint32_t state = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    uint32_t next = child(state, c);
+    while (!next && state) {
+      state = nodes_[state].fail;
+      next = child(state, c);
+    }
+    state = next;
+    if (auto len = nodes_[state].longest) {
+      size_t start = i + 1 - len;
+      if (!runs.empty() && start <= runs.back().second)
+        runs.back().first = std::min(runs.back().first, start), runs.back().second = i + 1;
+      else
+        runs.emplace_back(start, i + 1);
+    }
+  }
+  if (runs.empty())
+    return;
+  // (a later match may start before an earlier run: merge once more)
+  std::sort(runs.begin(), runs.end());
+  std::vector<std::pair<size_t, size_t>> merged;
+  for (auto& r : runs)
+    if (!merged.empty() && r.first <= merged.back().second)
+      merged.back().second = std::max(merged.back().second, r.second);
+    else
+      merged.push_back(r);
+  std::string out;
+  out.reserve(text.size());
+  size_t pos = 0;
+  for (auto& [start, end] : merged) {
+    out.append(text, pos, start - pos);
+    out += "[secret]";
+    pos = end;
+  }
+  out.append(text, pos, std::string::npos);
+  text = std::move(out);
 }
 
 std::string scope_cookie(std::string_view set_cookie, std::string_view host, bool& changed) {

@@ -201,7 +201,8 @@ private:
       // the function's output: JSON lines pass as they are, other text is
       // wrapped; whatever it says, its source is the function (a function
       // cannot write a line that looks like the router's or the runtime's)
-      json j = json::parse(line, nullptr, false);
+      // (a deeply nested line is text: a dump of it would recurse without end)
+      json j = json_depth(line) <= 16 ? json::parse(line, nullptr, false) : json();
       if (!j.is_object())
         j = json{{"text", std::string(line)}};
       if (!ours)

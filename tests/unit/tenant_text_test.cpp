@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -159,4 +161,27 @@ TEST_CASE("a tunnel's first bytes are read as a TLS ClientHello and its server n
   auto bad = whole;
   bad[bad.size() - 20] = '\x7f'; // a name that is no host name
   CHECK(sandbox::read_client_hello(bad).kind == sandbox::client_hello::not_tls);
+}
+
+TEST_CASE("the masker finds every form in one pass, however the secrets look") {
+  runtime::masker m({"s3cret", "cret-42", "ab"});
+  std::string t = "x s3cret-42 ab ab|s3crets3cret y";
+  m.mask(t);
+  CHECK(t == "x [secret] [secret] [secret]|[secret] y");
+  // a secret that is a long run and one other byte, in a long line of the run:
+  // a search form by form is quadratic here (seconds); one pass is not
+  std::string secret(65000, 'A');
+  secret += 'B';
+  std::vector<std::string> forms;
+  for (char last = 'B'; last <= 'I'; ++last)
+    forms.push_back(std::string(65000, 'A') + last);
+  runtime::masker slow_bait(forms);
+  std::string line(1 << 20, 'A');
+  auto t0 = std::chrono::steady_clock::now();
+  slow_bait.mask(line);
+  CHECK(line == std::string(1 << 20, 'A'));
+  line.back() = 'C';
+  slow_bait.mask(line);
+  CHECK(line == std::string((1 << 20) - 65001, 'A') + "[secret]");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
 }
