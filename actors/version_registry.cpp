@@ -1,5 +1,6 @@
 #include "actors/version_registry.hpp"
 
+#include "deployers/local/http_text.hpp"
 #include "messages/errors.hpp"
 #include "storage/secret_box.hpp"
 #include "storage/sha256.hpp"
@@ -43,6 +44,11 @@ std::string new_token() {
 }
 
 namespace {
+
+constexpr size_t max_env_vars = 100;         ///< in an environment of a project
+constexpr size_t max_env_bytes = 64 << 10;   ///< names and values, in all
+constexpr size_t sealed_overhead = 12 + 16;  ///< a nonce and a tag: secret_box.hpp
+constexpr size_t max_mask_bytes = 512 << 10; ///< the forms of its values, in all
 
 std::string new_version_id() {
   // 13 characters of base32 (65 bits): short, DNS-safe, unguessable enough for URLs.
@@ -481,8 +487,46 @@ registry_actor::behavior_type version_registry(registry_ptr self,
             return make_error(ec::bad_request, why);
         }
         if (req.op == "add") {
-          if (req.value.size() > 64 * 1024)
+          // what a function's environment holds is bounded (as on Vercel:
+          // 64 KiB in all), and with it the work of masking its output
+          if (req.value.size() > max_env_bytes)
             return make_error(ec::too_large, "a value has at most 64 KiB");
+          auto now = st.store->list_env(req.project);
+          if (!now)
+            return std::move(now.error());
+          // and the forms of its values the logs are masked with (one trie
+          // of them per environment: 512 KiB of forms, some 14 MiB)
+          auto weight = [](const std::string& value) {
+            size_t n = 0;
+            if (value.size() >= 4)
+              for (auto& f : runtime::secret_forms(value))
+                n += f.size();
+            return n;
+          };
+          size_t count = 1, bytes = req.name.size() + req.value.size();
+          size_t forms = weight(req.value);
+          for (auto& r : *now)
+            if (r.entry.environment == req.environment && r.entry.name != req.name) {
+              ++count;
+              bytes += r.entry.name.size() + r.sealed.size() - sealed_overhead;
+              auto plain = open_secret(st.opts.secret_key, r.sealed,
+                                       env_aad(req.project, req.environment, r.entry.name));
+              forms += plain ? weight(*plain) : 0;
+            }
+          if (forms > max_mask_bytes)
+            return make_error(ec::too_large,
+                              "the values of an environment take at most 512 KiB once "
+                              "written every way a log could show them (escaped, "
+                              "URL-encoded): " +
+                                  std::to_string(forms) + " bytes with this one");
+          if (count > max_env_vars)
+            return make_error(ec::too_large, "an environment has at most " +
+                                                 std::to_string(max_env_vars) + " variables");
+          if (bytes > max_env_bytes)
+            return make_error(ec::too_large,
+                              "the variables of an environment have at most 64 KiB in all, "
+                              "names and values (" +
+                                  std::to_string(bytes) + " bytes with this one)");
           metadata_store::env_record r;
           r.entry = env_entry{req.name, req.environment, st.now_ms(), p.user};
           r.sealed = seal_secret(st.opts.secret_key, req.value,

@@ -58,6 +58,9 @@ void json_escape(std::string& out, std::string_view s) {
     if (c == '"' || c == '\\') {
       out += '\\';
       out += c;
+    } else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+      out += '\\'; // as JSON.stringify and json_text write them
+      out += "bfnrt"[std::string_view("\b\f\n\r\t").find(c)];
     } else if (static_cast<unsigned char>(c) < 0x20) {
       out += "\\u00";
       out += hex[(c >> 4) & 15];
@@ -79,34 +82,59 @@ void json_escape(std::string& out, std::string_view s) {
   }
 }
 
-std::vector<std::string> secret_forms(std::string_view value) {
-  static const char upper[] = "0123456789ABCDEF", lower[] = "0123456789abcdef";
-  std::vector<std::string> out{std::string(value)};
-  auto add = [&](std::string form) {
-    if (!form.empty() && std::find(out.begin(), out.end(), form) == out.end())
-      out.push_back(std::move(form));
-  };
-  std::string json;
-  for (char c : value) {
+namespace {
+
+/// As util.inspect writes a string in an object (console.log(config)),
+/// without its quotes: '\\', controls and C1 controls as \xNN (\n, \t...),
+/// and a quote escaped only when all three kinds are in it (with_quote).
+std::string inspect_form(std::string_view value, bool with_quote) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (size_t i = 0; i < value.size(); ++i) {
+    auto c = static_cast<unsigned char>(value[i]);
+    auto x = [&](unsigned v) {
+      out += "\\x";
+      out += hex[v >> 4];
+      out += hex[v & 15];
+    };
     switch (c) {
-      case '"': json += "\\\""; break;
-      case '\\': json += "\\\\"; break;
-      case '\b': json += "\\b"; break;
-      case '\f': json += "\\f"; break;
-      case '\n': json += "\\n"; break;
-      case '\r': json += "\\r"; break;
-      case '\t': json += "\\t"; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      case '\'': out += with_quote ? "\\'" : "'"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          json += "\\u00";
-          json += lower[(c >> 4) & 15];
-          json += lower[c & 15];
+        if (c < 0x20 || c == 0x7F) {
+          x(c);
+        } else if (c == 0xC2 && i + 1 < value.size() &&
+                   static_cast<unsigned char>(value[i + 1]) >= 0x80 &&
+                   static_cast<unsigned char>(value[i + 1]) <= 0x9F) {
+          x(static_cast<unsigned char>(value[++i])); // U+0080..U+009F
         } else {
-          json += c;
+          out += static_cast<char>(c);
         }
     }
   }
-  add(json);
+  return out;
+}
+
+} // namespace
+
+std::vector<std::string> secret_forms(std::string_view value) {
+  static const char upper[] = "0123456789ABCDEF", lower[] = "0123456789abcdef";
+  // the ways a function prints it...
+  std::vector<std::string> printed{std::string(value)};
+  auto add = [](std::vector<std::string>& to, std::string form) {
+    if (!form.empty() && std::find(to.begin(), to.end(), form) == to.end())
+      to.push_back(std::move(form));
+  };
+  std::string json;
+  json_escape(json, value);
+  add(printed, json); // JSON.stringify
+  add(printed, inspect_form(value, false));
+  add(printed, inspect_form(value, true));
   for (auto* hex : {upper, lower}) {
     std::string uri, form;
     for (char ch : value) {
@@ -118,9 +146,30 @@ std::vector<std::string> secret_forms(std::string_view value) {
       uri += plain_uri ? std::string(1, ch) : escaped;
       form += plain_form ? std::string(1, ch) : c == ' ' ? "+" : escaped;
     }
-    add(uri);
-    add(form);
+    add(printed, uri);
+    add(printed, form);
   }
+  // ...and each as a log line holds it: a line of text is a JSON string there
+  auto out = printed;
+  for (auto& p : printed) {
+    std::string in_log;
+    json_escape(in_log, p);
+    add(out, std::move(in_log));
+  }
+  // a value of many lines (a PEM key) may be printed a line at a time
+  // (util.inspect splits a long string at its newlines): each line of 8+
+  // characters is a secret too
+  if (value.find('\n') != std::string_view::npos)
+    for (size_t from = 0; from <= value.size();) {
+      auto end = std::min(value.find('\n', from), value.size());
+      auto piece = value.substr(from, end - from);
+      if (!piece.empty() && piece.back() == '\r')
+        piece.remove_suffix(1);
+      if (piece.size() >= 8 && piece.size() < value.size())
+        for (auto& f : secret_forms(piece))
+          add(out, std::move(f));
+      from = end + 1;
+    }
   return out;
 }
 
@@ -129,32 +178,51 @@ void mask(std::string& text, const std::vector<std::string>& forms) {
 }
 
 masker::masker(const std::vector<std::string>& forms) {
-  for (auto& f : forms) { // a trie of the forms
+  // a trie of the forms, built with linked siblings (no allocation per
+  // node), then laid out with each node's edges together, by byte
+  struct draft {
+    uint32_t first = 0, sibling = 0; ///< 0: none (the root is no one's child)
+    unsigned char byte = 0;
+  };
+  std::vector<draft> drafts(1);
+  for (auto& f : forms) {
     if (f.empty())
       continue;
     uint32_t state = 0;
     for (unsigned char c : f) {
-      auto& next = nodes_[state].next;
-      auto it = std::lower_bound(next.begin(), next.end(), std::make_pair(c, uint32_t{0}),
-                                 [](auto& a, auto& b) { return a.first < b.first; });
-      if (it != next.end() && it->first == c) {
-        state = it->second;
-      } else {
-        auto id = static_cast<uint32_t>(nodes_.size());
-        next.insert(it, {c, id});
-        nodes_.emplace_back();
-        state = id;
+      // siblings kept in byte order: prev is the one before c's place
+      uint32_t prev = 0, next = drafts[state].first;
+      while (next && drafts[next].byte < c)
+        prev = next, next = drafts[next].sibling;
+      if (next && drafts[next].byte == c) {
+        state = next;
+        continue;
       }
+      auto id = static_cast<uint32_t>(drafts.size());
+      drafts.push_back(draft{0, next, c});
+      (prev ? drafts[prev].sibling : drafts[state].first) = id;
+      nodes_.emplace_back();
+      nodes_[id].depth = nodes_[state].depth + 1;
+      state = id;
     }
     nodes_[state].longest = std::max(nodes_[state].longest, static_cast<uint32_t>(f.size()));
   }
+  edges_.reserve(drafts.size() - 1);
+  for (uint32_t v = 0; v < drafts.size(); ++v) {
+    nodes_[v].first_edge = static_cast<uint32_t>(edges_.size());
+    for (auto c = drafts[v].first; c; c = drafts[c].sibling)
+      edges_.push_back({drafts[c].byte, c});
+    nodes_[v].edges = static_cast<uint32_t>(edges_.size()) - nodes_[v].first_edge;
+  }
+  drafts = {};
   // failure links, breadth first
   std::vector<uint32_t> queue;
-  for (auto& [c, n] : nodes_[0].next)
-    queue.push_back(n);
+  for (uint32_t e = 0; e < nodes_[0].edges; ++e)
+    queue.push_back(edges_[e].second);
   for (size_t k = 0; k < queue.size(); ++k) {
     auto v = queue[k];
-    for (auto& [c, n] : nodes_[v].next) {
+    for (uint32_t e = nodes_[v].first_edge; e < nodes_[v].first_edge + nodes_[v].edges; ++e) {
+      auto [c, n] = edges_[e];
       uint32_t f = nodes_[v].fail;
       while (f && !child(f, c))
         f = nodes_[f].fail;
@@ -167,10 +235,23 @@ masker::masker(const std::vector<std::string>& forms) {
 }
 
 uint32_t masker::child(uint32_t state, unsigned char c) const {
-  auto& next = nodes_[state].next;
-  auto it = std::lower_bound(next.begin(), next.end(), std::make_pair(c, uint32_t{0}),
-                             [](auto& a, auto& b) { return a.first < b.first; });
-  return it != next.end() && it->first == c ? it->second : 0;
+  auto begin = edges_.begin() + nodes_[state].first_edge;
+  auto end = begin + nodes_[state].edges;
+  auto it = std::lower_bound(begin, end, c, [](auto& e, unsigned char b) { return e.first < b; });
+  return it != end && it->first == c ? it->second : 0;
+}
+
+size_t masker::open_tail(std::string_view text) const {
+  uint32_t state = 0;
+  for (unsigned char c : text) {
+    uint32_t next = child(state, c);
+    while (!next && state) {
+      state = nodes_[state].fail;
+      next = child(state, c);
+    }
+    state = next;
+  }
+  return nodes_[state].depth;
 }
 
 void masker::mask(std::string& text) const {

@@ -1,6 +1,7 @@
 #include "deployers/local/log_hub.hpp"
 
 #include "deployers/local/http_text.hpp"
+#include "storage/sha256.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -58,9 +59,15 @@ FILE* log_hub::handle(log& l) {
 }
 
 void log_hub::append(const std::string& deployment, std::string json_line) {
+  std::vector<std::shared_ptr<const masker>> masks;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    masks = entry(deployment).masks;
+  }
+  for (auto& m : masks) // outside the lock: one log's long lines hold up no other
+    m->mask(json_line);
   std::lock_guard<std::mutex> guard{mtx_};
   auto& l = entry(deployment);
-  mask(json_line, l.masks);
   if (l.bytes + json_line.size() + 1 > max_bytes_) { // full: it starts anew
     if (l.f) {
       std::fclose(l.f);
@@ -81,15 +88,39 @@ void log_hub::append(const std::string& deployment, std::string json_line) {
   l.bytes += json_line.size() + 1;
 }
 
-void log_hub::add_masks(const std::string& deployment, const std::vector<std::string>& forms) {
+std::shared_ptr<const masker> log_hub::masker_for(const std::vector<std::string>& forms) {
+  sha256_stream key;
+  for (auto& f : forms) { // (each with its length: no two lists read alike)
+    auto n = std::to_string(f.size()) + ":";
+    key.update(n.data(), n.size());
+    key.update(f.data(), f.size());
+  }
+  auto d = key.finish();
+  std::string digest(reinterpret_cast<const char*>(d.data()), d.size());
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (auto it = maskers_.find(digest); it != maskers_.end())
+      if (auto m = it->second.lock())
+        return m;
+  }
+  auto m = std::make_shared<const masker>(forms); // (built outside the lock)
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto it = maskers_.begin(); it != maskers_.end();)
+    it = it->second.expired() ? maskers_.erase(it) : std::next(it);
+  maskers_[digest] = m;
+  return m;
+}
+
+void log_hub::add_masks(const std::string& deployment, std::shared_ptr<const masker> m) {
+  if (!m || m->empty())
+    return;
   std::lock_guard<std::mutex> guard{mtx_};
   auto& masks = entry(deployment).masks;
-  for (auto& f : forms)
-    if (std::find(masks.begin(), masks.end(), f) == masks.end())
-      masks.push_back(f);
-  // longer forms first: a secret that holds another is masked whole
-  std::sort(masks.begin(), masks.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  if (auto it = std::find(masks.begin(), masks.end(), m); it != masks.end())
+    masks.erase(it);
+  masks.push_back(std::move(m));
+  if (masks.size() > 4)
+    masks.erase(masks.begin());
 }
 
 std::vector<std::string> log_hub::read(const std::string& deployment, uint64_t from, size_t max,

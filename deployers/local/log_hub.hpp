@@ -11,11 +11,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 namespace ferry::runtime {
+
+class masker;
 
 class log_hub {
 public:
@@ -25,8 +28,12 @@ public:
   log_hub& operator=(const log_hub&) = delete;
 
   void append(const std::string& deployment, std::string json_line);
-  /// Adds forms of secret values to hide in a deployment's lines from now on.
-  void add_masks(const std::string& deployment, const std::vector<std::string>& forms);
+  /// A masker of these forms, shared with every other asker of the same
+  /// forms (the deployments of an environment: one trie, not one each).
+  std::shared_ptr<const masker> masker_for(const std::vector<std::string>& forms);
+  /// Hides what m finds in a deployment's lines from now on (with the last
+  /// 4 maskers given: instances of an earlier set of variables may live on).
+  void add_masks(const std::string& deployment, std::shared_ptr<const masker> m);
   /// Lines from number `from` on (at most max, and 1 MiB), and the number
   /// after them.
   std::vector<std::string> read(const std::string& deployment, uint64_t from, size_t max,
@@ -41,7 +48,7 @@ private:
     uint64_t base = 0;  ///< the number of the file's first line
     uint64_t bytes = 0; ///< in the file
     uint64_t used = 0;  ///< when last written (for closing the least used)
-    std::vector<std::string> masks;
+    std::vector<std::shared_ptr<const masker>> masks; ///< newest last
   };
   static constexpr size_t max_open = 64;
 
@@ -51,6 +58,7 @@ private:
   std::map<std::string, log> logs_;
   size_t open_ = 0;
   uint64_t clock_ = 0;
+  std::map<std::string, std::weak_ptr<const masker>> maskers_; ///< by SHA-256 of their forms
 
   log& entry(const std::string& deployment);
   FILE* handle(log& l);

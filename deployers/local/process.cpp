@@ -203,31 +203,29 @@ void process::on_line(sandbox::stream s, std::string_view line) {
     sink = sink_;
     // a long line comes in pieces: put it back together (up to 1 MiB), so
     // that no secret is cut in two and left unmasked
+    auto& ll = long_[s == sandbox::stream::err];
     if (line.size() == sandbox::max_line_piece) {
-      if (long_line_.size() < (1 << 20))
-        long_line_.append(line);
+      if (ll.text.size() < (1 << 20))
+        ll.text.append(line);
       else
-        long_cut_ = true;
+        ll.cut = true;
       return;
     }
-    if (!long_line_.empty() || long_cut_) {
-      long_line_.append(line);
-      if (long_cut_ || long_line_.size() > (1 << 20)) {
-        long_line_.resize(1 << 20);
-        mask(long_line_, scrub_);
+    if (!ll.text.empty() || ll.cut) {
+      ll.text.append(line);
+      if (ll.cut || ll.text.size() > (1 << 20)) {
+        ll.text.resize(1 << 20);
+        scrub_->mask(ll.text);
         // a secret the cut falls in: what is left of it goes too
-        for (auto& f : scrub_)
-          for (size_t n = std::min(f.size() - 1, long_line_.size()); n > 0; --n)
-            if (long_line_.compare(long_line_.size() - n, n, f, 0, n) == 0) {
-              long_line_.resize(long_line_.size() - n);
-              long_line_ += "[secret]";
-              break;
-            }
-        long_line_ += " [line cut at 1 MiB]";
+        if (auto n = scrub_->open_tail(ll.text)) {
+          ll.text.resize(ll.text.size() - n);
+          ll.text += "[secret]";
+        }
+        ll.text += " [line cut at 1 MiB]";
       }
-      whole = std::move(long_line_);
-      long_line_.clear();
-      long_cut_ = false;
+      whole = std::move(ll.text);
+      ll.text.clear();
+      ll.cut = false;
     }
   }
   if (sink)
@@ -235,7 +233,8 @@ void process::on_line(sandbox::stream s, std::string_view line) {
 }
 
 caf::error process::assign(const function_config& f, const std::vector<std::string>& env,
-                           sink_fn sink, std::chrono::steady_clock::time_point deadline) {
+                           std::shared_ptr<const masker> masks, sink_fn sink,
+                           std::chrono::steady_clock::time_point deadline) {
   // Link the function into a fresh directory, then move it into place: the
   // sandbox sees code/ read-only and finds it at /var/task/fn.
   auto staged = slot_dir_ + "/fn.tmp";
@@ -246,12 +245,9 @@ caf::error process::assign(const function_config& f, const std::vector<std::stri
   json vars = json::object();
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    for (size_t i = 0; i + 1 < env.size(); i += 2) {
+    for (size_t i = 0; i + 1 < env.size(); i += 2)
       vars[env[i]] = env[i + 1];
-      if (env[i + 1].size() >= 4 && env[i].rfind("FERRY_", 0) != 0)
-        for (auto& form : secret_forms(env[i + 1]))
-          scrub_.push_back(std::move(form));
-    }
+    scrub_ = masks ? std::move(masks) : std::make_shared<const masker>();
     sink_ = std::move(sink);
     pending_memory_ = f.memory_mb << 20;
     if (cgroup_ && !cgroup_->set_memory_limit(pending_memory_))
@@ -274,7 +270,7 @@ caf::error process::assign(const function_config& f, const std::vector<std::stri
     auto why = !load_error_.empty() ? load_error_
                : exited_            ? result_.describe()
                                     : std::string("running");
-    mask(why, scrub_);
+    scrub_->mask(why);
     return make_error(ec::unavailable, "function " + f.name + " failed to start: " + why);
   }
   guard.unlock();

@@ -13,6 +13,7 @@
 //   code/  read-only, /var/task inside: the function is linked into code/fn
 //          at assignment (hard links of the exported deployment)
 // Its /work and /tmp are tmpfs: what it writes counts against its memory.
+#include "deployers/local/http_text.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sandbox/runner.hpp"
 
@@ -22,6 +23,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -48,10 +50,12 @@ public:
   using sink_fn = std::function<void(std::string_view line, bool ours)>;
   /// Loads function f with these variables (name, value, ...) and waits
   /// until it serves and answers its health check. Its output then goes to
-  /// sink with every form (http_text.hpp, secret_forms) of each variable's
-  /// value of 4+ characters masked, but for ferry's own FERRY_ variables. A
+  /// sink; a long line cut at 1 MiB loses a secret the cut falls in, as
+  /// masks finds it (every form of each variable's value of 4+ characters,
+  /// but for ferry's own FERRY_ variables: http_text.hpp, secret_forms). A
   /// failure to load says why, masked the same way (for its owner's log).
-  caf::error assign(const function_config& f, const std::vector<std::string>& env, sink_fn sink,
+  caf::error assign(const function_config& f, const std::vector<std::string>& env,
+                    std::shared_ptr<const masker> masks, sink_fn sink,
                     std::chrono::steady_clock::time_point deadline);
   /// Kills it (asynchronously; exited() turns true within ~50 ms).
   void stop();
@@ -80,9 +84,12 @@ private:
   uint64_t pending_memory_ = 0; ///< a limit set before the cgroup existed
   sandbox::result result_;
   sink_fn sink_;
-  std::vector<std::string> scrub_; ///< the forms of secret values to hide in its output
-  std::string long_line_;          ///< the pieces of a line over max_line_piece so far
-  bool long_cut_ = false;          ///< past 1 MiB: the rest of that line is dropped
+  std::shared_ptr<const masker> scrub_ = std::make_shared<const masker>(); ///< finds its secrets
+  struct long_line {
+    std::string text; ///< the pieces of a line over max_line_piece so far
+    bool cut = false; ///< past 1 MiB: the rest of that line is dropped
+  };
+  long_line long_[2]; ///< stdout's, stderr's: their pieces interleave
 };
 
 /// GET /__ferry/health on a unix socket: true on a 200 before the deadline.

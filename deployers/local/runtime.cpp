@@ -174,7 +174,8 @@ private:
       if ((*vars)[i + 1].size() >= 4)
         for (auto& f : secret_forms((*vars)[i + 1]))
           forms.push_back(std::move(f));
-    core_.logs().add_masks(dep_->id, forms);
+    auto masks = core_.logs().masker_for(forms);
+    core_.logs().add_masks(dep_->id, masks);
     vars->insert(vars->end(), {"FERRY_DEPLOYMENT", dep_->id, "FERRY_PROJECT", dep_->project,
                                "FERRY_ENV", env_name_, "FERRY_FUNCTION", fn_.name});
     auto& logs = core_.logs();
@@ -212,7 +213,7 @@ private:
         j["t"] = wall_ms();
       logs.append(id, json_text(j));
     };
-    if (auto err = proc->assign(fn_, *vars, sink, deadline)) {
+    if (auto err = proc->assign(fn_, *vars, std::move(masks), sink, deadline)) {
       proc->stop();
       return failed(std::move(err));
     }

@@ -82,6 +82,8 @@ TEST_CASE_METHOD(secrets_fixture,
                  "ferry's own variables, and cannot pass for the router",
                  "[security]") {
   env_add("leaky", "DB_PASSWORD", "preview", secret);
+  // a backslash, a quote and a tab: util.inspect escapes it its own way
+  env_add("leaky", "API_TOKEN", "preview", "Sw0rdfish\\'\t-9");
   auto url = c.deploy_ok(c.attack("secrets"), "leaky", token);
   auto ok = fetch(url + "/api/leak");
   REQUIRE(ok.status == 200);
@@ -95,7 +97,9 @@ TEST_CASE_METHOD(secrets_fixture,
   }
   INFO(log);
   no_secret_in(log);
-  for (auto masked : {"plain: [secret]", "uri: [secret]", "form: pw=[secret]"})
+  CHECK(log.find("Sw0rdfish") == std::string::npos);
+  for (auto masked : {"plain: [secret]", "uri: [secret]", "form: pw=[secret]",
+                      "quoted: \\\"[secret]\\\"", "pw: '[secret]'", "token: \\\"[secret]\\\""})
     CHECK(log.find(masked) != std::string::npos);
   CHECK(log.find("\"pw\":\"[secret]\"") != std::string::npos);
   // ferry's own values are no secret
@@ -135,6 +139,7 @@ TEST_CASE_METHOD(secrets_fixture,
   CHECK(log.find("uesc: [secret]") != std::string::npos);
   CHECK(log.find("slash: [secret]") != std::string::npos);
   CHECK(log.find("xxxxx[secret]") != std::string::npos); // the long line, whole
+  CHECK(log.find("zzzzz[secret]") != std::string::npos); // and the one stderr cut
   CHECK(log.find("key=[secret]") != std::string::npos);
 }
 
@@ -180,4 +185,41 @@ TEST_CASE_METHOD(secrets_fixture, "a function's cookies stay on the host that se
   CHECK(cookie("own") == "Set-Cookie: own=3; Domain=" + host + "; Path=/");
   CHECK(cookie("sibling") == "Set-Cookie: sibling=4");
   CHECK(cookie("plain") == "Set-Cookie: plain=5; Path=/; Secure");
+}
+
+TEST_CASE_METHOD(secrets_fixture,
+                 "an environment's variables are bounded: their number, their "
+                 "size and the forms the logs are masked with",
+                 "[security]") {
+  auto add = [&](const std::string& name, const std::string& value) {
+    return ferry_cli({"env", "add", name, "--project", "many", "--environment", "preview"},
+                     c.node->url, token, c.home, value + "\n");
+  };
+  for (int i = 0; i < 100; ++i)
+    REQUIRE(add("V" + std::to_string(i), "value-" + std::to_string(i)).exit_code == 0);
+  auto more = add("V100", "one too many");
+  CHECK(more.exit_code != 0);
+  CHECK(more.err.find("at most 100 variables") != std::string::npos);
+  CHECK(add("V7", "replaced: no more than before").exit_code == 0);
+  // 64 KiB in all
+  auto big = add("BIG", std::string(60 << 10, 'a'));
+  CHECK(big.exit_code != 0);
+  auto c2 = ferry_cli({"env", "add", "A", "--project", "wide", "--environment", "preview"},
+                      c.node->url, token, c.home, std::string(40 << 10, 'a') + "\n");
+  REQUIRE(c2.exit_code == 0);
+  auto c3 = ferry_cli({"env", "add", "B", "--project", "wide", "--environment", "preview"},
+                      c.node->url, token, c.home, std::string(30 << 10, 'b') + "\n");
+  CHECK(c3.exit_code != 0);
+  CHECK(c3.err.find("64 KiB in all") != std::string::npos);
+  // the other environment has its own
+  auto c4 = ferry_cli({"env", "add", "B", "--project", "wide", "--environment", "production"},
+                      c.node->url, token, c.home, std::string(30 << 10, 'b') + "\n");
+  CHECK(c4.exit_code == 0);
+  // 24 KiB of a byte every escape writes long (\u0001, \\u0001, \x01,
+  // %01...): some 26 bytes of forms each, 512 KiB and more
+  std::string odd(24 << 10, '\x01');
+  auto c5 = ferry_cli({"env", "add", "ODD", "--project", "odd", "--environment", "preview"},
+                      c.node->url, token, c.home, odd + "\n");
+  CHECK(c5.exit_code != 0);
+  CHECK(c5.err.find("512 KiB") != std::string::npos);
 }

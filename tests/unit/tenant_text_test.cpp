@@ -128,6 +128,31 @@ TEST_CASE("a secret is masked as it is, JSON-escaped and URL-encoded") {
   CHECK(line == "[secret] | [secret] | [secret] | [secret] | [secret] | kept");
 }
 
+TEST_CASE("a secret is masked as util.inspect writes it, and as a log line holds each form") {
+  // a backslash, a quote, a tab, DEL and U+0085
+  auto forms = runtime::secret_forms("k\\'\t\x7f\xc2\x85!");
+  auto has = [&](const std::string& f) {
+    return std::find(forms.begin(), forms.end(), f) != forms.end();
+  };
+  CHECK(has("k\\\\'\\t\\x7F\\x85!"));                // util.inspect: k\\'\t\x7F\x85!
+  CHECK(has("k\\\\\\'\\t\\x7F\\x85!"));              // with its quote escaped
+  CHECK(has("k\\\\\\\\'\\\\t\\\\x7F\\\\x85!"));      // that, in a JSON log line
+  CHECK(has("k\\\\'\\u0009\x7f\xc2\x85!") == false); // (JSON writes \t)
+  CHECK(has("k\\\\'\\t\x7f\xc2\x85!"));              // JSON.stringify
+  CHECK(has("k\\\\\\\\'\\\\t\x7f\xc2\x85!"));        // that, in a log line
+  // a key of many lines: each line of 8+ characters is masked alone
+  auto pem = runtime::secret_forms("-----BEGIN KEY-----\nMIIBVwIBADANBgkqhkiG\nshort\n");
+  runtime::masker m(pem);
+  std::string line = "'MIIBVwIBADANBgkqhkiG\\n' + 'short'";
+  m.mask(line);
+  CHECK(line == "'[secret]\\n' + 'short'");
+  // and a masker stays small: some 28 bytes a byte of forms
+  std::vector<std::string> many;
+  for (int i = 0; i < 64; ++i)
+    many.push_back(std::string(8 << 10, static_cast<char>('A' + i % 26)) + std::to_string(i));
+  CHECK(runtime::masker(many).bytes() < (size_t{29} * 64 * (8 << 10)));
+}
+
 namespace {
 
 /// A ClientHello record with this SNI (none if empty).
@@ -183,5 +208,11 @@ TEST_CASE("the masker finds every form in one pass, however the secrets look") {
   line.back() = 'C';
   slow_bait.mask(line);
   CHECK(line == std::string((1 << 20) - 65001, 'A') + "[secret]");
+  // the end of a line a cut falls in: the longest start of a form there
+  line.assign(1 << 20, 'A');
+  CHECK(slow_bait.open_tail(line) == 65000);
+  CHECK(m.open_tail("tail s3cr") == 4);
+  CHECK(m.open_tail("tail s3cret-4") == 6); // "cret-4"
+  CHECK(m.open_tail("tail x") == 0);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
 }
