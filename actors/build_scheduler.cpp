@@ -19,6 +19,8 @@ namespace {
 
 using self_ptr = build_scheduler_actor::stateful_pointer<build_scheduler_state>;
 
+constexpr size_t keep_logs = 20; ///< the logs of a project's last 20 builds are kept
+
 int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -100,8 +102,7 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
   req.name = "build-" + id;
   self->state.running->insert(b.cancel);
   auto me = caf::actor_cast<build_scheduler_actor>(self);
-  self->spawn<caf::detached>([me, store, req, id, cancel = b.cancel,
-                              max_log = cfg.max_log_bytes] {
+  self->spawn<caf::detached>([me, store, req, id, cancel = b.cancel, max_log = cfg.max_log_bytes] {
     // The log is cut past its limit here, where it is made: what a build
     // prints beyond it never reaches a mailbox, the store or a client.
     uint64_t logged = 0;
@@ -111,7 +112,7 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
         [&](sandbox::stream s, std::string_view line) {
           if (cut)
             return;
-          logged += line.size() + 1;
+          logged += line.size() + 64; // (a line is a record: a key, a time, a stream)
           if (logged > max_log) {
             cut = true;
             caf::anon_send(me, line_atom::value, id,
@@ -133,6 +134,27 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
     end.error = o.error;
     caf::anon_send(me, done_atom::value, id, end);
   });
+}
+
+/// A project keeps the logs of its last keep_logs finished builds: a
+/// tenant that builds again and again does not fill the node's disk.
+void forget_old_logs(self_ptr self, const std::string& project) {
+  std::vector<build_record*> done;
+  for (auto& [_, b] : self->state.builds)
+    if (b.status.project == project && finished(b.status.state) && b.status.log_lines > 0)
+      done.push_back(&b);
+  if (done.size() <= keep_logs)
+    return;
+  std::sort(done.begin(), done.end(), [](auto* x, auto* y) {
+    return std::tie(x->status.queued_ms, x->status.id) <
+           std::tie(y->status.queued_ms, y->status.id);
+  });
+  for (size_t i = 0; i + keep_logs < done.size(); ++i) {
+    auto& b = *done[i];
+    caf::anon_send(self->state.writer, remove_atom::value, b.status.id);
+    b.status.log_lines = 0;
+    persist(self, b);
+  }
 }
 
 void try_start(self_ptr self, blob_store_ptr store, directory_actor dir, build_config cfg) {
@@ -179,10 +201,11 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
           db->put(stored_build{s, spec});
         },
         [db](line_atom, const std::string& id, const log_line& l) { db->append(id, l); },
+        [db](remove_atom, const std::string& id) { db->drop_log(id); },
         [db](logs_atom, const std::string& id,
              uint64_t from) -> caf::result<std::vector<log_line>> {
           auto lines = db->lines(id, from, 1 << 20); // a page: a client asks for the next
-          
+
           if (!lines)
             return std::move(lines.error());
           return std::move(*lines);
@@ -304,6 +327,7 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
                      std::to_string(b.status.finished_ms - b.status.started_ms) + " ms");
         st.active.erase(b.status.version_id);
         report(self, dir, b);
+        forget_old_logs(self, b.status.project);
         with_slots(self, dir, [slot = b.slot, self](slot_manager_actor slots) {
           self->send(slots, release_atom::value, slot);
         });

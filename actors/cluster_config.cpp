@@ -93,6 +93,7 @@ std::string parse_tenant_key(tenant_config& t, const std::string& key, const std
       {"max_file_mb", 1, 1 << 20, &t.max_file_mb, nullptr},
       {"max_deploy_mb", 1, 1 << 24, &t.max_deploy_mb, nullptr},
       {"max_project_mb", 1, 1 << 30, &t.max_project_mb, nullptr},
+      {"max_projects", 1, 1000000, nullptr, &t.max_projects},
       {"max_build_log_mb", 1, 1 << 16, &t.max_build_log_mb, nullptr},
       {"max_runtime_log_mb", 1, 1 << 16, &t.max_runtime_log_mb, nullptr},
       {"runtime_memory_mb", 64, 1 << 30, &t.runtime_memory_mb, nullptr},

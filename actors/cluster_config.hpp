@@ -33,6 +33,7 @@ struct tenant_config {
   uint64_t max_file_mb = 64;              ///< the largest file of a build's output
   uint64_t max_deploy_mb = 1024;          ///< the files of one version, and of one build's output
   uint64_t max_project_mb = 10240;        ///< the versions and outputs a project keeps
+  uint32_t max_projects = 100;            ///< the projects a user owns (an admin: no bound)
   uint64_t max_build_log_mb = 16;         ///< a build's log; the rest is cut with a note
   uint64_t max_runtime_log_mb = 64;       ///< a deployment's runtime log; then it starts anew
   uint64_t runtime_memory_mb = 0;         ///< instances' memory on a node, together (0: 3/4 of RAM)

@@ -94,6 +94,23 @@ caf::error check_quota(metadata_store& store, const registry_options& opts,
   return {};
 }
 
+/// Whether p may start one more project (max_projects; an admin may).
+caf::error check_new_project(metadata_store& store, const registry_options& opts,
+                             const principal& p) {
+  if (p.admin)
+    return {};
+  auto all = store.list_projects();
+  if (!all)
+    return all.error();
+  auto owned = std::count_if(all->begin(), all->end(),
+                             [&](const project_info& i) { return i.owner == p.user; });
+  if (static_cast<uint64_t>(owned) >= opts.max_projects)
+    return make_error(ec::too_large, "you own " + std::to_string(owned) +
+                                         " projects, as many as a user may (max_projects in "
+                                         "cluster.conf: an operator may raise it)");
+  return {};
+}
+
 /// The project if p may use it: not_found (also for another user's project:
 /// nobody learns that it exists) or a storage error otherwise.
 caf::expected<project_record> authorize(metadata_store& store, const principal& p,
@@ -225,6 +242,8 @@ registry_actor::behavior_type version_registry(registry_ptr self,
             return make_error(ec::conflict, "the project name '" + req.project +
                                                 "' is taken; choose another (--project NAME)");
         } else {
+          if (auto err = check_new_project(*st.store, st.opts, p))
+            return err;
           proj.info = project_info{req.project, p.user, st.now_ms(), 0};
         }
         if (req.sealed)
@@ -471,6 +490,8 @@ registry_actor::behavior_type version_registry(registry_ptr self,
           // variables may come before the first deploy: the project starts here
           if (auto why = check_project_name(req.project); !why.empty())
             return make_error(ec::bad_request, "project " + why);
+          if (auto err = check_new_project(*st.store, st.opts, p))
+            return err;
           project_record fresh;
           fresh.info = project_info{req.project, p.user, st.now_ms(), 0};
           if (auto err = st.store->put_project(fresh))

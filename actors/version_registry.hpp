@@ -21,6 +21,7 @@ struct registry_options {
   std::string secret_key;                   ///< 32 bytes: seals environment variables
   uint64_t max_deploy_bytes = 1ULL << 30;   ///< the files of one version
   uint64_t max_project_bytes = 10ULL << 30; ///< the files of a project's versions together
+  uint32_t max_projects = 100;              ///< that a user (not an admin) owns
 };
 
 struct registry_state {

@@ -274,6 +274,7 @@ int main(int argc, char** argv) {
     reg_opts.domain = cluster.domain;
     reg_opts.max_deploy_bytes = cluster.tenants.max_deploy_mb << 20;
     reg_opts.max_project_bytes = cluster.tenants.max_project_mb << 20;
+    reg_opts.max_projects = cluster.tenants.max_projects;
   }
 
   caf::actor_system_config cfg;

@@ -68,6 +68,14 @@ public:
                    : make_error(ec::storage_error, "store log line: " + write_failure(st));
   }
 
+  caf::error drop_log(const std::string& id) override {
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange(cfs_[2], id + '\0', id + '\1');
+    auto st = write_resuming(*db_, rocksdb::WriteOptions{}, &batch);
+    return st.ok() ? caf::error{}
+                   : make_error(ec::storage_error, "drop build log: " + write_failure(st));
+  }
+
   caf::expected<std::vector<stored_build>> all() override {
     std::vector<stored_build> out;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[1]));

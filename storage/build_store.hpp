@@ -27,6 +27,8 @@ public:
   virtual caf::error put(const stored_build& b) = 0;
   virtual caf::error append(const std::string& id, const log_line& line) = 0;
   virtual caf::expected<std::vector<stored_build>> all() = 0;
+  /// Deletes a build's log (its record stays).
+  virtual caf::error drop_log(const std::string& id) = 0;
   /// A build's log lines from number from on: as many as fit in max_bytes
   /// of text (at least one, if there is one).
   virtual caf::expected<std::vector<log_line>> lines(const std::string& id, uint64_t from,

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -144,6 +145,36 @@ TEST_CASE("a build that prints without end has its log cut, and reading it stays
   CHECK(log.size() < (1 << 20) + (64 << 10));
   CHECK(log.find("ferry: built") != std::string::npos); // ferry's own lines still come
   CHECK(rss_mib(c.node->proc().pid()) < 200);
+  // empty lines cost what a line costs to keep, not one byte each
+  write_file(
+      p + "/package.json",
+      R"({"scripts": {"build": "yes '' | head -c 2000000 && mkdir -p dist && echo ok > dist/index.html"}})");
+  c.deploy_ok(p, "chatty", token, {"--no-wait"});
+  CHECK(c.wait_built("chatty", token) == "built");
+  auto empty = c.build_log("chatty", token);
+  auto count = std::count(empty.begin(), empty.end(), '\n');
+  CHECK(empty.find("ferry: the log is cut here") != std::string::npos);
+  CHECK(count < (1 << 20) / 64 + 100);
+}
+
+TEST_CASE("a project keeps the logs of its last 20 builds", "[security]") {
+  tenant_cluster c;
+  auto token = c.add_user("often");
+  auto p = c.dir / "often";
+  std::vector<std::string> builds;
+  for (int i = 0; i < 21; ++i) {
+    write_file(p + "/index.html", "build " + std::to_string(i));
+    c.deploy_ok(p, "often", token);
+    builds.push_back(c.newest_version("often", token)["build"].get<std::string>());
+  }
+  auto lines = [&](const std::string& build) {
+    auto r = c.node->api_as(token, "GET", "/v1/builds/" + build + "/logs?from=0");
+    REQUIRE(r.status == 200);
+    return nlohmann::json::parse(r.body)["lines"].size();
+  };
+  CHECK(lines(builds[0]) == 0);
+  CHECK(lines(builds[1]) > 0);
+  CHECK(lines(builds[20]) > 0);
 }
 
 TEST_CASE("a huge output file is refused past the largest file, else streamed", "[security]") {
@@ -338,4 +369,24 @@ TEST_CASE("the instances of a node share a memory budget, a project at most half
   auto other = c.add_user("modest");
   auto url2 = c.deploy_ok(c.attack("victim-fn"), "modest", other);
   CHECK(fetch(url2 + "/api/hello").body == "victim hello");
+}
+
+TEST_CASE("a user owns at most max_projects projects", "[security]") {
+  tenant_cluster c("max_projects = 2");
+  auto token = c.add_user("hoarder");
+  auto p = c.dir / "site";
+  write_file(p + "/index.html", "hi");
+  c.deploy_ok(p, "one", token);
+  c.deploy_ok(p, "two", token);
+  c.deploy_ok(p, "one", token); // its own, again
+  auto third = c.deploy(p, "three", token);
+  CHECK(third.exit_code != 0);
+  CHECK(third.err.find("max_projects") != std::string::npos);
+  auto env = ferry_cli({"env", "add", "K", "--project", "four", "--environment", "preview"},
+                       c.node->url, token, c.home, "value\n");
+  CHECK(env.exit_code != 0);
+  CHECK(env.err.find("max_projects") != std::string::npos);
+  // another user has their own
+  auto other = c.add_user("other");
+  c.deploy_ok(p, "three", other);
 }
