@@ -126,12 +126,12 @@ struct api_server::impl {
             "request body over " + std::to_string(max >> 10) + " KiB for " + m->route->pattern));
         break;
       }
-      body_budget::hold hold;
-      if (has_body && !(hold = bodies.take(who.user, len.value_or(max)))) {
+      // bodies are charged as their bytes arrive: a length announced holds nothing
+      auto hold = bodies.take(who.user, 0);
+      auto over = [&] {
         answer_early(
             error_response(503, "unavailable", "too many request bodies in flight; send again"));
-        break;
-      }
+      };
       // The body may take its time (1 MB/s at the least, in all).
       const int64_t body_end = now_ms() + idle_ms + static_cast<int64_t>(len.value_or(max) / 1000);
       me.deadline_ms = body_end;
@@ -149,15 +149,31 @@ struct api_server::impl {
           // the body may take its time, but not stall: head_ms without a byte ends it
           me.deadline_ms = std::min(body_end, now_ms() + head_ms);
           auto at = req.body.size();
+          if (!hold.grow(std::min(want, at + (size_t{1} << 20))))
+            break;
           req.body.resize(std::min(want, at + (size_t{1} << 20)));
           auto n = sock.read_some(asio::buffer(req.body.data() + at, req.body.size() - at), ec);
           req.body.resize(at + n);
         }
         if (ec)
           break;
+        if (req.body.size() < want) {
+          over();
+          break;
+        }
       } else if (has_body) {
         parser.body_limit(max);
-        http::read(sock, buf, parser, ec);
+        bool too_many = false;
+        while (!ec && !parser.is_done()) {
+          http::read_some(sock, buf, parser, ec);
+          too_many = !ec && !hold.grow(parser.get().body().size() + buf.size());
+          if (too_many)
+            break;
+        }
+        if (too_many) {
+          over();
+          break;
+        }
         if (ec == http::error::body_limit) {
           send(sock, error_response(413, "too_large", "request body over its route's limit"),
                false);

@@ -59,6 +59,28 @@ body_budget::hold::~hold() {
     b_->give(key_, n_);
 }
 
+bool body_budget::hold::grow(uint64_t n) {
+  if (!b_ || n <= n_)
+    return b_ != nullptr;
+  if (!b_->more(key_, n - n_))
+    return false;
+  n_ = n;
+  return true;
+}
+
+bool body_budget::more(const std::string& key, uint64_t n) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& mine = by_key_[key];
+  if (total_ + n > total_max_ || mine + n > key_max_) {
+    if (mine == 0)
+      by_key_.erase(key);
+    return false;
+  }
+  total_ += n;
+  mine += n;
+  return true;
+}
+
 body_budget::hold body_budget::take(const std::string& key, uint64_t n) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto& mine = by_key_[key];
@@ -69,6 +91,8 @@ body_budget::hold body_budget::take(const std::string& key, uint64_t n) {
   }
   total_ += n;
   mine += n;
+  if (mine == 0)
+    by_key_.erase(key);
   return hold{this, key, n};
 }
 

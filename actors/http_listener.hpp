@@ -87,6 +87,9 @@ public:
     hold& operator=(const hold&) = delete;
     ~hold();
     explicit operator bool() const { return b_ != nullptr; }
+    /// Holds n bytes in all (a body that grows as it arrives): false, and
+    /// no more held, if they would pass a bound.
+    bool grow(uint64_t n);
 
   private:
     body_budget* b_ = nullptr;
@@ -94,11 +97,13 @@ public:
     uint64_t n_ = 0;
   };
 
-  /// n bytes for key; an empty hold if they would pass a bound.
+  /// n bytes for key; an empty hold if they would pass a bound. (A hold of
+  /// 0 bytes is not empty: it grows.)
   hold take(const std::string& key, uint64_t n);
 
 private:
   void give(const std::string& key, uint64_t n);
+  bool more(const std::string& key, uint64_t n);
   uint64_t total_max_, key_max_;
   std::mutex mtx_;
   uint64_t total_ = 0;

@@ -89,6 +89,7 @@ struct session {
   bool up_waiting = false;            ///< a request is out to it
   int64_t up_deadline_ms = INT64_MAX; ///< its maxDuration ends
   bool up_cut = false;                ///< the watchdog shut it down
+  body_budget::hold answer;           ///< of the router's bodies: the instance's answer held
 
   void close_upstream() {
     if (!up)
@@ -387,22 +388,29 @@ struct router::impl {
         if (!res) { // a function's: its body now
           body_budget::hold hold;
           if (has_body) {
+            // charged as its bytes arrive: a length announced holds nothing
             auto len = parser.content_length();
-            if (!(hold = bodies.take(s.peer, len.value_or(opts.max_body)))) {
+            hold = bodies.take(s.peer, 0);
+            if (beast::iequals(head_req[http::field::expect], "100-continue")) {
+              static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+              co_await asio::async_write(s.sock, asio::buffer(go_on),
+                                         asio::redirect_error(use_awaitable, ec));
+            }
+            s.deadline_ms =
+                steady_ms() + idle_ms + static_cast<int64_t>(len.value_or(opts.max_body) / 1000);
+            bool over = false;
+            while (!ec && !parser.is_done()) {
+              co_await http::async_read_some(s.sock, buf, parser,
+                                             asio::redirect_error(use_awaitable, ec));
+              over = !ec && !hold.grow(parser.get().body().size() + buf.size());
+              if (over)
+                break;
+            }
+            s.deadline_ms = INT64_MAX;
+            if (over) {
               res = server_error(503, "TOO_MANY_REQUESTS",
                                  "too many request bodies in flight; send again", s.request_id);
             } else {
-              if (beast::iequals(head_req[http::field::expect], "100-continue")) {
-                static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
-                co_await asio::async_write(s.sock, asio::buffer(go_on),
-                                           asio::redirect_error(use_awaitable, ec));
-              }
-              s.deadline_ms =
-                  steady_ms() + idle_ms + static_cast<int64_t>(len.value_or(opts.max_body) / 1000);
-              if (!ec)
-                co_await http::async_read(s.sock, buf, parser,
-                                          asio::redirect_error(use_awaitable, ec));
-              s.deadline_ms = INT64_MAX;
               if (ec) {
                 if (auto bad = read_error(ec))
                   co_await asio::async_write(s.sock, head_and_body(s, *bad, false, true),
@@ -434,6 +442,7 @@ struct router::impl {
                                  asio::redirect_error(use_awaitable, ec));
       if (!ec && s.file && !head)
         ec = co_await send_file(s, idle_ms);
+      s.answer = {};
       s.file = nullptr;
       s.file_owner.reset();
       if (ec || !keep)
@@ -707,9 +716,15 @@ struct router::impl {
                                          asio::redirect_error(use_awaitable, ec));
         interim = !ec && parser->get().result_int() / 100 == 1;
       }
-      if (!ec && !parser->is_done())
-        co_await http::async_read(*s.up, s.up_buf, *parser,
-                                  asio::redirect_error(use_awaitable, ec));
+      // its body, charged as it arrives, and held until the client has it:
+      // clients that do not read cannot make ferryd hold answers without end
+      s.answer = bodies.take(s.peer, 0);
+      while (!ec && !parser->is_done()) {
+        co_await http::async_read_some(*s.up, s.up_buf, *parser,
+                                       asio::redirect_error(use_awaitable, ec));
+        if (!ec && !s.answer.grow(parser->get().body().size() + s.up_buf.size()))
+          ec = asio::error::no_buffer_space;
+      }
       s.up_waiting = false;
       // a kept-open connection that fails before any answer is tried once more
       if (ec && reused && !s.up_cut && !parser->got_some() && !i.proc->exited()) {
@@ -744,6 +759,13 @@ struct router::impl {
           504, "FUNCTION_INVOCATION_TIMEOUT",
           "the function ran past its maxDuration of " + std::to_string(fn.max_duration_s) + " s",
           s.request_id);
+    }
+    if (ec == asio::error::no_buffer_space) {
+      held.release(outcome::ok);
+      s.answer = {};
+      co_return server_error(503, "TOO_MANY_REQUESTS",
+                             "too many answers in flight to this client; read them, or send again",
+                             s.request_id);
     }
     if (ec == http::error::body_limit) {
       held.release(outcome::ok);
