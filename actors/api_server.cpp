@@ -7,6 +7,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <caf/scoped_actor.hpp>
@@ -21,6 +22,8 @@
 #include <thread>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace ferry {
 
@@ -219,6 +222,8 @@ struct api_server::impl {
   }
 
   static bool send(tcp::socket& sock, const http_response& r, bool keep) {
+    if (r.file)
+      return send_file(sock, r, keep);
     http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
     res.set(http::field::server, "ferryd");
     res.set(http::field::content_type, r.content_type);
@@ -227,6 +232,30 @@ struct api_server::impl {
     res.prepare_payload();
     boost::system::error_code ec;
     http::write(sock, res, ec);
+    return !ec;
+  }
+
+  /// An answer whose body is a file, a piece at a time.
+  static bool send_file(tcp::socket& sock, const http_response& r, bool keep) {
+    struct stat st {};
+    if (::fstat(*r.file, &st) != 0)
+      return false;
+    http::response<http::empty_body> res{static_cast<http::status>(r.status), 11};
+    res.set(http::field::server, "ferryd");
+    res.set(http::field::content_type, r.content_type);
+    res.content_length(static_cast<uint64_t>(st.st_size));
+    res.keep_alive(keep);
+    boost::system::error_code ec;
+    http::response_serializer<http::empty_body> head{res};
+    http::write_header(sock, head, ec);
+    std::vector<char> piece(1 << 20);
+    for (off_t at = 0; !ec && at < st.st_size;) {
+      auto n = ::pread(*r.file, piece.data(), piece.size(), at);
+      if (n <= 0)
+        return false; // (its length was promised: the connection ends)
+      asio::write(sock, asio::buffer(piece.data(), static_cast<size_t>(n)), ec);
+      at += n;
+    }
     return !ec;
   }
 };

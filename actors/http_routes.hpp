@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -98,10 +99,21 @@ struct http_request {
 };
 
 struct http_response {
+  http_response() = default;
+  http_response(int s, std::string type, std::string b)
+      : status(s), content_type(std::move(type)), body(std::move(b)) {}
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  /// Or a file to send as the body, from its start (its descriptor, closed
+  /// with the last copy): a large answer is not held in memory.
+  std::shared_ptr<const int> file;
 };
+
+/// Where answers too large to hold go while they are made (unnamed files,
+/// gone with their descriptor): set once at start (the node's data dir).
+void set_scratch_dir(const std::string& dir);
+const std::string& scratch_dir();
 
 /// Where deployments are served, for the URLs the API reports: set once at
 /// start (http://ID-PROJECT.domain:port).

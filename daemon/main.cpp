@@ -468,6 +468,7 @@ int main(int argc, char** argv) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
       return die("--listen must be HOST:PORT, not '" + api_addr + "'");
     }
+    set_scratch_dir(data_dir);
     api_options ao;
     ao.host = host;
     ao.port = port;

@@ -1,5 +1,8 @@
 #include "storage/tar.hpp"
 
+#include <cerrno>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -45,7 +48,7 @@ bool tar_writer::header(const std::string& path, char type, uint64_t size, uint3
     sum += c;
   octal(h + 148, 7, sum);
   h[155] = ' ';
-  out_.append(h, sizeof h);
+  emit({h, sizeof h});
   return true;
 }
 
@@ -56,8 +59,9 @@ bool tar_writer::add_dir(const std::string& path) {
 bool tar_writer::add_file(const std::string& path, std::string_view data, bool executable) {
   if (!header(path, '0', data.size(), executable ? 0755 : 0644, {}))
     return false;
-  out_.append(data);
-  out_.append((512 - data.size() % 512) % 512, '\0');
+  emit(data);
+  static const char zeros[512] = {};
+  emit({zeros, (512 - data.size() % 512) % 512});
   return true;
 }
 
@@ -66,8 +70,24 @@ bool tar_writer::add_symlink(const std::string& path, const std::string& target)
 }
 
 std::string tar_writer::finish() {
-  out_.append(1024, '\0');
+  static const char zeros[1024] = {};
+  emit({zeros, sizeof zeros});
   return std::move(out_);
+}
+
+void tar_writer::emit(std::string_view bytes) {
+  if (fd_ < 0) {
+    out_.append(bytes);
+    return;
+  }
+  while (ok_ && !bytes.empty()) {
+    auto n = ::write(fd_, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    ok_ = n > 0;
+    if (n > 0)
+      bytes.remove_prefix(static_cast<size_t>(n));
+  }
 }
 
 } // namespace ferry

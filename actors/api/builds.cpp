@@ -7,7 +7,13 @@
 #include "storage/tar.hpp"
 #include "storage/tree.hpp"
 
+#include <atomic>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace ferry::api {
 
@@ -109,7 +115,24 @@ http_response artifact_route(route_ctx& c) {
     return fail(b.error());
   if (b->state != "built")
     return fail(ec::conflict, "build " + b->id + " is " + b->state + ", not built");
-  tar_writer tar;
+  // the archive goes to an unnamed file, then out: an output of a gigabyte
+  // is never held in memory (a file of it is, one at a time)
+  static std::atomic<int> making{0};
+  if (making.fetch_add(1) >= 4) {
+    making.fetch_sub(1);
+    return fail(ec::unavailable, "four archives are being made; ask again soon");
+  }
+  struct done {
+    ~done() { making.fetch_sub(1); }
+  } leave;
+  int fd = ::open(scratch_dir().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return fail(ec::storage_error, "cannot make an archive: " + std::string(std::strerror(errno)));
+  auto file = std::shared_ptr<const int>(new int(fd), [](const int* p) {
+    ::close(*p);
+    delete p;
+  });
+  tar_writer tar(fd);
   std::vector<std::pair<std::string, std::string>> todo{{"", b->artifact_root}};
   std::vector<tree_entry> entries;
   auto tree_ns = static_cast<uint8_t>(blob_ns::output_tree);
@@ -139,9 +162,16 @@ http_response artifact_route(route_ctx& c) {
       }
       if (!ok)
         return fail(ec::too_large, "path too long for a tar archive: " + sub.substr(0, 200));
+      if (!tar.ok())
+        return fail(ec::storage_error, "cannot make an archive: the disk is full");
     }
   }
-  return http_response{200, "application/x-tar", tar.finish()};
+  tar.finish();
+  if (!tar.ok())
+    return fail(ec::storage_error, "cannot make an archive: the disk is full");
+  http_response r{200, "application/x-tar", {}};
+  r.file = std::move(file);
+  return r;
 }
 
 } // namespace ferry::api

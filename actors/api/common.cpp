@@ -198,6 +198,21 @@ const std::string& cluster_domain() {
 using api::url_config;
 using api::urls;
 
+namespace {
+std::string& scratch() {
+  static std::string dir = "/tmp";
+  return dir;
+}
+} // namespace
+
+void set_scratch_dir(const std::string& dir) {
+  scratch() = dir;
+}
+
+const std::string& scratch_dir() {
+  return scratch();
+}
+
 void set_deployment_urls(const std::string& domain, uint16_t port) {
   urls() = url_config{domain, port};
 }

@@ -132,3 +132,29 @@ TEST_CASE("a function cannot point the router at another tenant's socket or a ho
   ::close(srv);
   CHECK(fetch(c.at("vic.ferry.localhost") + "/api/hello").body == "victim hello");
 }
+
+TEST_CASE("an artifact of hundreds of MiB is sent from a file, not held in memory", "[security]") {
+  tenant_cluster c;
+  auto token = c.add_user("big");
+  auto p = hostile_build(c, "big",
+                         "mkdir -p dist && for i in 1 2 3 4 5; do head -c 50000000 /dev/urandom "
+                         "> dist/part$i; done\n");
+  auto url = c.deploy_ok(p, "big", token);
+  auto pid = c.node->proc().pid();
+  auto before = rss_mib(pid);
+  auto out = c.dir / "big.tar";
+  auto got = ferry_cli({"download", url.substr(7, 13), "-o", out}, c.node->url, token, c.home);
+  INFO(got.err);
+  REQUIRE(got.exit_code == 0);
+  CHECK(fs::file_size(out + "/static/part5") == 50000000);
+  fs::remove_all(out); // and again: what ferryd holds does not grow
+  REQUIRE(
+      ferry_cli({"download", url.substr(7, 13), "-o", out}, c.node->url, token, c.home).exit_code ==
+      0);
+  auto after = rss_mib(pid);
+  INFO(before << " MiB before, " << after << " MiB after");
+  // a file of 50 MB at a time (and what the heap keeps of it: ferryd keeps
+  // freed memory for the next upload), not the 250 MB archive, its copy into
+  // an answer and a file (550 MB and more)
+  CHECK(after < before + 250);
+}
