@@ -36,8 +36,9 @@ struct tenant_config {
   uint32_t max_projects = 100;            ///< the projects a user owns (an admin: no bound)
   uint64_t max_build_log_mb = 16;         ///< a build's log; the rest is cut with a note
   uint64_t max_runtime_log_mb = 64;       ///< a deployment's runtime log; then it starts anew
-  uint64_t runtime_memory_mb = 0;         ///< instances' memory on a node, together (0: 3/4 of RAM)
-  uint32_t api_client_connections = 128;  ///< API connections of one client address
+  uint64_t runtime_memory_mb =
+      0; ///< instances' memory on a node, together (0: 3/4 of RAM); a user half
+  uint32_t api_client_connections = 128;     ///< API connections of one client address
   uint32_t router_client_connections = 1024; ///< router connections of one client address
 };
 

@@ -432,7 +432,11 @@ registry_actor::behavior_type version_registry(registry_ptr self,
         if (!*v)
           return make_error(ec::not_found, "no deployment '" + id.substr(0, 64) + "'");
         auto& i = (*v)->info;
-        return deployment_ref{i.id, i.project, i.state, i.artifact, i.target};
+        auto proj = st.store->find_project(i.project);
+        if (!proj)
+          return std::move(proj.error());
+        return deployment_ref{i.id,       i.project, i.state,
+                              i.artifact, i.target,  *proj ? (*proj)->info.owner : i.project};
       },
       [&st](domain_atom, const principal& p,
             const domain_change& req) -> caf::result<std::vector<domain_info>> {

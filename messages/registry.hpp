@@ -73,6 +73,7 @@ struct deployment_ref {
   std::string state;
   std::string artifact;
   std::string target;
+  std::string owner; ///< of its project: whose budgets its instances use
 };
 
 /// A domain assigned to a project by an admin: its custom aliases may be
@@ -158,7 +159,7 @@ typename Inspector::result_type inspect(Inspector& f, alias_change& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, deployment_ref& x) {
   return f(caf::meta::type_name("ferry.deployment_ref"), x.id, x.project, x.state, x.artifact,
-           x.target);
+           x.target, x.owner);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, domain_info& x) {

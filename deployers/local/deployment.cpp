@@ -149,6 +149,7 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
   auto d = std::make_shared<deployment>();
   d->id = ref.id;
   d->project = ref.project;
+  d->owner = ref.owner.empty() ? ref.project : ref.owner;
   d->target = ref.target;
   d->dir = dir;
   std::vector<std::pair<std::string, std::string>> files;

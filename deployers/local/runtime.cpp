@@ -192,7 +192,7 @@ private:
       logs.append(id, json_text(line));
       return err;
     };
-    auto memory = core_.take_memory(dep_->project, fn_.memory_mb);
+    auto memory = core_.take_memory(dep_->owner, fn_.memory_mb);
     if (!memory)
       return failed(memory.error());
     auto proc = core_.claim_process();
@@ -599,31 +599,31 @@ std::shared_ptr<process> core::start_process() {
   return p;
 }
 
-caf::expected<std::shared_ptr<void>> core::take_memory(const std::string& project, uint64_t mb) {
+caf::expected<std::shared_ptr<void>> core::take_memory(const std::string& owner, uint64_t mb) {
   uint64_t budget = opts_.memory_budget_mb;
   if (budget == 0)
     budget = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
              static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / (1 << 20) * 3 / 4;
   std::lock_guard<std::mutex> guard{mtx_};
-  auto& mine = memory_by_project_[project];
+  auto& mine = memory_by_owner_[owner];
   if (memory_used_ + mb > budget || mine + mb > budget / 2) {
     auto why = memory_used_ + mb > budget
                    ? "the node's functions hold " + std::to_string(memory_used_) + " of " +
                          std::to_string(budget) + " MiB (runtime_memory_mb)"
-                   : "project " + project + "'s functions hold " + std::to_string(mine) +
+                   : "the functions of " + owner + "'s projects hold " + std::to_string(mine) +
                          " MiB, half of the node's " + std::to_string(budget);
     if (mine == 0)
-      memory_by_project_.erase(project);
+      memory_by_owner_.erase(owner);
     return make_error(ec::unavailable, "no memory for another instance: " + why);
   }
   memory_used_ += mb;
   mine += mb;
-  return std::shared_ptr<void>(nullptr, [this, project, mb](void*) {
+  return std::shared_ptr<void>(nullptr, [this, owner, mb](void*) {
     std::lock_guard<std::mutex> again{mtx_};
     memory_used_ -= mb;
-    auto it = memory_by_project_.find(project);
-    if (it != memory_by_project_.end() && (it->second -= mb) == 0)
-      memory_by_project_.erase(it);
+    auto it = memory_by_owner_.find(owner);
+    if (it != memory_by_owner_.end() && (it->second -= mb) == 0)
+      memory_by_owner_.erase(it);
   });
 }
 

@@ -80,6 +80,7 @@ struct route {
 struct deployment {
   std::string id;
   std::string project;
+  std::string owner;  ///< of the project: its instances share the owner's memory budget
   std::string target; ///< production or preview: whose environment functions get
   std::string dir;    ///< its exported output
   std::map<std::string, static_file> statics; ///< "/index.html" -> file
@@ -207,10 +208,11 @@ public:
 
   /// A generic runtime from the pool (or a new one): internal to instances.
   std::shared_ptr<process> claim_process();
-  /// mb of the node's memory budget for an instance of project, held until
+  /// mb of the node's memory budget for an instance of owner's, held until
   /// the returned handle goes; why not, if it would pass the budget or the
-  /// project's half of it.
-  caf::expected<std::shared_ptr<void>> take_memory(const std::string& project, uint64_t mb);
+  /// owner's half of it (a user's projects together: a user with many
+  /// projects takes no more).
+  caf::expected<std::shared_ptr<void>> take_memory(const std::string& owner, uint64_t mb);
 
 private:
   options opts_;
@@ -232,8 +234,8 @@ private:
   std::map<std::string, std::shared_ptr<function_pool>> pools_; ///< "id/function/env"
   std::vector<std::shared_ptr<process>> spare_;                 ///< the generic pool
   std::atomic<uint64_t> next_slot_{1};
-  uint64_t memory_used_ = 0;                          ///< MiB, under mtx_
-  std::map<std::string, uint64_t> memory_by_project_; ///< MiB, under mtx_
+  uint64_t memory_used_ = 0;                        ///< MiB, under mtx_
+  std::map<std::string, uint64_t> memory_by_owner_; ///< MiB, under mtx_
 
   std::shared_ptr<process> start_process();
   std::optional<caf::expected<routed>> route(const std::string& host, bool may_load);

@@ -434,7 +434,7 @@ TEST_CASE("a runtime log starts anew past its limit, and reading logs opens no f
   CHECK(fds() < before + 30);
 }
 
-TEST_CASE("the instances of a node share a memory budget, a project at most half", "[security]") {
+TEST_CASE("the instances of a node share a memory budget, a user at most half", "[security]") {
   tenant_cluster c("runtime_memory_mb = 800", {"--runtime-pool", "1"});
   auto token = c.add_user("greedy");
   auto url = c.deploy_ok(c.attack("memory"), "greedy", token);
@@ -444,7 +444,10 @@ TEST_CASE("the instances of a node share a memory budget, a project at most half
   CHECK(third.status == 503);
   auto log = ferry_cli({"logs", url.substr(7, 13), "--runtime"}, c.node->url, token, c.home).out;
   CHECK(log.find("half of the node's 800") != std::string::npos);
-  // another project still has room
+  // a second project of the same user has no more room
+  auto url3 = c.deploy_ok(c.dir / "attack-memory", "greedy-too", token);
+  CHECK(fetch(url3 + "/api/a").status == 503);
+  // another user still has room
   auto other = c.add_user("modest");
   auto url2 = c.deploy_ok(c.attack("victim-fn"), "modest", other);
   CHECK(fetch(url2 + "/api/hello").body == "victim hello");
