@@ -22,20 +22,37 @@ caf::result<T> to_result(caf::expected<T>&& x) {
   return std::move(x.error());
 }
 
-/// Records that owner holds what a put stored (or found stored already).
-caf::result<put_ack> granted(const owner_index_ptr& owners, const std::string& owner,
-                             const std::vector<blob_view>& blobs, caf::expected<put_ack> ack) {
-  if (!ack)
-    return std::move(ack.error());
+/// Stores blobs, and records that owner holds them (stored now or found
+/// stored already). To a user, the answer counts what is new to that user:
+/// whether another's blob was there already does not show.
+caf::result<put_ack> put_held(const blob_store_ptr& store, const owner_index_ptr& owners,
+                              const std::string& owner, const std::vector<blob_view>& blobs) {
+  std::vector<blob_ref> refs;
+  std::vector<uint32_t> fresh;
   if (!owner.empty()) {
-    std::vector<blob_ref> refs;
     refs.reserve(blobs.size());
     for (auto& b : blobs)
       refs.push_back(blob_ref{b.ns, std::string(b.hash)});
-    if (auto err = owners->grant(owner, refs))
-      return err;
+    auto not_held = owners->not_held(owner, refs);
+    if (!not_held)
+      return std::move(not_held.error());
+    fresh = std::move(*not_held);
   }
-  return std::move(*ack);
+  auto ack = store->put(blobs);
+  if (!ack)
+    return std::move(ack.error());
+  if (owner.empty())
+    return std::move(*ack);
+  if (auto err = owners->grant(owner, refs))
+    return err;
+  std::set<std::pair<uint8_t, std::string_view>> counted; // (a batch may hold a blob twice)
+  put_ack mine;
+  for (auto i : fresh)
+    if (counted.emplace(blobs[i].ns, blobs[i].hash).second) {
+      ++mine.stored;
+      mine.bytes += blobs[i].data.size();
+    }
+  return mine;
 }
 
 /// A directory node a user puts may name only blobs the user holds (or that
@@ -80,7 +97,7 @@ cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr stor
         auto views = views_of(req.blobs);
         if (auto err = check_children(owners, req.owner, views))
           return err;
-        return granted(owners, req.owner, views, store->put(views));
+        return put_held(store, owners, req.owner, views);
       },
       [store, owners](put_atom, const blob_pack& pack) -> caf::result<put_ack> {
         std::vector<blob_view> views;
@@ -91,7 +108,7 @@ cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr stor
           return make_error(truncated ? ec::truncated_body : ec::bad_request, why);
         if (auto err = check_children(owners, pack.owner, views))
           return err;
-        return granted(owners, pack.owner, views, store->put(views));
+        return put_held(store, owners, pack.owner, views);
       },
       [store](get_atom, const blob_ref& ref) -> caf::result<blob> {
         auto bytes = store->get(ref);

@@ -87,6 +87,18 @@ TEST_CASE("a tenant can neither learn of, seal nor read another tenant's blobs",
   // and raw reads are for admins
   CHECK(c.node->api_as(mallory, "GET", "/v1/blobs/source/" + file).status == 403);
 
+  // a guess uploaded: the answer counts it new to mallory, as for bytes nobody
+  // stored (that the victim's was there does not show)
+  auto put = c.node->api_as(mallory, "PUT", "/v1/blobs/source/" + file, secret);
+  REQUIRE(put.status == 201);
+  CHECK(json::parse(put.body)["stored"] == 1);
+  CHECK(json::parse(put.body)["bytes"] == secret.size());
+  auto again = c.node->api_as(mallory, "PUT", "/v1/blobs/source/" + file, secret);
+  CHECK(json::parse(again.body)["stored"] == 0); // hers now
+  auto fresh = std::string("nobody's bytes before");
+  auto put2 = c.node->api_as(mallory, "PUT", "/v1/blobs/source/" + sha256_hex(fresh), fresh);
+  CHECK(json::parse(put2.body)["stored"] == 1);
+
   // with the bytes in hand, mallory uploads them herself: stored once, and hers to use
   auto before = segment_bytes(c.node->data_dir);
   write_file(c.dir / "copy/key.pem", secret);
