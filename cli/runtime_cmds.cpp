@@ -1,3 +1,4 @@
+#include "cli/printable.hpp"
 #include "cli/runtime_cmds.hpp"
 
 #include "cli/http_client.hpp"
@@ -364,11 +365,11 @@ int runtime_logs(cli_env& env, const std::string& deployment, uint64_t from, boo
     auto j = json::parse(r.body, nullptr, false);
     if (!j.is_object())
       return fail("unreadable runtime log");
-    for (auto& line : j["lines"])
-      std::cout << line.dump() << "\n";
+    for (auto& line : j["lines"]) // (a function's output: shown, not obeyed)
+      std::cout << printable(line.dump(-1, ' ', false, json::error_handler_t::replace)) << "\n";
     std::cout.flush();
     auto next = j.value("next", from);
-    if (!follow)
+    if (!follow && next == from) // every page of it: a page is 1 MiB at most
       return 0;
     if (next == from)
       std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -13,3 +13,15 @@ TEST_CASE("a log line's control characters are shown, not obeyed") {
                   "31mb") == "a\\x9b31mb"); // a C1 CSI, in UTF-8
   CHECK(printable("caf\xc3\xa9") == "caf\xc3\xa9");
 }
+
+TEST_CASE("a log line's bidirectional controls and line separators are shown, not obeyed") {
+  using ferry::cli::printable;
+  // after U+202E "txt.exe" would show reversed; U+2028 would break the line
+  CHECK(printable("file \xe2\x80\xaetxt.exe") == "file \\u{202e}txt.exe");
+  CHECK(printable("a\xe2\x80\xa8"
+                  "b") == "a\\u{2028}b");
+  CHECK(printable("\xe2\x81\xa6x\xe2\x81\xa9") == "\\u{2066}x\\u{2069}");
+  CHECK(printable("\xe2\x80\x8f\xd8\x9c") == "\\u{200f}\\u{061c}");
+  CHECK(printable("dash \xe2\x80\x94 and quote \xe2\x80\x9c") ==
+        "dash \xe2\x80\x94 and quote \xe2\x80\x9c"); // other punctuation stays
+}
