@@ -233,10 +233,35 @@ struct egress::impl : std::enable_shared_from_this<egress::impl> {
     return any_allowed ? -2 : -1;
   }
 
-  /// Copies both ways until both ends are done, or nothing moves for 120 s.
-  static void relay(int a, int b) {
+  /// An address rather than a name (TLS sends no name for it).
+  static bool is_ip_literal(const std::string& host) {
+    unsigned char raw[16];
+    return ::inet_pton(AF_INET, host.c_str(), raw) == 1 ||
+           ::inet_pton(AF_INET6, host.c_str(), raw) == 1;
+  }
+
+  /// Copies n bytes from one to the other (false if from ends first).
+  static bool copy_exactly(int from, int to, uint64_t n) {
     char buf[65536];
-    bool open_ab = true, open_ba = true;
+    while (n > 0) {
+      pollfd p{from, POLLIN, 0};
+      if (::poll(&p, 1, 120000) <= 0)
+        return false;
+      auto got = ::recv(from, buf, std::min<uint64_t>(sizeof buf, n), 0);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0 || !write_all(to, std::string_view(buf, static_cast<size_t>(got))))
+        return false;
+      n -= static_cast<uint64_t>(got);
+    }
+    return true;
+  }
+
+  /// Copies both ways until both ends are done, or nothing moves for 120 s
+  /// (from b to a only if a_done: a has said all it may).
+  static void relay(int a, int b, bool a_done = false) {
+    char buf[65536];
+    bool open_ab = !a_done, open_ba = true;
     while (open_ab || open_ba) {
       pollfd p[2] = {{a, static_cast<short>(open_ab ? POLLIN : 0), 0},
                      {b, static_cast<short>(open_ba ? POLLIN : 0), 0}};
@@ -289,16 +314,24 @@ struct egress::impl : std::enable_shared_from_this<egress::impl> {
               ++refused;
               if (log)
                 log("ferry: egress refused: a tunnel to " + req.host + " that does not speak TLS");
-            } else if (!hello.sni.empty() && hello.sni != req.host) {
+            } else if (hello.sni != req.host && !(hello.sni.empty() && is_ip_literal(req.host))) {
               ok = false;
               ++refused;
               if (log)
                 log("ferry: egress refused: a tunnel to " + req.host + " asking for " +
-                    hello.sni.substr(0, 253) + " (SNI)");
+                    (hello.sni.empty() ? "no name" : hello.sni.substr(0, 253)) + " (SNI)");
             }
           }
-          if (ok && (rest.empty() || write_all(up, rest)))
+          if (ok && !req.connect) { // one request: its body, then nothing more
+            auto first = std::min<uint64_t>(rest.size(), req.body_length);
+            ok = write_all(up, std::string_view(rest).substr(0, first)) &&
+                 copy_exactly(fd, up, req.body_length - first);
+            ::shutdown(up, SHUT_WR);
+            if (ok)
+              relay(fd, up, true);
+          } else if (ok && (rest.empty() || write_all(up, rest))) {
             relay(fd, up);
+          }
           track(up, false);
           ::close(up);
         }

@@ -52,13 +52,16 @@ struct proxy_request {
   std::string method;
   std::string host; ///< lower case, no trailing dot
   uint16_t port = 0;
-  bool connect = false; ///< CONNECT (a tunnel); else plain http
-  std::string head;     ///< plain http: the head to send upstream (origin form, its Host the
-                        ///< URL's, closing)
+  bool connect = false;     ///< CONNECT (a tunnel); else plain http
+  std::string head;         ///< plain http: the head to send upstream (origin form, its Host the
+                            ///< URL's, closing)
+  uint64_t body_length = 0; ///< plain http: the bytes of its body (Content-Length; no chunks)
 };
 
 /// Parses a request head (up to and including the blank line); "" or why
-/// it is refused.
+/// it is refused. A plain http request is one request, framed by its
+/// Content-Length alone (Transfer-Encoding is refused): nothing after it
+/// reaches the host, so no second request names another site there.
 std::string parse_proxy_request(std::string_view head, proxy_request& out);
 
 /// What the first bytes of a tunnel say, read as a TLS ClientHello.

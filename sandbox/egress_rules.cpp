@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -281,6 +282,8 @@ std::string parse_proxy_request(std::string_view head, proxy_request& out) {
   if (path.front() != '/')
     path.insert(path.begin(), '/');
   out.head = out.method + " " + path + " " + std::string(version) + "\r\n";
+  out.body_length = 0;
+  bool seen_length = false;
   size_t pos = eol + 2;
   while (pos < head.size()) {
     auto next = head.find("\r\n", pos);
@@ -295,9 +298,32 @@ std::string parse_proxy_request(std::string_view head, proxy_request& out) {
     auto colon = field.find(':');
     if (colon == std::string_view::npos || colon == 0)
       return "malformed header line";
-    auto name = lower(field.substr(0, colon));
+    auto raw_name = field.substr(0, colon);
+    if (!std::all_of(raw_name.begin(), raw_name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) ||
+                 std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+        }))
+      return "malformed header name"; // ("Host :" is a Host to some servers)
+    auto name = lower(raw_name);
+    if (name == "transfer-encoding")
+      return "a body in chunks (Transfer-Encoding): send its Content-Length";
+    if (name == "content-length") {
+      auto value = field.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+        value.remove_suffix(1);
+      uint64_t n = 0;
+      auto [end_at, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (seen_length || value.empty() || ec != std::errc{} ||
+          end_at != value.data() + value.size())
+        return "a malformed or second Content-Length";
+      seen_length = true;
+      out.body_length = n;
+    }
     if (name == "proxy-connection" || name == "proxy-authorization" || name == "connection" ||
-        name == "keep-alive" || name == "host") // (Host: the URL's, below; never another site's)
+        name == "keep-alive" || name == "host" || name == "forwarded" ||
+        name.rfind("x-forwarded-", 0) == 0) // (Host: the URL's, below; never another site's)
       continue;
     out.head.append(field).append("\r\n");
   }
@@ -357,21 +383,28 @@ client_hello read_client_hello(std::string_view b) {
   at += 2;
   if (end > h.size())
     return fail();
+  std::set<size_t> seen; // (a second extension of a type: which one counts differs)
   while (at + 4 <= end) {
     size_t type = static_cast<size_t>(static_cast<unsigned char>(h[at])) << 8 |
                   static_cast<unsigned char>(h[at + 1]);
     size_t len = static_cast<size_t>(static_cast<unsigned char>(h[at + 2])) << 8 |
                  static_cast<unsigned char>(h[at + 3]);
     at += 4;
-    if (at + len > end)
+    if (at + len > end || !seen.insert(type).second)
+      return fail();
+    // Encrypted Client Hello (and its draft, ESNI): the name in the clear
+    // is not the one asked for
+    if (type == 0xfe0d || type == 0xffce)
       return fail();
     if (type == 0) { // server_name: a list of (type, length, name); one host_name
       auto ext = h.substr(at, len);
       if (ext.size() < 5 || static_cast<unsigned char>(ext[2]) != 0)
         return fail();
+      size_t list = static_cast<size_t>(static_cast<unsigned char>(ext[0])) << 8 |
+                    static_cast<unsigned char>(ext[1]);
       size_t n = static_cast<size_t>(static_cast<unsigned char>(ext[3])) << 8 |
                  static_cast<unsigned char>(ext[4]);
-      if (5 + n > ext.size() || n == 0)
+      if (5 + n != ext.size() || list != 3 + n || n == 0) // one name, and nothing else
         return fail();
       out.sni = lower(ext.substr(5, n));
       for (char c : out.sni)

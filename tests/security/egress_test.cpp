@@ -201,3 +201,59 @@ TEST_CASE("a build step reaches the allow-list only when its project asks and th
   }
   CHECK(other.connections == 0);
 }
+
+TEST_CASE("the egress proxy passes one request of a known length, and TLS that names its host",
+          "[security]") {
+  // an allowed plain http host on loopback that records what reaches it
+  int port = 0;
+  int fd = listen_loopback(port);
+  std::string received;
+  std::atomic<bool> stop{false};
+  std::thread host([&] {
+    while (!stop) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) != 1)
+        continue;
+      int c = ::accept(fd, nullptr, nullptr);
+      if (c < 0)
+        continue;
+      // everything until the proxy says it is done (or 3 s), then an answer
+      std::string got;
+      char buf[4096];
+      for (pollfd q{c, POLLIN, 0}; ::poll(&q, 1, 3000) == 1;) {
+        auto n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0)
+          break;
+        got.append(buf, static_cast<size_t>(n));
+      }
+      received += got + "|";
+      std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      ::send(c, ok.data(), ok.size(), MSG_NOSIGNAL);
+      ::close(c);
+    }
+  });
+  {
+    tenant_cluster c("build_network = yes\negress_allow = registry.npmjs.org, 127.0.0.1:" +
+                     std::to_string(port) + "\negress_private_ranges = 127.0.0.1/32\n");
+    auto mallory = c.add_user("mallory");
+    auto p = c.attack("egress");
+    write_file(p + "/ferry.json", R"({"buildNetwork": true, "builder": "static-build"})");
+    write_file(p + "/package.json", R"({"scripts": {"build": "node smuggle.js )" +
+                                        std::to_string(port) +
+                                        R"( && mkdir -p dist && echo ok > dist/index.html"}})");
+    c.deploy_ok(p, "smuggle", mallory);
+    auto log = c.build_log("smuggle", mallory);
+    INFO(log << "\nreceived: " << received);
+    CHECK(log.find("smuggle: HTTP/1.1 200 OK") != std::string::npos);
+    CHECK(received.find("POST /first HTTP/1.1") != std::string::npos);
+    CHECK(received.find("abc") != std::string::npos);
+    CHECK(received.find("second") == std::string::npos); // nothing after its body
+    CHECK(received.find("other.example") == std::string::npos);
+    CHECK(log.find("chunked: HTTP/1.1 400") != std::string::npos);
+    CHECK(received.find("third") == std::string::npos);
+    CHECK(log.find("a tunnel to registry.npmjs.org asking for no name (SNI)") != std::string::npos);
+  }
+  stop = true;
+  host.join();
+  ::close(fd);
+}

@@ -67,6 +67,24 @@ TEST_CASE("the egress proxy reads CONNECT and absolute-form requests, and refuse
               .empty());
   CHECK_FALSE(r.connect);
   CHECK(r.head == "GET /a?b HTTP/1.1\r\nHost: m.example:8080\r\nConnection: close\r\n\r\n");
+  CHECK(r.body_length == 0);
+  // one request framed by its length; no forwarding headers of the tenant's
+  REQUIRE(sandbox::parse_proxy_request("POST http://m.example/p HTTP/1.1\r\nContent-Length: 5\r\n"
+                                       "X-Forwarded-For: 10.0.0.1\r\nForwarded: for=x\r\n\r\n",
+                                       r)
+              .empty());
+  CHECK(r.body_length == 5);
+  CHECK(r.head ==
+        "POST /p HTTP/1.1\r\nContent-Length: 5\r\nHost: m.example\r\nConnection: "
+        "close\r\n\r\n");
+  for (auto bad : {"POST http://x/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                   "POST http://x/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                   "POST http://x/ HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
+                   "GET http://x/ HTTP/1.1\r\nHost : other.example\r\n\r\n",
+                   "GET http://x/ HTTP/1.1\r\nX Y: z\r\n\r\n"}) {
+    INFO(bad);
+    CHECK_FALSE(sandbox::parse_proxy_request(bad, r).empty());
+  }
   for (auto bad :
        {"GET https://x.example/ HTTP/1.1\r\n\r\n", "GET /local HTTP/1.1\r\n\r\n",
         "GET http://user@x.example/ HTTP/1.1\r\n\r\n", "CONNECT x.example HTTP/1.1\r\n\r\n",
@@ -155,20 +173,31 @@ TEST_CASE("a secret is masked as util.inspect writes it, and as a log line holds
 
 namespace {
 
-/// A ClientHello record with this SNI (none if empty).
-std::string hello_with(const std::string& sni) {
-  std::string ext;
-  if (!sni.empty()) {
-    std::string list = std::string(1, '\0') + char(sni.size() >> 8) + char(sni.size() & 255) + sni;
-    std::string data = std::string(1, char(list.size() >> 8)) + char(list.size() & 255) + list;
-    ext = std::string(2, '\0') + char(data.size() >> 8) + char(data.size() & 255) + data;
-  }
+std::string u16(size_t n) {
+  return std::string(1, char(n >> 8)) + char(n & 255);
+}
+
+/// A server_name extension naming these hosts.
+std::string sni_ext(std::vector<std::string> names) {
+  std::string list;
+  for (auto& n : names)
+    list += std::string(1, '\0') + u16(n.size()) + n;
+  std::string data = u16(list.size()) + list;
+  return std::string(2, '\0') + u16(data.size()) + data;
+}
+
+/// A ClientHello record with these extensions.
+std::string hello_exts(const std::string& ext) {
   std::string body = std::string("\x03\x03", 2) + std::string(32, 'r') + std::string(1, '\0') +
                      std::string("\x00\x02\x13\x01", 4) + std::string("\x01\x00", 2) +
-                     char(ext.size() >> 8) + char(ext.size() & 255) + ext;
-  std::string hs =
-      std::string(1, '\x01') + '\0' + char(body.size() >> 8) + char(body.size() & 255) + body;
-  return std::string("\x16\x03\x01", 3) + char(hs.size() >> 8) + char(hs.size() & 255) + hs;
+                     u16(ext.size()) + ext;
+  std::string hs = std::string(1, '\x01') + '\0' + u16(body.size()) + body;
+  return std::string("\x16\x03\x01", 3) + u16(hs.size()) + hs;
+}
+
+/// A ClientHello record with this SNI (none if empty).
+std::string hello_with(const std::string& sni) {
+  return hello_exts(sni.empty() ? "" : sni_ext({sni}));
 }
 
 } // namespace
@@ -186,6 +215,22 @@ TEST_CASE("a tunnel's first bytes are read as a TLS ClientHello and its server n
   auto bad = whole;
   bad[bad.size() - 20] = '\x7f'; // a name that is no host name
   CHECK(sandbox::read_client_hello(bad).kind == sandbox::client_hello::not_tls);
+  // ways to show one name and mean another: two names, two server_name
+  // extensions, an encrypted inner hello (ECH, ESNI)
+  auto ok = sandbox::client_hello::tls, refused = sandbox::client_hello::not_tls;
+  CHECK(sandbox::read_client_hello(hello_exts(sni_ext({"a.example"}))).kind == ok);
+  CHECK(sandbox::read_client_hello(hello_exts(sni_ext({"a.example", "b.example"}))).kind ==
+        refused);
+  CHECK(sandbox::read_client_hello(hello_exts(sni_ext({"a.example"}) + sni_ext({"b.example"})))
+            .kind == refused);
+  for (auto ech : {std::string("\xfe\x0d", 2), std::string("\xff\xce", 2)})
+    CHECK(sandbox::read_client_hello(hello_exts(sni_ext({"a.example"}) + ech + u16(4) + "xxxx"))
+              .kind == refused);
+  // any other extension once each is fine; twice is not
+  auto alpn = std::string("\x00\x10", 2) + u16(5) + u16(3) + "\x02h2";
+  CHECK(sandbox::read_client_hello(hello_exts(alpn + sni_ext({"a.example"}))).kind == ok);
+  CHECK(sandbox::read_client_hello(hello_exts(alpn + sni_ext({"a.example"}) + alpn)).kind ==
+        refused);
 }
 
 TEST_CASE("the masker finds every form in one pass, however the secrets look") {
