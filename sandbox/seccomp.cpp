@@ -77,6 +77,11 @@ const refusal refusals[] = {
      "io_uring bypasses the filter for the calls it queues: libuv falls back"},
     {"io_uring_enter", ENOSYS, "io_uring"},
     {"io_uring_register", ENOSYS, "io_uring"},
+    {"fanotify_init", EPERM, "watch the file accesses of a whole mount (other tenants' too)"},
+    // flushing every file system of the host is not a tenant's to ask: it
+    // succeeds and does nothing (fsync of its own files still works)
+    {"sync", 0, "flush every file system of the host, again and again"},
+    {"syncfs", 0, "flush a whole file system the host shares"},
 };
 
 /// clone() flags that make a new namespace.

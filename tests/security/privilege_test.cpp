@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -42,9 +44,20 @@ int refused_with(const std::string& call) {
 void check_probe(const std::map<std::string, int>& got) {
   REQUIRE(got.size() >= 20);
   for (auto& [call, err] : got) {
+    if (call.rfind("sync-", 0) == 0)
+      continue; // (figures: sync_flushed)
     INFO(call);
     CHECK(err == refused_with(call));
   }
+}
+
+/// Whether the probe's sync() flushed the 64 MiB it wrote (most of them).
+bool sync_flushed(std::map<std::string, int> got) {
+  REQUIRE(got.count("sync-result"));
+  CHECK(got["sync-result"] == 0); // it succeeds, either way
+  INFO("dirty: " << got["sync-dirty-before"] << " KiB before sync, " << got["sync-dirty-after"]
+                 << " KiB after");
+  return got["sync-dirty-after"] < got["sync-dirty-before"] - (32 << 10);
 }
 
 /// The fields of /proc/PID/status of the host's process whose command line
@@ -117,6 +130,7 @@ TEST_CASE(
   auto seccomp_at = log.find("mount ");
   REQUIRE(seccomp_at != std::string::npos);
   check_probe(probe_results(log.substr(seccomp_at)));
+  CHECK_FALSE(sync_flushed(probe_results(log.substr(seccomp_at))));
   CHECK(!fs::exists("/usr/ferry-was-here"));
   CHECK(!fs::exists(std::string(FERRY_SOURCE_DIR) + "/builders/ferry-was-here"));
 }
@@ -150,21 +164,25 @@ TEST_CASE("outside a sandbox an unprivileged process can make the calls the filt
   // The same probe as an unprivileged user on the host: these calls work
   // there (or fail for another reason), so the filter is what refuses them.
   tmpdir logs;
+  REQUIRE(::chown(logs.path().c_str(), 1879048191, 1879048191) == 0); // (where it writes)
   auto r = run({"/usr/bin/setpriv", "--reuid", "1879048191", "--regid", "1879048191",
                 "--clear-groups", "/usr/bin/python3", probe},
-               {{"PATH", "/usr/bin:/bin"}}, logs.path());
+               {{"PATH", "/usr/bin:/bin"}, {"PROBE_DIR", logs.path()}}, logs.path());
   INFO(r.out << r.err);
   auto got = probe_results(r.out);
-  for (auto call : {"ptrace", "keyctl", "unshare", "clone-newuser", "process_vm_readv", "kcmp",
-                    "clone3", "io_uring_setup", "name_to_handle_at", "socket-vsock"}) {
+  for (auto call :
+       {"ptrace", "keyctl", "unshare", "clone-newuser", "process_vm_readv", "kcmp", "clone3",
+        "io_uring_setup", "name_to_handle_at", "socket-vsock", "fanotify_init"}) {
     INFO(call);
     REQUIRE(got.count(call));
     CHECK(got[call] != refused_with(call));
   }
+  CHECK(sync_flushed(got));
   // and the filter names each of them
   auto& refused = ferry::sandbox::refused_syscalls();
-  for (auto call : {"ptrace", "keyctl", "unshare", "process_vm_readv", "kcmp", "clone3",
-                    "io_uring_setup", "name_to_handle_at", "mount", "bpf", "perf_event_open",
-                    "open_by_handle_at", "kexec_load", "init_module", "setns", "pivot_root"})
+  for (auto call :
+       {"ptrace", "keyctl", "unshare", "process_vm_readv", "kcmp", "clone3", "io_uring_setup",
+        "name_to_handle_at", "mount", "bpf", "perf_event_open", "open_by_handle_at", "kexec_load",
+        "init_module", "setns", "pivot_root", "fanotify_init", "sync", "syncfs"})
     CHECK(std::find(refused.begin(), refused.end(), call) != refused.end());
 }
