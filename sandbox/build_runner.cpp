@@ -134,6 +134,26 @@ std::string git_dependency(const std::string& lockfile) {
   return s.why;
 }
 
+constexpr size_t keep_caches = 3; ///< dependency caches a project keeps
+
+/// Keeps the keep most recently used dependency caches of a project's
+/// directory: a project whose lockfile changes with every deploy does not
+/// fill the node's disk.
+void prune_cache(const std::string& dir, size_t keep) {
+  std::vector<std::pair<fs::file_time_type, fs::path>> entries;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir, ec)) {
+    auto name = e.path().filename().string();
+    if (name.rfind("npm-", 0) == 0 && e.is_directory(ec) && name.find('.') == std::string::npos)
+      entries.emplace_back(fs::last_write_time(e.path(), ec), e.path());
+  }
+  if (entries.size() <= keep)
+    return;
+  std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  for (size_t i = keep; i < entries.size(); ++i)
+    fs::remove_all(entries[i].second, ec);
+}
+
 /// The dependency step; "" or why it failed.
 std::string install_dependencies(build_ctx& c) {
   auto& req = c.req;
@@ -163,10 +183,13 @@ std::string install_dependencies(build_ctx& c) {
   std::error_code ec;
   auto modules = req.slot_dir + "/src/node_modules";
   if (!cached.empty() && !req.no_cache && fs::is_directory(cached + "/node_modules", ec)) {
-    c.say("ferry: dependency cache hit (" + key.substr(0, 16) + "), nothing to install");
-    if (auto err = copy_dir(cached + "/node_modules", modules, c.uid))
-      return "restore the dependency cache: " + reason_of(err);
-    return {};
+    ::utimensat(AT_FDCWD, cached.c_str(), nullptr, 0); // used now: kept longest
+    if (!copy_dir(cached + "/node_modules", modules, c.uid)) {
+      c.say("ferry: dependency cache hit (" + key.substr(0, 16) + "), nothing to install");
+      return {};
+    }
+    // (another build of the project let it go meanwhile): installed anew
+    fs::remove_all(modules, ec);
   }
   c.say(req.no_cache ? "ferry: dependency cache skipped (--no-cache)"
                      : "ferry: dependency cache miss (" + key.substr(0, 16) + ")");
@@ -199,6 +222,7 @@ std::string install_dependencies(build_ctx& c) {
       fs::remove_all(cached, ec);
       fs::rename(tmp, cached, ec);
       c.say("ferry: dependency cache saved (" + key.substr(0, 16) + ")");
+      prune_cache(req.cache_dir, keep_caches);
     }
   }
   return {};

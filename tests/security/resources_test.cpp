@@ -472,3 +472,35 @@ TEST_CASE("a user owns at most max_projects projects", "[security]") {
   auto other = c.add_user("other");
   c.deploy_ok(p, "three", other);
 }
+
+TEST_CASE("a project keeps its three most recently used dependency caches", "[security]") {
+  tenant_cluster c;
+  auto token = c.add_user("churn");
+  auto p = c.dir / "churn";
+  auto lock =
+      read_file(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/node-fn/package-lock.json");
+  auto pkg = read_file(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/node-fn/package.json");
+  write_file(p + "/index.html", "x");
+  auto with_version = [](std::string text, int n) { // a lockfile of its own each time
+    for (size_t at = 0; (at = text.find("\"1.0.0\"", at)) != std::string::npos; at += 7)
+      text.replace(at, 7, "\"1.0." + std::to_string(n) + "\"");
+    return text;
+  };
+  auto cache = c.node->data_dir + "/build-cache/churn";
+  std::vector<std::string> first;
+  for (int n = 1; n <= 4; ++n) {
+    write_file(p + "/package.json", with_version(pkg, n));
+    write_file(p + "/package-lock.json", with_version(lock, n));
+    c.deploy_ok(p, "churn", token);
+    if (n == 1)
+      for (auto& e : fs::directory_iterator(cache))
+        first.push_back(e.path().filename().string());
+  }
+  REQUIRE(first.size() == 1);
+  size_t kept = 0;
+  for (auto& e : fs::directory_iterator(cache)) {
+    ++kept;
+    CHECK(e.path().filename().string() != first[0]); // the least recently used went
+  }
+  CHECK(kept == 3);
+}
