@@ -357,6 +357,7 @@ int runtime_logs(cli_env& env, const std::string& deployment, uint64_t from, boo
   if (!need_login(env))
     return 1;
   http_client c(env.url, env.token);
+  int pages = 0;
   while (true) {
     auto r = c.request("GET",
                        "/v1/versions/" + deployment + "/runtime-logs?from=" + std::to_string(from));
@@ -369,7 +370,10 @@ int runtime_logs(cli_env& env, const std::string& deployment, uint64_t from, boo
       std::cout << printable(line.dump(-1, ' ', false, json::error_handler_t::replace)) << "\n";
     std::cout.flush();
     auto next = j.value("next", from);
-    if (!follow && next == from) // every page of it: a page is 1 MiB at most
+    // without --follow: every page up to now (a page is 1,000 lines or 1 MiB
+    // at most: one short of both is the end, whatever comes meanwhile)
+    bool full = j["lines"].size() >= 1000 || r.body.size() >= (512 << 10);
+    if (!follow && (next == from || !full || ++pages >= 256))
       return 0;
     if (next == from)
       std::this_thread::sleep_for(std::chrono::milliseconds(300));

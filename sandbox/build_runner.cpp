@@ -86,54 +86,6 @@ void sanitize_npmrc(build_ctx& c) {
   }
 }
 
-/// What a lockfile asks npm to fetch with git: "" if nothing, else its first
-/// such reference, or why the file cannot be read. Git dependencies run code
-/// while they install (their prepare scripts, by an npm inside the clone that
-/// reads the clone's own .npmrc). Read without building a tree (SAX): a
-/// tenant's file costs neither memory nor stack, however large or deep.
-std::string git_dependency(const std::string& lockfile) {
-  struct scan : nlohmann::json_sax<nlohmann::json> {
-    std::string found, why;
-    size_t depth = 0;
-    bool string(string_t& v) override {
-      for (auto prefix : {"git+", "git:", "github:", "gitlab:", "bitbucket:", "gist:"})
-        if (v.rfind(prefix, 0) == 0) {
-          found = v.substr(0, 160);
-          return false;
-        }
-      return true;
-    }
-    bool open() {
-      if (++depth <= 256)
-        return true;
-      why = "nests deeper than 256";
-      return false;
-    }
-    bool start_object(std::size_t) override { return open(); }
-    bool start_array(std::size_t) override { return open(); }
-    bool end_object() override { return --depth, true; }
-    bool end_array() override { return --depth, true; }
-    bool null() override { return true; }
-    bool boolean(bool) override { return true; }
-    bool number_integer(number_integer_t) override { return true; }
-    bool number_unsigned(number_unsigned_t) override { return true; }
-    bool number_float(number_float_t, const string_t&) override { return true; }
-    bool binary(binary_t&) override { return true; }
-    bool key(string_t&) override { return true; }
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-      why = "is not JSON";
-      return false;
-    }
-  } s;
-  nlohmann::json::sax_parse(lockfile, &s);
-  if (!s.found.empty())
-    return "installs " + s.found +
-           " from git: git dependencies run code while they install, "
-           "and ferry refuses them (publish the package to the registry, or keep it in the "
-           "project)";
-  return s.why;
-}
-
 constexpr size_t keep_caches = 3; ///< dependency caches a project keeps
 
 /// Keeps the keep most recently used dependency caches of a project's
@@ -150,8 +102,14 @@ void prune_cache(const std::string& dir, size_t keep) {
   if (entries.size() <= keep)
     return;
   std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.first > b.first; });
-  for (size_t i = keep; i < entries.size(); ++i)
-    fs::remove_all(entries[i].second, ec);
+  // renamed first, at once: a build restoring it meanwhile sees it gone
+  // (install_dependencies) rather than a half-removed tree that looks whole
+  for (size_t i = keep; i < entries.size(); ++i) {
+    auto gone = entries[i].second.string() + ".gone";
+    fs::remove_all(gone, ec);
+    fs::rename(entries[i].second, gone, ec);
+    fs::remove_all(gone, ec);
+  }
 }
 
 /// The dependency step; "" or why it failed.
@@ -165,26 +123,23 @@ std::string install_dependencies(build_ctx& c) {
   struct stat st;
   if (::fstatat(c.slot.fd, "src/node_modules", &st, AT_SYMLINK_NOFOLLOW) == 0)
     return {}; // uploaded with the source
-  // npm ci takes npm-shrinkwrap.json over package-lock.json: both are checked
-  for (auto name : {"package-lock.json", "npm-shrinkwrap.json"}) {
-    std::string text;
-    if (std::string(name) == "package-lock.json")
-      text = lock;
-    else if (!read_beneath(c.slot.fd, std::string("src/") + name, text, 32 << 20) &&
-             errno != ENOENT)
-      return std::string(name) + ": " + std::strerror(errno);
-    if (text.empty())
-      continue;
-    if (auto why = git_dependency(text); !why.empty())
-      return std::string(name) + " " + why;
-  }
-  auto key = "npm-" + sha256_hex(lock);
+  // npm ci takes npm-shrinkwrap.json over package-lock.json: both are
+  // checked, and both name the cache
+  std::string shrinkwrap;
+  if (!read_beneath(c.slot.fd, "src/npm-shrinkwrap.json", shrinkwrap, 32 << 20) && errno != ENOENT)
+    return std::string("npm-shrinkwrap.json: ") + std::strerror(errno);
+  for (auto* file : {&lock, &shrinkwrap})
+    if (!file->empty())
+      if (auto why = git_dependency(*file); !why.empty())
+        return (file == &lock ? "package-lock.json " : "npm-shrinkwrap.json ") + why;
+  auto key = "npm-" + sha256_hex(shrinkwrap.empty() ? lock : lock + '\0' + shrinkwrap);
   auto cached = req.cache_dir.empty() ? std::string() : req.cache_dir + "/" + key;
   std::error_code ec;
   auto modules = req.slot_dir + "/src/node_modules";
   if (!cached.empty() && !req.no_cache && fs::is_directory(cached + "/node_modules", ec)) {
     ::utimensat(AT_FDCWD, cached.c_str(), nullptr, 0); // used now: kept longest
-    if (!copy_dir(cached + "/node_modules", modules, c.uid)) {
+    // (still there after the copy: no other build let it go meanwhile)
+    if (!copy_dir(cached + "/node_modules", modules, c.uid) && fs::is_directory(cached, ec)) {
       c.say("ferry: dependency cache hit (" + key.substr(0, 16) + "), nothing to install");
       return {};
     }
@@ -239,6 +194,120 @@ bool build_asks_network(const build_ctx& c) {
 }
 
 } // namespace
+
+namespace {
+
+bool iprefix(std::string_view v, std::string_view prefix) {
+  return v.size() >= prefix.size() &&
+         std::equal(prefix.begin(), prefix.end(), v.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(b)) == a;
+         });
+}
+
+/// Whether npm would fetch a dependency spec (or a lockfile's resolved,
+/// version or from) with git. npm-package-arg reads git in many shapes:
+/// git+ssh://, git://, git@host:path, ssh://, github:, gitlab:, bitbucket:,
+/// gist:, user/repo, and a URL of a git host that is not a tarball.
+bool is_git_spec(std::string_view v, bool shorthand_too) {
+  for (auto prefix : {"git+", "git:", "git@", "ssh:", "github:", "gitlab:", "bitbucket:", "gist:"})
+    if (iprefix(v, prefix))
+      return true;
+  auto scheme = v.find("://");
+  if (scheme != std::string_view::npos) {
+    auto rest = v.substr(scheme + 3);
+    auto host_end = rest.find_first_of("/?#");
+    std::string host(rest.substr(0, host_end));
+    for (auto& c : host)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (auto at = host.rfind('@'); at != std::string::npos)
+      host = host.substr(at + 1);
+    auto path = host_end == std::string_view::npos ? std::string_view() : rest.substr(host_end);
+    path = path.substr(0, path.find_first_of("?#"));
+    bool tarball =
+        path.size() >= 4 && (path.substr(path.size() - 4) == ".tgz" ||
+                             (path.size() >= 7 && path.substr(path.size() - 7) == ".tar.gz"));
+    bool git_host = host == "github.com" || host == "gitlab.com" || host == "bitbucket.org" ||
+                    host == "gist.github.com";
+    bool dot_git = path.size() >= 4 && path.substr(path.size() - 4) == ".git";
+    return dot_git || (git_host && !tarball);
+  }
+  if (!shorthand_too || v.empty() || v.front() == '@' || v.front() == '.' || v.front() == '/')
+    return false;
+  // user/repo, user/repo#ref: GitHub's shorthand
+  auto body = v.substr(0, v.find('#'));
+  auto slash = body.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == body.size() ||
+      body.find('/', slash + 1) != std::string_view::npos)
+    return false;
+  return std::all_of(body.begin(), body.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == '/';
+  });
+}
+
+} // namespace
+
+std::string git_dependency(std::string_view lockfile) {
+  // Read without building a tree (SAX): a tenant's file costs neither
+  // memory nor stack, however large or deep.
+  struct scan : nlohmann::json_sax<nlohmann::json> {
+    std::string found, why;
+    std::string last_key;
+    std::vector<std::string> parents; ///< the key naming each open object or array
+    bool string(string_t& v) override {
+      auto parent = parents.empty() ? std::string() : parents.back();
+      bool in_deps = parent == "dependencies" || parent == "devDependencies" ||
+                     parent == "optionalDependencies" || parent == "peerDependencies" ||
+                     parent == "requires";
+      bool spec = last_key == "version" || last_key == "from";
+      if ((in_deps || spec || last_key == "resolved") &&
+          is_git_spec(v, in_deps || spec)) { // (a link's resolved is a path: a/b)
+        found = v.substr(0, 160);
+        return false;
+      }
+      return true;
+    }
+    bool open() {
+      parents.push_back(last_key);
+      last_key.clear();
+      if (parents.size() <= 256)
+        return true;
+      why = "nests deeper than 256";
+      return false;
+    }
+    bool close() {
+      if (!parents.empty())
+        parents.pop_back();
+      last_key.clear();
+      return true;
+    }
+    bool start_object(std::size_t) override { return open(); }
+    bool start_array(std::size_t) override { return open(); }
+    bool end_object() override { return close(); }
+    bool end_array() override { return close(); }
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool key(string_t& k) override {
+      last_key = k.substr(0, 64);
+      return true;
+    }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+      why = "is not JSON";
+      return false;
+    }
+  } s;
+  nlohmann::json::sax_parse(lockfile, &s);
+  if (!s.found.empty())
+    return "installs " + s.found +
+           " from git: git dependencies run code while they install, "
+           "and ferry refuses them (publish the package to the registry, or keep it in the "
+           "project)";
+  return s.why;
+}
 
 std::string filter_npmrc(std::string_view text, std::vector<std::string>& dropped) {
   static const std::set<std::string, std::less<>> options{"registry",

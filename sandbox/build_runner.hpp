@@ -64,4 +64,10 @@ bool wipe(const std::string& dir);
 /// left out and named in dropped.
 std::string filter_npmrc(std::string_view text, std::vector<std::string>& dropped);
 
+/// What a lockfile (or package.json) asks npm to fetch with git: "" if
+/// nothing, else the first such reference, or why the file cannot be read.
+/// Git dependencies run code while they install (their prepare scripts, by
+/// an npm inside the clone that reads the clone's own .npmrc).
+std::string git_dependency(std::string_view lockfile);
+
 } // namespace ferry::sandbox

@@ -322,11 +322,14 @@ struct egress::impl : std::enable_shared_from_this<egress::impl> {
                     (hello.sni.empty() ? "no name" : hello.sni.substr(0, 253)) + " (SNI)");
             }
           }
-          if (ok && !req.connect) { // one request: its body, then nothing more
+          if (ok && !req.connect) { // one request: its body, then nothing more is read
             auto first = std::min<uint64_t>(rest.size(), req.body_length);
-            ok = write_all(up, std::string_view(rest).substr(0, first)) &&
+            if (req.expects_continue && first < req.body_length) // (the host is not asked)
+              ok = write_all(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+            ok = ok && write_all(up, std::string_view(rest).substr(0, first)) &&
                  copy_exactly(fd, up, req.body_length - first);
-            ::shutdown(up, SHUT_WR);
+            // (the host's side stays open: many servers drop a request whose
+            // client half-closes; it closes after its answer, Connection: close)
             if (ok)
               relay(fd, up, true);
           } else if (ok && (rest.empty() || write_all(up, rest))) {

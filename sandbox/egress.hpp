@@ -56,6 +56,7 @@ struct proxy_request {
   std::string head;         ///< plain http: the head to send upstream (origin form, its Host the
                             ///< URL's, closing)
   uint64_t body_length = 0; ///< plain http: the bytes of its body (Content-Length; no chunks)
+  bool expects_continue = false; ///< plain http: Expect: 100-continue (answered by the proxy)
 };
 
 /// Parses a request head (up to and including the blank line); "" or why

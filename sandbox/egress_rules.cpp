@@ -283,6 +283,7 @@ std::string parse_proxy_request(std::string_view head, proxy_request& out) {
     path.insert(path.begin(), '/');
   out.head = out.method + " " + path + " " + std::string(version) + "\r\n";
   out.body_length = 0;
+  out.expects_continue = false;
   bool seen_length = false;
   size_t pos = eol + 2;
   while (pos < head.size()) {
@@ -320,6 +321,10 @@ std::string parse_proxy_request(std::string_view head, proxy_request& out) {
         return "a malformed or second Content-Length";
       seen_length = true;
       out.body_length = n;
+    }
+    if (name == "expect") {
+      out.expects_continue = true; // (the proxy answers it; the host never sees it)
+      continue;
     }
     if (name == "proxy-connection" || name == "proxy-authorization" || name == "connection" ||
         name == "keep-alive" || name == "host" || name == "forwarded" ||

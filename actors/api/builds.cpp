@@ -7,7 +7,8 @@
 #include "storage/tar.hpp"
 #include "storage/tree.hpp"
 
-#include <atomic>
+#include <map>
+#include <mutex>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -101,6 +102,32 @@ http_response version_builds(route_ctx& c) {
   return ok_json(json{{"version", id}, {"builds", arr}});
 }
 
+namespace {
+
+/// One of the archives made or sent at once (four, two of a user); empty if
+/// none is free. It is given back when the last copy goes.
+std::shared_ptr<void> archive_slot(const std::string& user) {
+  static std::mutex mtx;
+  static int total = 0;
+  static std::map<std::string, int> by_user;
+  std::lock_guard<std::mutex> guard{mtx};
+  if (total >= 4 || by_user[user] >= 2) {
+    if (by_user[user] == 0)
+      by_user.erase(user);
+    return nullptr;
+  }
+  ++total;
+  ++by_user[user];
+  return std::shared_ptr<void>(reinterpret_cast<void*>(1), [user](void*) {
+    std::lock_guard<std::mutex> again{mtx};
+    --total;
+    if (--by_user[user] == 0)
+      by_user.erase(user);
+  });
+}
+
+} // namespace
+
 /// The output of a version's latest successful build as a tar archive.
 http_response artifact_route(route_ctx& c) {
   const auto& id = c.param("id");
@@ -116,19 +143,23 @@ http_response artifact_route(route_ctx& c) {
   if (b->state != "built")
     return fail(ec::conflict, "build " + b->id + " is " + b->state + ", not built");
   // the archive goes to an unnamed file, then out: an output of a gigabyte
-  // is never held in memory (a file of it is, one at a time)
-  static std::atomic<int> making{0};
-  if (making.fetch_add(1) >= 4) {
-    making.fetch_sub(1);
-    return fail(ec::unavailable, "four archives are being made; ask again soon");
-  }
-  struct done {
-    ~done() { making.fetch_sub(1); }
-  } leave;
+  // is never held in memory (a file of it is, one at a time); four files at
+  // most are made or sent at once, two of a user
+  auto slot = archive_slot(c.who.user);
+  if (!slot)
+    return fail(ec::unavailable, "too many archives are being made or sent; ask again soon");
   int fd = ::open(scratch_dir().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == ENOENT)) {
+    // (a file system without unnamed files: a named one, gone at once)
+    auto path = scratch_dir() + "/.ferry-archive-XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0)
+      ::unlink(path.c_str());
+  }
   if (fd < 0)
     return fail(ec::storage_error, "cannot make an archive: " + std::string(std::strerror(errno)));
-  auto file = std::shared_ptr<const int>(new int(fd), [](const int* p) {
+  // the descriptor and the slot go together, when the answer has been sent
+  auto file = std::shared_ptr<const int>(new int(fd), [slot](const int* p) {
     ::close(*p);
     delete p;
   });

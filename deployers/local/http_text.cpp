@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <unordered_set>
 
 namespace ferry::runtime {
 
@@ -126,8 +127,9 @@ std::vector<std::string> secret_forms(std::string_view value) {
   static const char upper[] = "0123456789ABCDEF", lower[] = "0123456789abcdef";
   // the ways a function prints it...
   std::vector<std::string> printed{std::string(value)};
-  auto add = [](std::vector<std::string>& to, std::string form) {
-    if (!form.empty() && std::find(to.begin(), to.end(), form) == to.end())
+  std::unordered_set<std::string> seen{std::string(value)}; // (linear in all: many lines)
+  auto add = [&seen](std::vector<std::string>& to, std::string form) {
+    if (!form.empty() && seen.insert(form).second)
       to.push_back(std::move(form));
   };
   std::string json;

@@ -62,7 +62,12 @@ void log_hub::append(const std::string& deployment, std::string json_line) {
   std::vector<std::shared_ptr<const masker>> masks;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    masks = entry(deployment).masks;
+    auto& l = entry(deployment);
+    if (l.newest)
+      masks.push_back(l.newest);
+    for (auto& w : l.earlier)
+      if (auto m = w.lock())
+        masks.push_back(std::move(m));
   }
   for (auto& m : masks) // outside the lock: one log's long lines hold up no other
     m->mask(json_line);
@@ -115,12 +120,16 @@ void log_hub::add_masks(const std::string& deployment, std::shared_ptr<const mas
   if (!m || m->empty())
     return;
   std::lock_guard<std::mutex> guard{mtx_};
-  auto& masks = entry(deployment).masks;
-  if (auto it = std::find(masks.begin(), masks.end(), m); it != masks.end())
-    masks.erase(it);
-  masks.push_back(std::move(m));
-  if (masks.size() > 4)
-    masks.erase(masks.begin());
+  auto& l = entry(deployment);
+  if (l.newest == m)
+    return;
+  if (l.newest)
+    l.earlier.push_back(l.newest);
+  l.newest = std::move(m);
+  std::erase_if(l.earlier, [&](auto& w) {
+    auto held = w.lock();
+    return !held || held == l.newest;
+  });
 }
 
 std::vector<std::string> log_hub::read(const std::string& deployment, uint64_t from, size_t max,

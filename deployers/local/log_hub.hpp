@@ -31,8 +31,9 @@ public:
   /// A masker of these forms, shared with every other asker of the same
   /// forms (the deployments of an environment: one trie, not one each).
   std::shared_ptr<const masker> masker_for(const std::vector<std::string>& forms);
-  /// Hides what m finds in a deployment's lines from now on (with the last
-  /// 4 maskers given: instances of an earlier set of variables may live on).
+  /// Hides what m finds in a deployment's lines from now on; the maskers
+  /// given before stay as long as something else holds them (the instances
+  /// of an earlier set of variables, which may print them).
   void add_masks(const std::string& deployment, std::shared_ptr<const masker> m);
   /// Lines from number `from` on (at most max, and 1 MiB), and the number
   /// after them.
@@ -48,7 +49,8 @@ private:
     uint64_t base = 0;  ///< the number of the file's first line
     uint64_t bytes = 0; ///< in the file
     uint64_t used = 0;  ///< when last written (for closing the least used)
-    std::vector<std::shared_ptr<const masker>> masks; ///< newest last
+    std::shared_ptr<const masker> newest;
+    std::vector<std::weak_ptr<const masker>> earlier; ///< held by their instances
   };
   static constexpr size_t max_open = 64;
 

@@ -743,6 +743,7 @@ struct router::impl {
         res.prepare_payload(); // (for HEAD, the length of what GET would answer stays)
       co_return res;
     }
+    s.answer = {}; // (an error page is small: nothing of the answer is held)
     bool timed_out = s.up_cut;
     s.close_upstream();
     if (timed_out) {
@@ -762,7 +763,6 @@ struct router::impl {
     }
     if (ec == asio::error::no_buffer_space) {
       held.release(outcome::ok);
-      s.answer = {};
       co_return server_error(503, "TOO_MANY_REQUESTS",
                              "too many answers in flight to this client; read them, or send again",
                              s.request_id);

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -157,4 +158,25 @@ TEST_CASE("an artifact of hundreds of MiB is sent from a file, not held in memor
   // freed memory for the next upload), not the 250 MB archive, its copy into
   // an answer and a file (550 MB and more)
   CHECK(after < before + 250);
+  // the archives being sent count until they are: two of a user at once
+  std::vector<int> slow;
+  for (int i = 0; i < 2; ++i) {
+    int fd = connect_to(c.node->url);
+    REQUIRE(fd >= 0);
+    int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    std::string get = "GET /v1/versions/" + url.substr(7, 13) +
+                      "/artifact HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
+                      "\r\n\r\n";
+    ::send(fd, get.data(), get.size(), MSG_NOSIGNAL);
+    slow.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(3)); // made, and being sent
+  auto third = c.node->api_as(token, "GET", "/v1/versions/" + url.substr(7, 13) + "/artifact");
+  CHECK(third.status == 503);
+  for (int fd : slow)
+    ::close(fd);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(c.node->api_as(token, "GET", "/v1/versions/" + url.substr(7, 13) + "/artifact").status ==
+        200);
 }

@@ -2,8 +2,10 @@
 // the egress proxy and its allow-list, a function's cookies and the forms
 // of its secrets in its output.
 #include "deployers/local/http_text.hpp"
+#include "deployers/local/log_hub.hpp"
 #include "sandbox/build_runner.hpp"
 #include "sandbox/egress.hpp"
+#include "tests/support/tmpdir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -260,4 +262,66 @@ TEST_CASE("the masker finds every form in one pass, however the secrets look") {
   CHECK(m.open_tail("tail s3cret-4") == 6); // "cret-4"
   CHECK(m.open_tail("tail x") == 0);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
+}
+
+TEST_CASE("a lockfile's git dependencies are found in every shape npm reads") {
+  auto lock_with = [](const std::string& key, const std::string& value) {
+    return R"({"name":"x","lockfileVersion":3,"packages":{"":{"name":"x","dependencies":{"d":")" +
+           std::string(key == "dep" ? value : "1.0.0") +
+           R"("}},"node_modules/d":{"version":"1.0.0",")" + (key == "dep" ? "license" : key) +
+           R"(":")" + value + R"(","bin":{"d":"bin/cli.js"}}}})";
+  };
+  for (auto git : {"git+ssh://git@github.com/u/r.git#0123", "GIT+SSH://git@github.com/u/r.git",
+                   "git://example.org/r.git", "git@github.com:u/r.git", "ssh://git@host/r",
+                   "github:u/r", "GitLab:u/r", "https://github.com/u/r",
+                   "https://example.org/r.git#v1", "http://user@GitHub.com/u/r"}) {
+    INFO(git);
+    CHECK_FALSE(sandbox::git_dependency(lock_with("resolved", git)).empty());
+    CHECK_FALSE(sandbox::git_dependency(lock_with("dep", git)).empty());
+  }
+  // the shorthand, where a spec is read
+  CHECK_FALSE(sandbox::git_dependency(lock_with("dep", "u/r#main")).empty());
+  CHECK_FALSE(sandbox::git_dependency(lock_with("from", "u/r")).empty());
+  // and what is no git: registry tarballs, a link's path, ranges, a bin's path
+  for (auto fine : {"https://registry.npmjs.org/d/-/d-1.0.0.tgz",
+                    "https://codeload.github.com/u/r/tar.gz/abc.tar.gz", "packages/d"}) {
+    INFO(fine);
+    CHECK(sandbox::git_dependency(lock_with("resolved", fine)).empty());
+  }
+  for (auto fine : {"^1.2.3", "npm:@scope/d@1", "file:../d", "1.x || 2.x", "latest"}) {
+    INFO(fine);
+    CHECK(sandbox::git_dependency(lock_with("dep", fine)).empty());
+  }
+  CHECK(sandbox::git_dependency("{not json").find("is not JSON") != std::string::npos);
+}
+
+TEST_CASE("the forms of a value of thousands of short lines are found in linear time") {
+  // 64 KiB of distinct 8-character lines, each with a quote, a space and a
+  // control: some 80,000 forms, kept once each without comparing all pairs
+  std::string value;
+  for (int i = 0; value.size() < (64 << 10); ++i) {
+    char line[16];
+    std::snprintf(line, sizeof line, "\"' \x1f%04d\n", i % 10000);
+    value += line;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto forms = runtime::secret_forms(value);
+  CHECK(forms.size() > 20000);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+}
+
+TEST_CASE("a log masks the secrets of every instance still alive, however often they changed") {
+  ferry::test::tmpdir dir;
+  runtime::log_hub logs(dir.path());
+  auto old = logs.masker_for({"old-secret-1"}); // held by an instance still running
+  logs.add_masks("d", old);
+  for (int i = 0; i < 6; ++i) // six changes of the variables since, each with an instance
+    logs.add_masks("d", logs.masker_for({"new-secret-" + std::to_string(i)}));
+  CHECK(logs.masker_for({"old-secret-1"}) == old); // one masker for the same forms
+  logs.append("d", "{\"text\":\"old-secret-1 new-secret-5 new-secret-0\"}");
+  uint64_t next = 0;
+  auto lines = logs.read("d", 0, 10, next);
+  REQUIRE(lines.size() == 1);
+  // the old instance's and the newest; the ones between have no instance left
+  CHECK(lines[0] == "{\"text\":\"[secret] [secret] new-secret-0\"}");
 }
