@@ -187,4 +187,51 @@ int host_names(const uint8_t* data, size_t size) {
   return 0;
 }
 
+int lockfile(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  auto why = sandbox::git_dependency(in);
+  // nothing found: it was JSON, and reading it again says the same
+  if (why.empty())
+    require(nlohmann::json::accept(in));
+  require(sandbox::git_dependency(in) == why);
+  return 0;
+}
+
+int masker(const uint8_t* data, size_t size) {
+  // forms separated by 0xff, then 0xfe, then the text
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  auto cut = in.find('\xfe');
+  if (cut == std::string_view::npos)
+    return 0;
+  std::vector<std::string> forms;
+  for (size_t from = 0; from <= cut;) {
+    auto end = std::min(in.find('\xff', from), cut);
+    if (end > from)
+      forms.emplace_back(in.substr(from, end - from));
+    from = end + 1;
+  }
+  std::string text(in.substr(cut + 1));
+  runtime::masker m(forms);
+  // the longest end of the text that begins a form, as a plain search finds it
+  size_t tail = 0;
+  for (auto& f : forms)
+    for (size_t n = std::min(f.size(), text.size()); n > tail; --n)
+      if (text.compare(text.size() - n, n, f, 0, n) == 0) {
+        tail = n;
+        break;
+      }
+  require(m.open_tail(text) == tail);
+  // every occurrence is covered: no form is left whole, unless "[secret]"
+  // itself could spell it
+  bool spells = false;
+  for (auto& f : forms)
+    spells = spells || f.find_first_of("[]secrt") != std::string::npos;
+  auto masked = text;
+  m.mask(masked);
+  if (!spells)
+    for (auto& f : forms)
+      require(masked.find(f) == std::string::npos);
+  return 0;
+}
+
 } // namespace ferry::fuzz

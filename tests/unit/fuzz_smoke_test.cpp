@@ -83,6 +83,17 @@ TEST_CASE("the parsers of untrusted bytes survive mutated input") {
   mutate_and_run(fuzz::host_names,
                  {"www.site.ferry.localhost", "abcdefghijklm-site.ferry.localhost", "example.com",
                   "www.example.com", "a.other.example", "127.0.0.1", "ferry.localhost", "site"});
+  mutate_and_run(fuzz::lockfile,
+                 {R"({"packages":{"":{"dependencies":{"d":"u/r"}},"node_modules/d":{"resolved":)"
+                  R"("https://registry.npmjs.org/d/-/d-1.0.0.tgz","bin":{"d":"bin/x.js"}}}})",
+                  R"({"dependencies":{"d":{"version":"github:u/r#abc","from":"u/r"}}})"});
+  mutate_and_run(fuzz::masker, {"abc\xff"
+                                "bcd\xff"
+                                "xx\xfe"
+                                "zabcdxxabcab",
+                                "aaaa\xff"
+                                "aab\xfe"
+                                "aaaaaaaaab aaa"});
   // found by libFuzzer: a JSON object without "files" read past the object
   std::string no_files("\x00{\"x\":{}}", 10);
   fuzz::manifest(reinterpret_cast<const uint8_t*>(no_files.data()), no_files.size());
