@@ -37,6 +37,27 @@ struct small_disk {
   ~small_disk() { ::umount2(path.c_str(), MNT_DETACH); }
 };
 
+/// Sends bytes as the peer takes them, for limit at most (a peer that stops
+/// reading, a body over its budget: what was sent by then).
+void send_while_read(int fd, const std::string& bytes, std::chrono::seconds limit) {
+  size_t sent = 0;
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (sent < bytes.size() && std::chrono::steady_clock::now() < until) {
+    auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0)
+      sent += static_cast<size_t>(n);
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+/// Whether what came on fd so far begins with a 503 answer.
+bool refused_503(int fd) {
+  char buf[256] = {};
+  ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+  return std::string(buf).rfind("HTTP/1.1 503", 0) == 0;
+}
+
 } // namespace
 
 TEST_CASE("bodies of requests without a valid token cost ferryd no memory", "[security]") {
@@ -75,11 +96,6 @@ TEST_CASE("bodies of requests without a valid token cost ferryd no memory", "[se
                        "\r\nContent-Length: 67108000\r\n\r\n";
     ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
   };
-  auto refused = [](int fd) {
-    char buf[256] = {};
-    ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
-    return std::string(buf).rfind("HTTP/1.1 503", 0) == 0;
-  };
   for (int i = 0; i < 6; ++i) {
     int fd = connect_to(c.node->url);
     REQUIRE(fd >= 0);
@@ -90,7 +106,7 @@ TEST_CASE("bodies of requests without a valid token cost ferryd no memory", "[se
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   int busy = 0;
   for (int fd : conns)
-    busy += refused(fd);
+    busy += refused_503(fd);
   CHECK(busy == 0);
   for (int fd : conns)
     ::close(fd);
@@ -102,18 +118,10 @@ TEST_CASE("bodies of requests without a valid token cost ferryd no memory", "[se
     int fd = connect_to(c.node->url);
     REQUIRE(fd >= 0);
     put_head(hog, fd);
-    size_t sent = 0; // all but the last byte, while ferryd reads
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (sent < most.size() && std::chrono::steady_clock::now() < until) {
-      auto n = ::send(fd, most.data() + sent, most.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0)
-        sent += n;
-      else
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    send_while_read(fd, most, std::chrono::seconds(10)); // all but the last byte
     conns.push_back(fd);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    busy += refused(fd);
+    busy += refused_503(fd);
   }
   CHECK(busy == 1); // two bodies of 64 MiB are its share
   // ... and the others' uploads go on
@@ -354,20 +362,10 @@ TEST_CASE("the router reads a body only for a function, and within a budget per 
     std::string head =
         "POST /api/hello HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 16000000\r\n\r\n";
     ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
-    size_t sent = 0; // all but its last byte, while the router reads
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (sent < most.size() && std::chrono::steady_clock::now() < until) {
-      auto n = ::send(fd, most.data() + sent, most.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0)
-        sent += n;
-      else
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    send_while_read(fd, most, std::chrono::seconds(5)); // all but its last byte
     conns.push_back(fd);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    char buf[256] = {};
-    ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
-    busy += std::string(buf).rfind("HTTP/1.1 503", 0) == 0;
+    busy += refused_503(fd);
   }
   CHECK(busy == 2); // four of 16 MB are its share
   CHECK(rss_mib(pid) < 300);
@@ -387,9 +385,7 @@ TEST_CASE("the router reads a body only for a function, and within a budget per 
     ::send(fd, get.data(), get.size(), MSG_NOSIGNAL);
     conns.push_back(fd);
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    char buf[256] = {};
-    ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
-    busy += std::string(buf).rfind("HTTP/1.1 503", 0) == 0;
+    busy += refused_503(fd);
   }
   CHECK(busy == 1);
   CHECK(rss_mib(pid) < 300);
