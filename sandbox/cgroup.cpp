@@ -1,5 +1,6 @@
 #include "sandbox/cgroup.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -73,13 +74,17 @@ void kill_members(const std::string& kill_file, const std::vector<std::string>& 
   if (!kill_file.empty())
     write_text(kill_file, "1");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  // What is left is most often a process already on its way out (the
+  // sandbox's init as its namespace ends): look again soon, then less often.
+  auto pause = std::chrono::microseconds(100);
   while (std::chrono::steady_clock::now() < deadline) {
     auto left = read_pids(procs_files);
     if (left.empty())
       return;
     for (auto pid : left)
       ::kill(pid, SIGKILL);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(5));
   }
 }
 

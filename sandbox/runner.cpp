@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <optional>
+#include <span>
 
 #include <fcntl.h>
 #include <grp.h>
@@ -352,7 +353,10 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
       on_line(which, line);
   };
   line_buffer lb_out{stream::out, {}}, lb_err{stream::err, {}};
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  // bwrap's end wakes the loop at once (no sleep between its pipes closing
+  // and its exit); without pidfd_open, the loop looks every 5 ms instead
+  int pid_fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {pid_fd, POLLIN, 0}};
   int open_pipes = 2;
   auto deadline = start + s.lim.wall;
   auto next_disk_check = start;
@@ -387,14 +391,16 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
       ::kill(pid, SIGKILL);
     if (reaped && open_pipes > 0 && std::chrono::steady_clock::now() > drained_by) {
       // the sandbox is gone; whatever still holds the pipes is not ours to wait for
-      for (auto& f : fds)
+      for (auto& f : std::span(fds, 2))
         if (f.fd >= 0)
           ::close(f.fd), f.fd = -1;
       open_pipes = 0;
     }
-    if (open_pipes > 0) {
-      int n = poll(fds, 2, s.disk_guard.empty() ? 50 : 10); // (a guarded disk: looked at often)
-      for (auto& f : fds) {
+    if (open_pipes > 0 || (!reaped && pid_fd >= 0)) {
+      if (reaped)
+        fds[2].fd = -1;                                     // (poll ignores a negative descriptor)
+      int n = poll(fds, 3, s.disk_guard.empty() ? 50 : 10); // (a guarded disk: looked at often)
+      for (auto& f : std::span(fds, 2)) {
         if (f.fd < 0 || !(f.revents & (POLLIN | POLLHUP | POLLERR)))
           continue;
         auto got = ::read(f.fd, buf, sizeof buf);
@@ -420,6 +426,8 @@ result run(const spec& s, const std::function<void(stream, std::string_view)>& o
       cg.kill_all();
     }
   }
+  if (pid_fd >= 0)
+    ::close(pid_fd);
   auto usage = cg.usage();
   r.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
