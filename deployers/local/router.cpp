@@ -153,9 +153,12 @@ inline awaitable<void> router::impl::serve(session& s) {
     // idle until a request begins; then its head comes whole, and soon
     s.deadline_ms = steady_ms() + idle_ms;
     if (buf.size() == 0) {
-      co_await s.sock.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+      // (a read, not a wait for readability: the bytes are most often there)
+      auto got = co_await s.sock.async_read_some(buf.prepare(16 * 1024),
+                                                 asio::redirect_error(use_awaitable, ec));
       if (ec)
         break;
+      buf.commit(got);
     }
     s.deadline_ms = steady_ms() + head_ms;
     http::request_parser<http::string_body> parser;
