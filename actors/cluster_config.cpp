@@ -3,6 +3,7 @@
 #include "messages/errors.hpp"
 
 #include <charconv>
+#include <map>
 #include <sstream>
 
 namespace ferry {
@@ -32,9 +33,9 @@ cluster_config default_cluster() {
 
 std::vector<std::string> actors_of_role(const std::string& role) {
   if (role == "storage")
-    return {"cas"};
+    return {"store"};
   if (role == "api")
-    return {"registry"};
+    return {"registry", "cas"};
   if (role == "build")
     return {"slots", "builds"};
   if (role == "deploy")
@@ -129,6 +130,65 @@ std::string parse_tenant_key(tenant_config& t, const std::string& key, const std
 }
 } // namespace
 
+/// A top-level setting of replication and membership: "" when taken, the
+/// reason when refused, "?" when the key is not one of these.
+static std::string parse_cluster_key(replication_config& r, const std::string& key,
+                                     const std::string& value) {
+  struct numeric {
+    const char* key;
+    uint64_t min, max;
+    uint32_t* u32;
+    int64_t* i64;
+    uint64_t* u64;
+  };
+  const numeric numbers[] = {
+      {"replicas", 1, 16, &r.replicas, nullptr, nullptr},
+      {"min_replicas", 1, 16, &r.min_replicas, nullptr, nullptr},
+      {"write_timeout_ms", 100, 600000, nullptr, &r.write_timeout_ms, nullptr},
+      {"failure_timeout_ms", 100, 60000, nullptr, &r.failure_timeout_ms, nullptr},
+      {"cache_mb", 16, 1 << 24, nullptr, nullptr, &r.cache_mb},
+  };
+  for (auto& n : numbers) {
+    if (key != n.key)
+      continue;
+    uint64_t v = 0;
+    if (!parse_count(value, n.max, v) || v < n.min)
+      return "'" + key + "' must be a whole number from " + std::to_string(n.min) + " to " +
+             std::to_string(n.max) + ", not '" + value + "'";
+    if (n.u32)
+      *n.u32 = static_cast<uint32_t>(v);
+    else if (n.i64)
+      *n.i64 = static_cast<int64_t>(v);
+    else
+      *n.u64 = v;
+    return {};
+  }
+  return "?";
+}
+
+/// "" or why the nodes cannot make a cluster.
+static std::string check_cluster(const cluster_config& c) {
+  std::map<std::string, std::vector<std::string>> players;
+  for (auto& n : c.nodes)
+    for (auto& r : n.roles)
+      players[r].push_back(n.name);
+  for (auto& role : {"api", "storage", "build", "deploy"})
+    if (!players.count(role))
+      return std::string("no node plays the ") + role + " role, and a cluster needs one (" +
+             (role == std::string("api")       ? "it takes deploys and keeps the records"
+              : role == std::string("storage") ? "it keeps every blob"
+              : role == std::string("build")   ? "it builds every version"
+                                               : "it serves every deployment") +
+             ")";
+  if (players["api"].size() > 1)
+    return "nodes " + players["api"][0] + " and " + players["api"][1] +
+           " both play the api role: one node keeps the records (for now), so one plays api";
+  if (c.replication.min_replicas > c.replication.replicas)
+    return "min_replicas (" + std::to_string(c.replication.min_replicas) +
+           ") is more than replicas (" + std::to_string(c.replication.replicas) + ")";
+  return {};
+}
+
 caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
   cluster_config c;
   std::istringstream in(text);
@@ -166,7 +226,10 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
     if (!cur) {
       if (key == "domain")
         c.domain = value;
-      else if (auto why = parse_tenant_key(c.tenants, key, value); !why.empty())
+      else if (auto why = parse_cluster_key(c.replication, key, value); why != "?") {
+        if (!why.empty())
+          return fail(why);
+      } else if (auto why = parse_tenant_key(c.tenants, key, value); !why.empty())
         return fail(why);
     } else if (key == "router") {
       if (!split_host_port(value, host, port))
@@ -224,6 +287,8 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
       return make_error(ec::bad_request, "cluster.conf: node '" + n.name +
                                              "' needs an 'actors' address in a cluster");
   }
+  if (auto why = check_cluster(c); !why.empty())
+    return make_error(ec::bad_request, "cluster.conf: " + why);
   return c;
 }
 

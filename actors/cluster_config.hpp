@@ -42,10 +42,21 @@ struct tenant_config {
   uint32_t router_client_connections = 1024; ///< router connections of one client address
 };
 
+/// How the nodes keep data together (top-level settings, documented in
+/// cluster.conf).
+struct replication_config {
+  uint32_t replicas = 2;     ///< copies of every blob (all storage nodes if fewer)
+  uint32_t min_replicas = 0; ///< copies a write may settle for after the deadline (0: replicas)
+  int64_t write_timeout_ms = 10000;  ///< how long a write waits for its copies
+  int64_t failure_timeout_ms = 2000; ///< a node unheard of this long is down
+  uint64_t cache_mb = 1024;          ///< the blob cache of a node without the storage role
+};
+
 struct cluster_config {
   std::vector<node_config> nodes;
   std::string domain = "ferry.localhost";
   tenant_config tenants;
+  replication_config replication;
 
   const node_config* find(const std::string& name) const;
 };
@@ -62,7 +73,8 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text);
 /// Splits "host:port"; false if malformed.
 bool split_host_port(const std::string& s, std::string& host, uint16_t& port);
 
-/// The actor names each role runs ("storage" -> "cas", "api" -> "registry").
+/// The actor names each role runs ("storage" -> "store", "api" -> "registry"
+/// and "cas", the blob store the API sees).
 std::vector<std::string> actors_of_role(const std::string& role);
 
 } // namespace ferry

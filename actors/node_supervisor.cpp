@@ -5,12 +5,15 @@
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <random>
 
 namespace ferry {
 namespace {
@@ -24,15 +27,37 @@ constexpr int64_t min_backoff_ms = 100;
 constexpr int64_t max_backoff_ms = 5000;
 constexpr int64_t stable_after_ms = 10000;
 
+int64_t steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+uint64_t new_incarnation() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32 | rd()) | 1; // never 0 (0: not heard of)
+}
+
 } // namespace
 
 supervisor_actor::behavior_type node_supervisor(
     supervisor_actor::stateful_pointer<supervisor_state> self, std::string node,
-    std::vector<child_spec> children, std::vector<peer_spec> peers) {
+    std::vector<child_spec> children, std::vector<peer_spec> peers, cluster_view_ptr view,
+    supervisor_options opts) {
   auto& st = self->state;
   st.node = std::move(node);
+  st.incarnation = new_incarnation();
   st.children = std::move(children);
   st.peers = std::move(peers);
+  st.view = std::move(view);
+  st.opts = opts;
+  st.view->update(st.node, [&](cluster_view::node& n) {
+    n.up = true;
+    n.incarnation = st.incarnation;
+    n.since_ms = n.seen_ms = now_ms();
+    n.directory = caf::actor_cast<caf::actor>(self);
+  });
+  // when each peer was last heard of (steady clock), for the failure timeout
+  auto heard = std::make_shared<std::map<std::string, int64_t>>();
   // The running children, shared with the exit functor (which runs after
   // the state is gone).
   auto live = std::make_shared<std::map<std::string, caf::actor>>();
@@ -44,22 +69,53 @@ supervisor_actor::behavior_type node_supervisor(
   };
   for (auto& c : st.children)
     start(c);
+  auto notify = [self] {
+    auto members = self->state.view->members();
+    for (auto& s : self->state.subscribers)
+      caf::anon_send(s, members_atom::value, members);
+  };
+  // a peer goes down: its connection is lost, or it is unheard of too long
+  auto went_down = [self, notify](const std::string& peer_node) {
+    bool was_up = self->state.view->is_up(peer_node);
+    self->state.view->update(peer_node, [](cluster_view::node& n) {
+      if (n.up)
+        n.since_ms = now_ms();
+      n.up = false;
+    });
+    if (was_up)
+      notify();
+  };
   auto connect = [self](const std::string& peer_node) {
     for (auto& p : self->state.peers) {
-      if (p.node != peer_node)
+      if (p.node != peer_node || p.directory || p.connecting)
         continue;
+      p.connecting = true;
       auto mm = self->system().middleman().actor_handle();
       self->request(mm, std::chrono::seconds(2), caf::connect_atom::value, p.host, p.port)
           .then(
               [self, peer_node](const caf::node_id&, caf::strong_actor_ptr& ptr,
                                 const std::set<std::string>&) {
                 for (auto& q : self->state.peers)
-                  if (q.node == peer_node && ptr) {
+                  if (q.node == peer_node) {
+                    q.connecting = false;
+                    if (!ptr) {
+                      self->delayed_send(self, std::chrono::milliseconds(500), peer_atom::value,
+                                         peer_node);
+                      continue;
+                    }
                     q.directory = caf::actor_cast<caf::actor>(ptr);
                     self->monitor(q.directory);
+                    self->state.view->update(
+                        peer_node, [&](cluster_view::node& n) { n.directory = q.directory; });
+                    // say so at once: the peer need not wait a tick to see us
+                    self->send(caf::actor_cast<directory_actor>(q.directory), heartbeat_atom::value,
+                               self->state.node, self->state.incarnation);
                   }
               },
               [self, peer_node](caf::error&) {
+                for (auto& q : self->state.peers)
+                  if (q.node == peer_node)
+                    q.connecting = false;
                 self->delayed_send(self, std::chrono::milliseconds(500), peer_atom::value,
                                    peer_node);
               });
@@ -67,6 +123,8 @@ supervisor_actor::behavior_type node_supervisor(
   };
   for (auto& p : st.peers)
     connect(p.node);
+  auto beat = std::chrono::milliseconds(std::max<int64_t>(50, opts.failure_timeout_ms / 4));
+  self->delayed_send(self, beat, tick_atom::value);
   // Children are monitored, not linked: in CAF an exit with reason `kill`
   // from a linked actor is fatal even to an actor that traps exits. When the
   // supervisor ends, it takes its children along.
@@ -74,7 +132,7 @@ supervisor_actor::behavior_type node_supervisor(
     for (auto& [name, child] : *live)
       caf::anon_send_exit(child, caf::exit_reason::user_shutdown);
   });
-  self->set_down_handler([self](caf::down_msg& dm) {
+  self->set_down_handler([self, went_down](caf::down_msg& dm) {
     for (auto& c : self->state.children) {
       if (c.current && c.current.address() == dm.source) {
         c.current = nullptr;
@@ -89,9 +147,15 @@ supervisor_actor::behavior_type node_supervisor(
     for (auto& p : self->state.peers) {
       if (p.directory && p.directory.address() == dm.source) {
         p.directory = nullptr;
+        self->state.view->update(p.node, [](cluster_view::node& n) { n.directory = nullptr; });
+        went_down(p.node);
         self->delayed_send(self, std::chrono::milliseconds(500), peer_atom::value, p.node);
       }
     }
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const caf::actor& a) { return a.address() == dm.source; }),
+               subs.end());
   });
   return {
       [self](lookup_atom a, std::string& name) -> caf::result<caf::actor> {
@@ -101,16 +165,66 @@ supervisor_actor::behavior_type node_supervisor(
               return make_error(ec::unavailable, "actor '" + name + "' is restarting");
             return c.current;
           }
+        std::string down;
         for (auto& p : self->state.peers)
           for (auto& n : p.actors)
             if (n == name) {
-              if (!p.directory)
-                return make_error(ec::unavailable,
-                                  "node '" + p.node + "' (" + name + ") is not reachable");
+              if (!p.directory || !self->state.view->is_up(p.node)) {
+                down += (down.empty() ? "" : ", ") + p.node;
+                continue;
+              }
               return self->delegate(caf::actor_cast<directory_actor>(p.directory), a,
                                     std::move(name));
             }
+        if (!down.empty())
+          return make_error(ec::unavailable,
+                            "every node that runs '" + name + "' is down (" + down + ")");
         return make_error(ec::not_found, "no actor '" + name + "' in this cluster");
+      },
+      [self](lookup_atom, all_atom, std::string& name) -> caf::result<std::vector<located_actor>> {
+        struct gather {
+          std::vector<located_actor> found;
+          size_t left = 0;
+        };
+        auto g = std::make_shared<gather>();
+        for (auto& c : self->state.children)
+          if (c.name == name && c.current)
+            g->found.push_back(located_actor{self->state.node, c.current});
+        std::vector<std::string> order; // (cluster.conf's, this node first)
+        order.push_back(self->state.node);
+        for (auto& p : self->state.peers)
+          order.push_back(p.node);
+        auto rp = self->make_response_promise<std::vector<located_actor>>();
+        auto done = [g, rp, order]() mutable {
+          auto rank = [&](const std::string& n) {
+            return std::find(order.begin(), order.end(), n) - order.begin();
+          };
+          std::sort(g->found.begin(), g->found.end(),
+                    [&](auto& x, auto& y) { return rank(x.node) < rank(y.node); });
+          rp.deliver(std::move(g->found));
+        };
+        auto timeout = std::chrono::milliseconds(self->state.opts.failure_timeout_ms);
+        for (auto& p : self->state.peers) {
+          if (!p.directory || !self->state.view->is_up(p.node) ||
+              std::find(p.actors.begin(), p.actors.end(), name) == p.actors.end())
+            continue;
+          ++g->left;
+          self->request(caf::actor_cast<directory_actor>(p.directory), timeout, lookup_atom::value,
+                        name)
+              .then(
+                  [g, done, peer = p.node](caf::actor& a) mutable {
+                    g->found.push_back(located_actor{peer, std::move(a)});
+                    if (--g->left == 0)
+                      done();
+                  },
+                  [g, done](caf::error&) mutable {
+                    if (--g->left == 0)
+                      done();
+                  });
+        }
+        if (g->left == 0)
+          done();
+        return rp;
       },
       [self](list_atom) {
         std::vector<actor_status> out;
@@ -119,7 +233,8 @@ supervisor_actor::behavior_type node_supervisor(
                                      c.restarts, c.since_ms});
         for (auto& p : self->state.peers)
           for (auto& n : p.actors)
-            out.push_back(actor_status{n, p.node, static_cast<bool>(p.directory), 0, 0});
+            out.push_back(
+                actor_status{n, p.node, p.directory && self->state.view->is_up(p.node), 0, 0});
         return out;
       },
       [self](kill_atom, const std::string& name) {
@@ -130,6 +245,41 @@ supervisor_actor::behavior_type node_supervisor(
           }
         return false;
       },
+      [self](members_atom) { return self->state.view->members(); },
+      [self, heard, notify](heartbeat_atom, const std::string& peer_node, uint64_t incarnation) {
+        bool known = false;
+        for (auto& p : self->state.peers)
+          known = known || p.node == peer_node;
+        if (!known)
+          return; // (not a node of our cluster.conf)
+        (*heard)[peer_node] = steady_ms();
+        bool changed = false;
+        self->state.view->update(peer_node, [&](cluster_view::node& n) {
+          changed = !n.up || n.incarnation != incarnation;
+          if (!n.up)
+            n.since_ms = now_ms();
+          n.up = true;
+          n.incarnation = incarnation;
+          n.seen_ms = now_ms();
+        });
+        if (changed)
+          notify();
+      },
+      [self, heard, went_down, beat](tick_atom) {
+        auto& st = self->state;
+        for (auto& p : st.peers)
+          if (p.directory)
+            self->send(caf::actor_cast<directory_actor>(p.directory), heartbeat_atom::value,
+                       st.node, st.incarnation);
+        auto now = steady_ms();
+        for (auto& p : st.peers) {
+          auto it = heard->find(p.node);
+          if (st.view->is_up(p.node) &&
+              (it == heard->end() || now - it->second > st.opts.failure_timeout_ms))
+            went_down(p.node);
+        }
+        self->delayed_send(self, beat, tick_atom::value);
+      },
       [self, start](restart_atom, const std::string& name) {
         for (auto& c : self->state.children)
           if (c.name == name && !c.current) {
@@ -138,13 +288,20 @@ supervisor_actor::behavior_type node_supervisor(
           }
       },
       [connect](peer_atom, const std::string& peer_node) { connect(peer_node); },
+      [self](subscribe_atom, caf::actor& who) {
+        self->monitor(who);
+        caf::anon_send(who, members_atom::value, self->state.view->members());
+        self->state.subscribers.push_back(std::move(who));
+      },
   };
 }
 
 supervisor_actor spawn_node_supervisor(caf::actor_system& sys, std::string node,
                                        std::vector<child_spec> children,
-                                       std::vector<peer_spec> peers) {
-  return sys.spawn(node_supervisor, std::move(node), std::move(children), std::move(peers));
+                                       std::vector<peer_spec> peers, cluster_view_ptr view,
+                                       supervisor_options opts) {
+  return sys.spawn(node_supervisor, std::move(node), std::move(children), std::move(peers),
+                   std::move(view), opts);
 }
 
 } // namespace ferry

@@ -5,6 +5,7 @@
 #include "actors/cas_store.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/node_supervisor.hpp"
+#include "actors/replicated_store.hpp"
 #include "actors/version_registry.hpp"
 #include "actors/http_listener.hpp"
 #include "actors/http_routes.hpp"
@@ -246,7 +247,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<child_spec> children;
-  blob_store_ptr blobs;
+  blob_store_ptr replica; // this node's copy of the cluster's blobs (storage role)
   owner_index_ptr owners;
   std::shared_ptr<metadata_store> meta;
   registry_options reg_opts;
@@ -254,13 +255,13 @@ int main(int argc, char** argv) {
     auto store = open_rocksdb_blob_store((fs::path(data_dir) / "cas").string());
     if (!store)
       return die(reason_of(store.error()));
-    blobs = make_verifying_blob_store(*store);
+    replica = std::move(*store);
+  }
+  if (me->roles.count("api")) {
     auto index = open_owner_index((fs::path(data_dir) / "owners").string());
     if (!index)
       return die(reason_of(index.error()));
     owners = std::move(*index);
-  }
-  if (me->roles.count("api")) {
     auto m = metadata_store::open((fs::path(data_dir) / "meta").string());
     if (!m)
       return die(reason_of(m.error()));
@@ -287,8 +288,32 @@ int main(int argc, char** argv) {
   // polling, which matters on a 2-core node that also hashes and copies.
   cfg.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system sys{cfg};
+  std::vector<cluster_view::node> view_nodes;
+  for (auto& n : cluster.nodes)
+    view_nodes.push_back(cluster_view::node{n.name, n.roles, false, 0, 0, 0, nullptr});
+  auto view = std::make_shared<cluster_view>(me->name, std::move(view_nodes));
 
-  if (blobs)
+  // The cluster's blobs as this node sees them: its replica, then the other
+  // storage nodes (replicated_store.hpp); every name and tree checked here.
+  replication_options rep;
+  rep.replicas = cluster.replication.replicas;
+  rep.min_replicas = cluster.replication.min_replicas;
+  rep.write_timeout = std::chrono::milliseconds(cluster.replication.write_timeout_ms);
+  rep.request_timeout = std::chrono::milliseconds(cluster.replication.failure_timeout_ms);
+  blob_store_ptr blobs =
+      make_verifying_blob_store(make_replicated_blob_store(sys, view, replica, nullptr, rep));
+  if (replica) // what the other nodes ask of this one's replica (names checked)
+    children.push_back(
+        child_spec{"store",
+                   [&sys, replica](directory_actor) {
+                     return caf::actor_cast<caf::actor>(spawn_cas_store(
+                         sys, make_verifying_blob_store(replica, false), nullptr, 4));
+                   },
+                   {},
+                   0,
+                   0,
+                   0});
+  if (me->roles.count("api"))
     children.push_back(child_spec{"cas",
                                   [&sys, blobs, owners](directory_actor) {
                                     return caf::actor_cast<caf::actor>(
@@ -313,8 +338,6 @@ int main(int argc, char** argv) {
     if (auto n = sandbox::sweep_stale_cgroups())
       std::cerr << "ferryd: removed " << n << " cgroup(s) left by processes that are gone\n";
   if (me->roles.count("build")) {
-    if (!blobs)
-      return die("the build role needs the storage role on the same node (for now)");
     if (!fs::exists(fs::path(builders) / "starter.js"))
       return die("no build pipeline in " + builders + " (give --builders DIR)");
     auto slot_base = (fs::path(data_dir) / "slots").string();
@@ -359,11 +382,7 @@ int main(int argc, char** argv) {
                                   0});
   }
   std::shared_ptr<runtime::core> runtime_core;
-  if (me->roles.count("deploy") && !blobs)
-    std::cerr << "ferryd: the deploy role needs the storage role on the same node (for now); "
-                 "node "
-              << me->name << " serves no deployments\n";
-  if (me->roles.count("deploy") && blobs) {
+  if (me->roles.count("deploy")) {
     if (!fs::exists(fs::path(bridge) / "bridge.js"))
       return die("no bridge.js in " + bridge + " (give --bridge DIR)");
     runtime::options ro;
@@ -395,13 +414,14 @@ int main(int argc, char** argv) {
     p.node = n.name;
     split_host_port(n.actors, p.host, p.port);
     for (auto& role : n.roles)
-      if (!me->roles.count(role))
-        for (auto& a : actors_of_role(role))
-          p.actors.push_back(a);
-    if (!p.actors.empty())
-      peers.push_back(std::move(p));
+      for (auto& a : actors_of_role(role))
+        p.actors.push_back(a);
+    peers.push_back(std::move(p));
   }
-  auto supervisor = spawn_node_supervisor(sys, me->name, std::move(children), std::move(peers));
+  supervisor_options sup_opts;
+  sup_opts.failure_timeout_ms = cluster.replication.failure_timeout_ms;
+  auto supervisor =
+      spawn_node_supervisor(sys, me->name, std::move(children), std::move(peers), view, sup_opts);
 
   if (!me->actors.empty()) {
     std::string host;

@@ -30,5 +30,8 @@ using warm_atom = caf::atom_constant<caf::atom("warm")>;
 using logs_atom = caf::atom_constant<caf::atom("logs")>;
 using domain_atom = caf::atom_constant<caf::atom("domain")>;
 using reap_atom = caf::atom_constant<caf::atom("reap")>;
+using all_atom = caf::atom_constant<caf::atom("all")>;
+using members_atom = caf::atom_constant<caf::atom("members")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 
 } // namespace ferry

@@ -42,6 +42,10 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<env_entry>>("ferry.env_entries");
   cfg.add_message_type<actor_status>("ferry.actor_status");
   cfg.add_message_type<std::vector<actor_status>>("ferry.actor_statuses");
+  cfg.add_message_type<member_status>("ferry.member_status");
+  cfg.add_message_type<std::vector<member_status>>("ferry.member_statuses");
+  cfg.add_message_type<located_actor>("ferry.located_actor");
+  cfg.add_message_type<std::vector<located_actor>>("ferry.located_actors");
   cfg.add_message_type<build_spec>("ferry.build_spec");
   cfg.add_message_type<build_status>("ferry.build_status");
   cfg.add_message_type<std::vector<build_status>>("ferry.build_statuses");

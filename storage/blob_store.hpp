@@ -49,7 +49,9 @@ caf::expected<blob_store_ptr> open_rocksdb_blob_store(const std::string& dir);
 
 /// Adds verification: every blob is checked against its name on put and on
 /// get, and a directory node must parse and name only stored content.
-blob_store_ptr make_verifying_blob_store(blob_store_ptr inner);
+/// With whole_trees false, only names are checked (a replica of the
+/// cluster's store: a node's children may be on other nodes).
+blob_store_ptr make_verifying_blob_store(blob_store_ptr inner, bool whole_trees = true);
 
 /// Parses a blob pack (see messages/storage.hpp, blob_pack) into views of
 /// its bytes. Returns "" or the reason; truncated is set if the body ends

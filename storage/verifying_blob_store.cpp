@@ -18,7 +18,8 @@ namespace {
 
 class verifying_blob_store final : public blob_store {
 public:
-  explicit verifying_blob_store(blob_store_ptr inner) : inner_(std::move(inner)) {}
+  verifying_blob_store(blob_store_ptr inner, bool whole_trees)
+      : inner_(std::move(inner)), whole_trees_(whole_trees) {}
 
   caf::expected<std::string> get(const blob_ref& ref) override {
     auto bytes = inner_->get(ref);
@@ -39,7 +40,7 @@ public:
       if (sha256_hex(b.data) != b.hash)
         return make_error(ec::hash_mismatch,
                           "content does not match its name " + std::string(b.hash));
-      if (is_tree_ns(b.ns)) {
+      if (is_tree_ns(b.ns) && whole_trees_) {
         if (auto why = parse_tree(b.data, entries); !why.empty())
           return make_error(ec::bad_request, "directory node " + std::string(b.hash) + ": " + why);
         for (auto& e : entries) {
@@ -77,6 +78,7 @@ public:
 
 private:
   blob_store_ptr inner_;
+  bool whole_trees_;
 };
 
 } // namespace
@@ -143,8 +145,8 @@ std::string parse_blob_pack(std::string_view body, std::vector<blob_view>& out,
   return {};
 }
 
-blob_store_ptr make_verifying_blob_store(blob_store_ptr inner) {
-  return std::make_shared<verifying_blob_store>(std::move(inner));
+blob_store_ptr make_verifying_blob_store(blob_store_ptr inner, bool whole_trees) {
+  return std::make_shared<verifying_blob_store>(std::move(inner), whole_trees);
 }
 
 caf::expected<tree_stats> walk_tree(blob_store& store, const std::string& root, uint8_t tree_ns,

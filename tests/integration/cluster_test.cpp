@@ -1,6 +1,6 @@
 // Roles talk only through typed messages, so any role can live on another
 // node: two ferryd processes on loopback, the storage role on the second,
-// and a deploy through the first.
+// and a deploy (upload, build, serve) through the first, which keeps no blob.
 #include "storage/sha256.hpp"
 #include "tests/support/node.hpp"
 
@@ -33,7 +33,7 @@ TEST_CASE("the storage role on a second node serves deploys through the first") 
   auto conf = dir / "cluster.conf";
   write_file(conf,
              "[node a]\napi = 127.0.0.1:0\nactors = 127.0.0.1:" + std::to_string(free_port()) +
-                 "\nroles = api, deploy\n"
+                 "\nroles = api, build, deploy\nbuild_slots = 1\n"
                  "[node b]\nactors = 127.0.0.1:" +
                  std::to_string(free_port()) + "\nroles = storage\n");
   ferryd_node b{dir / "b", dir.path(), {"--config", conf, "--node", "b"}};
@@ -47,7 +47,7 @@ TEST_CASE("the storage role on a second node serves deploys through the first") 
   while (std::chrono::steady_clock::now() < deadline) {
     auto all = json::parse(a.api("GET", "/v1/admin/actors").body);
     for (auto& x : all["actors"])
-      if (x["name"] == "cas")
+      if (x["name"] == "store")
         cas = x;
     if (cas["alive"] == true)
       break;
@@ -66,7 +66,7 @@ TEST_CASE("the storage role on a second node serves deploys through the first") 
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   auto v = json::parse(r.out);
-  CHECK(v["state"] == "sealed");
+  CHECK(v["state"] == "built");
   CHECK(v["files"] == 40);
   CHECK(v["upload"]["blobs_uploaded"] == 40);
   CHECK(has_segments(dir / "b")); // the bytes live on b
