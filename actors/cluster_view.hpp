@@ -30,7 +30,7 @@ public:
     uint64_t incarnation = 0;
     int64_t since_ms = 0;
     int64_t seen_ms = 0;
-    caf::actor directory; ///< its node supervisor (this node's own for self)
+    caf::actor directory; ///< its node supervisor (null for this node)
   };
 
   /// nodes in cluster.conf order; self is up from the start.

@@ -109,6 +109,8 @@ const std::vector<route_spec>& api_routes() {
       {"POST", "/v1/users", admin, small, add_user,
        "{\"name\", \"admin\"}: a new user, and its token"},
       {"GET", "/v1/admin/actors", admin, small, actors, "the supervised actors of this node"},
+      {"GET", "/v1/admin/nodes", admin, small, members,
+       "the nodes of the cluster: roles, up or down, since when, last heartbeat"},
       {"POST", "/v1/admin/actors/{name}/kill", admin, small, kill_actor,
        "kill one (its supervisor restarts it)"},
       {"GET", "/v1/admin/runtime", admin, small, runtime_console,

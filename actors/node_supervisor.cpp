@@ -54,7 +54,8 @@ supervisor_actor::behavior_type node_supervisor(
     n.up = true;
     n.incarnation = st.incarnation;
     n.since_ms = n.seen_ms = now_ms();
-    n.directory = caf::actor_cast<caf::actor>(self);
+    // (not its own handle: the view lives in this actor's state, and a
+    // cycle would keep the actor, and the children it holds, from ending)
   });
   // when each peer was last heard of (steady clock), for the failure timeout
   auto heard = std::make_shared<std::map<std::string, int64_t>>();
@@ -128,9 +129,12 @@ supervisor_actor::behavior_type node_supervisor(
   // Children are monitored, not linked: in CAF an exit with reason `kill`
   // from a linked actor is fatal even to an actor that traps exits. When the
   // supervisor ends, it takes its children along.
-  self->attach_functor([live](const caf::error&) {
+  self->attach_functor([live, view = st.view](const caf::error&) {
     for (auto& [name, child] : *live)
       caf::anon_send_exit(child, caf::exit_reason::user_shutdown);
+    live->clear();
+    for (auto& n : view->nodes()) // (nothing outlives the actor system through the view)
+      view->update(n.name, [](cluster_view::node& x) { x.directory = nullptr; });
   });
   self->set_down_handler([self, went_down](caf::down_msg& dm) {
     for (auto& c : self->state.children) {

@@ -232,6 +232,7 @@ private:
     auto deadline = std::chrono::steady_clock::now() + opts_.write_timeout;
     put_ack ack;
     std::string why;
+    caf::error last;
     while (true) {
       // each blob short of its copies goes to the next up nodes in its order
       std::map<std::string, std::vector<uint32_t>> by_node;
@@ -251,7 +252,9 @@ private:
       if (by_node.empty()) {
         if (!short_of_nodes)
           break; // every blob has its copies
-        if (std::chrono::steady_clock::now() >= deadline)
+        // every node up has been tried: wait only for one that is down
+        auto up = view_->up_with_role("storage");
+        if (up.size() >= all.size() || std::chrono::steady_clock::now() >= deadline)
           break;
         // wait for a node to come back (or be tried again)
         view_->wait(view_->version(), std::chrono::milliseconds(200));
@@ -314,6 +317,7 @@ private:
         if (code == ec::hash_mismatch || code == ec::bad_request)
           return got.error();
         why = "node '" + node + "': " + reason_of(got.error());
+        last = got.error();
         std::lock_guard<std::mutex> guard{mtx_};
         ++stats_.failovers;
         for (auto i : by_node[node])
@@ -330,6 +334,8 @@ private:
       ++stats_.under_replicated;
       return ack;
     }
+    if (last && code_of(last) == ec::storage_error && fewest == 0)
+      return last; // (a full disk, say: what the store said)
     return make_error(ec::unavailable,
                       "only " + std::to_string(fewest) + " of " + std::to_string(want) +
                           " copies of a blob could be written within " +

@@ -17,6 +17,7 @@
 #include "sandbox/egress.hpp"
 #include "sandbox/host_id.hpp"
 #include "storage/blob_store.hpp"
+#include "storage/cache_blob_store.hpp"
 #include "storage/metadata_store.hpp"
 #include "storage/owner_index.hpp"
 #include "storage/secret_box.hpp"
@@ -300,8 +301,16 @@ int main(int argc, char** argv) {
   rep.min_replicas = cluster.replication.min_replicas;
   rep.write_timeout = std::chrono::milliseconds(cluster.replication.write_timeout_ms);
   rep.request_timeout = std::chrono::milliseconds(cluster.replication.failure_timeout_ms);
+  blob_store_ptr cache; // a node without a replica keeps what it reads (LRU)
+  if (!replica) {
+    auto c = open_cache_blob_store((fs::path(data_dir) / "blob-cache").string(),
+                                   cluster.replication.cache_mb << 20);
+    if (!c)
+      return die(reason_of(c.error()));
+    cache = std::move(*c);
+  }
   blob_store_ptr blobs =
-      make_verifying_blob_store(make_replicated_blob_store(sys, view, replica, nullptr, rep));
+      make_verifying_blob_store(make_replicated_blob_store(sys, view, replica, cache, rep));
   if (replica) // what the other nodes ask of this one's replica (names checked)
     children.push_back(
         child_spec{"store",

@@ -47,6 +47,17 @@ http_response actors(route_ctx& c) {
   return ok_json(json{{"actors", out}});
 }
 
+http_response members(route_ctx& c) {
+  auto list = ask<std::vector<member_status>>(c.self, c.roles.directory(), members_atom::value);
+  if (!list)
+    return fail(list.error());
+  auto out = json_array(*list, [](const member_status& m) {
+    return json{{"node", m.node},         {"roles", m.roles},     {"up", m.up},
+                {"since_ms", m.since_ms}, {"seen_ms", m.seen_ms}, {"incarnation", m.incarnation}};
+  });
+  return ok_json(json{{"nodes", out}});
+}
+
 http_response kill_actor(route_ctx& c) {
   const auto& name = c.param("name");
   auto killed = ask<bool>(c.self, c.roles.directory(), kill_atom::value, name);

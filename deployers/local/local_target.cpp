@@ -13,9 +13,61 @@ namespace ferry {
 
 namespace {
 
+// Two actors: a front on the scheduler, which is what the registry and
+// other nodes hold (it subscribes to alias changes), and a detached worker
+// behind it for the blocking work (starting instances, reading logs). A
+// detached actor that other nodes hold a handle to is never destroyed
+// before the actor system ends, and would hold up its shutdown.
+
+struct worker_state {
+  std::shared_ptr<runtime::core> core;
+  static inline const char* name = "runtime-worker";
+};
+
+deploy_target_actor::behavior_type runtime_worker(
+    deploy_target_actor::stateful_pointer<worker_state> self, std::shared_ptr<runtime::core> core) {
+  self->state.core = std::move(core);
+  self->send(self, reap_atom::value);
+  auto& st = self->state;
+  return {
+      [&st](warm_atom, const std::string& id, const std::string& env) -> caf::result<bool> {
+        try { // an answer in every case: the API waits for it
+          if (auto err = st.core->warm(id, env))
+            return err;
+          return true;
+        } catch (const std::exception& e) {
+          return make_error(ec::unavailable, "warming " + id + " failed: " + e.what());
+        }
+      },
+      [&st](alias_atom, const alias_info& a) {
+        st.core->apply_alias(a);
+        return true;
+      },
+      [&st](remove_atom, const std::string& id) {
+        st.core->remove(id);
+        return true;
+      },
+      [&st](logs_atom, const std::string& id, uint64_t from) {
+        log_page page;
+        page.lines = st.core->logs().read(id, from, 1000, page.next);
+        return page;
+      },
+      [&st](list_atom) { return st.core->status(); },
+      [self](reap_atom) {
+        self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
+        try {
+          self->state.core->tick();
+        } catch (const std::exception& e) { // the next tick tries again
+          std::cerr << "ferryd: runtime: " << e.what() << "\n";
+        }
+      },
+  };
+}
+
 struct target_state {
   std::shared_ptr<runtime::core> core;
   directory_actor directory;
+  deploy_target_actor worker;
   caf::actor registry; ///< subscribed to, while alive
   bool subscribing = false;
   static inline const char* name = "runtime";
@@ -47,47 +99,30 @@ void subscribe(self_ptr self) {
 
 deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<runtime::core> core,
                                                 directory_actor directory) {
-  self->state.core = std::move(core);
+  self->state.core = core;
   self->state.directory = std::move(directory);
+  self->state.worker = self->spawn<caf::detached + caf::linked>(runtime_worker, std::move(core));
   self->set_down_handler([self](caf::down_msg& dm) {
     if (dm.source == self->state.registry.address())
       self->state.registry = nullptr; // subscribe again on the next tick
   });
   subscribe(self);
-  self->send(self, reap_atom::value);
-  auto& st = self->state;
+  self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
   return {
-      [&st](warm_atom, const std::string& id, const std::string& env) -> caf::result<bool> {
-        try { // an answer in every case: the API waits for it
-          if (auto err = st.core->warm(id, env))
-            return err;
-          return true;
-        } catch (const std::exception& e) {
-          return make_error(ec::unavailable, "warming " + id + " failed: " + e.what());
-        }
+      [self](warm_atom a, std::string& id, std::string& env) {
+        return self->delegate(self->state.worker, a, std::move(id), std::move(env));
       },
-      [&st](alias_atom, const alias_info& a) {
-        st.core->apply_alias(a);
-        return true;
+      [self](alias_atom a, alias_info& x) { return self->delegate(self->state.worker, a, x); },
+      [self](remove_atom a, std::string& id) {
+        return self->delegate(self->state.worker, a, std::move(id));
       },
-      [&st](remove_atom, const std::string& id) {
-        st.core->remove(id);
-        return true;
+      [self](logs_atom a, std::string& id, uint64_t from) {
+        return self->delegate(self->state.worker, a, std::move(id), from);
       },
-      [&st](logs_atom, const std::string& id, uint64_t from) {
-        log_page page;
-        page.lines = st.core->logs().read(id, from, 1000, page.next);
-        return page;
-      },
-      [&st](list_atom) { return st.core->status(); },
-      [self](reap_atom) {
+      [self](list_atom a) { return self->delegate(self->state.worker, a); },
+      [self](reap_atom) { // (the worker ticks on its own: this one keeps the subscription)
         self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
         subscribe(self);
-        try {
-          self->state.core->tick();
-        } catch (const std::exception& e) { // the next tick tries again
-          std::cerr << "ferryd: runtime: " << e.what() << "\n";
-        }
       },
   };
 }
@@ -96,7 +131,7 @@ deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<r
 
 deploy_target_actor spawn_local_target(caf::actor_system& sys, std::shared_ptr<runtime::core> core,
                                        directory_actor directory) {
-  return sys.spawn<caf::detached>(local_target, std::move(core), std::move(directory));
+  return sys.spawn(local_target, std::move(core), std::move(directory));
 }
 
 namespace {

@@ -45,7 +45,7 @@ void ferryd_node::start() {
       token.pop_back();
   }
   // the router's address follows at once (deploy role)
-  auto second = proc_->line(line.rfind("http://", 0) == 0 ? 1 : 0, std::chrono::milliseconds(300));
+  auto second = proc_->line(1, std::chrono::milliseconds(2000));
   if (second.rfind("http://", 0) == 0)
     router_url = second;
 }

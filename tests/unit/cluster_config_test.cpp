@@ -45,6 +45,42 @@ TEST_CASE("a bad cluster.conf fails with the line that is wrong") {
              Catch::Contains("actors"));
 }
 
+TEST_CASE("a cluster that lacks a role, or plays api twice, is refused at start") {
+  auto why = [](const std::string& text) {
+    auto c = parse_cluster_config(text);
+    REQUIRE_FALSE(c);
+    return reason_of(c.error());
+  };
+  CHECK_THAT(why("[node a]\napi = 127.0.0.1:1\nroles = api, storage, deploy\n"),
+             Catch::Contains("no node plays the build role"));
+  CHECK_THAT(why("[node a]\napi = 127.0.0.1:1\nactors = 127.0.0.1:2\nroles = api, build\n"
+                 "[node b]\nactors = 127.0.0.1:3\nroles = storage\n"),
+             Catch::Contains("no node plays the deploy role"));
+  CHECK_THAT(why("[node a]\napi = 127.0.0.1:1\nactors = 127.0.0.1:2\nroles = api, storage\n"
+                 "[node b]\napi = 127.0.0.1:4\nactors = 127.0.0.1:3\nroles = api, build, "
+                 "deploy\n"),
+             Catch::Contains("both play the api role"));
+  CHECK_THAT(why("replicas = 2\nmin_replicas = 3\n[node a]\napi = 127.0.0.1:1\nroles = api, "
+                 "storage, build, deploy\n"),
+             Catch::Contains("min_replicas"));
+  CHECK_THAT(why("replicas = 0\n[node a]\napi = 127.0.0.1:1\nroles = api, storage, build, "
+                 "deploy\n"),
+             Catch::Contains("'replicas' must be a whole number from 1"));
+  CHECK_THAT(why("failure_timeout_ms = 5\n[node a]\napi = 127.0.0.1:1\nroles = api, storage, "
+                 "build, deploy\n"),
+             Catch::Contains("failure_timeout_ms"));
+  auto ok = parse_cluster_config(
+      "replicas = 3\nmin_replicas = 2\nfailure_timeout_ms = 500\n"
+      "write_timeout_ms = 3000\ncache_mb = 64\n[node a]\napi = "
+      "127.0.0.1:1\nroles = api, storage, build, deploy\n");
+  REQUIRE(ok);
+  CHECK(ok->replication.replicas == 3);
+  CHECK(ok->replication.min_replicas == 2);
+  CHECK(ok->replication.failure_timeout_ms == 500);
+  CHECK(ok->replication.write_timeout_ms == 3000);
+  CHECK(ok->replication.cache_mb == 64);
+}
+
 TEST_CASE("the embedded default is one node with every role") {
   auto c = default_cluster();
   REQUIRE(c.nodes.size() == 1);
@@ -61,4 +97,22 @@ TEST_CASE("the shipped cluster.conf parses") {
   REQUIRE(c->find("local"));
   CHECK(c->find("local")->build_slots == 2);
   CHECK(c->find("local")->build_timeout_s == 900);
+
+  // and so does its example, as written
+  std::string example, line;
+  bool in_example = false;
+  std::istringstream lines(ss.str());
+  while (std::getline(lines, line)) {
+    if (line == "# --- end of example ---")
+      break;
+    if (in_example)
+      example += (line.size() > 2 ? line.substr(2) : std::string()) + "\n";
+    in_example = in_example || line == "# --- example: three nodes ---";
+  }
+  auto ex = parse_cluster_config(example);
+  INFO(example);
+  REQUIRE(ex);
+  CHECK(ex->nodes.size() == 3);
+  CHECK(ex->replication.replicas == 2);
+  CHECK(ex->find("node1")->roles == known_roles());
 }

@@ -1,0 +1,219 @@
+// A cluster of real ferryd processes on loopback: three nodes that all
+// store, build and serve, the first also answering the API.
+#include "storage/blob_store.hpp"
+#include "storage/sha256.hpp"
+#include "tests/support/node.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <iostream>
+#include <thread>
+
+using namespace ferry;
+using namespace ferry::test;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+int free_port() {
+  int port = 0;
+  int fd = listen_loopback(port);
+  ::close(fd);
+  return port;
+}
+
+/// N nodes started at once: node1 plays api, storage, build, deploy; the
+/// others storage, build, deploy. settings: top-level cluster.conf lines.
+struct cluster {
+  tmpdir dir;
+  std::string conf;
+  std::vector<std::unique_ptr<ferryd_node>> nodes;
+
+  explicit cluster(int n, const std::string& settings = "") {
+    std::string text = settings + "\n";
+    for (int i = 1; i <= n; ++i) {
+      text += "[node node" + std::to_string(i) + "]\n";
+      if (i == 1)
+        text += "api = 127.0.0.1:0\n";
+      text += "actors = 127.0.0.1:" + std::to_string(free_port()) + "\n";
+      text += "router = 127.0.0.1:0\n";
+      text += i == 1 ? "roles = api, storage, build, deploy\n" : "roles = storage, build, deploy\n";
+      text += "build_slots = 1\n";
+    }
+    conf = dir / "cluster.conf";
+    write_file(conf, text);
+    std::vector<std::future<std::unique_ptr<ferryd_node>>> starting;
+    for (int i = 1; i <= n; ++i)
+      starting.push_back(std::async(std::launch::async, [this, i] { return start(i); }));
+    for (auto& s : starting)
+      nodes.push_back(s.get());
+    wait_all_up();
+  }
+
+  std::unique_ptr<ferryd_node> start(int i) {
+    auto name = "node" + std::to_string(i);
+    return std::make_unique<ferryd_node>(
+        dir / name, dir.path(),
+        std::vector<std::string>{"--config", conf, "--node", name, "--runtime-pool", "1"});
+  }
+
+  ferryd_node& api() { return *nodes.front(); }
+
+  /// How the API node sees the cluster: node -> up.
+  std::map<std::string, bool> view() {
+    std::map<std::string, bool> out;
+    auto r = api().api("GET", "/v1/admin/nodes");
+    if (r.status != 200)
+      return out;
+    auto doc = json::parse(r.body);
+    for (auto& n : doc["nodes"])
+      out[n["node"].get<std::string>()] = n["up"].get<bool>();
+    return out;
+  }
+
+  /// Until the API node sees every node up (or want, for one node).
+  void wait_all_up(std::chrono::milliseconds limit = 15s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto v = view();
+      bool all = v.size() == nodes.size();
+      for (auto& [n, up] : v)
+        all = all && up;
+      if (all)
+        return;
+      std::this_thread::sleep_for(50ms);
+    }
+    FAIL("the cluster did not come up: " << api().api("GET", "/v1/admin/nodes").body);
+  }
+
+  run_result deploy(const std::string& path, const std::vector<std::string>& extra,
+                    const std::string& home) {
+    std::vector<std::string> args{"deploy", path};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ferry_cli(args, api().url, api().token, home);
+  }
+};
+
+std::string port_of(const std::string& url) {
+  return url.substr(url.rfind(':'));
+}
+
+} // namespace
+
+TEST_CASE("a deploy through the API is stored on two of three nodes and served by every node") {
+  cluster c(3);
+  // a static site of 30 files, each different
+  tmpdir home;
+  std::vector<std::string> hashes;
+  for (int i = 0; i < 30; ++i) {
+    auto body = "page " + std::to_string(i) + " " + std::string(1000 + i * 37, 'x');
+    write_file(c.dir / "site/public/p" + std::to_string(i) + ".html", body);
+    hashes.push_back(sha256_hex(body));
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  std::cout << "cluster: deploy of 30 files on 3 nodes (R=2), built: " << ms << " ms\n";
+  auto url = r.out.substr(0, r.out.find('\n'));
+  auto host = url.substr(7, url.rfind(':') - 7);
+
+  // every node's router answers for the deployment and for production
+  for (auto& n : c.nodes) {
+    REQUIRE_FALSE(n->router_url.empty());
+    auto page = http("GET", "http://" + host + port_of(n->router_url) + "/p7.html");
+    INFO(n->data_dir << ": " << page.body.substr(0, 200));
+    CHECK(page.status == 200);
+    CHECK(page.body.rfind("page 7 ", 0) == 0);
+    auto prod = http("GET", "http://site.ferry.localhost" + port_of(n->router_url) + "/p3.html");
+    CHECK(prod.status == 200);
+    CHECK(prod.body.rfind("page 3 ", 0) == 0);
+  }
+
+  // stopped, each node's store is read directly: every file is on exactly two
+  for (auto& n : c.nodes)
+    CHECK(n->terminate() == 0);
+  std::map<std::string, int> copies;
+  std::vector<blob_ref> refs;
+  for (auto& h : hashes)
+    refs.push_back(blob_ref{0, h});
+  for (auto& n : c.nodes) {
+    auto store = open_rocksdb_blob_store(n->data_dir + "/cas");
+    REQUIRE(store);
+    auto missing = (*store)->find_missing(refs);
+    REQUIRE(missing);
+    std::vector<bool> absent(refs.size(), false);
+    for (auto m : *missing)
+      absent[m] = true;
+    int held = 0;
+    for (size_t i = 0; i < refs.size(); ++i)
+      if (!absent[i]) {
+        ++copies[refs[i].hash];
+        ++held;
+      }
+    std::cout << "cluster: " << n->data_dir.substr(n->data_dir.rfind('/') + 1) << " holds " << held
+              << " of " << refs.size() << " files\n";
+    CHECK(held > 5); // (spread: no node holds nearly none)
+  }
+  for (auto& h : hashes) {
+    INFO(h);
+    CHECK(copies[h] == 2);
+  }
+}
+
+TEST_CASE("with a storage node killed, deploys go on and every file stays readable") {
+  cluster c(3, "failure_timeout_ms = 1000");
+  tmpdir home;
+  for (int i = 0; i < 20; ++i)
+    write_file(c.dir / "site/public/a" + std::to_string(i) + ".txt",
+               "first " + std::to_string(i) + std::string(500, 'y'));
+  auto first = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
+  INFO(first.err);
+  REQUIRE(first.exit_code == 0);
+
+  c.nodes[2]->kill9();
+  auto t0 = std::chrono::steady_clock::now();
+  while (c.view()["node3"] && std::chrono::steady_clock::now() - t0 < 5s)
+    std::this_thread::sleep_for(20ms);
+  auto detect =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  std::cout << "cluster: node3 killed, seen down by the API node after " << detect << " ms\n";
+  CHECK_FALSE(c.view()["node3"]);
+  CHECK(detect < 1500);
+
+  // what was on node3 is read from its other copy; a new deploy writes two
+  for (auto& n : {c.nodes[0].get(), c.nodes[1].get()})
+    for (int i = 0; i < 20; ++i) {
+      auto page = http("GET", "http://site.ferry.localhost" + port_of(n->router_url) + "/a" +
+                                  std::to_string(i) + ".txt");
+      INFO(i);
+      CHECK(page.status == 200);
+      CHECK(page.body.rfind("first " + std::to_string(i), 0) == 0);
+    }
+  for (int i = 0; i < 20; ++i)
+    write_file(c.dir / "site/public/b" + std::to_string(i) + ".txt",
+               "second " + std::to_string(i) + std::string(500, 'z'));
+  auto second = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
+  INFO(second.err);
+  REQUIRE(second.exit_code == 0);
+  auto page =
+      http("GET", "http://site.ferry.localhost" + port_of(c.nodes[1]->router_url) + "/b5.txt");
+  CHECK(page.body.rfind("second 5", 0) == 0);
+
+  // node3 comes back and is seen up again
+  c.nodes[2]->start();
+  c.wait_all_up();
+  auto third =
+      http("GET", "http://site.ferry.localhost" + port_of(c.nodes[2]->router_url) + "/b7.txt");
+  CHECK(third.status == 200);
+  CHECK(third.body.rfind("second 7", 0) == 0);
+}
