@@ -223,6 +223,7 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
   for (auto& e : earlier) {
     build_record b;
     b.status = e.status;
+    b.status.node = cfg.node;
     b.spec = e.spec;
     if (!finished(b.status.state)) {
       b.status.state = "failed";
@@ -247,8 +248,11 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
         b.status.version_id = spec.version_id;
         b.status.project = spec.project;
         b.status.state = "queued";
+        b.status.node = cfg.node;
         b.status.queued_ms = now_ms();
         add_line(self, b, 0, "ferry: build " + b.status.id + " queued");
+        if (!spec.note.empty())
+          add_line(self, b, 0, "ferry: " + spec.note);
         auto id = b.status.id;
         st.active[spec.version_id] = id;
         st.queue.push_back(id);
@@ -257,6 +261,13 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
         report(self, dir, st.builds.at(id));
         try_start(self, store, dir, cfg);
         return status;
+      },
+      [=](load_atom) {
+        build_load load;
+        load.slots = cfg.slots;
+        load.queued = static_cast<uint32_t>(self->state.queue.size());
+        load.running = static_cast<uint32_t>(self->state.active.size()) - load.queued;
+        return load;
       },
       [=](get_atom, const std::string& id) -> caf::result<build_status> {
         auto it = self->state.builds.find(id);

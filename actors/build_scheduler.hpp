@@ -23,6 +23,8 @@
 namespace ferry {
 
 struct build_config {
+  uint32_t slots = 2; ///< this node's build slots (its load, to the dispatcher)
+  std::string node;   ///< this node's name (in every build's status)
   std::string builders_dir;
   std::string cache_dir;
   uint64_t memory_bytes = 2ULL << 30;

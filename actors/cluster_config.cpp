@@ -35,9 +35,9 @@ std::vector<std::string> actors_of_role(const std::string& role) {
   if (role == "storage")
     return {"store"};
   if (role == "api")
-    return {"registry", "cas"};
+    return {"registry", "cas", "builds"};
   if (role == "build")
-    return {"slots", "builds"};
+    return {"slots", "builder"};
   if (role == "deploy")
     return {"runtime"};
   return {};

@@ -1,5 +1,6 @@
 // ferryd: the one daemon of a ferry node. See --help.
 #include "actors/api_server.hpp"
+#include "actors/build_dispatcher.hpp"
 #include "actors/build_scheduler.hpp"
 #include "actors/slot_manager.hpp"
 #include "actors/cas_store.hpp"
@@ -322,6 +323,16 @@ int main(int argc, char** argv) {
                    0,
                    0,
                    0});
+  if (me->roles.count("api")) // places builds on the build nodes (build_dispatcher.hpp)
+    children.push_back(child_spec{"builds",
+                                  [&sys](directory_actor dir) {
+                                    return caf::actor_cast<caf::actor>(spawn_build_dispatcher(
+                                        sys, caf::actor_cast<supervisor_actor>(dir)));
+                                  },
+                                  {},
+                                  0,
+                                  0,
+                                  0});
   if (me->roles.count("api"))
     children.push_back(child_spec{"cas",
                                   [&sys, blobs, owners](directory_actor) {
@@ -359,6 +370,8 @@ int main(int argc, char** argv) {
     bc.pids = me->build_pids;
     bc.cpus = me->build_cpus;
     bc.timeout_s = me->build_timeout_s;
+    bc.slots = static_cast<uint32_t>(slots);
+    bc.node = me->name;
     bc.builders_dir = fs::absolute(builders).string();
     bc.cache_dir = (fs::path(data_dir) / "build-cache").string();
     bc.egress.hosts = cluster.tenants.egress_allow.empty()
@@ -380,7 +393,7 @@ int main(int argc, char** argv) {
                                   0,
                                   0,
                                   0});
-    children.push_back(child_spec{"builds",
+    children.push_back(child_spec{"builder",
                                   [&sys, blobs, bc, builds_db](directory_actor dir) {
                                     return caf::actor_cast<caf::actor>(
                                         spawn_build_scheduler(sys, blobs, dir, bc, builds_db));

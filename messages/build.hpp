@@ -24,6 +24,7 @@ using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using line_atom = caf::atom_constant<caf::atom("line")>;
+using load_atom = caf::atom_constant<caf::atom("load")>;
 
 /// What to build: a sealed version's tree.
 struct build_spec {
@@ -31,6 +32,14 @@ struct build_spec {
   std::string project;
   std::string source_root;
   bool no_cache = false;
+  std::string note; ///< a line for the top of the build's log (why it runs again, say)
+};
+
+/// The builds of one build node: its slots, and the builds it runs and holds.
+struct build_load {
+  uint32_t slots = 0;
+  uint32_t running = 0;
+  uint32_t queued = 0;
 };
 
 /// A build as reported to clients.
@@ -48,6 +57,7 @@ struct build_status {
   int64_t finished_ms = 0;
   uint64_t log_lines = 0;
   uint64_t slot_acquire_us = 0; ///< how long the slot manager took to lend a slot
+  std::string node;             ///< the node that runs it
 };
 
 /// One line of a build log; stream 1 stdout, 2 stderr, 0 ferry's own.
@@ -68,13 +78,17 @@ struct slot_lease {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, build_spec& x) {
   return f(caf::meta::type_name("ferry.build_spec"), x.version_id, x.project, x.source_root,
-           x.no_cache);
+           x.no_cache, x.note);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, build_load& x) {
+  return f(caf::meta::type_name("ferry.build_load"), x.slots, x.running, x.queued);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, build_status& x) {
   return f(caf::meta::type_name("ferry.build_status"), x.id, x.version_id, x.project, x.state,
            x.artifact_root, x.artifact_files, x.artifact_bytes, x.error, x.queued_ms, x.started_ms,
-           x.finished_ms, x.log_lines, x.slot_acquire_us);
+           x.finished_ms, x.log_lines, x.slot_acquire_us, x.node);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, log_line& x) {
@@ -100,16 +114,16 @@ using slot_manager_actor = caf::typed_actor<caf::replies_to<acquire_atom>::with<
 /// - cancel: stop a queued or running build (state canceled); conflict if it ended.
 /// - logs: the lines of a build from a sequence number on.
 /// - list: the builds of one version, newest last.
+/// - load: its slots and the builds it runs and holds queued.
 /// (line and done: from its runners, a log line and the end of a build;
 /// acquire: a reminder to itself to look for a free slot.)
-using build_scheduler_actor =
-    caf::typed_actor<caf::replies_to<build_atom, build_spec>::with<build_status>,
-                     caf::replies_to<get_atom, std::string>::with<build_status>,
-                     caf::replies_to<cancel_atom, std::string>::with<build_status>,
-                     caf::replies_to<logs_atom, std::string, uint64_t>::with<std::vector<log_line>>,
-                     caf::replies_to<list_atom, std::string>::with<std::vector<build_status>>,
-                     caf::reacts_to<line_atom, std::string, log_line>,
-                     caf::reacts_to<done_atom, std::string, build_status>,
-                     caf::reacts_to<acquire_atom>>;
+using build_scheduler_actor = caf::typed_actor<
+    caf::replies_to<build_atom, build_spec>::with<build_status>,
+    caf::replies_to<get_atom, std::string>::with<build_status>,
+    caf::replies_to<cancel_atom, std::string>::with<build_status>,
+    caf::replies_to<logs_atom, std::string, uint64_t>::with<std::vector<log_line>>,
+    caf::replies_to<list_atom, std::string>::with<std::vector<build_status>>,
+    caf::replies_to<load_atom>::with<build_load>, caf::reacts_to<line_atom, std::string, log_line>,
+    caf::reacts_to<done_atom, std::string, build_status>, caf::reacts_to<acquire_atom>>;
 
 } // namespace ferry

@@ -47,6 +47,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<located_actor>("ferry.located_actor");
   cfg.add_message_type<std::vector<located_actor>>("ferry.located_actors");
   cfg.add_message_type<build_spec>("ferry.build_spec");
+  cfg.add_message_type<build_load>("ferry.build_load");
   cfg.add_message_type<build_status>("ferry.build_status");
   cfg.add_message_type<std::vector<build_status>>("ferry.build_statuses");
   cfg.add_message_type<log_line>("ferry.log_line");

@@ -98,7 +98,7 @@ public:
           s.finished_ms = r.getFinishedMs();
           s.log_lines = r.getLogLines();
           s.slot_acquire_us = r.getSlotAcquireUs();
-          b.spec = build_spec{s.version_id, s.project, r.getSourceRoot(), r.getNoCache()};
+          b.spec = build_spec{s.version_id, s.project, r.getSourceRoot(), r.getNoCache(), {}};
           return b;
         }));
       }

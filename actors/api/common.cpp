@@ -85,7 +85,8 @@ json build_json(const build_status& b) {
               {"started_ms", b.started_ms},
               {"finished_ms", b.finished_ms},
               {"log_lines", b.log_lines},
-              {"slot_acquire_us", b.slot_acquire_us}};
+              {"slot_acquire_us", b.slot_acquire_us},
+              {"node", b.node}};
 }
 
 /// The value of ?name=... (undecoded), or "".
@@ -134,7 +135,8 @@ caf::expected<version_info> get_version(route_ctx& c, const std::string& id) {
 
 void queue_build(route_ctx& c, const version_info& v, bool no_cache, json& out) {
   auto b = ask_role<build_status, build_scheduler_actor>(
-      c.self, c.roles, "builds", build_atom::value, build_spec{v.id, v.project, v.root, no_cache});
+      c.self, c.roles, "builds", build_atom::value,
+      build_spec{v.id, v.project, v.root, no_cache, {}});
   if (b) {
     out["build"] = b->id;
     out["state"] = b->state;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <set>
 #include <iostream>
 #include <thread>
 
@@ -216,4 +217,89 @@ TEST_CASE("with a storage node killed, deploys go on and every file stays readab
       http("GET", "http://site.ferry.localhost" + port_of(c.nodes[2]->router_url) + "/b7.txt");
   CHECK(third.status == 200);
   CHECK(third.body.rfind("second 7", 0) == 0);
+}
+
+namespace {
+
+/// A project whose `npm run build` sleeps first.
+std::string slow_project(const std::string& dir, const std::string& name, double seconds) {
+  auto p = dir + "/" + name;
+  write_file(p + "/package.json", R"({"scripts": {"build": "sleep )" + std::to_string(seconds) +
+                                      R"( && mkdir -p dist && echo )" + name +
+                                      R"( > dist/index.html"}})");
+  return p;
+}
+
+json build_of(cluster& c, const std::string& id) {
+  auto r = c.api().api("GET", "/v1/builds/" + id);
+  return r.status == 200 ? json::parse(r.body) : json{{"state", "?"}, {"status", r.status}};
+}
+
+} // namespace
+
+TEST_CASE(
+    "builds go to free slots over the nodes, and a build whose node dies is built "
+    "on another") {
+  cluster c(3, "failure_timeout_ms = 1000");
+  tmpdir home;
+  // three slow builds at once: one a node (each node has one slot)
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.deploy(slow_project(c.dir.path(), "p" + std::to_string(i), 3),
+                      {"--project", "p" + std::to_string(i), "--json", "--no-wait"}, home.path());
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    ids.push_back(json::parse(r.out)["build"].get<std::string>());
+  }
+  std::set<std::string> nodes;
+  for (auto& id : ids) {
+    auto b = build_of(c, id);
+    INFO(b.dump());
+    nodes.insert(b["node"].get<std::string>());
+  }
+  std::cout << "cluster: 3 builds at once went to " << nodes.size() << " node(s)\n";
+  CHECK(nodes.size() == 3); // never waiting for a busy slot while another is free
+
+  // a build on node2 or node3; that node is killed while it builds
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (auto& id : ids)
+    while (build_of(c, id)["state"] != "built" && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(100ms);
+  auto busy = c.deploy(slow_project(c.dir.path(), "busy", 6),
+                       {"--project", "busy", "--json", "--no-wait"}, home.path());
+  REQUIRE(busy.exit_code == 0); // (node1 is least loaded first: this one keeps it busy)
+  auto r = c.deploy(slow_project(c.dir.path(), "moved", 2),
+                    {"--project", "moved", "--json", "--no-wait"}, home.path());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto v = json::parse(r.out);
+  auto first = build_of(c, v["build"].get<std::string>());
+  auto victim = first["node"].get<std::string>();
+  INFO(first.dump());
+  REQUIRE(victim != "node1");
+  std::this_thread::sleep_for(500ms); // it builds
+  c.nodes[victim == "node2" ? 1 : 2]->kill9();
+  auto t0 = std::chrono::steady_clock::now();
+  json version;
+  while (std::chrono::steady_clock::now() - t0 < 30s) {
+    version = json::parse(c.api().api("GET", "/v1/versions/" + v["id"].get<std::string>()).body);
+    if (version["state"] == "built" || version["state"] == "failed")
+      break;
+    std::this_thread::sleep_for(100ms);
+  }
+  auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  INFO(version.dump());
+  CHECK(version["state"] == "built");
+  auto again = build_of(c, version["build"].get<std::string>());
+  INFO(again.dump());
+  CHECK(again["node"] != victim);
+  CHECK(again["id"] != first["id"]);
+  std::cout << "cluster: " << victim << " killed while building; the build was built again on "
+            << again["node"].get<std::string>() << ", the version built " << took
+            << " ms after the kill\n";
+  // the log of the new build says why it ran again
+  auto log = c.api().api("GET", "/v1/builds/" + again["id"].get<std::string>() + "/logs");
+  CHECK_THAT(log.body, Catch::Contains("attempt 2 of 3") && Catch::Contains(victim));
 }

@@ -348,7 +348,7 @@ TEST_CASE_METHOD(fixture,
   while (!alive("sleep 45.77") && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   REQUIRE(alive("sleep 45.77"));
-  REQUIRE(node.api("POST", "/v1/admin/actors/builds/kill").status == 200);
+  REQUIRE(node.api("POST", "/v1/admin/actors/builder/kill").status == 200);
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (alive("sleep 45.77") && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
