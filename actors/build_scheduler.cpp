@@ -5,6 +5,7 @@
 #include "sandbox/build_runner.hpp"
 #include "storage/sha256.hpp"
 
+#include <pthread.h>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -103,6 +104,7 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
   self->state.running->insert(b.cancel);
   auto me = caf::actor_cast<build_scheduler_actor>(self);
   self->spawn<caf::detached>([me, store, req, id, cancel = b.cancel, max_log = cfg.max_log_bytes] {
+    pthread_setname_np(pthread_self(), "ferry-build");
     // The log is cut past its limit here, where it is made: what a build
     // prints beyond it never reaches a mailbox, the store or a client.
     uint64_t logged = 0;
@@ -196,6 +198,7 @@ build_scheduler_actor::behavior_type build_scheduler(self_ptr self, blob_store_p
                                                      std::shared_ptr<build_store> db,
                                                      std::vector<stored_build> earlier) {
   self->state.writer = self->spawn<caf::detached + caf::linked>([db](caf::event_based_actor*) {
+    pthread_setname_np(pthread_self(), "ferry-buildlog");
     return caf::behavior{
         [db](put_atom, const build_status& s, const build_spec& spec) {
           db->put(stored_build{s, spec});

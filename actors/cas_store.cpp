@@ -7,6 +7,7 @@
 #include <iterator>
 #include <set>
 
+#include <pthread.h>
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -92,6 +93,7 @@ caf::error check_children(const owner_index_ptr& owners, const std::string& owne
 
 cas_actor::behavior_type cas_worker(cas_actor::pointer self, blob_store_ptr store,
                                     owner_index_ptr owners) {
+  pthread_setname_np(pthread_self(), "ferry-cas");
   return {
       [store, owners](put_atom, const put_blobs& req) -> caf::result<put_ack> {
         auto views = views_of(req.blobs);

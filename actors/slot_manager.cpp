@@ -2,6 +2,7 @@
 
 #include "sandbox/build_runner.hpp"
 
+#include <pthread.h>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -25,6 +26,7 @@ slot_manager_actor::behavior_type slot_manager(
     auto dir = slot_dir(self->state.base, slot);
     auto manager = caf::actor_cast<slot_manager_actor>(self);
     self->spawn<caf::detached>([manager, slot, dir] {
+      pthread_setname_np(pthread_self(), "ferry-wipe");
       caf::anon_send(manager, done_atom::value, slot, sandbox::wipe(dir));
     });
   };

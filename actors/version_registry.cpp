@@ -5,6 +5,7 @@
 #include "storage/secret_box.hpp"
 #include "storage/sha256.hpp"
 
+#include <pthread.h>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -167,6 +168,7 @@ registry_actor::behavior_type version_registry(registry_ptr self,
                                                std::shared_ptr<metadata_store> store,
                                                std::function<int64_t()> now_ms,
                                                registry_options opts) {
+  pthread_setname_np(pthread_self(), "ferry-registry");
   self->state.store = store;
   self->state.now_ms = std::move(now_ms);
   self->state.opts = std::move(opts);

@@ -3,6 +3,7 @@
 #include "cli/builds.hpp"
 #include "cli/commands.hpp"
 #include "cli/http_client.hpp"
+#include "cli/printable.hpp"
 #include "cli/stat_cache.hpp"
 #include "cli/uploader.hpp"
 #include "cli/walk.hpp"
@@ -519,6 +520,12 @@ int cmd_deploy(cli_env& env, const args& a) {
             << " ms\n";
   // The build that the seal queued: follow it to its end.
   int rc = 0;
+  if (v.contains("build_error") && v["build_error"].is_string()) { // sealed, but nothing builds it
+    std::cerr << "ferry: sealed " << v.value("id", "")
+              << " but it cannot be built now: " << printable(v["build_error"].get<std::string>())
+              << "\nferry: once a build node is up: ferry rebuild " << v.value("id", "") << "\n";
+    rc = 1;
+  }
   if (wait && !v.value("build", std::string()).empty()) {
     auto build = v["build"].get<std::string>();
     std::cerr << "ferry: building (" << build << ")\n";

@@ -2,6 +2,7 @@
 
 #include "messages/errors.hpp"
 
+#include <pthread.h>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -27,7 +28,7 @@ struct worker_state {
 deploy_target_actor::behavior_type runtime_worker(
     deploy_target_actor::stateful_pointer<worker_state> self, std::shared_ptr<runtime::core> core) {
   self->state.core = std::move(core);
-  self->send(self, reap_atom::value);
+  pthread_setname_np(pthread_self(), "ferry-runtime");
   auto& st = self->state;
   return {
       [&st](warm_atom, const std::string& id, const std::string& env) -> caf::result<bool> {
@@ -53,8 +54,7 @@ deploy_target_actor::behavior_type runtime_worker(
         return page;
       },
       [&st](list_atom) { return st.core->status(); },
-      [self](reap_atom) {
-        self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
+      [self](reap_atom) { // (sent by the front every 250 ms)
         try {
           self->state.core->tick();
         } catch (const std::exception& e) { // the next tick tries again
@@ -107,7 +107,7 @@ deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<r
       self->state.registry = nullptr; // subscribe again on the next tick
   });
   subscribe(self);
-  self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
+  self->send(self, reap_atom::value);
   return {
       [self](warm_atom a, std::string& id, std::string& env) {
         return self->delegate(self->state.worker, a, std::move(id), std::move(env));
@@ -120,8 +120,12 @@ deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<r
         return self->delegate(self->state.worker, a, std::move(id), from);
       },
       [self](list_atom a) { return self->delegate(self->state.worker, a); },
-      [self](reap_atom) { // (the worker ticks on its own: this one keeps the subscription)
+      [self](reap_atom) {
+        // The front keeps the clock: a timer a detached actor sets on itself
+        // holds it past the end of the actor system's clock, and with it the
+        // shutdown (it waits for every detached actor to be destroyed).
         self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
+        self->send(self->state.worker, reap_atom::value);
         subscribe(self);
       },
   };

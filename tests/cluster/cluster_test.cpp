@@ -21,13 +21,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int free_port() {
-  int port = 0;
-  int fd = listen_loopback(port);
-  ::close(fd);
-  return port;
-}
-
 /// N nodes started at once: node1 plays api, storage, build, deploy; the
 /// others storage, build, deploy. settings: top-level cluster.conf lines.
 struct cluster {
@@ -139,9 +132,10 @@ TEST_CASE("a deploy through the API is stored on two of three nodes and served b
     CHECK(prod.body.rfind("page 3 ", 0) == 0);
   }
 
-  // stopped, each node's store is read directly: every file is on exactly two
+  // killed (-9: what was acknowledged is on disk), each node's store is read
+  // directly: every file is on exactly two
   for (auto& n : c.nodes)
-    CHECK(n->terminate() == 0);
+    n->kill9();
   std::map<std::string, int> copies;
   std::vector<blob_ref> refs;
   for (auto& h : hashes)
@@ -302,4 +296,60 @@ TEST_CASE(
   // the log of the new build says why it ran again
   auto log = c.api().api("GET", "/v1/builds/" + again["id"].get<std::string>() + "/logs");
   CHECK_THAT(log.body, Catch::Contains("attempt 2 of 3") && Catch::Contains(victim));
+}
+
+TEST_CASE("with no build node up, ferry deploy fails and says why, and the version builds later") {
+  tmpdir dir;
+  auto conf = dir / "cluster.conf";
+  write_file(conf,
+             "failure_timeout_ms = 1000\n[node front]\napi = 127.0.0.1:0\nactors = "
+             "127.0.0.1:" +
+                 std::to_string(free_port()) +
+                 "\nroles = api, storage, deploy\n[node builder]\nactors = 127.0.0.1:" +
+                 std::to_string(free_port()) + "\nroles = build\nbuild_slots = 1\n");
+  auto b = std::async(std::launch::async, [&] {
+    return std::make_unique<ferryd_node>(
+        dir / "builder", dir.path(),
+        std::vector<std::string>{"--config", conf, "--node", "builder"});
+  });
+  ferryd_node front{dir / "front", dir.path(), {"--config", conf, "--node", "front"}};
+  auto builder = b.get();
+  tmpdir home;
+  write_file(dir / "site/public/index.html", "hello");
+  auto up = [&] {
+    auto r = front.api("GET", "/v1/admin/nodes");
+    auto doc = json::parse(r.body);
+    for (auto& n : doc["nodes"])
+      if (n["node"] == "builder")
+        return n["up"].get<bool>();
+    return false;
+  };
+  auto until = std::chrono::steady_clock::now() + 15s;
+  while (!up() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(50ms);
+  REQUIRE(up());
+  auto ok =
+      ferry_cli({"deploy", dir / "site", "--project", "site"}, front.url, front.token, home.path());
+  INFO(ok.err);
+  CHECK(ok.exit_code == 0); // built on the other node, which keeps no blob
+
+  builder->kill9();
+  until = std::chrono::steady_clock::now() + 5s;
+  while (up() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(50ms);
+  write_file(dir / "site/public/index.html", "hello again");
+  auto r = ferry_cli({"deploy", dir / "site", "--project", "site", "--json"}, front.url,
+                     front.token, home.path());
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("cannot be built now") && Catch::Contains("no node can build"));
+  auto id = json::parse(r.out)["id"].get<std::string>();
+
+  builder->start();
+  until = std::chrono::steady_clock::now() + 15s;
+  while (!up() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(50ms);
+  auto again = ferry_cli({"rebuild", id}, front.url, front.token, home.path());
+  INFO(again.err);
+  CHECK(again.exit_code == 0);
 }
