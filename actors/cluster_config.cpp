@@ -3,6 +3,7 @@
 #include "messages/errors.hpp"
 
 #include <charconv>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -82,39 +83,52 @@ bool parse_count(const std::string& value, uint64_t max, uint64_t& out) {
   return err == std::errc{} && ptr == value.data() + value.size() && !value.empty() && out <= max;
 }
 
-/// A top-level setting about tenants; "" or why it is refused.
-std::string parse_tenant_key(tenant_config& t, const std::string& key, const std::string& value) {
-  struct numeric {
-    const char* key;
-    uint64_t min, max;
-    uint64_t* u64;
-    uint32_t* u32;
-  };
-  const numeric numbers[] = {
-      {"max_file_mb", 1, 1 << 20, &t.max_file_mb, nullptr},
-      {"max_deploy_mb", 1, 1 << 24, &t.max_deploy_mb, nullptr},
-      {"max_project_mb", 1, 1 << 30, &t.max_project_mb, nullptr},
-      {"max_projects", 1, 1000000, nullptr, &t.max_projects},
-      {"max_build_log_mb", 1, 1 << 16, &t.max_build_log_mb, nullptr},
-      {"max_runtime_log_mb", 1, 1 << 16, &t.max_runtime_log_mb, nullptr},
-      {"runtime_memory_mb", 64, 1 << 30, &t.runtime_memory_mb, nullptr},
-      {"api_client_connections", 1, 100000, nullptr, &t.api_client_connections},
-      {"router_client_connections", 1, 1000000, nullptr, &t.router_client_connections},
-      {"sandbox_uid_base", 1000, 0xffffffffULL - 65536, nullptr, &t.sandbox_uid_base},
-  };
-  for (auto& n : numbers) {
+/// A bounded whole-number setting and where it goes.
+struct numeric_key {
+  const char* key;
+  uint64_t min, max;
+  std::function<void(uint64_t)> set;
+};
+
+template <class T>
+std::function<void(uint64_t)> to(T& field) {
+  return [&field](uint64_t v) { field = static_cast<T>(v); };
+}
+
+/// Sets the one of keys named key: "" when set, the reason when the value
+/// is refused, "?" when no key has that name.
+template <size_t N>
+std::string set_numeric(const numeric_key (&keys)[N], const std::string& key,
+                        const std::string& value) {
+  for (auto& n : keys) {
     if (key != n.key)
       continue;
     uint64_t v = 0;
     if (!parse_count(value, n.max, v) || v < n.min)
       return "'" + key + "' must be a whole number from " + std::to_string(n.min) + " to " +
              std::to_string(n.max) + ", not '" + value + "'";
-    if (n.u64)
-      *n.u64 = v;
-    else
-      *n.u32 = static_cast<uint32_t>(v);
+    n.set(v);
     return {};
   }
+  return "?";
+}
+
+/// A top-level setting about tenants; "" or why it is refused.
+std::string parse_tenant_key(tenant_config& t, const std::string& key, const std::string& value) {
+  const numeric_key numbers[] = {
+      {"max_file_mb", 1, 1 << 20, to(t.max_file_mb)},
+      {"max_deploy_mb", 1, 1 << 24, to(t.max_deploy_mb)},
+      {"max_project_mb", 1, 1 << 30, to(t.max_project_mb)},
+      {"max_projects", 1, 1000000, to(t.max_projects)},
+      {"max_build_log_mb", 1, 1 << 16, to(t.max_build_log_mb)},
+      {"max_runtime_log_mb", 1, 1 << 16, to(t.max_runtime_log_mb)},
+      {"runtime_memory_mb", 64, 1 << 30, to(t.runtime_memory_mb)},
+      {"api_client_connections", 1, 100000, to(t.api_client_connections)},
+      {"router_client_connections", 1, 1000000, to(t.router_client_connections)},
+      {"sandbox_uid_base", 1000, 0xffffffffULL - 65536, to(t.sandbox_uid_base)},
+  };
+  if (auto why = set_numeric(numbers, key, value); why != "?")
+    return why;
   if (key == "egress_allow") {
     t.egress_allow = split_list(value);
   } else if (key == "egress_private_ranges") {
@@ -134,36 +148,14 @@ std::string parse_tenant_key(tenant_config& t, const std::string& key, const std
 /// reason when refused, "?" when the key is not one of these.
 static std::string parse_cluster_key(replication_config& r, const std::string& key,
                                      const std::string& value) {
-  struct numeric {
-    const char* key;
-    uint64_t min, max;
-    uint32_t* u32;
-    int64_t* i64;
-    uint64_t* u64;
+  const numeric_key numbers[] = {
+      {"replicas", 1, 16, to(r.replicas)},
+      {"min_replicas", 1, 16, to(r.min_replicas)},
+      {"write_timeout_ms", 100, 600000, to(r.write_timeout_ms)},
+      {"failure_timeout_ms", 100, 60000, to(r.failure_timeout_ms)},
+      {"cache_mb", 16, 1 << 24, to(r.cache_mb)},
   };
-  const numeric numbers[] = {
-      {"replicas", 1, 16, &r.replicas, nullptr, nullptr},
-      {"min_replicas", 1, 16, &r.min_replicas, nullptr, nullptr},
-      {"write_timeout_ms", 100, 600000, nullptr, &r.write_timeout_ms, nullptr},
-      {"failure_timeout_ms", 100, 60000, nullptr, &r.failure_timeout_ms, nullptr},
-      {"cache_mb", 16, 1 << 24, nullptr, nullptr, &r.cache_mb},
-  };
-  for (auto& n : numbers) {
-    if (key != n.key)
-      continue;
-    uint64_t v = 0;
-    if (!parse_count(value, n.max, v) || v < n.min)
-      return "'" + key + "' must be a whole number from " + std::to_string(n.min) + " to " +
-             std::to_string(n.max) + ", not '" + value + "'";
-    if (n.u32)
-      *n.u32 = static_cast<uint32_t>(v);
-    else if (n.i64)
-      *n.i64 = static_cast<int64_t>(v);
-    else
-      *n.u64 = v;
-    return {};
-  }
-  return "?";
+  return set_numeric(numbers, key, value);
 }
 
 /// "" or why the nodes cannot make a cluster.
