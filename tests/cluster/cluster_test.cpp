@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <future>
 #include <set>
@@ -352,4 +353,46 @@ TEST_CASE("with no build node up, ferry deploy fails and says why, and the versi
   auto again = ferry_cli({"rebuild", id}, front.url, front.token, home.path());
   INFO(again.err);
   CHECK(again.exit_code == 0);
+}
+
+TEST_CASE("with a node stopped (SIGSTOP), requests wait at most the failure timeout") {
+  cluster c(3, "failure_timeout_ms = 1000");
+  tmpdir home;
+  for (int i = 0; i < 30; ++i)
+    write_file(c.dir / "site/public/s" + std::to_string(i) + ".txt",
+               "stopped " + std::to_string(i) + std::string(300, 'w'));
+  auto r = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+
+  c.nodes[2]->proc().signal(SIGSTOP);
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t slowest = 0;
+  int ok = 0;
+  for (auto* n : {c.nodes[0].get(), c.nodes[1].get()})
+    for (int i = 0; i < 30; ++i) {
+      auto s = std::chrono::steady_clock::now();
+      auto page = http("GET", "http://site.ferry.localhost" + port_of(n->router_url) + "/s" +
+                                  std::to_string(i) + ".txt");
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - s)
+                    .count();
+      slowest = std::max(slowest, ms);
+      ok += page.status == 200 && page.body.rfind("stopped " + std::to_string(i), 0) == 0;
+    }
+  auto all_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  std::cout << "cluster: node3 stopped; 60 requests to the other routers: " << ok
+            << " answered right, the slowest in " << slowest << " ms, all in " << all_ms << " ms\n";
+  CHECK(ok == 60);
+  CHECK(slowest < 1000 + 500); // the failure timeout, and a margin
+  // seen down, and a deploy goes on without it
+  CHECK_FALSE(c.view()["node3"]);
+  write_file(c.dir / "site/public/new.txt", "after the stop");
+  auto again = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
+  INFO(again.err);
+  CHECK(again.exit_code == 0);
+  c.nodes[2]->proc().signal(SIGCONT);
+  c.wait_all_up();
 }
