@@ -66,7 +66,11 @@ public:
       caf::scoped_actor self{sys_};
       caf::expected<blob> got = make_error(ec::unavailable, "no answer");
       self->request(*store, opts_.request_timeout, get_atom::value, ref)
-          .receive([&](blob& b) { got = std::move(b); }, [&](caf::error& e) { got = e; });
+          .receive([&](blob& b) { got = std::move(b); },
+                   [&](caf::error& e) {
+                     unanswered(node, e);
+                     got = e;
+                   });
       ++stats_.remote_gets;
       if (!got) {
         if (code_of(got.error()) != ec::not_found)
@@ -175,7 +179,37 @@ private:
     return std::max<size_t>(1, std::min<size_t>(opts_.replicas, storage_nodes));
   }
 
-  std::vector<std::string> up_storage() const { return view_->up_with_role("storage"); }
+  /// The storage nodes that are up and have not just let a request time
+  /// out: one that did is left alone until the membership has had time to
+  /// decide (the failure timeout), so that a stopped node costs a request
+  /// its timeout once, not once per blob.
+  std::vector<std::string> up_storage() const {
+    auto up = view_->up_with_role("storage");
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::erase_if(up, [&](const std::string& n) {
+      auto it = suspect_.find(n);
+      return it != suspect_.end() && it->second > now;
+    });
+    return up;
+  }
+
+  bool is_usable(const std::string& node) const {
+    if (!view_->is_up(node))
+      return false;
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto it = suspect_.find(node);
+    return it == suspect_.end() || it->second <= std::chrono::steady_clock::now();
+  }
+
+  /// A request to node went unanswered (not refused): leave it alone a while.
+  void unanswered(const std::string& node, const caf::error& e) {
+    if (e.category() != caf::atom("system") ||
+        static_cast<caf::sec>(e.code()) != caf::sec::request_timeout)
+      return;
+    std::lock_guard<std::mutex> guard{mtx_};
+    suspect_[node] = std::chrono::steady_clock::now() + opts_.request_timeout;
+  }
 
   /// The "store" actor of a node, through its directory (kept per incarnation).
   caf::expected<caf::actor> store_of(const std::string& node) {
@@ -192,7 +226,11 @@ private:
     caf::expected<caf::actor> out = make_error(ec::unavailable, "no answer");
     self->request(caf::actor_cast<directory_actor>(n->directory), opts_.request_timeout,
                   lookup_atom::value, std::string("store"))
-        .receive([&](caf::actor& a) { out = std::move(a); }, [&](caf::error& e) { out = e; });
+        .receive([&](caf::actor& a) { out = std::move(a); },
+                 [&](caf::error& e) {
+                   unanswered(node, e);
+                   out = e;
+                 });
     if (out) {
       std::lock_guard<std::mutex> guard{mtx_};
       stores_[node] = {n->incarnation, *out};
@@ -212,7 +250,10 @@ private:
     self->request(caf::actor_cast<cas_actor>(*store), opts_.request_timeout, missing_atom::value,
                   ferry::find_missing{refs, {}})
         .receive([&](missing_set& m) { out = std::move(m.indices); },
-                 [&](caf::error& e) { out = e; });
+                 [&](caf::error& e) {
+                   unanswered(node, e);
+                   out = e;
+                 });
     return out;
   }
 
@@ -242,7 +283,7 @@ private:
         for (auto& node : ranked[i]) {
           if (!need)
             break;
-          if (held[i].count(node) || failed[i].count(node) || !view_->is_up(node))
+          if (held[i].count(node) || failed[i].count(node) || !is_usable(node))
             continue;
           by_node[node].push_back(i);
           --need;
@@ -252,9 +293,12 @@ private:
       if (by_node.empty()) {
         if (!short_of_nodes)
           break; // every blob has its copies
-        // every node up has been tried: wait only for one that is down
-        auto up = view_->up_with_role("storage");
-        if (up.size() >= all.size() || std::chrono::steady_clock::now() >= deadline)
+        // every usable node has been tried: wait only for one that is down
+        // (or left alone for a timeout)
+        auto usable = std::count_if(all.begin(), all.end(),
+                                    [&](const std::string& n) { return is_usable(n); });
+        if (static_cast<size_t>(usable) >= all.size() ||
+            std::chrono::steady_clock::now() >= deadline)
           break;
         // wait for a node to come back (or be tried again)
         view_->wait(view_->version(), std::chrono::milliseconds(200));
@@ -297,7 +341,11 @@ private:
       }
       for (auto& [node, h] : handles) {
         caf::expected<put_ack> got = make_error(ec::unavailable, "no answer");
-        h.receive([&](put_ack& a) { got = a; }, [&](caf::error& e) { got = e; });
+        h.receive([&](put_ack& a) { got = a; },
+                  [&, node = node](caf::error& e) {
+                    unanswered(node, e);
+                    got = e;
+                  });
         answers.emplace_back(node, std::move(got));
       }
       {
@@ -357,6 +405,7 @@ private:
   replication_options opts_;
   mutable std::mutex mtx_;
   std::map<std::string, std::pair<uint64_t, caf::actor>> stores_; ///< node -> (incarnation, store)
+  std::map<std::string, std::chrono::steady_clock::time_point> suspect_; ///< left alone until
   replication_stats stats_;
 };
 

@@ -9,71 +9,99 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <iostream>
+#include <thread>
+#include <mutex>
+#include <map>
+#include <functional>
+#include <deque>
+#include <condition_variable>
 
 namespace ferry {
 
 namespace {
 
-// Two actors: a front on the scheduler, which is what the registry and
-// other nodes hold (it subscribes to alias changes), and a detached worker
-// behind it for the blocking work (starting instances, reading logs). A
-// detached actor that other nodes hold a handle to is never destroyed
-// before the actor system ends, and would hold up its shutdown.
+// One actor on the scheduler, which is what the registry and other nodes
+// hold (it subscribes to alias changes), and a thread of its own for the
+// blocking work (starting instances, reading logs, the core's ticks): each
+// job sends its answer back to the actor as a message, and the actor
+// answers the request. (Not a detached actor: the actor system's end waits
+// for every detached actor to be destroyed, and one that another node had
+// dealt with held ferryd's shutdown until its watchdog; DESIGN.md.)
 
-struct worker_state {
-  std::shared_ptr<runtime::core> core;
-  static inline const char* name = "runtime-worker";
+/// One thread running jobs in order; its destructor lets the running job
+/// end and drops the others.
+class job_thread {
+public:
+  job_thread() : thread_([this] { run(); }) {}
+  ~job_thread() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      stop_ = true;
+      jobs_.clear();
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      jobs_.push_back(std::move(job));
+    }
+    wake_.notify_one();
+  }
+  /// Jobs waiting (the one running not counted).
+  size_t waiting() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return jobs_.size();
+  }
+
+private:
+  void run() {
+    pthread_setname_np(pthread_self(), "ferry-runtime");
+    while (true) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock{mtx_};
+        wake_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+        if (stop_)
+          return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+  std::mutex mtx_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false;
+  std::thread thread_; // (last: it starts once the rest is there)
 };
 
-deploy_target_actor::behavior_type runtime_worker(
-    deploy_target_actor::stateful_pointer<worker_state> self, std::shared_ptr<runtime::core> core) {
-  self->state.core = std::move(core);
-  pthread_setname_np(pthread_self(), "ferry-runtime");
-  auto& st = self->state;
-  return {
-      [&st](warm_atom, const std::string& id, const std::string& env) -> caf::result<bool> {
-        try { // an answer in every case: the API waits for it
-          if (auto err = st.core->warm(id, env))
-            return err;
-          return true;
-        } catch (const std::exception& e) {
-          return make_error(ec::unavailable, "warming " + id + " failed: " + e.what());
-        }
-      },
-      [&st](alias_atom, const alias_info& a) {
-        st.core->apply_alias(a);
-        return true;
-      },
-      [&st](remove_atom, const std::string& id) {
-        st.core->remove(id);
-        return true;
-      },
-      [&st](logs_atom, const std::string& id, uint64_t from) {
-        log_page page;
-        page.lines = st.core->logs().read(id, from, 1000, page.next);
-        return page;
-      },
-      [&st](list_atom) { return st.core->status(); },
-      [self](reap_atom) { // (sent by the front every 250 ms)
-        try {
-          self->state.core->tick();
-        } catch (const std::exception& e) { // the next tick tries again
-          std::cerr << "ferryd: runtime: " << e.what() << "\n";
-        }
-      },
-  };
-}
+using job_atom = caf::atom_constant<caf::atom("job")>;
+
+/// The target, and the answers of its jobs: (id, error or none) for warm,
+/// alias and remove; (id, page) for logs; (id, text) for list.
+using local_target_actor =
+    deploy_target_actor::extend<caf::reacts_to<job_atom, uint64_t, caf::error>,
+                                caf::reacts_to<job_atom, uint64_t, log_page>,
+                                caf::reacts_to<job_atom, uint64_t, std::string, std::string>>;
 
 struct target_state {
   std::shared_ptr<runtime::core> core;
   directory_actor directory;
-  deploy_target_actor worker;
   caf::actor registry; ///< subscribed to, while alive
   bool subscribing = false;
+  bool ticking = false; ///< a tick is queued or running (never two)
+  uint64_t next_job = 0;
+  std::map<uint64_t, caf::typed_response_promise<bool>> done; ///< warm, alias, remove
+  std::map<uint64_t, caf::typed_response_promise<log_page>> pages;
+  std::map<uint64_t, caf::typed_response_promise<std::string>> texts;
+  std::unique_ptr<job_thread> jobs; ///< (last: ends first, while the rest is there)
   static inline const char* name = "runtime";
 };
 
-using self_ptr = deploy_target_actor::stateful_pointer<target_state>;
+using self_ptr = local_target_actor::stateful_pointer<target_state>;
 
 void subscribe(self_ptr self) {
   auto& st = self->state;
@@ -97,11 +125,30 @@ void subscribe(self_ptr self) {
           [self](caf::error&) { self->state.subscribing = false; });
 }
 
-deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<runtime::core> core,
-                                                directory_actor directory) {
-  self->state.core = core;
+/// Runs work on the job thread; its error (or none) comes back to the
+/// actor, which answers with true or the error.
+caf::result<bool> run_job(self_ptr self, std::function<caf::error(runtime::core&)> work) {
+  auto id = self->state.next_job++;
+  auto rp = self->make_response_promise<bool>();
+  self->state.done.emplace(id, rp);
+  self->state.jobs->post([me = caf::actor_cast<caf::actor>(self), core = self->state.core, id,
+                          work = std::move(work)] {
+    caf::error error;
+    try {
+      error = work(*core);
+    } catch (const std::exception& e) {
+      error = make_error(ec::unavailable, std::string("the runtime failed: ") + e.what());
+    }
+    caf::anon_send(me, job_atom::value, id, std::move(error));
+  });
+  return rp;
+}
+
+local_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<runtime::core> core,
+                                               directory_actor directory) {
+  self->state.core = std::move(core);
   self->state.directory = std::move(directory);
-  self->state.worker = self->spawn<caf::detached + caf::linked>(runtime_worker, std::move(core));
+  self->state.jobs = std::make_unique<job_thread>();
   self->set_down_handler([self](caf::down_msg& dm) {
     if (dm.source == self->state.registry.address())
       self->state.registry = nullptr; // subscribe again on the next tick
@@ -109,24 +156,85 @@ deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<r
   subscribe(self);
   self->send(self, reap_atom::value);
   return {
-      [self](warm_atom a, std::string& id, std::string& env) {
-        return self->delegate(self->state.worker, a, std::move(id), std::move(env));
+      [self](warm_atom, std::string& id, std::string& env) {
+        return run_job(self, [id, env](runtime::core& c) { return c.warm(id, env); });
       },
-      [self](alias_atom a, alias_info& x) { return self->delegate(self->state.worker, a, x); },
-      [self](remove_atom a, std::string& id) {
-        return self->delegate(self->state.worker, a, std::move(id));
+      [self](alias_atom, alias_info& a) {
+        return run_job(self, [a](runtime::core& c) {
+          c.apply_alias(a);
+          return caf::error{};
+        });
       },
-      [self](logs_atom a, std::string& id, uint64_t from) {
-        return self->delegate(self->state.worker, a, std::move(id), from);
+      [self](remove_atom, std::string& id) {
+        return run_job(self, [id](runtime::core& c) {
+          c.remove(id);
+          return caf::error{};
+        });
       },
-      [self](list_atom a) { return self->delegate(self->state.worker, a); },
-      [self](reap_atom) {
-        // The front keeps the clock: a timer a detached actor sets on itself
-        // holds it past the end of the actor system's clock, and with it the
-        // shutdown (it waits for every detached actor to be destroyed).
+      [self](logs_atom, std::string& id, uint64_t from) -> caf::result<log_page> {
+        auto job = self->state.next_job++;
+        auto rp = self->make_response_promise<log_page>();
+        self->state.pages.emplace(job, rp);
+        self->state.jobs->post(
+            [me = caf::actor_cast<caf::actor>(self), core = self->state.core, job, id, from] {
+              log_page page;
+              page.lines = core->logs().read(id, from, 1000, page.next);
+              caf::anon_send(me, job_atom::value, job, std::move(page));
+            });
+        return rp;
+      },
+      [self](list_atom) -> caf::result<std::string> {
+        auto job = self->state.next_job++;
+        auto rp = self->make_response_promise<std::string>();
+        self->state.texts.emplace(job, rp);
+        self->state.jobs->post(
+            [me = caf::actor_cast<caf::actor>(self), core = self->state.core, job] {
+              caf::anon_send(me, job_atom::value, job, std::string("text"), core->status());
+            });
+        return rp;
+      },
+      [self](reap_atom) { // every 250 ms: the core's tick (one at a time), the subscription
         self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
-        self->send(self->state.worker, reap_atom::value);
         subscribe(self);
+        if (self->state.ticking)
+          return;
+        self->state.ticking = true;
+        self->state.jobs->post([me = caf::actor_cast<caf::actor>(self), core = self->state.core] {
+          try {
+            core->tick();
+          } catch (const std::exception& e) { // the next tick tries again
+            std::cerr << "ferryd: runtime: " << e.what() << "\n";
+          }
+          caf::anon_send(me, job_atom::value, uint64_t{0} - 1, std::string("tick"), std::string());
+        });
+      },
+      [self](job_atom, uint64_t id, caf::error& error) {
+        auto it = self->state.done.find(id);
+        if (it == self->state.done.end())
+          return;
+        if (!error)
+          it->second.deliver(true);
+        else
+          it->second.deliver(std::move(error));
+        self->state.done.erase(it);
+      },
+      [self](job_atom, uint64_t id, log_page& page) {
+        auto it = self->state.pages.find(id);
+        if (it == self->state.pages.end())
+          return;
+        it->second.deliver(std::move(page));
+        self->state.pages.erase(it);
+      },
+      [self](job_atom, uint64_t id, std::string& kind, std::string& text) {
+        if (kind == "tick") {
+          self->state.ticking = false;
+          return;
+        }
+        auto it = self->state.texts.find(id);
+        if (it == self->state.texts.end())
+          return;
+        it->second.deliver(std::move(text));
+        self->state.texts.erase(it);
       },
   };
 }
@@ -135,7 +243,8 @@ deploy_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<r
 
 deploy_target_actor spawn_local_target(caf::actor_system& sys, std::shared_ptr<runtime::core> core,
                                        directory_actor directory) {
-  return sys.spawn(local_target, std::move(core), std::move(directory));
+  return caf::actor_cast<deploy_target_actor>(
+      sys.spawn(local_target, std::move(core), std::move(directory)));
 }
 
 namespace {
