@@ -399,3 +399,44 @@ TEST_CASE("with a node stopped (SIGSTOP), requests wait at most the failure time
   c.nodes[2]->proc().signal(SIGCONT);
   c.wait_all_up();
 }
+
+TEST_CASE(
+    "nginx with the shipped load-balancer example serves through any router, also "
+    "with one killed") {
+  cluster c(3, "failure_timeout_ms = 1000");
+  tmpdir home;
+  write_file(c.dir / "site/public/index.html", "through the balancer");
+  auto r = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // the example as shipped, with this cluster's routers and a free port
+  auto conf = read_file(std::string(FERRY_SOURCE_DIR) + "/examples/load-balancer/nginx.conf");
+  auto replace = [&](const std::string& from, const std::string& to) {
+    auto at = conf.find(from);
+    REQUIRE(at != std::string::npos);
+    conf.replace(at, from.size(), to);
+  };
+  for (int i = 0; i < 3; ++i)
+    replace("127.0.0.1:770" + std::to_string(i + 1), c.nodes[i]->router_url.substr(7));
+  auto port = std::to_string(free_port());
+  replace("127.0.0.1:8080", "127.0.0.1:" + port);
+  replace("/tmp/ferry-lb-nginx.pid", c.dir / "nginx.pid");
+  write_file(c.dir / "nginx.conf", conf);
+  process nginx({"/usr/sbin/nginx", "-p", c.dir.path(), "-c", c.dir / "nginx.conf"}, {},
+                c.dir.path());
+  auto url = "http://site.ferry.localhost:" + port + "/";
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (http("GET", url).status != 200 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(50ms);
+  int right = 0;
+  for (int i = 0; i < 30; ++i)
+    right += http("GET", url).body == "through the balancer";
+  CHECK(right == 30);
+  c.nodes[1]->kill9(); // a router gone: nginx goes on with the others
+  right = 0;
+  for (int i = 0; i < 30; ++i)
+    right += http("GET", url).body == "through the balancer";
+  std::cout << "cluster: through nginx with node2 killed: " << right << " of 30 right\n";
+  CHECK(right == 30);
+  nginx.signal(SIGTERM);
+}
