@@ -438,5 +438,6 @@ TEST_CASE(
     right += http("GET", url).body == "through the balancer";
   std::cout << "cluster: through nginx with node2 killed: " << right << " of 30 right\n";
   CHECK(right == 30);
-  nginx.signal(SIGTERM);
+  nginx.signal(SIGTERM); // (and wait: a master killed at once leaves its workers behind)
+  CHECK(nginx.wait(10s));
 }
