@@ -92,7 +92,22 @@ struct cluster {
     args.insert(args.end(), extra.begin(), extra.end());
     return ferry_cli(args, api().url, api().token, home);
   }
+
+  /// deploy, which must succeed (its stderr shown if not).
+  run_result deployed(const std::string& path, const std::vector<std::string>& extra,
+                      const std::string& home) {
+    auto r = deploy(path, extra, home);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return r;
+  }
 };
+
+int64_t ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               t0)
+      .count();
+}
 
 std::string port_of(const std::string& url) {
   return url.substr(url.rfind(':'));
@@ -111,12 +126,8 @@ TEST_CASE("a deploy through the API is stored on two of three nodes and served b
     hashes.push_back(sha256_hex(body));
   }
   auto t0 = std::chrono::steady_clock::now();
-  auto r = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
+  auto r = c.deployed(c.dir / "site", {"--project", "site", "--prod"}, home.path());
+  auto ms = ms_since(t0);
   std::cout << "cluster: deploy of 30 files on 3 nodes (R=2), built: " << ms << " ms\n";
   auto url = r.out.substr(0, r.out.find('\n'));
   auto host = url.substr(7, url.rfind(':') - 7);
@@ -171,17 +182,13 @@ TEST_CASE("with a storage node killed, deploys go on and every file stays readab
   for (int i = 0; i < 20; ++i)
     write_file(c.dir / "site/public/a" + std::to_string(i) + ".txt",
                "first " + std::to_string(i) + std::string(500, 'y'));
-  auto first = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
-  INFO(first.err);
-  REQUIRE(first.exit_code == 0);
+  auto first = c.deployed(c.dir / "site", {"--project", "site", "--prod"}, home.path());
 
   c.nodes[2]->kill9();
   auto t0 = std::chrono::steady_clock::now();
   while (c.view()["node3"] && std::chrono::steady_clock::now() - t0 < 5s)
     std::this_thread::sleep_for(20ms);
-  auto detect =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
+  auto detect = ms_since(t0);
   std::cout << "cluster: node3 killed, seen down by the API node after " << detect << " ms\n";
   CHECK_FALSE(c.view()["node3"]);
   CHECK(detect < 1500);
@@ -198,9 +205,7 @@ TEST_CASE("with a storage node killed, deploys go on and every file stays readab
   for (int i = 0; i < 20; ++i)
     write_file(c.dir / "site/public/b" + std::to_string(i) + ".txt",
                "second " + std::to_string(i) + std::string(500, 'z'));
-  auto second = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
-  INFO(second.err);
-  REQUIRE(second.exit_code == 0);
+  auto second = c.deployed(c.dir / "site", {"--project", "site", "--prod"}, home.path());
   auto page =
       http("GET", "http://site.ferry.localhost" + port_of(c.nodes[1]->router_url) + "/b5.txt");
   CHECK(page.body.rfind("second 5", 0) == 0);
@@ -240,10 +245,8 @@ TEST_CASE(
   // three slow builds at once: one a node (each node has one slot)
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
-    auto r = c.deploy(slow_project(c.dir.path(), "p" + std::to_string(i), 3),
-                      {"--project", "p" + std::to_string(i), "--json", "--no-wait"}, home.path());
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
+    auto r = c.deployed(slow_project(c.dir.path(), "p" + std::to_string(i), 3),
+                        {"--project", "p" + std::to_string(i), "--json", "--no-wait"}, home.path());
     ids.push_back(json::parse(r.out)["build"].get<std::string>());
   }
   std::set<std::string> nodes;
@@ -263,10 +266,8 @@ TEST_CASE(
   auto busy = c.deploy(slow_project(c.dir.path(), "busy", 6),
                        {"--project", "busy", "--json", "--no-wait"}, home.path());
   REQUIRE(busy.exit_code == 0); // (node1 is least loaded first: this one keeps it busy)
-  auto r = c.deploy(slow_project(c.dir.path(), "moved", 2),
-                    {"--project", "moved", "--json", "--no-wait"}, home.path());
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
+  auto r = c.deployed(slow_project(c.dir.path(), "moved", 2),
+                      {"--project", "moved", "--json", "--no-wait"}, home.path());
   auto v = json::parse(r.out);
   auto first = build_of(c, v["build"].get<std::string>());
   auto victim = first["node"].get<std::string>();
@@ -282,9 +283,7 @@ TEST_CASE(
       break;
     std::this_thread::sleep_for(100ms);
   }
-  auto took =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
+  auto took = ms_since(t0);
   INFO(version.dump());
   CHECK(version["state"] == "built");
   auto again = build_of(c, version["build"].get<std::string>());
@@ -361,9 +360,7 @@ TEST_CASE("with a node stopped (SIGSTOP), requests wait at most the failure time
   for (int i = 0; i < 30; ++i)
     write_file(c.dir / "site/public/s" + std::to_string(i) + ".txt",
                "stopped " + std::to_string(i) + std::string(300, 'w'));
-  auto r = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
+  auto r = c.deployed(c.dir / "site", {"--project", "site", "--prod"}, home.path());
 
   c.nodes[2]->proc().signal(SIGSTOP);
   auto t0 = std::chrono::steady_clock::now();
@@ -374,15 +371,11 @@ TEST_CASE("with a node stopped (SIGSTOP), requests wait at most the failure time
       auto s = std::chrono::steady_clock::now();
       auto page = http("GET", "http://site.ferry.localhost" + port_of(n->router_url) + "/s" +
                                   std::to_string(i) + ".txt");
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::steady_clock::now() - s)
-                    .count();
+      auto ms = ms_since(s);
       slowest = std::max(slowest, ms);
       ok += page.status == 200 && page.body.rfind("stopped " + std::to_string(i), 0) == 0;
     }
-  auto all_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
+  auto all_ms = ms_since(t0);
   std::cout << "cluster: node3 stopped; 60 requests to the other routers: " << ok
             << " answered right, the slowest in " << slowest << " ms, all in " << all_ms << " ms\n";
   CHECK(ok == 60);
@@ -406,9 +399,7 @@ TEST_CASE(
   cluster c(3, "failure_timeout_ms = 1000");
   tmpdir home;
   write_file(c.dir / "site/public/index.html", "through the balancer");
-  auto r = c.deploy(c.dir / "site", {"--project", "site", "--prod"}, home.path());
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
+  auto r = c.deployed(c.dir / "site", {"--project", "site", "--prod"}, home.path());
   // the example as shipped, with this cluster's routers and a free port
   auto conf = read_file(std::string(FERRY_SOURCE_DIR) + "/examples/load-balancer/nginx.conf");
   auto replace = [&](const std::string& from, const std::string& to) {
