@@ -3,6 +3,7 @@
 #include "messages/errors.hpp"
 
 #include <charconv>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -42,6 +43,13 @@ std::vector<std::string> actors_of_role(const std::string& role) {
   if (role == "deploy")
     return {"runtime"};
   return {};
+}
+
+std::string certs_dir_of(const cluster_config& c, const std::string& config_file) {
+  std::filesystem::path dir(c.certs);
+  if (dir.is_absolute() || config_file.empty())
+    return dir.string();
+  return (std::filesystem::path(config_file).parent_path() / dir).lexically_normal().string();
 }
 
 bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
@@ -203,6 +211,12 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
       auto name = trim(line.substr(6, line.size() - 7));
       if (name.empty() || c.find(name))
         return fail("missing or duplicate node name '" + name + "'");
+      // names become file names (the node's certificate): no path in them
+      if (name.front() == '.' || name.size() > 64 ||
+          name.find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+              std::string::npos)
+        return fail("node name '" + name + "': use letters, digits, '.', '_' and '-' (64 at most)");
       c.nodes.push_back(node_config{});
       c.nodes.back().name = name;
       cur = &c.nodes.back();
@@ -218,7 +232,11 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text) {
     if (!cur) {
       if (key == "domain")
         c.domain = value;
-      else if (auto why = parse_cluster_key(c.replication, key, value); why != "?") {
+      else if (key == "certs") {
+        if (value.empty())
+          return fail("certs must name a directory");
+        c.certs = value;
+      } else if (auto why = parse_cluster_key(c.replication, key, value); why != "?") {
         if (!why.empty())
           return fail(why);
       } else if (auto why = parse_tenant_key(c.tenants, key, value); !why.empty())

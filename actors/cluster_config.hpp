@@ -55,6 +55,9 @@ struct replication_config {
 struct cluster_config {
   std::vector<node_config> nodes;
   std::string domain = "ferry.localhost";
+  /// The actor port's certificates (cluster_certs.hpp): a directory,
+  /// relative to cluster.conf's unless absolute.
+  std::string certs = "certs";
   tenant_config tenants;
   replication_config replication;
 
@@ -69,6 +72,9 @@ cluster_config default_cluster();
 
 /// Parses cluster.conf text; errors name the line.
 caf::expected<cluster_config> parse_cluster_config(const std::string& text);
+
+/// The certificates directory of a cluster read from config_file.
+std::string certs_dir_of(const cluster_config& c, const std::string& config_file);
 
 /// Splits "host:port"; false if malformed.
 bool split_host_port(const std::string& s, std::string& host, uint16_t& port);

@@ -4,7 +4,10 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
+
+#include <iostream>
 #include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -88,10 +91,13 @@ supervisor_actor::behavior_type node_supervisor(
   };
   auto connect = [self](const std::string& peer_node) {
     for (auto& p : self->state.peers) {
-      if (p.node != peer_node || p.directory || p.connecting)
+      if (p.node != peer_node || p.directory || p.connecting || !p.dial)
         continue;
       p.connecting = true;
-      auto mm = self->system().middleman().actor_handle();
+      // TLS when the node has its certificates (every multi-node cluster)
+      auto& sys = self->system();
+      auto mm = sys.has_openssl_manager() ? sys.openssl_manager().actor_handle()
+                                          : sys.middleman().actor_handle();
       self->request(mm, std::chrono::seconds(2), caf::connect_atom::value, p.host, p.port)
           .then(
               [self, peer_node](const caf::node_id&, caf::strong_actor_ptr& ptr,
@@ -104,6 +110,7 @@ supervisor_actor::behavior_type node_supervisor(
                                          peer_node);
                       continue;
                     }
+                    q.last_error.clear();
                     q.directory = caf::actor_cast<caf::actor>(ptr);
                     self->monitor(q.directory);
                     self->state.view->update(
@@ -113,12 +120,24 @@ supervisor_actor::behavior_type node_supervisor(
                                self->state.node, self->state.incarnation);
                   }
               },
-              [self, peer_node](caf::error&) {
+              [self, peer_node](caf::error& err) {
+                auto why = self->system().render(err);
+                bool repeated = false;
                 for (auto& q : self->state.peers)
-                  if (q.node == peer_node)
+                  if (q.node == peer_node) {
                     q.connecting = false;
-                self->delayed_send(self, std::chrono::milliseconds(500), peer_atom::value,
-                                   peer_node);
+                    if (why.find("handshake") != std::string::npos)
+                      why +=
+                          " (the TLS handshake failed: do both nodes have certificates of "
+                          "the same cluster CA?)";
+                    repeated = q.last_error == why;
+                    if (!repeated) // once per reason, not every half second
+                      std::cerr << "ferryd: cannot reach node " << peer_node << " at " << q.host
+                                << ":" << q.port << ": " << why << "\n";
+                    q.last_error = why;
+                  }
+                self->delayed_send(self, std::chrono::milliseconds(repeated ? 2000 : 500),
+                                   peer_atom::value, peer_node);
               });
     }
   };
@@ -251,11 +270,23 @@ supervisor_actor::behavior_type node_supervisor(
       },
       [self](members_atom) { return self->state.view->members(); },
       [self, heard, notify](heartbeat_atom, const std::string& peer_node, uint64_t incarnation) {
-        bool known = false;
+        peer_spec* peer = nullptr;
         for (auto& p : self->state.peers)
-          known = known || p.node == peer_node;
-        if (!known)
+          if (p.node == peer_node)
+            peer = &p;
+        if (!peer)
           return; // (not a node of our cluster.conf)
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        if (!peer->dial && sender && sender != peer->directory) {
+          // the peer dialed us (first, or after it restarted): its directory
+          if (peer->directory)
+            self->demonitor(peer->directory);
+          peer->directory = sender;
+          self->monitor(sender);
+          self->state.view->update(peer_node, [&](cluster_view::node& n) { n.directory = sender; });
+          self->send(caf::actor_cast<directory_actor>(sender), heartbeat_atom::value,
+                     self->state.node, self->state.incarnation);
+        }
         (*heard)[peer_node] = steady_ms();
         bool changed = false;
         self->state.view->update(peer_node, [&](cluster_view::node& n) {

@@ -8,6 +8,9 @@
 //   peer:   connecting --ok--> connected, up --no heartbeat for the failure
 //           timeout, or connection lost--> down --heartbeat--> up
 //           (connections are retried every 500 ms)
+//   One connection per pair of nodes: a node dials the peers listed before
+//   it in cluster.conf and learns the others' directories from their
+//   heartbeats (two TLS handshakes crossing made CAF 0.17 drop both).
 #include "actors/cluster_view.hpp"
 #include "messages/node.hpp"
 
@@ -37,7 +40,9 @@ struct peer_spec {
   uint16_t port = 0;
   std::vector<std::string> actors; ///< names this peer runs
   caf::actor directory;
+  bool dial = true; ///< this node connects; else it waits for the peer's heartbeat
   bool connecting = false;
+  std::string last_error; ///< why the last connection attempt failed (logged once)
 };
 
 struct supervisor_options {

@@ -24,6 +24,8 @@ int cmd_whoami(cli_env& env, const args& a);
 int cmd_deploy(cli_env& env, const args& a);
 int cmd_ls(cli_env& env, const args& a);
 int cmd_inspect(cli_env& env, const args& a);
+/// ferry admin cluster-certs: local files, no server.
+int cmd_admin(const args& a);
 
 /// Prints "ferry: msg" on stderr and returns 1.
 int fail(const std::string& msg);

@@ -37,6 +37,8 @@ commands:
   rebuild   build a sealed version again, without uploading (restart BUILD: the same)
   download  the output of a version's build
   whoami    show who the token belongs to
+  admin     an operator's local work: cluster-certs makes the actor port's
+            certificates for the nodes of a cluster.conf
 
 Every command takes --help. Environment: FERRY_URL and FERRY_TOKEN override
 the saved login. Data goes to stdout, messages to stderr; exit status 0 means
@@ -89,6 +91,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   args rest(argv + 2, argv + argc);
+  if (cmd == "admin") {
+    int rc = cmd_admin(rest);
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(rc);
+  }
   if (cmd != "login" && cmd != "deploy")
     for (auto& x : rest)
       x = deployment_arg(x);

@@ -4,6 +4,7 @@
 #include "actors/build_scheduler.hpp"
 #include "actors/slot_manager.hpp"
 #include "actors/cas_store.hpp"
+#include "actors/cluster_certs.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/replicated_store.hpp"
@@ -26,6 +27,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 
 #include <chrono>
 #include <csignal>
@@ -208,6 +211,19 @@ int main(int argc, char** argv) {
   const node_config* me = cluster.find(node_name);
   if (!me)
     return die("node '" + node_name + "' is not in cluster.conf");
+  // The actor port is TLS with the cluster's certificates, both ways: a
+  // peer without a certificate the cluster CA signed is refused.
+  node_cert_paths certs;
+  const bool clustered = cluster.nodes.size() > 1;
+  if (clustered) {
+    auto dir = certs_dir_of(cluster, config_file);
+    certs = cert_paths_of(dir, me->name);
+    if (auto why = check_node_cert(certs); !why.empty())
+      return die("the actor port needs this node's certificate from the cluster CA: " + why +
+                 "\n  make them with: ferry admin cluster-certs --config " + config_file +
+                 " (writes " + dir + "/; copy ca.pem, " + me->name + ".pem and " + me->name +
+                 ".key to this node, keep ca.key away from the nodes)");
+  }
   std::string api_addr = listen.empty() ? me->api : listen;
   slots = build_slots.empty() ? static_cast<int>(me->build_slots) : std::atoi(build_slots.c_str());
   if (slots <= 0 || slots > 64)
@@ -283,6 +299,12 @@ int main(int argc, char** argv) {
   caf::actor_system_config cfg;
   register_types(cfg);
   cfg.load<caf::io::middleman>();
+  if (clustered) {
+    cfg.load<caf::openssl::manager>();
+    cfg.set("openssl.certificate", certs.cert);
+    cfg.set("openssl.key", certs.key);
+    cfg.set("openssl.cafile", certs.ca);
+  }
   cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
   cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
   cfg.set("logger.verbosity", caf::atom("quiet"));
@@ -429,11 +451,15 @@ int main(int argc, char** argv) {
                                   0});
   }
   std::vector<peer_spec> peers;
+  bool before_me = true; // (this node dials the nodes listed before it)
   for (auto& n : cluster.nodes) {
-    if (n.name == me->name)
+    if (n.name == me->name) {
+      before_me = false;
       continue;
+    }
     peer_spec p;
     p.node = n.name;
+    p.dial = before_me;
     split_host_port(n.actors, p.host, p.port);
     for (auto& role : n.roles)
       for (auto& a : actors_of_role(role))
@@ -445,11 +471,11 @@ int main(int argc, char** argv) {
   auto supervisor =
       spawn_node_supervisor(sys, me->name, std::move(children), std::move(peers), view, sup_opts);
 
-  if (!me->actors.empty()) {
+  if (clustered) { // a lone node has nobody to talk to: no port
     std::string host;
     uint16_t port = 0;
     split_host_port(me->actors, host, port);
-    auto published = sys.middleman().publish(supervisor, port, host.c_str(), true);
+    auto published = caf::openssl::publish(supervisor, port, host.c_str(), true);
     if (!published) {
       caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
       return die("cannot publish actors on " + me->actors + ": " + sys.render(published.error()));

@@ -7,8 +7,8 @@
 #
 # Node 1 plays api, storage, build and deploy; the others storage, build and
 # deploy. Each has its own data directory and ports under $FERRY_CLUSTER
-# (default /tmp/ferry-cluster): cluster.conf, nodeK/ (data), nodeK.log,
-# nodeK.pid. The API is node 1's; every node's router serves every
+# (default /tmp/ferry-cluster): cluster.conf, certs/ (the actor port's
+# certificates), nodeK/ (data), nodeK.log, nodeK.pid. The API is node 1's; every node's router serves every
 # deployment. Needs a build (bash scripts/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +45,11 @@ up() {
       echo "build_slots = 1"
     done
   } >"$dir/cluster.conf"
+  # the actor port's certificates (TLS both ways, one cluster CA): certs/
+  "$root/build/ferry" admin cluster-certs --config "$dir/cluster.conf" 2>/dev/null || {
+    echo "cluster.sh: ferry admin cluster-certs failed" >&2
+    exit 1
+  }
   # every node at once: each connects to the others as they come
   for i in $(seq 1 "$n"); do
     nohup "$ferryd" --config "$dir/cluster.conf" --node "node$i" --data-dir "$dir/node$i" \

@@ -41,7 +41,7 @@ struct cluster {
       text += "build_slots = 1\n";
     }
     conf = dir / "cluster.conf";
-    write_file(conf, text);
+    write_cluster_conf(conf, text);
     std::vector<std::future<std::unique_ptr<ferryd_node>>> starting;
     for (int i = 1; i <= n; ++i)
       starting.push_back(std::async(std::launch::async, [this, i] { return start(i); }));
@@ -301,12 +301,12 @@ TEST_CASE(
 TEST_CASE("with no build node up, ferry deploy fails and says why, and the version builds later") {
   tmpdir dir;
   auto conf = dir / "cluster.conf";
-  write_file(conf,
-             "failure_timeout_ms = 1000\n[node front]\napi = 127.0.0.1:0\nactors = "
-             "127.0.0.1:" +
-                 std::to_string(free_port()) +
-                 "\nroles = api, storage, deploy\n[node builder]\nactors = 127.0.0.1:" +
-                 std::to_string(free_port()) + "\nroles = build\nbuild_slots = 1\n");
+  write_cluster_conf(conf,
+                     "failure_timeout_ms = 1000\n[node front]\napi = 127.0.0.1:0\nactors = "
+                     "127.0.0.1:" +
+                         std::to_string(free_port()) +
+                         "\nroles = api, storage, deploy\n[node builder]\nactors = 127.0.0.1:" +
+                         std::to_string(free_port()) + "\nroles = build\nbuild_slots = 1\n");
   auto b = std::async(std::launch::async, [&] {
     return std::make_unique<ferryd_node>(
         dir / "builder", dir.path(),

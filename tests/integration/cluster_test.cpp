@@ -31,11 +31,11 @@ bool has_segments(const std::string& data_dir) {
 TEST_CASE("the storage role on a second node serves deploys through the first") {
   tmpdir dir;
   auto conf = dir / "cluster.conf";
-  write_file(conf,
-             "[node a]\napi = 127.0.0.1:0\nactors = 127.0.0.1:" + std::to_string(free_port()) +
-                 "\nroles = api, build, deploy\nbuild_slots = 1\n"
-                 "[node b]\nactors = 127.0.0.1:" +
-                 std::to_string(free_port()) + "\nroles = storage\n");
+  write_cluster_conf(
+      conf, "[node a]\napi = 127.0.0.1:0\nactors = 127.0.0.1:" + std::to_string(free_port()) +
+                "\nroles = api, build, deploy\nbuild_slots = 1\n"
+                "[node b]\nactors = 127.0.0.1:" +
+                std::to_string(free_port()) + "\nroles = storage\n");
   ferryd_node b{dir / "b", dir.path(), {"--config", conf, "--node", "b"}};
   CHECK(b.url.empty()); // no api role, no API
   ferryd_node a{dir / "a", dir.path(), {"--config", conf, "--node", "a"}};

@@ -1,6 +1,7 @@
 #include "tests/support/node.hpp"
 
 #include <csignal>
+#include <filesystem>
 #include <stdexcept>
 
 namespace ferry::test {
@@ -113,6 +114,14 @@ run_result ferry_cli(const std::vector<std::string>& args, const std::string& ur
   env["FERRY_URL"] = url; // empty counts as unset
   env["FERRY_TOKEN"] = token;
   return run(argv, env, home_dir, stdin_data);
+}
+
+void write_cluster_conf(const std::string& path, const std::string& text) {
+  write_file(path, text);
+  auto dir = std::filesystem::path(path).parent_path().string();
+  auto r = run({FERRY_BIN, "admin", "cluster-certs", "--config", path}, {}, dir);
+  if (r.exit_code != 0)
+    throw std::runtime_error("ferry admin cluster-certs failed: " + r.err);
 }
 
 std::pair<std::string, std::string> api_error(const reply& r) {

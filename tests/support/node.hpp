@@ -59,6 +59,10 @@ run_result ferry_cli(const std::vector<std::string>& args, const std::string& ur
                      const std::string& token, const std::string& home_dir,
                      const std::string& stdin_data = "");
 
+/// Writes a cluster.conf and, with `ferry admin cluster-certs`, the
+/// certificates of its nodes (in certs/ beside it); throws if that fails.
+void write_cluster_conf(const std::string& path, const std::string& text);
+
 /// The parsed error of an API reply: {"code", "message"}.
 std::pair<std::string, std::string> api_error(const reply& r);
 

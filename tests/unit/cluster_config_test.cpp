@@ -1,7 +1,12 @@
+#include "actors/cluster_certs.hpp"
 #include "actors/cluster_config.hpp"
 #include "messages/errors.hpp"
 
+#include "tests/support/tmpdir.hpp"
+
 #include <catch2/catch.hpp>
+
+#include <filesystem>
 
 #include <fstream>
 #include <sstream>
@@ -115,4 +120,55 @@ TEST_CASE("the shipped cluster.conf parses") {
   CHECK(ex->nodes.size() == 3);
   CHECK(ex->replication.replicas == 2);
   CHECK(ex->find("node1")->roles == known_roles());
+}
+
+TEST_CASE("node names become file names, so they hold no path; certs names a directory") {
+  auto why = [](const std::string& text) {
+    auto c = parse_cluster_config(text);
+    return c ? std::string("parsed") : reason_of(c.error());
+  };
+  const std::string rest = "\napi = 127.0.0.1:1\nroles = api, storage, build, deploy\n";
+  CHECK_THAT(why("[node ../etc]" + rest), Catch::Contains("letters, digits"));
+  CHECK_THAT(why("[node .hidden]" + rest), Catch::Contains("letters, digits"));
+  CHECK_THAT(why("[node a/b]" + rest), Catch::Contains("letters, digits"));
+  CHECK(why("[node node-1.east_2]" + rest) == "parsed");
+  CHECK_THAT(why("certs =\n[node a]" + rest), Catch::Contains("certs must name a directory"));
+  auto c = parse_cluster_config("certs = /etc/ferry/certs\n[node a]" + rest);
+  REQUIRE(c);
+  CHECK(certs_dir_of(*c, "/srv/cluster.conf") == "/etc/ferry/certs");
+  auto d = parse_cluster_config("[node a]" + rest);
+  REQUIRE(d);
+  CHECK(certs_dir_of(*d, "/srv/ferry/cluster.conf") == "/srv/ferry/certs");
+}
+
+TEST_CASE(
+    "cluster-certs makes a CA and node certificates that check, and tells another CA's apart") {
+  ferry::test::tmpdir dir;
+  std::vector<std::string> report;
+  REQUIRE(make_cluster_certs(dir / "certs", {"n1", "n2"}, 30, report) == "");
+  CHECK(report.size() == 3);
+  CHECK(check_node_cert(cert_paths_of(dir / "certs", "n1")) == "");
+  CHECK(check_node_cert(cert_paths_of(dir / "certs", "n2")) == "");
+  // keys are for the node only
+  CHECK((std::filesystem::status(dir / "certs/n1.key").permissions() &
+         std::filesystem::perms::group_read) == std::filesystem::perms::none);
+  // a second run keeps the CA and the certificates, and adds a new node's
+  report.clear();
+  auto ca = ferry::test::read_file(dir / "certs/ca.pem");
+  REQUIRE(make_cluster_certs(dir / "certs", {"n1", "n2", "n3"}, 30, report) == "");
+  CHECK(ferry::test::read_file(dir / "certs/ca.pem") == ca);
+  CHECK(check_node_cert(cert_paths_of(dir / "certs", "n3")) == "");
+  CHECK_THAT(report[1], Catch::StartsWith("kept"));
+  CHECK_THAT(report[3], Catch::StartsWith("wrote"));
+
+  // another CA's certificate, a key that is not the certificate's, no file
+  REQUIRE(make_cluster_certs(dir / "other", {"n1"}, 30, report) == "");
+  auto mixed = cert_paths_of(dir / "certs", "n1");
+  mixed.cert = dir / "other/n1.pem";
+  mixed.key = dir / "other/n1.key";
+  CHECK_THAT(check_node_cert(mixed), Catch::Contains("is not a valid certificate of the CA"));
+  auto wrong_key = cert_paths_of(dir / "certs", "n1");
+  wrong_key.key = dir / "certs/n2.key";
+  CHECK_THAT(check_node_cert(wrong_key), Catch::Contains("is not the key of"));
+  CHECK_THAT(check_node_cert(cert_paths_of(dir / "certs", "n9")), Catch::Contains("cannot read"));
 }
