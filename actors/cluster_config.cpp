@@ -35,7 +35,7 @@ cluster_config default_cluster() {
 
 std::vector<std::string> actors_of_role(const std::string& role) {
   if (role == "storage")
-    return {"store"};
+    return {"store", "repairer"};
   if (role == "api")
     return {"registry", "cas", "builds"};
   if (role == "build")
@@ -162,6 +162,8 @@ static std::string parse_cluster_key(replication_config& r, const std::string& k
       {"write_timeout_ms", 100, 600000, to(r.write_timeout_ms)},
       {"failure_timeout_ms", 100, 60000, to(r.failure_timeout_ms)},
       {"cache_mb", 16, 1 << 24, to(r.cache_mb)},
+      {"repair_interval_s", 1, 86400 * 7, to(r.repair_interval_s)},
+      {"repair_mb_per_s", 1, 1 << 20, to(r.repair_mb_per_s)},
   };
   return set_numeric(numbers, key, value);
 }

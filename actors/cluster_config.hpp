@@ -50,6 +50,8 @@ struct replication_config {
   int64_t write_timeout_ms = 10000;  ///< how long a write waits for its copies
   int64_t failure_timeout_ms = 2000; ///< a node unheard of this long is down
   uint64_t cache_mb = 1024;          ///< the blob cache of a node without the storage role
+  int64_t repair_interval_s = 300;   ///< a repair pass on every storage node at least this often
+  uint64_t repair_mb_per_s = 64;     ///< how fast a repairer copies
 };
 
 struct cluster_config {

@@ -6,6 +6,7 @@
 #include "actors/cas_store.hpp"
 #include "actors/cluster_certs.hpp"
 #include "actors/cluster_config.hpp"
+#include "actors/repairer.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/replicated_store.hpp"
 #include "actors/version_registry.hpp"
@@ -345,6 +346,21 @@ int main(int argc, char** argv) {
                    0,
                    0,
                    0});
+  if (replica) { // brings every blob back to its copies (repairer.hpp)
+    repairer_options ro;
+    ro.replicas = cluster.replication.replicas;
+    ro.bytes_per_s = cluster.replication.repair_mb_per_s << 20;
+    ro.interval = std::chrono::seconds(cluster.replication.repair_interval_s);
+    ro.request_timeout = rep.request_timeout;
+    children.push_back(child_spec{"repairer",
+                                  [&sys, view, replica, ro](directory_actor dir) {
+                                    return spawn_repairer(sys, dir, view, replica, ro);
+                                  },
+                                  {},
+                                  0,
+                                  0,
+                                  0});
+  }
   if (me->roles.count("api")) // places builds on the build nodes (build_dispatcher.hpp)
     children.push_back(child_spec{"builds",
                                   [&sys](directory_actor dir) {

@@ -33,5 +33,8 @@ using reap_atom = caf::atom_constant<caf::atom("reap")>;
 using all_atom = caf::atom_constant<caf::atom("all")>;
 using members_atom = caf::atom_constant<caf::atom("members")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using repair_atom = caf::atom_constant<caf::atom("repair")>;
+using digest_atom = caf::atom_constant<caf::atom("digest")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
 
 } // namespace ferry

@@ -137,6 +137,51 @@ typename Inspector::result_type inspect(Inspector& f, tree_stats& x) {
 ///  - walk: validate a stored tree from its root (every node present, every
 ///    symlink inside the tree, everything the owner's) and count it;
 ///    missing_blobs or bad_symlink.
+/// What one replica holds of a slice of the blobs that two storage nodes
+/// should both hold: their number and the XOR of their hashes (raw, 32
+/// bytes). Equal digests: nothing to copy between the two.
+struct range_digest {
+  uint64_t count = 0;
+  std::string xor_hash;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, range_digest& x) {
+  return f(caf::meta::type_name("ferry.range_digest"), x.count, x.xor_hash);
+}
+
+/// A storage node's repairer as the operator sees it (GET /v1/admin/repair).
+struct repair_status {
+  std::string node;
+  bool running = false;     ///< a pass is under way
+  uint64_t passes = 0;      ///< passes finished since ferryd started
+  uint32_t ranges_done = 0; ///< slices of the current (or last) pass done
+  uint32_t ranges_total = 0;
+  uint64_t checked = 0; ///< blobs of this replica looked at, this pass
+  uint64_t copied = 0;  ///< blobs copied to another node, this pass
+  uint64_t copied_bytes = 0;
+  uint64_t copied_total = 0; ///< since ferryd started
+  int64_t last_pass_end_ms = 0;
+  int64_t last_pass_ms = 0; ///< how long the last pass took
+  std::string last_error;   ///< the last peer that could not be repaired, and why
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, repair_status& x) {
+  return f(caf::meta::type_name("ferry.repair_status"), x.node, x.running, x.passes, x.ranges_done,
+           x.ranges_total, x.checked, x.copied, x.copied_bytes, x.copied_total, x.last_pass_end_ms,
+           x.last_pass_ms, x.last_error);
+}
+
+/// The repairer of a storage node (actors/repairer.hpp). Peers ask it for
+/// digests and lists of a slice (namespace, range of 16) of the blobs both
+/// should hold; `repair` starts a pass now.
+using repairer_actor = caf::typed_actor<
+    caf::replies_to<repair_atom, digest_atom, uint8_t, uint8_t, std::string>::with<range_digest>,
+    caf::replies_to<repair_atom, list_atom, uint8_t, uint8_t,
+                    std::string>::with<std::vector<std::string>>,
+    caf::replies_to<repair_atom, status_atom>::with<repair_status>, caf::reacts_to<repair_atom>>;
+
 using cas_actor = caf::typed_actor<caf::replies_to<put_atom, put_blobs>::with<put_ack>,
                                    caf::replies_to<put_atom, blob_pack>::with<put_ack>,
                                    caf::replies_to<get_atom, blob_ref>::with<blob>,

@@ -53,6 +53,9 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<log_line>("ferry.log_line");
   cfg.add_message_type<std::vector<log_line>>("ferry.log_lines");
   cfg.add_message_type<slot_lease>("ferry.slot_lease");
+  cfg.add_message_type<range_digest>("ferry.range_digest");
+  cfg.add_message_type<repair_status>("ferry.repair_status");
+  cfg.add_message_type<std::vector<std::string>>("ferry.strings");
   cfg.add_error_category(error_category(),
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            std::string s{to_string(static_cast<ec>(code))};

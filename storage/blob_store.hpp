@@ -40,6 +40,12 @@ public:
   /// by their hash, which it returns. This one reads them into memory;
   /// a backend that can streams them (never whole in memory).
   virtual caf::expected<std::string> put_file(uint8_t ns, int fd, uint64_t size);
+
+  /// The hashes (hex, in order) of the blobs of namespace ns whose hash's
+  /// first byte is in [first, last]: how the repairer walks a replica a
+  /// slice at a time. Only a backend lists; others say unsupported.
+  virtual caf::expected<std::vector<std::string>> list_range(uint8_t ns, uint8_t first,
+                                                             uint8_t last);
 };
 
 using blob_store_ptr = std::shared_ptr<blob_store>;

@@ -292,6 +292,25 @@ public:
     return out;
   }
 
+  caf::expected<std::vector<std::string>> list_range(uint8_t ns, uint8_t first,
+                                                     uint8_t last) override {
+    if (ns >= kNamespaces || first > last)
+      return make_error(ec::bad_request, "bad blob range");
+    std::vector<std::string> out;
+    const char from[2] = {static_cast<char>(ns), static_cast<char>(first)};
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, index_cf())};
+    for (it->Seek(rocksdb::Slice(from, 2)); it->Valid(); it->Next()) {
+      auto key = it->key();
+      if (key.size() != 33 || static_cast<uint8_t>(key[0]) != ns ||
+          static_cast<uint8_t>(key[1]) > last)
+        break;
+      out.push_back(to_hex(reinterpret_cast<const uint8_t*>(key.data() + 1), 32));
+    }
+    if (!it->status().ok())
+      return make_error(ec::storage_error, "list blobs: " + it->status().ToString());
+    return out;
+  }
+
 private:
   /// Space for these blobs, and some left for the stores' own writes: a
   /// clear refusal instead of a disk filled to its last byte.

@@ -83,6 +83,10 @@ private:
 
 } // namespace
 
+caf::expected<std::vector<std::string>> blob_store::list_range(uint8_t, uint8_t, uint8_t) {
+  return make_error(ec::unavailable, "this blob store cannot list its blobs");
+}
+
 caf::expected<std::string> blob_store::put_file(uint8_t ns, int fd, uint64_t size) {
   std::string data(size, '\0');
   size_t got = 0;

@@ -58,6 +58,47 @@ http_response members(route_ctx& c) {
   return ok_json(json{{"nodes", out}});
 }
 
+/// Every storage node's repairer: what its current or last pass did. With
+/// start, each begins a pass now.
+static http_response repairers(route_ctx& c, bool start) {
+  auto all = ask<std::vector<located_actor>>(c.self, c.roles.directory(), lookup_atom::value,
+                                             all_atom::value, std::string("repairer"));
+  if (!all)
+    return fail(all.error());
+  json out = json::array();
+  for (auto& r : *all) {
+    auto h = caf::actor_cast<repairer_actor>(r.actor);
+    if (start)
+      c.self->send(h, repair_atom::value);
+    auto s = ask<repair_status>(c.self, h, repair_atom::value, status_atom::value);
+    if (!s) {
+      out.push_back(json{{"node", r.node}, {"error", reason_of(s.error())}});
+      continue;
+    }
+    out.push_back(json{{"node", s->node},
+                       {"running", s->running},
+                       {"passes", s->passes},
+                       {"ranges_done", s->ranges_done},
+                       {"ranges_total", s->ranges_total},
+                       {"checked", s->checked},
+                       {"copied", s->copied},
+                       {"copied_bytes", s->copied_bytes},
+                       {"copied_total", s->copied_total},
+                       {"last_pass_end_ms", s->last_pass_end_ms},
+                       {"last_pass_ms", s->last_pass_ms},
+                       {"last_error", s->last_error}});
+  }
+  return ok_json(json{{"repairers", out}}, start ? 202 : 200);
+}
+
+http_response repair_status_route(route_ctx& c) {
+  return repairers(c, false);
+}
+
+http_response repair_start(route_ctx& c) {
+  return repairers(c, true);
+}
+
 http_response kill_actor(route_ctx& c) {
   const auto& name = c.param("name");
   auto killed = ask<bool>(c.self, c.roles.directory(), kill_atom::value, name);

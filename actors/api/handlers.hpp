@@ -15,6 +15,8 @@ http_response all_domains(route_ctx&);
 http_response remove_domain(route_ctx&);
 http_response actors(route_ctx&);
 http_response members(route_ctx&);
+http_response repair_status_route(route_ctx&);
+http_response repair_start(route_ctx&);
 http_response kill_actor(route_ctx&);
 http_response runtime_console(route_ctx&);
 

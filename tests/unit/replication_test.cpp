@@ -1,5 +1,6 @@
 // Placement of blobs over storage nodes (rendezvous hashing) and the
 // bounded blob cache of nodes without storage.
+#include "actors/repairer.hpp"
 #include "actors/replicated_store.hpp"
 #include "messages/errors.hpp"
 #include "storage/cache_blob_store.hpp"
@@ -98,4 +99,58 @@ TEST_CASE("the blob cache keeps the most recently used within its size, and drop
   REQUIRE(again);
   CHECK_FALSE((*again)->get(blob_ref{0, hash[0]}));
   CHECK(std::filesystem::is_empty(dir / "cache"));
+}
+
+TEST_CASE("a replica lists a slice of its blobs in order; slice digests ignore order") {
+  tmpdir dir;
+  auto store = open_rocksdb_blob_store(dir / "cas");
+  REQUIRE(store);
+  std::vector<std::string> bodies, hashes;
+  for (int i = 0; i < 200; ++i)
+    bodies.push_back("blob " + std::to_string(i));
+  std::vector<blob_view> views;
+  for (auto& b : bodies) {
+    hashes.push_back(sha256_hex(b));
+    views.push_back(blob_view{0, hashes.back(), b});
+  }
+  REQUIRE((*store)->put(views));
+  // one in the tree namespace, which a file slice does not list
+  std::string node = "not a real node";
+  auto tree_hash = sha256_hex(node);
+  REQUIRE((*store)->put({blob_view{1, tree_hash, node}}));
+
+  std::vector<std::string> listed;
+  for (int slice = 0; slice < 16; ++slice) {
+    auto part = (*store)->list_range(0, static_cast<uint8_t>(slice * 16),
+                                     static_cast<uint8_t>(slice * 16 + 15));
+    REQUIRE(part);
+    for (auto& h : *part) {
+      CHECK(std::stoi(h.substr(0, 1), nullptr, 16) == slice); // in its slice
+      listed.push_back(h);
+    }
+  }
+  auto sorted = hashes;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(listed == sorted); // every blob once, in order
+  auto trees = (*store)->list_range(1, 0, 255);
+  REQUIRE(trees);
+  CHECK(*trees == std::vector<std::string>{tree_hash});
+  CHECK_FALSE((*store)->list_range(9, 0, 255));
+
+  // digests: the same set in any order is equal; one blob more or less is not
+  auto shuffled = hashes;
+  std::reverse(shuffled.begin(), shuffled.end());
+  CHECK(digest_of(hashes).xor_hash == digest_of(shuffled).xor_hash);
+  CHECK(digest_of(hashes).count == 200);
+  auto fewer = hashes;
+  fewer.pop_back();
+  CHECK(digest_of(fewer).xor_hash != digest_of(hashes).xor_hash);
+
+  // holders: the first R of the rendezvous order
+  std::vector<std::string> nodes{"a", "b", "c"};
+  auto h = holders_of(nodes, 2, 0, hashes[0]);
+  CHECK(h.size() == 2);
+  auto ranked = rank_nodes(nodes, 0, hashes[0]);
+  CHECK(h == std::vector<std::string>(ranked.begin(), ranked.begin() + 2));
+  CHECK(holders_of(nodes, 5, 0, hashes[0]).size() == 3);
 }
