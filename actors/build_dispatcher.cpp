@@ -227,10 +227,25 @@ build_dispatcher_actor::behavior_type build_dispatcher(self_ptr self, supervisor
       [self](build_atom, build_spec& spec) -> caf::result<build_status> {
         if (spec.source_root.empty() || spec.version_id.empty())
           return make_error(ec::bad_request, "a build needs a sealed version");
-        for (auto& [id, p] : self->state.placed) // (never built twice at the same time)
-          if (p.spec.version_id == spec.version_id)
-            return route<build_status>(self, id, get_atom::value, id);
         auto rp = self->make_response_promise<build_status>();
+        for (auto& [id, p] : self->state.placed) { // (never built twice at the same time)
+          if (p.spec.version_id != spec.version_id)
+            continue;
+          // the running build answers; one that ended (and that the tick has
+          // not forgotten yet) makes way for the new one
+          self->request(caf::actor_cast<build_scheduler_actor>(p.builder), 5s, get_atom::value, id)
+              .then(
+                  [self, rp, id = id, spec](build_status& s) mutable {
+                    if (!ended(s.state)) {
+                      rp.deliver(std::move(s));
+                      return;
+                    }
+                    self->state.placed.erase(id);
+                    place(self, std::move(spec), 1, rp);
+                  },
+                  [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+          return rp;
+        }
         place(self, std::move(spec), 1, rp);
         return rp;
       },

@@ -37,7 +37,7 @@ std::vector<std::string> actors_of_role(const std::string& role) {
   if (role == "storage")
     return {"store", "repairer"};
   if (role == "api")
-    return {"registry", "cas", "builds"};
+    return {"registry", "cas", "builds", "collector"};
   if (role == "build")
     return {"slots", "builder"};
   if (role == "deploy")
@@ -164,6 +164,9 @@ static std::string parse_cluster_key(replication_config& r, const std::string& k
       {"cache_mb", 16, 1 << 24, to(r.cache_mb)},
       {"repair_interval_s", 1, 86400 * 7, to(r.repair_interval_s)},
       {"repair_mb_per_s", 1, 1 << 20, to(r.repair_mb_per_s)},
+      {"keep_versions", 1, 1000000, to(r.keep_versions)},
+      {"gc_interval_s", 1, 86400 * 30, to(r.gc_interval_s)},
+      {"gc_grace_s", 1, 86400 * 7, to(r.gc_grace_s)},
   };
   return set_numeric(numbers, key, value);
 }

@@ -52,6 +52,9 @@ struct replication_config {
   uint64_t cache_mb = 1024;          ///< the blob cache of a node without the storage role
   int64_t repair_interval_s = 300;   ///< a repair pass on every storage node at least this often
   uint64_t repair_mb_per_s = 64;     ///< how fast a repairer copies
+  uint32_t keep_versions = 20;       ///< versions a project keeps (and what is served)
+  int64_t gc_interval_s = 3600;      ///< a garbage collection at least this often
+  int64_t gc_grace_s = 3600;         ///< what an upload counted on this recently is kept
 };
 
 struct cluster_config {

@@ -7,11 +7,14 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
 #include <pthread.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -59,6 +62,7 @@ struct repair_shared {
   bool stop = false;
   bool requested = false;
   repair_status status;
+  std::deque<std::function<void()>> jobs; ///< sweeps, run between passes
 };
 
 /// The thread that runs the passes.
@@ -88,9 +92,17 @@ private:
     while (true) {
       {
         std::unique_lock<std::mutex> g{sh_->mtx};
-        sh_->wake.wait_for(g, opts_.interval, [&] { return sh_->stop || sh_->requested; });
+        sh_->wake.wait_for(g, opts_.interval,
+                           [&] { return sh_->stop || sh_->requested || !sh_->jobs.empty(); });
         if (sh_->stop)
           return;
+        if (!sh_->jobs.empty()) {
+          auto job = std::move(sh_->jobs.front());
+          sh_->jobs.pop_front();
+          g.unlock();
+          job();
+          continue;
+        }
         sh_->requested = false;
       }
       pass();
@@ -317,6 +329,8 @@ private:
 
 struct repairer_state {
   std::shared_ptr<repair_shared> shared;
+  uint64_t next_sweep = 0;
+  std::map<uint64_t, caf::typed_response_promise<sweep_report>> sweeps;
   std::map<std::string, uint64_t> seen;  ///< storage peers up, by incarnation
   std::unique_ptr<repair_worker> worker; ///< (last: ends first)
 };
@@ -362,6 +376,53 @@ caf::behavior repairer(caf::stateful_actor<repairer_state>* self, directory_acto
         return sh->status;
       },
       [request_pass](repair_atom) { request_pass(); },
+      [self, sh, replica](gc_atom, std::vector<blob_ref>& live,
+                          int64_t grace_s) -> caf::result<sweep_report> {
+        // on the thread (a sweep reads the whole index); the answer comes
+        // back here as a message
+        auto id = ++self->state.next_sweep;
+        auto rp = self->make_response_promise<sweep_report>();
+        self->state.sweeps.emplace(id, rp);
+        caf::weak_actor_ptr me = self->ctrl();
+        {
+          std::lock_guard<std::mutex> g{sh->mtx};
+          sh->jobs.push_back(
+              [me, id, replica, node = sh->status.node, live = std::move(live), grace_s] {
+                auto t0 = std::chrono::steady_clock::now();
+                auto r = replica->sweep(live, std::chrono::seconds(grace_s));
+                auto back = caf::actor_cast<caf::actor>(me.lock());
+                if (!back)
+                  return;
+                if (!r) {
+                  caf::anon_send(back, gc_atom::value, done_atom::value, id, r.error());
+                  return;
+                }
+                r->node = node;
+                auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - t0)
+                              .count();
+                std::cerr << "ferryd: gc: deleted " << r->deleted << " of " << r->checked
+                          << " blob(s), removed " << r->segments_removed << " and compacted "
+                          << r->segments_compacted << " segment(s): " << (r->bytes_before >> 10)
+                          << " KiB -> " << (r->bytes_after >> 10) << " KiB, in " << ms << " ms\n";
+                caf::anon_send(back, gc_atom::value, done_atom::value, id, std::move(*r));
+              });
+        }
+        sh->wake.notify_all();
+        return rp;
+      },
+      [self](gc_atom, done_atom, uint64_t id, sweep_report& r) {
+        if (auto it = self->state.sweeps.find(id); it != self->state.sweeps.end()) {
+          it->second.deliver(std::move(r));
+          self->state.sweeps.erase(it);
+        }
+      },
+      [self](gc_atom, done_atom, uint64_t id, caf::error& e) {
+        if (auto it = self->state.sweeps.find(id); it != self->state.sweeps.end()) {
+          it->second.deliver(std::move(e));
+          self->state.sweeps.erase(it);
+        }
+      },
       [self, request_pass](members_atom, const std::vector<member_status>& members) {
         // a storage node that comes up, or comes back as a new process
         // (perhaps with an empty disk): a pass now

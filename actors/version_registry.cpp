@@ -613,6 +613,56 @@ registry_actor::behavior_type version_registry(registry_ptr self,
           return err;
         return v->info;
       },
+      [&st](gc_atom, uint32_t keep) -> caf::result<gc_roots> {
+        // The retention rule: a project keeps its last `keep` versions, and
+        // any version an alias serves or a production history may roll
+        // back to, or that is not done (uploading, sealed, building); the
+        // rest are removed. The trees of what is kept are returned: the
+        // collector marks from them (the system's own request: no user).
+        auto aliases = st.store->list_aliases();
+        if (!aliases)
+          return std::move(aliases.error());
+        std::set<std::string> served;
+        for (auto& a : *aliases) {
+          served.insert(a.deployment);
+          served.insert(a.history.begin(), a.history.end());
+        }
+        auto projects = st.store->list_projects();
+        if (!projects)
+          return std::move(projects.error());
+        gc_roots out;
+        auto& roots = out.roots;
+        for (auto& p : *projects) {
+          auto versions = st.store->list_versions(p.name);
+          if (!versions)
+            return std::move(versions.error());
+          std::sort(versions->begin(), versions->end(),
+                    [](auto& a, auto& b) { return a.number > b.number; });
+          uint32_t newer = 0;
+          for (auto& v : *versions) {
+            if (v.state == "removed")
+              continue;
+            bool done = v.state == "built" || v.state == "failed";
+            if (done && newer >= keep && !served.count(v.id)) {
+              auto rec = st.store->find_version(v.id);
+              if (rec && *rec) {
+                (*rec)->info.state = "removed";
+                if (auto err = st.store->put_version(**rec, nullptr))
+                  return err;
+                ++out.removed;
+              }
+              continue;
+            }
+            ++newer;
+            ++out.kept;
+            if (!v.root.empty())
+              roots.push_back(blob_ref{static_cast<uint8_t>(blob_ns::tree), v.root});
+            if (!v.artifact.empty())
+              roots.push_back(blob_ref{static_cast<uint8_t>(blob_ns::output_tree), v.artifact});
+          }
+        }
+        return out;
+      },
       [&st](seal_atom, const principal& p, const seal_version& req) -> caf::result<version_info> {
         auto v = authorize_version(*st.store, p, req.id);
         if (!v)

@@ -6,6 +6,7 @@
 #include "actors/cas_store.hpp"
 #include "actors/cluster_certs.hpp"
 #include "actors/cluster_config.hpp"
+#include "actors/collector.hpp"
 #include "actors/repairer.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/replicated_store.hpp"
@@ -355,6 +356,21 @@ int main(int argc, char** argv) {
     children.push_back(child_spec{"repairer",
                                   [&sys, view, replica, ro](directory_actor dir) {
                                     return spawn_repairer(sys, dir, view, replica, ro);
+                                  },
+                                  {},
+                                  0,
+                                  0,
+                                  0});
+  }
+  if (me->roles.count("api")) { // garbage collection (collector.hpp)
+    collector_options co;
+    co.keep_versions = cluster.replication.keep_versions;
+    co.grace = std::chrono::seconds(cluster.replication.gc_grace_s);
+    co.interval = std::chrono::seconds(cluster.replication.gc_interval_s);
+    co.request_timeout = rep.request_timeout;
+    children.push_back(child_spec{"collector",
+                                  [&sys, view, blobs, co](directory_actor dir) {
+                                    return spawn_collector(sys, dir, view, blobs, co);
                                   },
                                   {},
                                   0,

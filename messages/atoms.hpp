@@ -36,5 +36,7 @@ using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using repair_atom = caf::atom_constant<caf::atom("repair")>;
 using digest_atom = caf::atom_constant<caf::atom("digest")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
+using gc_atom = caf::atom_constant<caf::atom("gc")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
 
 } // namespace ferry

@@ -3,6 +3,7 @@
 // users, API tokens (stored hashed), projects and versions, and it decides
 // who may touch what: every request names the principal it acts for.
 #include "messages/atoms.hpp"
+#include "messages/storage.hpp"
 
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
@@ -230,6 +231,7 @@ using registry_actor = caf::typed_actor<
     caf::replies_to<domain_atom, principal, domain_change>::with<std::vector<domain_info>>,
     caf::replies_to<env_atom, principal, env_change>::with<std::vector<env_entry>>,
     caf::replies_to<secrets_atom, std::string, std::string>::with<std::vector<std::string>>,
-    caf::replies_to<remove_atom, principal, std::string>::with<version_info>>;
+    caf::replies_to<remove_atom, principal, std::string>::with<version_info>,
+    caf::replies_to<gc_atom, uint32_t>::with<gc_roots>>;
 
 } // namespace ferry

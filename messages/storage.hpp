@@ -137,6 +137,54 @@ typename Inspector::result_type inspect(Inspector& f, tree_stats& x) {
 ///  - walk: validate a stored tree from its root (every node present, every
 ///    symlink inside the tree, everything the owner's) and count it;
 ///    missing_blobs or bad_symlink.
+/// What one storage node's sweep did (blob_store::sweep).
+struct sweep_report {
+  std::string node;
+  uint64_t checked = 0;            ///< blobs in its index
+  uint64_t deleted = 0;            ///< blobs no kept version names
+  uint64_t segments_removed = 0;   ///< segments with nothing left
+  uint64_t segments_compacted = 0; ///< segments copied to a new one and removed
+  uint64_t bytes_before = 0;       ///< its segments, before and after
+  uint64_t bytes_after = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sweep_report& x) {
+  return f(caf::meta::type_name("ferry.sweep_report"), x.node, x.checked, x.deleted,
+           x.segments_removed, x.segments_compacted, x.bytes_before, x.bytes_after);
+}
+
+/// What the registry keeps (the retention rule applied): the trees to
+/// mark from.
+struct gc_roots {
+  std::vector<blob_ref> roots;
+  uint64_t kept = 0;    ///< versions kept
+  uint64_t removed = 0; ///< versions the rule removed now
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, gc_roots& x) {
+  return f(caf::meta::type_name("ferry.gc_roots"), x.roots, x.kept, x.removed);
+}
+
+/// One garbage collection of the cluster (GET /v1/admin/gc).
+struct gc_summary {
+  int64_t started_ms = 0;
+  int64_t duration_ms = 0;
+  uint64_t versions_kept = 0;    ///< roots marked from: versions kept by the retention rule
+  uint64_t versions_removed = 0; ///< versions the retention rule removed this time
+  uint64_t live = 0;             ///< blobs those versions name
+  std::vector<sweep_report> nodes;
+  std::vector<std::string> skipped; ///< storage nodes down (swept next time), and why
+  std::string error;                ///< why the collection stopped short, if it did
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, gc_summary& x) {
+  return f(caf::meta::type_name("ferry.gc_summary"), x.started_ms, x.duration_ms, x.versions_kept,
+           x.versions_removed, x.live, x.nodes, x.skipped, x.error);
+}
+
 /// What one replica holds of a slice of the blobs that two storage nodes
 /// should both hold: their number and the XOR of their hashes (raw, 32
 /// bytes). Equal digests: nothing to copy between the two.
@@ -180,7 +228,13 @@ using repairer_actor = caf::typed_actor<
     caf::replies_to<repair_atom, digest_atom, uint8_t, uint8_t, std::string>::with<range_digest>,
     caf::replies_to<repair_atom, list_atom, uint8_t, uint8_t,
                     std::string>::with<std::vector<std::string>>,
-    caf::replies_to<repair_atom, status_atom>::with<repair_status>, caf::reacts_to<repair_atom>>;
+    caf::replies_to<repair_atom, status_atom>::with<repair_status>, caf::reacts_to<repair_atom>,
+    caf::replies_to<gc_atom, std::vector<blob_ref>, int64_t>::with<sweep_report>>;
+
+/// The collector of the API node (actors/collector.hpp): `gc` runs a
+/// collection now and answers when it is done; `gc, status` the last one.
+using collector_actor = caf::typed_actor<caf::replies_to<gc_atom>::with<gc_summary>,
+                                         caf::replies_to<gc_atom, status_atom>::with<gc_summary>>;
 
 using cas_actor = caf::typed_actor<caf::replies_to<put_atom, put_blobs>::with<put_ack>,
                                    caf::replies_to<put_atom, blob_pack>::with<put_ack>,

@@ -54,6 +54,10 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<log_line>>("ferry.log_lines");
   cfg.add_message_type<slot_lease>("ferry.slot_lease");
   cfg.add_message_type<range_digest>("ferry.range_digest");
+  cfg.add_message_type<sweep_report>("ferry.sweep_report");
+  cfg.add_message_type<std::vector<sweep_report>>("ferry.sweep_reports");
+  cfg.add_message_type<gc_summary>("ferry.gc_summary");
+  cfg.add_message_type<gc_roots>("ferry.gc_roots");
   cfg.add_message_type<repair_status>("ferry.repair_status");
   cfg.add_message_type<std::vector<std::string>>("ferry.strings");
   cfg.add_error_category(error_category(),

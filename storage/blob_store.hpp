@@ -6,6 +6,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include <chrono>
+
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +48,13 @@ public:
   /// slice at a time. Only a backend lists; others say unsupported.
   virtual caf::expected<std::vector<std::string>> list_range(uint8_t ns, uint8_t first,
                                                              uint8_t last);
+
+  /// Garbage collection: deletes every blob that is not in live and that no
+  /// put or `missing` counted on within grace, then reclaims the space of
+  /// segments that hold little or nothing live. Refused until the store
+  /// has been open for grace (it must have seen every upload in flight).
+  virtual caf::expected<sweep_report> sweep(const std::vector<blob_ref>& live,
+                                            std::chrono::seconds grace);
 };
 
 using blob_store_ptr = std::shared_ptr<blob_store>;

@@ -21,8 +21,12 @@
 #include <cstring>
 #include <functional>
 #include <filesystem>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <fcntl.h>
 #include <sys/statvfs.h>
@@ -42,6 +46,19 @@ struct segment_writer {
   int fd = -1;
   uint64_t offset = 0;
 };
+
+/// A segment open for reading, shared by the reads under way: one that a
+/// sweep drops stays readable until its last read ends.
+struct open_segment {
+  int fd = -1;
+  explicit open_segment(int f) : fd(f) {}
+  ~open_segment() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+};
+
+constexpr size_t kMaxTouched = 1 << 20;
 
 /// Writes every buffer (consuming v).
 bool write_all(int fd, std::vector<iovec>& v) {
@@ -75,8 +92,6 @@ public:
   ~rocksdb_blob_store() override {
     for (auto& w : free_writers_)
       ::close(w.fd);
-    for (auto& [id, fd] : readers_)
-      ::close(fd);
     for (auto* cf : cfs_)
       db_->DestroyColumnFamilyHandle(cf);
   }
@@ -85,33 +100,41 @@ public:
     std::string key;
     if (auto err = key_of(ref, key))
       return err;
-    std::string where;
-    auto st = db_->Get(rocksdb::ReadOptions{}, index_cf(), key, &where);
-    if (st.IsNotFound())
-      return make_error(ec::not_found, "blob " + ref.hash + " is not stored");
-    if (!st.ok())
-      return make_error(ec::storage_error, "read blob index: " + st.ToString());
-    if (where.size() != kIndexValue)
-      return make_error(ec::corrupt, "blob " + ref.hash + " has a malformed index entry");
-    uint64_t size, seg, off;
-    std::memcpy(&size, where.data(), 8);
-    std::memcpy(&seg, where.data() + 8, 8);
-    std::memcpy(&off, where.data() + 16, 8);
-    int fd = reader(seg);
-    if (fd < 0)
-      return make_error(ec::corrupt, "blob " + ref.hash + ": segment " + std::to_string(seg) +
-                                         " is gone: " + std::strerror(errno));
-    std::string value(size, '\0');
-    size_t got = 0;
-    while (got < size) {
-      auto n = ::pread(fd, value.data() + got, size - got, static_cast<off_t>(off + got));
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return make_error(ec::corrupt, "blob " + ref.hash + " is cut short in its segment");
-      got += static_cast<size_t>(n);
+    // twice at most: a sweep may move the blob to another segment between
+    // reading where it is and opening that segment
+    for (int attempt = 0;; ++attempt) {
+      std::string where;
+      auto st = db_->Get(rocksdb::ReadOptions{}, index_cf(), key, &where);
+      if (st.IsNotFound())
+        return make_error(ec::not_found, "blob " + ref.hash + " is not stored");
+      if (!st.ok())
+        return make_error(ec::storage_error, "read blob index: " + st.ToString());
+      if (where.size() != kIndexValue)
+        return make_error(ec::corrupt, "blob " + ref.hash + " has a malformed index entry");
+      uint64_t size, seg, off;
+      std::memcpy(&size, where.data(), 8);
+      std::memcpy(&seg, where.data() + 8, 8);
+      std::memcpy(&off, where.data() + 16, 8);
+      auto segment = reader(seg);
+      if (!segment) {
+        if (attempt == 0 && errno == ENOENT)
+          continue;
+        return make_error(ec::corrupt, "blob " + ref.hash + ": segment " + std::to_string(seg) +
+                                           " is gone: " + std::strerror(errno));
+      }
+      std::string value(size, '\0');
+      size_t got = 0;
+      while (got < size) {
+        auto n =
+            ::pread(segment->fd, value.data() + got, size - got, static_cast<off_t>(off + got));
+        if (n < 0 && errno == EINTR)
+          continue;
+        if (n <= 0)
+          return make_error(ec::corrupt, "blob " + ref.hash + " is cut short in its segment");
+        got += static_cast<size_t>(n);
+      }
+      return value;
     }
-    return value;
   }
 
   caf::expected<put_ack> put(const std::vector<blob_view>& blobs) override {
@@ -119,66 +142,13 @@ public:
     refs.reserve(blobs.size());
     for (auto& b : blobs)
       refs.push_back(blob_ref{b.ns, std::string(b.hash)});
+    touch(refs); // (before the index entry exists: a sweep keeps it)
     auto missing = find_missing(refs);
     if (!missing)
       return missing.error();
-    put_ack ack;
     if (missing->empty())
-      return ack;
-    uint64_t need = 0;
-    for (auto i : *missing)
-      need += blobs[i].data.size() + 40;
-    if (auto err = check_space(need))
-      return err;
-    bool created = false;
-    auto w = take_writer(created);
-    if (w.fd < 0)
-      return make_error(ec::storage_error, "create segment: " + std::string(std::strerror(errno)));
-    rocksdb::WriteBatch batch;
-    std::vector<iovec> iov;
-    std::vector<std::array<char, 40>> headers(missing->size());
-    std::string key;
-    uint64_t offset = w.offset;
-    for (size_t k = 0; k < missing->size(); ++k) {
-      auto i = (*missing)[k];
-      auto& b = blobs[i];
-      if (auto err = key_of(refs[i], key)) {
-        give_back(w, false);
-        return err;
-      }
-      uint64_t size = b.data.size();
-      std::memcpy(headers[k].data(), key.data() + 1, 32);
-      std::memcpy(headers[k].data() + 32, &size, 8);
-      iov.push_back(iovec{headers[k].data(), 40});
-      iov.push_back(iovec{const_cast<char*>(b.data.data()), size});
-      char where[kIndexValue];
-      uint64_t data_at = offset + 40;
-      std::memcpy(where, &size, 8);
-      std::memcpy(where + 8, &w.id, 8);
-      std::memcpy(where + 16, &data_at, 8);
-      batch.Put(index_cf(), key, rocksdb::Slice(where, kIndexValue));
-      offset = data_at + size;
-      ack.stored++;
-      ack.bytes += size;
-    }
-    if (!write_all(w.fd, iov) || ::fdatasync(w.fd) != 0) {
-      auto why = std::string(std::strerror(errno));
-      (void)!::ftruncate(w.fd, static_cast<off_t>(w.offset)); // give the space back
-      give_back(w, false);
-      return make_error(ec::storage_error, "append to segment: " + why);
-    }
-    if (created && !sync_dir()) { // the new segment's name must survive a crash too
-      give_back(w, false);
-      return make_error(ec::storage_error, "sync " + segments_ + ": " + std::strerror(errno));
-    }
-    w.offset = offset;
-    give_back(w, true);
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    auto st = write_resuming(*db_, wo, &batch);
-    if (!st.ok())
-      return make_error(ec::storage_error, "write blob index: " + write_failure(st));
-    return ack;
+      return put_ack{};
+    return append(blobs, *missing);
   }
 
   /// Streams a file in: read once to hash it (nothing to do if it is
@@ -212,6 +182,7 @@ public:
     if (!first)
       return first.error();
     blob_ref ref{ns, to_hex(*first)};
+    touch({ref});
     auto missing = find_missing({ref});
     if (!missing)
       return missing.error();
@@ -257,12 +228,12 @@ public:
     std::memcpy(where + 8, &w.id, 8);
     std::memcpy(where + 16, &data_at, 8);
     w.offset = data_at + size;
-    give_back(w, true);
     rocksdb::WriteBatch batch;
     batch.Put(index_cf(), key, rocksdb::Slice(where, kIndexValue));
     rocksdb::WriteOptions wo;
     wo.sync = true;
     auto st = write_resuming(*db_, wo, &batch);
+    give_back(w, true); // (after its index: a segment given back is whole, for a sweep)
     if (!st.ok())
       return make_error(ec::storage_error, "write blob index: " + write_failure(st));
     return ref.hash;
@@ -279,15 +250,21 @@ public:
     }
     std::vector<rocksdb::PinnableSlice> values(refs.size());
     std::vector<rocksdb::Status> statuses(refs.size());
+    // What is found here is touched in the same breath: a sweep either
+    // deleted it before (absent: the caller uploads it) or keeps it.
+    std::lock_guard<std::mutex> g{touch_mtx_};
     if (!refs.empty())
       db_->MultiGet(rocksdb::ReadOptions{}, index_cf(), slices.size(), slices.data(), values.data(),
                     statuses.data());
     std::vector<uint32_t> out;
+    auto now = steady_ms();
     for (size_t i = 0; i < refs.size(); ++i) {
       if (statuses[i].IsNotFound())
         out.push_back(static_cast<uint32_t>(i));
       else if (!statuses[i].ok())
         return make_error(ec::storage_error, "index lookup: " + statuses[i].ToString());
+      else
+        touched_[keys[i]] = now;
     }
     return out;
   }
@@ -311,7 +288,251 @@ public:
     return out;
   }
 
+  caf::expected<sweep_report> sweep(const std::vector<blob_ref>& live,
+                                    std::chrono::seconds grace) override {
+    std::lock_guard<std::mutex> one{sweep_mtx_};
+    auto up = steady_ms() - opened_ms_;
+    auto grace_ms = std::chrono::duration_cast<std::chrono::milliseconds>(grace).count();
+    if (up < grace_ms)
+      return make_error(ec::unavailable, "this store opened " + std::to_string(up / 1000) +
+                                             " s ago; it sweeps once it has seen gc_grace_s (" +
+                                             std::to_string(grace.count()) + " s) of uploads");
+    std::unordered_set<std::string> keep;
+    keep.reserve(live.size());
+    std::string key;
+    for (auto& r : live)
+      if (!key_of(r, key))
+        keep.insert(key);
+    sweep_report rep;
+    auto fence = retire_writers();
+    auto before = segment_bytes();
+    // the blobs no kept version names and nobody touched within the grace
+    std::vector<std::string> candidates;
+    {
+      std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, index_cf())};
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        ++rep.checked;
+        if (!keep.count(it->key().ToString()))
+          candidates.push_back(it->key().ToString());
+      }
+      if (!it->status().ok())
+        return make_error(ec::storage_error, "scan blob index: " + it->status().ToString());
+    }
+    {
+      std::lock_guard<std::mutex> g{touch_mtx_};
+      auto cutoff = steady_ms() - grace_ms;
+      rocksdb::WriteBatch batch;
+      for (auto& c : candidates) {
+        auto t = touched_.find(c);
+        if (t != touched_.end() && t->second > cutoff)
+          continue; // an upload may count on it
+        batch.Delete(index_cf(), c);
+        ++rep.deleted;
+      }
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      if (rep.deleted) {
+        auto st = write_resuming(*db_, wo, &batch);
+        if (!st.ok())
+          return make_error(ec::storage_error, "delete from blob index: " + write_failure(st));
+      }
+      for (auto t = touched_.begin(); t != touched_.end();)
+        t = t->second < cutoff ? touched_.erase(t) : std::next(t);
+    }
+    if (auto err = reclaim(rep, fence))
+      return err;
+    auto after = segment_bytes();
+    rep.bytes_before = before;
+    rep.bytes_after = after;
+    return rep;
+  }
+
 private:
+  static int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  /// Marks blobs as wanted now (an upload in flight counts on them).
+  void touch(const std::vector<blob_ref>& refs) {
+    std::string key;
+    std::lock_guard<std::mutex> g{touch_mtx_};
+    auto now = steady_ms();
+    for (auto& r : refs)
+      if (!key_of(r, key))
+        touched_[key] = now;
+    if (touched_.size() > kMaxTouched) // (bounded: the oldest day goes)
+      for (auto t = touched_.begin(); t != touched_.end();)
+        t = t->second < now - 86400 * 1000 ? touched_.erase(t) : std::next(t);
+  }
+
+  uint64_t segment_bytes() {
+    uint64_t n = 0;
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator(segments_, ec))
+      if (e.path().extension() == ".seg")
+        n += e.file_size(ec);
+    return n;
+  }
+
+  /// After a sweep: a segment with nothing live goes; one less than half
+  /// live is copied (its live blobs appended anew) and goes. The segments
+  /// being appended to, and those newer than the sweep (fence), are left
+  /// alone; every other one has all its index entries written (a writer
+  /// is given back only after its index), so the scan below sees all it holds.
+  caf::error reclaim(sweep_report& rep, uint64_t fence) {
+    struct entry {
+      std::string key;
+      uint64_t size, off;
+    };
+    std::map<uint64_t, std::vector<entry>> by_seg;
+    std::map<uint64_t, uint64_t> live;
+    {
+      std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, index_cf())};
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        auto v = it->value();
+        if (v.size() != kIndexValue)
+          continue;
+        uint64_t size, seg, off;
+        std::memcpy(&size, v.data(), 8);
+        std::memcpy(&seg, v.data() + 8, 8);
+        std::memcpy(&off, v.data() + 16, 8);
+        live[seg] += size + 40;
+        by_seg[seg].push_back(entry{it->key().ToString(), size, off});
+      }
+      if (!it->status().ok())
+        return make_error(ec::storage_error, "scan blob index: " + it->status().ToString());
+    }
+    std::set<uint64_t> writing;
+    {
+      std::lock_guard<std::mutex> g{mtx_};
+      writing = open_ids_;
+    }
+    std::error_code fec;
+    std::vector<std::pair<uint64_t, uint64_t>> segs; // id, size
+    for (auto& e : std::filesystem::directory_iterator(segments_, fec)) {
+      auto name = e.path().filename().string();
+      if (name.size() != 20 || !name.ends_with(".seg"))
+        continue;
+      auto id = std::stoull(name.substr(0, 16), nullptr, 16);
+      if (id < fence && !writing.count(id))
+        segs.emplace_back(id, e.file_size(fec));
+    }
+    for (auto [id, size] : segs) {
+      auto l = live.count(id) ? live[id] : 0;
+      if (l == 0) {
+        drop_segment(id);
+        ++rep.segments_removed;
+        continue;
+      }
+      if (l * 2 >= size)
+        continue;
+      // copy the live blobs out, point the index at the copies, then drop it
+      auto segment = reader(id);
+      if (!segment)
+        continue;
+      std::vector<std::string> data;
+      std::vector<blob_view> views;
+      std::vector<std::string> hexes;
+      auto& entries = by_seg[id];
+      data.reserve(entries.size());
+      hexes.reserve(entries.size());
+      for (auto& en : entries) {
+        std::string bytes(en.size, '\0');
+        if (::pread(segment->fd, bytes.data(), en.size, static_cast<off_t>(en.off)) !=
+            static_cast<ssize_t>(en.size))
+          return make_error(ec::storage_error, "read segment " + std::to_string(id));
+        data.push_back(std::move(bytes));
+        hexes.push_back(to_hex(reinterpret_cast<const uint8_t*>(en.key.data() + 1), 32));
+      }
+      for (size_t i = 0; i < entries.size(); ++i)
+        views.push_back(blob_view{static_cast<uint8_t>(entries[i].key[0]), hexes[i], data[i]});
+      std::vector<uint32_t> all(views.size());
+      for (uint32_t i = 0; i < all.size(); ++i)
+        all[i] = i;
+      auto ack = append(views, all);
+      if (!ack)
+        return ack.error();
+      drop_segment(id);
+      ++rep.segments_compacted;
+    }
+    return {};
+  }
+
+  /// Appends these blobs (by index into blobs) to a segment, synced, then
+  /// writes their index entries (synced).
+  caf::expected<put_ack> append(const std::vector<blob_view>& blobs,
+                                const std::vector<uint32_t>& which) {
+    put_ack ack;
+    std::vector<blob_ref> refs;
+    refs.reserve(blobs.size());
+    for (auto& b : blobs)
+      refs.push_back(blob_ref{b.ns, std::string(b.hash)});
+    uint64_t need = 0;
+    for (auto i : which)
+      need += blobs[i].data.size() + 40;
+    if (auto err = check_space(need))
+      return err;
+    bool created = false;
+    auto w = take_writer(created);
+    if (w.fd < 0)
+      return make_error(ec::storage_error, "create segment: " + std::string(std::strerror(errno)));
+    rocksdb::WriteBatch batch;
+    std::vector<iovec> iov;
+    std::vector<std::array<char, 40>> headers(which.size());
+    std::string key;
+    uint64_t offset = w.offset;
+    for (size_t k = 0; k < which.size(); ++k) {
+      auto i = (which)[k];
+      auto& b = blobs[i];
+      if (auto err = key_of(refs[i], key)) {
+        give_back(w, false);
+        return err;
+      }
+      uint64_t size = b.data.size();
+      std::memcpy(headers[k].data(), key.data() + 1, 32);
+      std::memcpy(headers[k].data() + 32, &size, 8);
+      iov.push_back(iovec{headers[k].data(), 40});
+      iov.push_back(iovec{const_cast<char*>(b.data.data()), size});
+      char where[kIndexValue];
+      uint64_t data_at = offset + 40;
+      std::memcpy(where, &size, 8);
+      std::memcpy(where + 8, &w.id, 8);
+      std::memcpy(where + 16, &data_at, 8);
+      batch.Put(index_cf(), key, rocksdb::Slice(where, kIndexValue));
+      offset = data_at + size;
+      ack.stored++;
+      ack.bytes += size;
+    }
+    if (!write_all(w.fd, iov) || ::fdatasync(w.fd) != 0) {
+      auto why = std::string(std::strerror(errno));
+      (void)!::ftruncate(w.fd, static_cast<off_t>(w.offset)); // give the space back
+      give_back(w, false);
+      return make_error(ec::storage_error, "append to segment: " + why);
+    }
+    if (created && !sync_dir()) { // the new segment's name must survive a crash too
+      give_back(w, false);
+      return make_error(ec::storage_error, "sync " + segments_ + ": " + std::strerror(errno));
+    }
+    w.offset = offset;
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    auto st = write_resuming(*db_, wo, &batch);
+    give_back(w, true); // (after its index: a segment given back is whole, for a sweep)
+    if (!st.ok())
+      return make_error(ec::storage_error, "write blob index: " + write_failure(st));
+    return ack;
+  }
+
+  void drop_segment(uint64_t id) {
+    {
+      std::lock_guard<std::mutex> g{mtx_};
+      readers_.erase(id); // (a read under way keeps its descriptor)
+    }
+    ::unlink(segment_path(id).c_str());
+  }
+
   /// Space for these blobs, and some left for the stores' own writes: a
   /// clear refusal instead of a disk filled to its last byte.
   caf::error check_space(uint64_t need) {
@@ -358,17 +579,32 @@ private:
     w.fd = ::open(segment_path(w.id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
                   0644);
     created = true;
+    if (w.fd >= 0)
+      open_ids_.insert(w.id);
     return w;
   }
 
   /// Returns a writer to the pool, or retires it (full, or its state is unsure).
   void give_back(segment_writer w, bool healthy) {
+    std::lock_guard<std::mutex> g{mtx_};
     if (!healthy || w.offset >= kSegmentLimit) {
       ::close(w.fd);
+      open_ids_.erase(w.id);
       return;
     }
-    std::lock_guard<std::mutex> g{mtx_};
     free_writers_.push_back(w);
+  }
+
+  /// The segments being appended to end here: a sweep may reclaim them
+  /// (the next put starts a new one).
+  uint64_t retire_writers() {
+    std::lock_guard<std::mutex> g{mtx_};
+    for (auto& w : free_writers_) {
+      ::close(w.fd);
+      open_ids_.erase(w.id);
+    }
+    free_writers_.clear();
+    return next_id_; // (segments from here on are newer than the sweep)
   }
 
   bool sync_dir() {
@@ -380,14 +616,16 @@ private:
     return ok;
   }
 
-  int reader(uint64_t id) {
+  std::shared_ptr<open_segment> reader(uint64_t id) {
     std::lock_guard<std::mutex> g{mtx_};
     if (auto it = readers_.find(id); it != readers_.end())
       return it->second;
     int fd = ::open(segment_path(id).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0)
-      readers_[id] = fd;
-    return fd;
+    if (fd < 0)
+      return nullptr;
+    auto seg = std::make_shared<open_segment>(fd);
+    readers_[id] = seg;
+    return seg;
   }
 
   rocksdb::ColumnFamilyHandle* index_cf() { return cfs_[1]; }
@@ -398,7 +636,14 @@ private:
   std::mutex mtx_;
   uint64_t next_id_;
   std::vector<segment_writer> free_writers_;
-  std::map<uint64_t, int> readers_;
+  std::map<uint64_t, std::shared_ptr<open_segment>> readers_;
+  std::set<uint64_t> open_ids_; ///< segments being appended to
+  std::mutex sweep_mtx_;        ///< one sweep at a time
+  std::mutex touch_mtx_;
+  /// index key -> when a put or a `missing` last counted on it (steady ms):
+  /// a sweep leaves what was touched within its grace
+  std::unordered_map<std::string, int64_t> touched_;
+  int64_t opened_ms_ = steady_ms();
 };
 
 } // namespace

@@ -87,6 +87,10 @@ caf::expected<std::vector<std::string>> blob_store::list_range(uint8_t, uint8_t,
   return make_error(ec::unavailable, "this blob store cannot list its blobs");
 }
 
+caf::expected<sweep_report> blob_store::sweep(const std::vector<blob_ref>&, std::chrono::seconds) {
+  return make_error(ec::unavailable, "this blob store does not collect garbage");
+}
+
 caf::expected<std::string> blob_store::put_file(uint8_t ns, int fd, uint64_t size) {
   std::string data(size, '\0');
   size_t got = 0;

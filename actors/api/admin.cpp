@@ -99,6 +99,48 @@ http_response repair_start(route_ctx& c) {
   return repairers(c, true);
 }
 
+static json summary_json(const gc_summary& s) {
+  json nodes = json::array();
+  for (auto& n : s.nodes)
+    nodes.push_back(json{{"node", n.node},
+                         {"checked", n.checked},
+                         {"deleted", n.deleted},
+                         {"segments_removed", n.segments_removed},
+                         {"segments_compacted", n.segments_compacted},
+                         {"bytes_before", n.bytes_before},
+                         {"bytes_after", n.bytes_after}});
+  return json{{"started_ms", s.started_ms},
+              {"duration_ms", s.duration_ms},
+              {"versions_kept", s.versions_kept},
+              {"versions_removed", s.versions_removed},
+              {"live", s.live},
+              {"nodes", nodes},
+              {"skipped", s.skipped},
+              {"error", s.error}};
+}
+
+/// A garbage collection now: answers when it is done (or the last one).
+static http_response collection(route_ctx& c, bool now) {
+  auto found =
+      ask<caf::actor>(c.self, c.roles.directory(), lookup_atom::value, std::string("collector"));
+  if (!found)
+    return fail(found.error());
+  auto h = caf::actor_cast<collector_actor>(*found);
+  auto s = now ? ask<gc_summary>(c.self, h, gc_atom::value)
+               : ask<gc_summary>(c.self, h, gc_atom::value, status_atom::value);
+  if (!s)
+    return fail(s.error());
+  return ok_json(summary_json(*s));
+}
+
+http_response gc_status(route_ctx& c) {
+  return collection(c, false);
+}
+
+http_response gc_run(route_ctx& c) {
+  return collection(c, true);
+}
+
 http_response kill_actor(route_ctx& c) {
   const auto& name = c.param("name");
   auto killed = ask<bool>(c.self, c.roles.directory(), kill_atom::value, name);

@@ -17,6 +17,8 @@ http_response actors(route_ctx&);
 http_response members(route_ctx&);
 http_response repair_status_route(route_ctx&);
 http_response repair_start(route_ctx&);
+http_response gc_status(route_ctx&);
+http_response gc_run(route_ctx&);
 http_response kill_actor(route_ctx&);
 http_response runtime_console(route_ctx&);
 

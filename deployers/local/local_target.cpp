@@ -92,6 +92,7 @@ struct target_state {
   directory_actor directory;
   caf::actor registry; ///< subscribed to, while alive
   bool subscribing = false;
+  uint32_t ticks = 0;   ///< reap ticks; every 20th (5 s) re-reads the alias table
   bool ticking = false; ///< a tick is queued or running (never two)
   uint64_t next_job = 0;
   std::map<uint64_t, caf::typed_response_promise<bool>> done; ///< warm, alias, remove
@@ -103,9 +104,13 @@ struct target_state {
 
 using self_ptr = local_target_actor::stateful_pointer<target_state>;
 
-void subscribe(self_ptr self) {
+/// Subscribes to the registry's alias changes, which answers with the
+/// whole table. Again every 5 s even when subscribed (resync): a notice
+/// lost with a connection that broke and came back is made up for within
+/// 5 s. (The registry keeps one subscription per actor.)
+void subscribe(self_ptr self, bool resync = false) {
   auto& st = self->state;
-  if (st.registry || st.subscribing)
+  if ((st.registry && !resync) || st.subscribing)
     return;
   st.subscribing = true;
   self->request(st.directory, std::chrono::seconds(5), lookup_atom::value, std::string("registry"))
@@ -116,8 +121,12 @@ void subscribe(self_ptr self) {
                 .then(
                     [self, reg](std::vector<alias_info>& all) {
                       self->state.subscribing = false;
-                      self->state.registry = reg;
-                      self->monitor(reg);
+                      if (self->state.registry != reg) {
+                        if (self->state.registry)
+                          self->demonitor(self->state.registry);
+                        self->state.registry = reg;
+                        self->monitor(reg);
+                      }
                       self->state.core->set_aliases(all);
                     },
                     [self](caf::error&) { self->state.subscribing = false; });
@@ -195,7 +204,7 @@ local_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<ru
       },
       [self](reap_atom) { // every 250 ms: the core's tick (one at a time), the subscription
         self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
-        subscribe(self);
+        subscribe(self, ++self->state.ticks % 20 == 0);
         if (self->state.ticking)
           return;
         self->state.ticking = true;

@@ -529,8 +529,11 @@ void core::set_aliases(const std::vector<alias_info>& all) {
     if (!a.deployment.empty())
       (*m)[a.host] = alias_target{a.deployment, a.production};
   std::lock_guard<std::mutex> guard{mtx_};
-  aliases_ = std::move(m);
+  bool same = aliases_known_ && aliases_ && *aliases_ == *m; // (a resync that finds nothing new)
   aliases_known_ = true;
+  if (same)
+    return;
+  aliases_ = std::move(m);
   ++generation_;
 }
 

@@ -227,6 +227,7 @@ private:
   struct alias_target {
     std::string deployment;
     bool production = false;
+    bool operator==(const alias_target&) const = default;
   };
   std::shared_ptr<const std::map<std::string, alias_target>> aliases_; ///< by host
   std::atomic<bool> aliases_known_{false};

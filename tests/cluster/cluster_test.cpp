@@ -325,8 +325,20 @@ TEST_CASE(
   while (http("GET", url).status != 200 && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(50ms);
   int right = 0;
-  for (int i = 0; i < 30; ++i)
-    right += http("GET", url).body == "through the balancer";
+  std::string wrong;
+  for (int i = 0; i < 30; ++i) {
+    auto got = http("GET", url);
+    if (got.body == "through the balancer")
+      ++right;
+    else
+      wrong = std::to_string(got.status) + " " + got.body.substr(0, 200);
+  }
+  INFO("a wrong answer: " << wrong);
+  for (auto& n : c.nodes) {
+    auto direct = http("GET", "http://site.ferry.localhost" + port_of(n->router_url) + "/");
+    INFO(n->data_dir << ": " << direct.status);
+    CHECK(direct.status == 200);
+  }
   CHECK(right == 30);
   c.nodes[1]->kill9(); // a router gone: nginx goes on with the others
   right = 0;

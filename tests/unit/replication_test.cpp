@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 using namespace ferry;
 using ferry::test::tmpdir;
@@ -153,4 +154,60 @@ TEST_CASE("a replica lists a slice of its blobs in order; slice digests ignore o
   auto ranked = rank_nodes(nodes, 0, hashes[0]);
   CHECK(h == std::vector<std::string>(ranked.begin(), ranked.begin() + 2));
   CHECK(holders_of(nodes, 5, 0, hashes[0]).size() == 3);
+}
+
+TEST_CASE("a sweep deletes what is not live and untouched, and reclaims its segments") {
+  tmpdir dir;
+  auto opened = open_rocksdb_blob_store(dir / "cas");
+  REQUIRE(opened);
+  auto& store = **opened;
+  auto segments = [&] {
+    uint64_t n = 0;
+    for (auto& e : std::filesystem::directory_iterator(dir / "cas/segments"))
+      n += e.file_size();
+    return n;
+  };
+  // 100 blobs of 10 KB; the first 20 are live
+  std::vector<std::string> bodies, hashes;
+  for (int i = 0; i < 100; ++i) {
+    bodies.push_back(std::string(10000, static_cast<char>('A' + i % 50)) + std::to_string(i));
+    hashes.push_back(sha256_hex(bodies.back()));
+  }
+  std::vector<blob_view> views;
+  for (int i = 0; i < 100; ++i)
+    views.push_back(blob_view{0, hashes[i], bodies[i]});
+  REQUIRE(store.put(views));
+  std::vector<blob_ref> live;
+  for (int i = 0; i < 20; ++i)
+    live.push_back(blob_ref{0, hashes[i]});
+
+  // a store open for less than the grace has not seen every upload: no sweep
+  auto young = store.sweep(live, std::chrono::seconds(3600));
+  REQUIRE_FALSE(young);
+  CHECK_THAT(reason_of(young.error()), Catch::Contains("gc_grace_s"));
+  // a put counts on its blobs for the grace; past it, the dead ones go
+  auto all = std::vector<blob_ref>();
+  for (auto& h : hashes)
+    all.push_back(blob_ref{0, h});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  // one dead blob counted on by an upload just now: kept
+  REQUIRE(store.find_missing({blob_ref{0, hashes[50]}})->empty());
+  auto before = segments();
+  auto r = store.sweep(live, std::chrono::seconds(1));
+  REQUIRE(r);
+  CHECK(r->checked == 100);
+  CHECK(r->deleted == 79);
+  auto missing = store.find_missing(all);
+  REQUIRE(missing);
+  CHECK(missing->size() == 79);
+  for (int i = 0; i < 20; ++i)
+    CHECK(store.get(blob_ref{0, hashes[i]}).value() == bodies[i]);
+  CHECK(store.get(blob_ref{0, hashes[50]}).value() == bodies[50]);
+  // the segment was mostly dead: copied and removed
+  CHECK(r->segments_compacted + r->segments_removed >= 1);
+  CHECK(segments() < before / 3);
+  // and it still takes new blobs after the sweep
+  std::string fresh = "after the sweep";
+  REQUIRE(store.put({blob_view{0, sha256_hex(fresh), fresh}}));
+  CHECK(store.get(blob_ref{0, sha256_hex(fresh)}).value() == fresh);
 }
