@@ -66,10 +66,24 @@ void ask_each(self_ptr self, caf::typed_response_promise<R> rp, std::vector<loca
             });
 }
 
+/// The id argument of a routed question, pointed at the build that
+/// replaced a lost one (other arguments stay as they are).
+inline void retarget(std::string& x, const std::string& from, const std::string& to) {
+  if (x == from)
+    x = to;
+}
+template <class T>
+void retarget(T&, const std::string&, const std::string&) {}
+
 /// Sends a question about build id to the builder that runs it, or to all.
 template <class R, class... Ts>
-caf::result<R> route(self_ptr self, const std::string& id, Ts... xs) {
+caf::result<R> route(self_ptr self, const std::string& asked, Ts... xs) {
   auto rp = self->make_response_promise<R>();
+  std::string id = asked; // (a lost build's question goes to the one in its stead)
+  for (int hops = 0; hops < 8 && self->state.moved.count(id); ++hops)
+    id = self->state.moved[id];
+  if (id != asked)
+    std::apply([&](auto&... x) { ((retarget(x, asked, id)), ...); }, std::tie(xs...));
   auto it = self->state.placed.find(id);
   if (it != self->state.placed.end()) {
     self->request(caf::actor_cast<build_scheduler_actor>(it->second.builder), 10s, xs...)
@@ -94,8 +108,8 @@ caf::result<R> route(self_ptr self, const std::string& id, Ts... xs) {
 /// Places one build: the builder with a free slot that built the project
 /// last, else the least loaded; delivers its first status.
 void place(self_ptr self, build_spec spec, uint32_t attempt,
-           caf::typed_response_promise<build_status> rp) {
-  with_builders(self, [self, spec, attempt, rp](std::vector<located_actor> all) mutable {
+           caf::typed_response_promise<build_status> rp, std::string replaces = {}) {
+  with_builders(self, [self, spec, attempt, rp, replaces](std::vector<located_actor> all) mutable {
     if (all.empty()) {
       rp.deliver(
           make_error(ec::unavailable, "no node can build: every node with the build role is down"));
@@ -114,7 +128,7 @@ void place(self_ptr self, build_spec spec, uint32_t attempt,
     for (auto& a : all)
       g->c.push_back(candidate{a, {}, false});
     g->left = g->c.size();
-    auto choose = [self, g, spec, attempt, rp]() mutable {
+    auto choose = [self, g, spec, attempt, rp, replaces]() mutable {
       auto& st = self->state;
       auto free_of = [](const build_load& l) {
         return static_cast<int64_t>(l.slots) - l.running - l.queued;
@@ -143,9 +157,11 @@ void place(self_ptr self, build_spec spec, uint32_t attempt,
       self->request(caf::actor_cast<build_scheduler_actor>(where.actor), 10s, build_atom::value,
                     spec)
           .then(
-              [self, where, spec, attempt, rp](build_status& s) mutable {
+              [self, where, spec, attempt, rp, replaces](build_status& s) mutable {
                 auto& p = self->state.placed[s.id];
                 p = placement{spec, where.node, where.actor, attempt};
+                if (!replaces.empty())
+                  self->state.moved[replaces] = s.id;
                 self->monitor(where.actor);
                 self->state.last_node[spec.project] = where.node;
                 rp.deliver(std::move(s));
@@ -201,7 +217,7 @@ void requeue_from(self_ptr self, const std::function<bool(const placement&)>& lo
     spec.note = "attempt " + std::to_string(p.attempt + 1) + " of " + std::to_string(max_attempts) +
                 ": build " + id + " was lost with node " + p.node + " (" + why + ")";
     auto rp = self->make_response_promise<build_status>();
-    place(self, spec, p.attempt + 1, rp);
+    place(self, spec, p.attempt + 1, rp, id);
   }
 }
 

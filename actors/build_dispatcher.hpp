@@ -37,7 +37,10 @@ struct build_dispatcher_state {
   build_dispatcher_state() =
       default; // (not an aggregate: CAF would build it from the self pointer)
   supervisor_actor supervisor;
-  std::map<std::string, placement> placed;      ///< build id -> where, until seen ended
+  std::map<std::string, placement> placed; ///< build id -> where, until seen ended
+  /// a build lost with its node -> the build placed in its stead (its
+  /// questions go there: who follows the old one follows the new)
+  std::map<std::string, std::string> moved;
   std::map<std::string, std::string> last_node; ///< project -> the node that built it last
   static inline const char* name = "build_dispatcher";
 };

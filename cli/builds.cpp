@@ -70,9 +70,10 @@ std::string resolve_build(http_client& c, const std::string& arg, std::string& e
 
 } // namespace
 
-std::string follow_build(const cli_env& env, const std::string& build, uint64_t from, bool follow,
+std::string follow_build(const cli_env& env, const std::string& first, uint64_t from, bool follow,
                          bool as_json, std::ostream& text) {
   http_client c(env.url, env.token);
+  std::string build = first;
   int failures = 0;
   std::string state;
   while (true) {
@@ -90,6 +91,13 @@ std::string follow_build(const cli_env& env, const std::string& build, uint64_t 
     auto j = json::parse(r.body, nullptr, false);
     if (j.is_discarded())
       return {};
+    if (auto now = j.value("build", build); now != build) {
+      // its node was lost and the build placed again: follow the new one
+      std::cerr << "ferry: build " << build << " was lost with its node; following " << now << "\n";
+      build = now;
+      from = 0;
+      continue;
+    }
     for (auto& l : j["lines"]) {
       if (as_json)
         std::cout << l.dump() << "\n";

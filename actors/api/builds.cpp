@@ -60,6 +60,13 @@ http_response build_logs(route_ctx& c) {
     if (err != std::errc{} || ptr != f.data() + f.size())
       return fail(ec::bad_request, "from must be a line number");
   }
+  if (b->id != id) // lost with its node: its next attempt answers; follow that one
+    return ok_json(json{{"build", b->id},
+                        {"replaces", id},
+                        {"state", b->state},
+                        {"lines", json::array()},
+                        {"next", 0},
+                        {"more", false}});
   auto lines = ask_role<std::vector<log_line>, build_scheduler_actor>(c.self, c.roles, "builds",
                                                                       logs_atom::value, id, from);
   if (!lines)

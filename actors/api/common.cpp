@@ -57,6 +57,7 @@ json version_json(const version_info& v) {
               {"sealed_ms", v.sealed_ms},
               {"created_by", v.created_by},
               {"build", v.build_id},
+              {"artifact", v.artifact},
               {"target", v.target},
               {"url", extra.value("url", std::string{})}};
 }
