@@ -221,6 +221,72 @@ void requeue_from(self_ptr self, const std::function<bool(const placement&)>& lo
   }
 }
 
+/// The versions the registry says are being built whose build this
+/// dispatcher does not watch (it restarted, with the api node, or the build
+/// node went while nobody watched): a builder that runs it is watched from
+/// now on; one that no live builder knows is built again.
+void reconcile(self_ptr self) {
+  self->request(caf::actor_cast<directory_actor>(self->state.supervisor), 2s, lookup_atom::value,
+                std::string("registry"))
+      .then(
+          [self](caf::actor& reg) {
+            self->request(caf::actor_cast<registry_actor>(reg), 5s, list_atom::value,
+                          build_atom::value)
+                .then(
+                    [self, reg](std::vector<version_info>& building) {
+                      for (auto& v : building) {
+                        if (self->state.placed.count(v.build_id) ||
+                            self->state.moved.count(v.build_id) || v.root.empty())
+                          continue;
+                        with_builders(self, [self, v, reg](std::vector<located_actor> all) {
+                          if (all.empty())
+                            return; // (nobody to build it: the next round)
+                          struct gather {
+                            size_t left = 0;
+                            bool known = false;
+                          };
+                          auto g = std::make_shared<gather>();
+                          g->left = all.size();
+                          build_spec spec{v.id, v.project, v.root, false, {}};
+                          auto finish = [self, g, spec, id = v.build_id]() mutable {
+                            if (g->known || self->state.placed.count(id))
+                              return;
+                            spec.note = "build " + id +
+                                        " of this version was lost while no dispatcher watched "
+                                        "it (its node or the api node restarted): built again";
+                            auto rp = self->make_response_promise<build_status>();
+                            place(self, spec, 2, rp, id);
+                          };
+                          for (auto& b : all)
+                            self->request(caf::actor_cast<build_scheduler_actor>(b.actor), 2s,
+                                          get_atom::value, v.build_id)
+                                .then(
+                                    [self, g, b, spec, finish, reg](build_status& s) mutable {
+                                      g->known = true;
+                                      if (ended(s.state)) // (its report was lost: again)
+                                        self->send(caf::actor_cast<registry_actor>(reg),
+                                                   build_atom::value, s.version_id, s.state, s.id,
+                                                   s.artifact_root);
+                                      else if (!self->state.placed.count(s.id)) {
+                                        self->state.placed[s.id] =
+                                            placement{spec, b.node, b.actor, 1};
+                                        self->monitor(b.actor);
+                                      }
+                                      if (--g->left == 0)
+                                        finish();
+                                    },
+                                    [g, finish](caf::error&) mutable {
+                                      if (--g->left == 0)
+                                        finish();
+                                    });
+                        });
+                      }
+                    },
+                    [](caf::error&) {});
+          },
+          [](caf::error&) {});
+}
+
 build_dispatcher_actor::behavior_type build_dispatcher(self_ptr self, supervisor_actor supervisor) {
   self->state.supervisor = std::move(supervisor);
   self->send(self->state.supervisor, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
@@ -336,8 +402,10 @@ build_dispatcher_actor::behavior_type build_dispatcher(self_ptr self, supervisor
                 self, [&](const placement& p) { return p.node == n.node; },
                 "down for the failure timeout");
       },
-      [self](tick_atom) { // forget the builds that ended
+      [self](tick_atom) { // forget the builds that ended; every 10 s, reconcile
         self->delayed_send(self, 1s, tick_atom::value);
+        if (++self->state.ticks % 10 == 3)
+          reconcile(self);
         for (auto& [id, p] : self->state.placed)
           self->request(caf::actor_cast<build_scheduler_actor>(p.builder), 2s, get_atom::value, id)
               .then(

@@ -41,6 +41,7 @@ struct build_dispatcher_state {
   /// a build lost with its node -> the build placed in its stead (its
   /// questions go there: who follows the old one follows the new)
   std::map<std::string, std::string> moved;
+  uint64_t ticks = 0;
   std::map<std::string, std::string> last_node; ///< project -> the node that built it last
   static inline const char* name = "build_dispatcher";
 };

@@ -613,6 +613,23 @@ registry_actor::behavior_type version_registry(registry_ptr self,
           return err;
         return v->info;
       },
+      [&st](list_atom, build_atom) -> caf::result<std::vector<version_info>> {
+        // the versions being built (queued or building): the dispatcher
+        // checks that a builder still has each one's build
+        std::vector<version_info> out;
+        auto projects = st.store->list_projects();
+        if (!projects)
+          return std::move(projects.error());
+        for (auto& p : *projects) {
+          auto versions = st.store->list_versions(p.name);
+          if (!versions)
+            return std::move(versions.error());
+          for (auto& v : *versions)
+            if ((v.state == "queued" || v.state == "building") && !v.build_id.empty())
+              out.push_back(v);
+        }
+        return out;
+      },
       [&st](gc_atom, uint32_t keep) -> caf::result<gc_roots> {
         // The retention rule: a project keeps its last `keep` versions, and
         // any version an alias serves or a production history may roll

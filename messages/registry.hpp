@@ -232,6 +232,7 @@ using registry_actor = caf::typed_actor<
     caf::replies_to<env_atom, principal, env_change>::with<std::vector<env_entry>>,
     caf::replies_to<secrets_atom, std::string, std::string>::with<std::vector<std::string>>,
     caf::replies_to<remove_atom, principal, std::string>::with<version_info>,
-    caf::replies_to<gc_atom, uint32_t>::with<gc_roots>>;
+    caf::replies_to<gc_atom, uint32_t>::with<gc_roots>,
+    caf::replies_to<list_atom, build_atom>::with<std::vector<version_info>>>;
 
 } // namespace ferry

@@ -203,6 +203,57 @@ TEST_CASE(
   CHECK_THAT(log.body, Catch::Contains("attempt 2 of 3") && Catch::Contains(victim));
 }
 
+TEST_CASE("after the api node restarts, its dispatcher watches the builds it did not place") {
+  cluster c(3, "failure_timeout_ms = 1000");
+  tmpdir home;
+  auto busy = c.deploy(slow_project(c.dir.path(), "busy", 12),
+                       {"--project", "busy", "--json", "--no-wait"}, home.path());
+  REQUIRE(busy.exit_code == 0); // (node1's slot: the next build goes elsewhere)
+  auto r = c.deployed(slow_project(c.dir.path(), "watched", 10),
+                      {"--project", "watched", "--json", "--no-wait"}, home.path());
+  auto v = json::parse(r.out);
+  auto first = build_of(c, v["build"].get<std::string>());
+  auto victim = first["node"].get<std::string>();
+  INFO(first.dump());
+  REQUIRE(victim != "node1");
+
+  // the api node goes and comes back: its new dispatcher knows of no build
+  c.nodes[0]->kill9();
+  c.nodes[0]->start();
+  c.wait_all_up();
+  std::this_thread::sleep_for(4500ms); // (it reconciles within 3-4 s of its start)
+  // the node that builds dies: the build is placed again all the same
+  c.nodes[victim == "node2" ? 1 : 2]->kill9();
+  auto t0 = std::chrono::steady_clock::now();
+  json version;
+  while (std::chrono::steady_clock::now() - t0 < 40s) {
+    version = json::parse(c.api().api("GET", "/v1/versions/" + v["id"].get<std::string>()).body);
+    if (version["state"] == "built" || version["state"] == "failed")
+      break;
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(version.dump());
+  CHECK(version["state"] == "built");
+  auto again = build_of(c, version["build"].get<std::string>());
+  INFO(again.dump());
+  CHECK(again["node"] != victim);
+  auto log = c.api().api("GET", "/v1/builds/" + again["id"].get<std::string>() + "/logs");
+  CHECK_THAT(log.body, Catch::Contains("attempt 2 of 3") && Catch::Contains(victim));
+  // and the build that died with the api node is not left building: the
+  // restarted builder reports it interrupted
+  auto b = json::parse(busy.out);
+  auto busy_version =
+      json::parse(c.api().api("GET", "/v1/versions/" + b["id"].get<std::string>()).body);
+  auto busy_log =
+      c.api().api("GET", "/v1/builds/" + busy_version["build"].get<std::string>() + "/logs");
+  INFO(busy_log.body);
+  std::cout << "cluster: api node restarted; the build on " << victim
+            << " was watched by its new dispatcher and built again on "
+            << again["node"].get<std::string>() << " after " << victim
+            << " died; the build lost with the api node: " << busy_version["state"] << "\n";
+  CHECK((busy_version["state"] == "built" || busy_version["state"] == "failed"));
+}
+
 TEST_CASE("with no build node up, ferry deploy fails and says why, and the version builds later") {
   tmpdir dir;
   auto conf = dir / "cluster.conf";
