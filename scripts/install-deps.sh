@@ -6,7 +6,7 @@ pkgs=(cmake ninja-build ccache g++ pkg-config git python3 curl
       libcaf-dev capnproto libcapnp-dev librocksdb-dev libcurl4-openssl-dev
       libboost-dev libboost-system-dev libboost-filesystem-dev libseccomp-dev
       catch2 libssl-dev nlohmann-json3-dev libre2-dev
-      clang-format rsync hyperfine bubblewrap procps strace nginx-light wrk)
+      clang-format rsync hyperfine bubblewrap procps strace nginx-light wrk openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
