@@ -166,7 +166,7 @@ static std::string parse_cluster_key(replication_config& r, const std::string& k
       {"repair_mb_per_s", 1, 1 << 20, to(r.repair_mb_per_s)},
       {"keep_versions", 1, 1000000, to(r.keep_versions)},
       {"gc_interval_s", 1, 86400 * 30, to(r.gc_interval_s)},
-      {"gc_grace_s", 1, 86400 * 7, to(r.gc_grace_s)},
+      {"gc_grace_s", 1, 86400, to(r.gc_grace_s)},
   };
   return set_numeric(numbers, key, value);
 }

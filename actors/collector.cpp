@@ -100,7 +100,9 @@ private:
         std::cerr << "ferryd: gc: stopped, nothing more deleted: " << sum.error << "\n";
       return sum;
     };
-    // 1. what the registry keeps
+    // 1. what the registry keeps (a sweep keeps what was touched since
+    // this moment minus the grace: what the snapshot may not name)
+    auto marked_ms = now_ms();
     auto registry = ask<caf::actor>(directory_, opts_.request_timeout, lookup_atom::value,
                                     std::string("registry"));
     if (!registry)
@@ -145,7 +147,7 @@ private:
       }
       auto swept = ask<sweep_report>(caf::actor_cast<repairer_actor>(*repairer),
                                      std::chrono::milliseconds(600000), gc_atom::value, live,
-                                     static_cast<int64_t>(opts_.grace.count()));
+                                     static_cast<int64_t>(opts_.grace.count()), marked_ms);
       if (!swept) {
         sum.skipped.push_back(node + ": " + reason_of(swept.error()));
         continue;

@@ -195,6 +195,22 @@ private:
     sh_->wake.wait_for(g, ms, [&] { return sh_->stop; });
   }
 
+  /// Runs the sweeps waiting (between slices of a pass: a long, paced pass
+  /// does not hold a collection back).
+  void run_jobs() {
+    while (true) {
+      std::function<void()> job;
+      {
+        std::lock_guard<std::mutex> g{sh_->mtx};
+        if (sh_->jobs.empty() || sh_->stop)
+          return;
+        job = std::move(sh_->jobs.front());
+        sh_->jobs.pop_front();
+      }
+      job();
+    }
+  }
+
   void pass() {
     auto t0 = std::chrono::steady_clock::now();
     const auto me = view_->self();
@@ -209,6 +225,7 @@ private:
     std::map<std::string, std::pair<repairer_actor, cas_actor>> handles;
     for (uint8_t ns = 0; ns < blob_ns_count && !stopping(); ++ns) {
       for (uint8_t slice = 0; slice < kSlices && !stopping(); ++slice) {
+        run_jobs();
         auto nodes = view_->with_role("storage");
         auto mine = replica_->list_range(ns, static_cast<uint8_t>(slice * 16),
                                          static_cast<uint8_t>(slice * 16 + 15));
@@ -376,8 +393,8 @@ caf::behavior repairer(caf::stateful_actor<repairer_state>* self, directory_acto
         return sh->status;
       },
       [request_pass](repair_atom) { request_pass(); },
-      [self, sh, replica](gc_atom, std::vector<blob_ref>& live,
-                          int64_t grace_s) -> caf::result<sweep_report> {
+      [self, sh, replica](gc_atom, std::vector<blob_ref>& live, int64_t grace_s,
+                          int64_t marked_ms) -> caf::result<sweep_report> {
         // on the thread (a sweep reads the whole index); the answer comes
         // back here as a message
         auto id = ++self->state.next_sweep;
@@ -386,27 +403,34 @@ caf::behavior repairer(caf::stateful_actor<repairer_state>* self, directory_acto
         caf::weak_actor_ptr me = self->ctrl();
         {
           std::lock_guard<std::mutex> g{sh->mtx};
-          sh->jobs.push_back(
-              [me, id, replica, node = sh->status.node, live = std::move(live), grace_s] {
-                auto t0 = std::chrono::steady_clock::now();
-                auto r = replica->sweep(live, std::chrono::seconds(grace_s));
-                auto back = caf::actor_cast<caf::actor>(me.lock());
-                if (!back)
-                  return;
-                if (!r) {
-                  caf::anon_send(back, gc_atom::value, done_atom::value, id, r.error());
-                  return;
-                }
-                r->node = node;
-                auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - t0)
-                              .count();
-                std::cerr << "ferryd: gc: deleted " << r->deleted << " of " << r->checked
-                          << " blob(s), removed " << r->segments_removed << " and compacted "
-                          << r->segments_compacted << " segment(s): " << (r->bytes_before >> 10)
-                          << " KiB -> " << (r->bytes_after >> 10) << " KiB, in " << ms << " ms\n";
-                caf::anon_send(back, gc_atom::value, done_atom::value, id, std::move(*r));
-              });
+          sh->jobs.push_back([me, id, replica, node = sh->status.node, live = std::move(live),
+                              grace_s, marked_ms] {
+            auto t0 = std::chrono::steady_clock::now();
+            // the live set is as old as its mark: what was touched since
+            // the mark minus the grace is kept; a set too old is refused
+            auto age_s = std::max<int64_t>(0, (now_ms() - marked_ms) / 1000 + 1);
+            caf::expected<sweep_report> r =
+                age_s > 600 ? caf::expected<sweep_report>(make_error(
+                                  ec::unavailable, "the live set is " + std::to_string(age_s) +
+                                                       " s old: not swept (the next collection)"))
+                            : replica->sweep(live, std::chrono::seconds(grace_s + age_s));
+            auto back = caf::actor_cast<caf::actor>(me.lock());
+            if (!back)
+              return;
+            if (!r) {
+              caf::anon_send(back, gc_atom::value, done_atom::value, id, r.error());
+              return;
+            }
+            r->node = node;
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - t0)
+                          .count();
+            std::cerr << "ferryd: gc: deleted " << r->deleted << " of " << r->checked
+                      << " blob(s), removed " << r->segments_removed << " and compacted "
+                      << r->segments_compacted << " segment(s): " << (r->bytes_before >> 10)
+                      << " KiB -> " << (r->bytes_after >> 10) << " KiB, in " << ms << " ms\n";
+            caf::anon_send(back, gc_atom::value, done_atom::value, id, std::move(*r));
+          });
         }
         sh->wake.notify_all();
         return rp;

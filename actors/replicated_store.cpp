@@ -97,7 +97,9 @@ public:
     auto up = up_storage();
     if (up.empty() && !refs.empty())
       return make_error(ec::unavailable, "no storage node is up");
-    // each ref's first r up nodes, asked in turn until one has it
+    // each ref's first r up nodes, every one asked: a holder that has it
+    // counts it as wanted now (a sweep leaves it: blob_store::sweep), so
+    // a reused blob keeps both copies through a collection
     std::vector<std::vector<std::string>> cands(refs.size());
     for (size_t i = 0; i < refs.size(); ++i) {
       auto ranked = rank_nodes(up, refs[i].ns, refs[i].hash);
@@ -109,7 +111,7 @@ public:
     for (size_t round = 0; round < r; ++round) {
       std::map<std::string, std::vector<uint32_t>> by_node;
       for (uint32_t i = 0; i < refs.size(); ++i)
-        if (!found[i] && round < cands[i].size())
+        if (round < cands[i].size())
           by_node[cands[i][round]].push_back(i);
       if (by_node.empty())
         break;

@@ -659,7 +659,7 @@ registry_actor::behavior_type version_registry(registry_ptr self,
           for (auto& v : *versions) {
             if (v.state == "removed")
               continue;
-            bool done = v.state == "built" || v.state == "failed";
+            bool done = v.state == "built" || v.state == "failed" || v.state == "canceled";
             if (done && newer >= keep && !served.count(v.id)) {
               auto rec = st.store->find_version(v.id);
               if (rec && *rec) {

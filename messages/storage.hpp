@@ -221,7 +221,9 @@ typename Inspector::result_type inspect(Inspector& f, repair_status& x) {
            x.last_pass_ms, x.last_error);
 }
 
-/// The repairer of a storage node (actors/repairer.hpp). Peers ask it for
+/// The repairer of a storage node (actors/repairer.hpp). `gc, live,
+/// grace_s, marked_ms` sweeps this node's replica (the collector's live set
+/// taken at marked_ms, wall clock). Peers ask it for
 /// digests and lists of a slice (namespace, range of 16) of the blobs both
 /// should hold; `repair` starts a pass now.
 using repairer_actor = caf::typed_actor<
@@ -229,7 +231,7 @@ using repairer_actor = caf::typed_actor<
     caf::replies_to<repair_atom, list_atom, uint8_t, uint8_t,
                     std::string>::with<std::vector<std::string>>,
     caf::replies_to<repair_atom, status_atom>::with<repair_status>, caf::reacts_to<repair_atom>,
-    caf::replies_to<gc_atom, std::vector<blob_ref>, int64_t>::with<sweep_report>>;
+    caf::replies_to<gc_atom, std::vector<blob_ref>, int64_t, int64_t>::with<sweep_report>>;
 
 /// The collector of the API node (actors/collector.hpp): `gc` runs a
 /// collection now and answers when it is done; `gc, status` the last one.

@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <iostream>
 #include <filesystem>
 #include <chrono>
 #include <map>
@@ -339,8 +340,8 @@ public:
       for (auto t = touched_.begin(); t != touched_.end();)
         t = t->second < cutoff ? touched_.erase(t) : std::next(t);
     }
-    if (auto err = reclaim(rep, fence))
-      return err;
+    if (auto err = reclaim(rep, fence)) // (the deletes stand; the space comes next time)
+      std::cerr << "ferryd: gc: segments not all reclaimed: " << reason_of(err) << "\n";
     auto after = segment_bytes();
     rep.bytes_before = before;
     rep.bytes_after = after;
@@ -362,9 +363,13 @@ private:
     for (auto& r : refs)
       if (!key_of(r, key))
         touched_[key] = now;
-    if (touched_.size() > kMaxTouched) // (bounded: the oldest day goes)
+    // bounded: past its size, touches older than a day (the longest grace)
+    // go, looked for at most once a minute
+    if (touched_.size() > kMaxTouched && now - last_prune_ms_ > 60000) {
+      last_prune_ms_ = now;
       for (auto t = touched_.begin(); t != touched_.end();)
         t = t->second < now - 86400 * 1000 ? touched_.erase(t) : std::next(t);
+    }
   }
 
   uint64_t segment_bytes() {
@@ -388,6 +393,14 @@ private:
     };
     std::map<uint64_t, std::vector<entry>> by_seg;
     std::map<uint64_t, uint64_t> live;
+    // the segments being written, taken before the scan: one closed now
+    // has all its index entries written (a writer is given back after its
+    // index), so the scan below sees everything it holds
+    std::set<uint64_t> writing;
+    {
+      std::lock_guard<std::mutex> g{mtx_};
+      writing = open_ids_;
+    }
     {
       std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, index_cf())};
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -404,11 +417,6 @@ private:
       if (!it->status().ok())
         return make_error(ec::storage_error, "scan blob index: " + it->status().ToString());
     }
-    std::set<uint64_t> writing;
-    {
-      std::lock_guard<std::mutex> g{mtx_};
-      writing = open_ids_;
-    }
     std::error_code fec;
     std::vector<std::pair<uint64_t, uint64_t>> segs; // id, size
     for (auto& e : std::filesystem::directory_iterator(segments_, fec)) {
@@ -419,6 +427,11 @@ private:
       if (id < fence && !writing.count(id))
         segs.emplace_back(id, e.file_size(fec));
     }
+    // empty segments first (nothing to copy), then the half-empty ones
+    std::stable_sort(segs.begin(), segs.end(), [&](auto& a, auto& b) {
+      return (live.count(a.first) ? 1 : 0) < (live.count(b.first) ? 1 : 0);
+    });
+    caf::error trouble;
     for (auto [id, size] : segs) {
       auto l = live.count(id) ? live[id] : 0;
       if (l == 0) {
@@ -428,36 +441,60 @@ private:
       }
       if (l * 2 >= size)
         continue;
-      // copy the live blobs out, point the index at the copies, then drop it
+      // copy the live blobs out (64 MiB at a time), point the index at the
+      // copies, then drop it
       auto segment = reader(id);
       if (!segment)
         continue;
-      std::vector<std::string> data;
-      std::vector<blob_view> views;
-      std::vector<std::string> hexes;
       auto& entries = by_seg[id];
-      data.reserve(entries.size());
-      hexes.reserve(entries.size());
-      for (auto& en : entries) {
-        std::string bytes(en.size, '\0');
-        if (::pread(segment->fd, bytes.data(), en.size, static_cast<off_t>(en.off)) !=
-            static_cast<ssize_t>(en.size))
-          return make_error(ec::storage_error, "read segment " + std::to_string(id));
-        data.push_back(std::move(bytes));
-        hexes.push_back(to_hex(reinterpret_cast<const uint8_t*>(en.key.data() + 1), 32));
+      bool copied = true;
+      for (size_t from = 0; from < entries.size() && copied;) {
+        std::vector<std::string> data, hexes;
+        std::vector<blob_view> views;
+        size_t bytes = 0, to = from;
+        for (; to < entries.size() && (to == from || bytes < (64u << 20)); ++to)
+          bytes += entries[to].size;
+        for (size_t k = from; k < to; ++k) {
+          auto& en = entries[k];
+          std::string buf(en.size, '\0');
+          size_t got = 0;
+          while (got < en.size) {
+            auto n = ::pread(segment->fd, buf.data() + got, en.size - got,
+                             static_cast<off_t>(en.off + got));
+            if (n < 0 && errno == EINTR)
+              continue;
+            if (n <= 0)
+              break;
+            got += static_cast<size_t>(n);
+          }
+          if (got != en.size) {
+            copied = false;
+            trouble = make_error(ec::storage_error, "read segment " + std::to_string(id));
+            break;
+          }
+          data.push_back(std::move(buf));
+          hexes.push_back(to_hex(reinterpret_cast<const uint8_t*>(en.key.data() + 1), 32));
+        }
+        if (!copied)
+          break;
+        for (size_t k = 0; k < data.size(); ++k)
+          views.push_back(
+              blob_view{static_cast<uint8_t>(entries[from + k].key[0]), hexes[k], data[k]});
+        std::vector<uint32_t> all(views.size());
+        for (uint32_t i = 0; i < all.size(); ++i)
+          all[i] = i;
+        if (auto ack = append(views, all); !ack) {
+          copied = false;
+          trouble = ack.error();
+        }
+        from = to;
       }
-      for (size_t i = 0; i < entries.size(); ++i)
-        views.push_back(blob_view{static_cast<uint8_t>(entries[i].key[0]), hexes[i], data[i]});
-      std::vector<uint32_t> all(views.size());
-      for (uint32_t i = 0; i < all.size(); ++i)
-        all[i] = i;
-      auto ack = append(views, all);
-      if (!ack)
-        return ack.error();
+      if (!copied)
+        continue; // (left as it is: the next sweep tries again)
       drop_segment(id);
       ++rep.segments_compacted;
     }
-    return {};
+    return trouble;
   }
 
   /// Appends these blobs (by index into blobs) to a segment, synced, then
@@ -526,10 +563,10 @@ private:
   }
 
   void drop_segment(uint64_t id) {
-    {
-      std::lock_guard<std::mutex> g{mtx_};
-      readers_.erase(id); // (a read under way keeps its descriptor)
-    }
+    // (under the lock that opens readers: none reopens it in between; a
+    // read under way keeps its descriptor until it ends)
+    std::lock_guard<std::mutex> g{mtx_};
+    readers_.erase(id);
     ::unlink(segment_path(id).c_str());
   }
 
@@ -644,6 +681,7 @@ private:
   /// a sweep leaves what was touched within its grace
   std::unordered_map<std::string, int64_t> touched_;
   int64_t opened_ms_ = steady_ms();
+  int64_t last_prune_ms_ = 0;
 };
 
 } // namespace
