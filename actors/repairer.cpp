@@ -148,6 +148,7 @@ private:
   /// batch, no faster than the rate.
   caf::error copy_to(const cas_actor& store, uint8_t ns, const std::vector<std::string>& hashes) {
     put_blobs batch;
+    batch.copy = true; // (a copy: it does not keep a blob from a sweep)
     size_t bytes = 0;
     auto flush = [&]() -> caf::error {
       if (batch.blobs.empty())
@@ -157,6 +158,7 @@ private:
           ask<put_ack>(store, std::max(opts_.request_timeout, std::chrono::milliseconds(30000)),
                        put_atom::value, std::move(batch));
       batch = put_blobs{};
+      batch.copy = true;
       if (!ack)
         return ack.error();
       update([&](repair_status& s) {

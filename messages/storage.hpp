@@ -48,6 +48,7 @@ struct blob {
 struct put_blobs {
   std::vector<blob> blobs;
   std::string owner;
+  bool copy = false; ///< the repairer's copy: counts on nothing (blob_store::put_copy)
 };
 
 /// Store the blobs of a pack (POST /v1/blobs) as put_blobs does, parsed by
@@ -103,7 +104,7 @@ typename Inspector::result_type inspect(Inspector& f, blob& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, put_blobs& x) {
-  return f(caf::meta::type_name("ferry.put_blobs"), x.blobs, x.owner);
+  return f(caf::meta::type_name("ferry.put_blobs"), x.blobs, x.owner, x.copy);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, blob_pack& x) {

@@ -35,6 +35,13 @@ public:
   /// Stores a batch atomically and durably (synced) before returning.
   virtual caf::expected<put_ack> put(const std::vector<blob_view>& blobs) = 0;
 
+  /// Stores a batch as put does, for the repairer: a copy that nobody
+  /// counts on, so a sweep may take it like any unreferenced blob (put and
+  /// find_missing mark what they see as wanted now; this does not).
+  virtual caf::expected<put_ack> put_copy(const std::vector<blob_view>& blobs) {
+    return put(blobs);
+  }
+
   /// Indices of the refs that are not stored.
   virtual caf::expected<std::vector<uint32_t>> find_missing(const std::vector<blob_ref>& refs) = 0;
 

@@ -139,12 +139,21 @@ public:
   }
 
   caf::expected<put_ack> put(const std::vector<blob_view>& blobs) override {
+    return put_blobs_(blobs, true);
+  }
+
+  caf::expected<put_ack> put_copy(const std::vector<blob_view>& blobs) override {
+    return put_blobs_(blobs, false);
+  }
+
+  caf::expected<put_ack> put_blobs_(const std::vector<blob_view>& blobs, bool wanted) {
     std::vector<blob_ref> refs;
     refs.reserve(blobs.size());
     for (auto& b : blobs)
       refs.push_back(blob_ref{b.ns, std::string(b.hash)});
-    touch(refs); // (before the index entry exists: a sweep keeps it)
-    auto missing = find_missing(refs);
+    if (wanted)
+      touch(refs); // (before the index entry exists: a sweep keeps it)
+    auto missing = wanted ? find_missing(refs) : missing_of(refs, false);
     if (!missing)
       return missing.error();
     if (missing->empty())
@@ -241,6 +250,11 @@ public:
   }
 
   caf::expected<std::vector<uint32_t>> find_missing(const std::vector<blob_ref>& refs) override {
+    return missing_of(refs, true);
+  }
+
+  /// Which refs are not stored; with touch, the others are marked wanted.
+  caf::expected<std::vector<uint32_t>> missing_of(const std::vector<blob_ref>& refs, bool touch) {
     std::vector<std::string> keys(refs.size());
     std::vector<rocksdb::Slice> slices;
     slices.reserve(refs.size());
@@ -264,7 +278,7 @@ public:
         out.push_back(static_cast<uint32_t>(i));
       else if (!statuses[i].ok())
         return make_error(ec::storage_error, "index lookup: " + statuses[i].ToString());
-      else
+      else if (touch)
         touched_[keys[i]] = now;
     }
     return out;

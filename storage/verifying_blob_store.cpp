@@ -29,6 +29,20 @@ public:
   }
 
   caf::expected<put_ack> put(const std::vector<blob_view>& blobs) override {
+    if (auto err = check(blobs))
+      return err;
+    return inner_->put(blobs);
+  }
+
+  caf::expected<put_ack> put_copy(const std::vector<blob_view>& blobs) override {
+    if (auto err = check(blobs))
+      return err;
+    return inner_->put_copy(blobs);
+  }
+
+  /// Every blob named by its hash; a directory node parsed, its children
+  /// stored (whole trees) or in the batch.
+  caf::error check(const std::vector<blob_view>& blobs) {
     std::set<std::pair<uint8_t, std::string_view>> in_batch;
     std::vector<blob_ref> children;
     std::vector<tree_entry> entries;
@@ -62,7 +76,7 @@ public:
                           "directory node names " + std::to_string(missing->size()) +
                               " blob(s) not stored, e.g. " + children[missing->front()].hash);
     }
-    return inner_->put(blobs);
+    return {};
   }
 
   caf::expected<std::vector<uint32_t>> find_missing(const std::vector<blob_ref>& refs) override {
