@@ -1,12 +1,12 @@
 #include "actors/collector.hpp"
 
+#include "actors/blocking_ask.hpp"
 #include "messages/errors.hpp"
 #include "messages/registry.hpp"
 #include "messages/storage.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -78,15 +78,6 @@ private:
     }
   }
 
-  template <class R, class Handle, class... Ts>
-  caf::expected<R> ask(const Handle& h, std::chrono::milliseconds timeout, Ts&&... xs) {
-    caf::scoped_actor self{sys_};
-    caf::expected<R> out = make_error(ec::unavailable, "no answer");
-    self->request(h, timeout, std::forward<Ts>(xs)...)
-        .receive([&](R& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
-    return out;
-  }
-
   gc_summary collect() {
     gc_summary sum;
     sum.started_ms = now_ms();
@@ -103,13 +94,13 @@ private:
     // 1. what the registry keeps (a sweep keeps what was touched since
     // this moment minus the grace: what the snapshot may not name)
     auto marked_ms = now_ms();
-    auto registry = ask<caf::actor>(directory_, opts_.request_timeout, lookup_atom::value,
-                                    std::string("registry"));
+    auto registry = blocking_ask<caf::actor>(sys_, directory_, opts_.request_timeout,
+                                             lookup_atom::value, std::string("registry"));
     if (!registry)
       return finish("the registry: " + reason_of(registry.error()));
-    auto kept =
-        ask<gc_roots>(caf::actor_cast<registry_actor>(*registry), std::chrono::milliseconds(60000),
-                      gc_atom::value, opts_.keep_versions);
+    auto kept = blocking_ask<gc_roots>(sys_, caf::actor_cast<registry_actor>(*registry),
+                                       std::chrono::milliseconds(60000), gc_atom::value,
+                                       opts_.keep_versions);
     if (!kept)
       return finish("the registry: " + reason_of(kept.error()));
     sum.versions_kept = kept->kept;
@@ -139,15 +130,15 @@ private:
         continue;
       }
       auto dir = self ? directory_ : caf::actor_cast<directory_actor>(n->directory);
-      auto repairer =
-          ask<caf::actor>(dir, opts_.request_timeout, lookup_atom::value, std::string("repairer"));
+      auto repairer = blocking_ask<caf::actor>(sys_, dir, opts_.request_timeout, lookup_atom::value,
+                                               std::string("repairer"));
       if (!repairer) {
         sum.skipped.push_back(node + ": " + reason_of(repairer.error()));
         continue;
       }
-      auto swept = ask<sweep_report>(caf::actor_cast<repairer_actor>(*repairer),
-                                     std::chrono::milliseconds(600000), gc_atom::value, live,
-                                     static_cast<int64_t>(opts_.grace.count()), marked_ms);
+      auto swept = blocking_ask<sweep_report>(
+          sys_, caf::actor_cast<repairer_actor>(*repairer), std::chrono::milliseconds(600000),
+          gc_atom::value, live, static_cast<int64_t>(opts_.grace.count()), marked_ms);
       if (!swept) {
         sum.skipped.push_back(node + ": " + reason_of(swept.error()));
         continue;

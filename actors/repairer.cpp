@@ -1,12 +1,12 @@
 #include "actors/repairer.hpp"
 
 #include "actors/replicated_store.hpp"
+#include "actors/blocking_ask.hpp"
 #include "messages/errors.hpp"
 #include "storage/sha256.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include <pthread.h>
@@ -126,22 +126,11 @@ private:
     auto n = view_->find(node);
     if (!n || !n->up || !n->directory)
       return make_error(ec::unavailable, "node " + node + " is down");
-    caf::scoped_actor self{sys_};
-    caf::expected<Handle> out = make_error(ec::unavailable, "no answer");
-    self->request(caf::actor_cast<directory_actor>(n->directory), opts_.request_timeout,
-                  lookup_atom::value, name)
-        .receive([&](caf::actor& a) { out = caf::actor_cast<Handle>(a); },
-                 [&](caf::error& e) { out = std::move(e); });
-    return out;
-  }
-
-  template <class R, class Handle, class... Ts>
-  caf::expected<R> ask(const Handle& h, std::chrono::milliseconds timeout, Ts&&... xs) {
-    caf::scoped_actor self{sys_};
-    caf::expected<R> out = make_error(ec::unavailable, "no answer");
-    self->request(h, timeout, std::forward<Ts>(xs)...)
-        .receive([&](R& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
-    return out;
+    auto found = blocking_ask<caf::actor>(sys_, caf::actor_cast<directory_actor>(n->directory),
+                                          opts_.request_timeout, lookup_atom::value, name);
+    if (!found)
+      return found.error();
+    return caf::actor_cast<Handle>(*found);
   }
 
   /// Copies these blobs of the replica to the peer's store, batch by
@@ -154,9 +143,9 @@ private:
       if (batch.blobs.empty())
         return {};
       auto n = batch.blobs.size();
-      auto ack =
-          ask<put_ack>(store, std::max(opts_.request_timeout, std::chrono::milliseconds(30000)),
-                       put_atom::value, std::move(batch));
+      auto ack = blocking_ask<put_ack>(
+          sys_, store, std::max(opts_.request_timeout, std::chrono::milliseconds(30000)),
+          put_atom::value, std::move(batch));
       batch = put_blobs{};
       batch.copy = true;
       if (!ack)
@@ -269,17 +258,18 @@ private:
             trouble = "this replica: " + reason_of(ours.error());
             continue;
           }
-          auto theirs = ask<range_digest>(*repairer, opts_.request_timeout, repair_atom::value,
-                                          digest_atom::value, ns, slice, me);
+          auto theirs =
+              blocking_ask<range_digest>(sys_, *repairer, opts_.request_timeout, repair_atom::value,
+                                         digest_atom::value, ns, slice, me);
           if (!theirs) {
             fail("digest", theirs.error());
             continue;
           }
           auto d = digest_of(*ours);
           if (theirs->count != d.count || theirs->xor_hash != d.xor_hash) {
-            auto list =
-                ask<std::vector<std::string>>(*repairer, opts_.request_timeout, repair_atom::value,
-                                              list_atom::value, ns, slice, me);
+            auto list = blocking_ask<std::vector<std::string>>(
+                sys_, *repairer, opts_.request_timeout, repair_atom::value, list_atom::value, ns,
+                slice, me);
             if (!list) {
               fail("list", list.error());
               continue;
@@ -299,8 +289,8 @@ private:
             std::vector<blob_ref> refs;
             for (auto& h : it->second)
               refs.push_back(blob_ref{ns, h});
-            auto missing = ask<missing_set>(*store, opts_.request_timeout, missing_atom::value,
-                                            find_missing{refs, {}});
+            auto missing = blocking_ask<missing_set>(sys_, *store, opts_.request_timeout,
+                                                     missing_atom::value, find_missing{refs, {}});
             if (!missing) {
               fail("missing", missing.error());
               continue;

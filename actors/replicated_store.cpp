@@ -1,5 +1,6 @@
 #include "actors/replicated_store.hpp"
 
+#include "actors/blocking_ask.hpp"
 #include "messages/errors.hpp"
 #include "messages/node.hpp"
 #include "messages/storage.hpp"
@@ -224,15 +225,11 @@ private:
       if (it != stores_.end() && it->second.first == n->incarnation)
         return it->second.second;
     }
-    caf::scoped_actor self{sys_};
-    caf::expected<caf::actor> out = make_error(ec::unavailable, "no answer");
-    self->request(caf::actor_cast<directory_actor>(n->directory), opts_.request_timeout,
-                  lookup_atom::value, std::string("store"))
-        .receive([&](caf::actor& a) { out = std::move(a); },
-                 [&](caf::error& e) {
-                   unanswered(node, e);
-                   out = e;
-                 });
+    auto out =
+        blocking_ask<caf::actor>(sys_, caf::actor_cast<directory_actor>(n->directory),
+                                 opts_.request_timeout, lookup_atom::value, std::string("store"));
+    if (!out)
+      unanswered(node, out.error());
     if (out) {
       std::lock_guard<std::mutex> guard{mtx_};
       stores_[node] = {n->incarnation, *out};
@@ -247,16 +244,14 @@ private:
     auto store = store_of(node);
     if (!store)
       return store.error();
-    caf::scoped_actor self{sys_};
-    caf::expected<std::vector<uint32_t>> out = make_error(ec::unavailable, "no answer");
-    self->request(caf::actor_cast<cas_actor>(*store), opts_.request_timeout, missing_atom::value,
-                  ferry::find_missing{refs, {}})
-        .receive([&](missing_set& m) { out = std::move(m.indices); },
-                 [&](caf::error& e) {
-                   unanswered(node, e);
-                   out = e;
-                 });
-    return out;
+    auto got =
+        blocking_ask<missing_set>(sys_, caf::actor_cast<cas_actor>(*store), opts_.request_timeout,
+                                  missing_atom::value, ferry::find_missing{refs, {}});
+    if (!got) {
+      unanswered(node, got.error());
+      return got.error();
+    }
+    return std::move(got->indices);
   }
 
   /// Writes each blob to its first R up nodes (not this one's replica if
