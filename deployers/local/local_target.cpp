@@ -92,7 +92,8 @@ struct target_state {
   directory_actor directory;
   caf::actor registry; ///< subscribed to, while alive
   bool subscribing = false;
-  uint32_t ticks = 0;   ///< reap ticks; every 20th (5 s) re-reads the alias table
+  uint32_t ticks = 0; ///< reap ticks; every 4th (1 s) re-reads the alias table
+  std::chrono::steady_clock::time_point last_tick;
   bool ticking = false; ///< a tick is queued or running (never two)
   uint64_t next_job = 0;
   std::map<uint64_t, caf::typed_response_promise<bool>> done; ///< warm, alias, remove
@@ -105,9 +106,10 @@ struct target_state {
 using self_ptr = local_target_actor::stateful_pointer<target_state>;
 
 /// Subscribes to the registry's alias changes, which answers with the
-/// whole table. Again every 5 s even when subscribed (resync): a notice
-/// lost with a connection that broke and came back is made up for within
-/// 5 s. (The registry keeps one subscription per actor.)
+/// whole table. Again every second even when subscribed (resync): a
+/// notice lost with a connection that broke and came back is made up for,
+/// and the table's lease (runtime::core::alias_lease_ms) renewed. (The
+/// registry keeps one subscription per actor.)
 void subscribe(self_ptr self, bool resync = false) {
   auto& st = self->state;
   if ((st.registry && !resync) || st.subscribing)
@@ -128,10 +130,17 @@ void subscribe(self_ptr self, bool resync = false) {
                         self->monitor(reg);
                       }
                       self->state.core->set_aliases(all);
+                      self->state.core->aliases_confirmed();
                     },
-                    [self](caf::error&) { self->state.subscribing = false; });
+                    [self](caf::error&) {
+                      self->state.subscribing = false;
+                      self->state.core->registry_unreachable();
+                    });
           },
-          [self](caf::error&) { self->state.subscribing = false; });
+          [self](caf::error&) {
+            self->state.subscribing = false;
+            self->state.core->registry_unreachable();
+          });
 }
 
 /// Runs work on the job thread; its error (or none) comes back to the
@@ -171,6 +180,7 @@ local_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<ru
       [self](alias_atom, alias_info& a) {
         return run_job(self, [a](runtime::core& c) {
           c.apply_alias(a);
+          c.aliases_confirmed();
           return caf::error{};
         });
       },
@@ -204,7 +214,16 @@ local_target_actor::behavior_type local_target(self_ptr self, std::shared_ptr<ru
       },
       [self](reap_atom) { // every 250 ms: the core's tick (one at a time), the subscription
         self->delayed_send(self, std::chrono::milliseconds(250), reap_atom::value);
-        subscribe(self, ++self->state.ticks % 20 == 0);
+        // a tick far later than asked: this process was stopped meanwhile
+        auto now = std::chrono::steady_clock::now();
+        if (self->state.last_tick.time_since_epoch().count() != 0 &&
+            now - self->state.last_tick >
+                std::chrono::milliseconds(runtime::core::alias_lease_ms - 1000)) {
+          self->state.core->was_frozen();
+          self->state.ticks = 3; // (resync at once)
+        }
+        self->state.last_tick = now;
+        subscribe(self, ++self->state.ticks % 4 == 0);
         if (self->state.ticking)
           return;
         self->state.ticking = true;

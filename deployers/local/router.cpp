@@ -208,11 +208,14 @@ inline awaitable<void> router::impl::serve(session& s) {
         }
       }
       auto gen = rt.generation();
-      auto found = lookup(s, host, gen);
+      // (a table past its lease is asked afresh, and nothing is remembered)
+      bool stale = rt.aliases_stale();
+      auto found = stale ? decltype(lookup(s, host, gen)){} : lookup(s, host, gen);
       if (!found) { // to be loaded, or asked of the registry: may take a while
         auto load = [this, host] { return rt.route_host(host); };
         found = co_await offload(load);
-        remember(s, host, gen, *found);
+        if (!stale)
+          remember(s, host, gen, *found);
       }
       res = answer(s, head_req, *found, host, deployment);
       if (!res) { // a function's: its body now

@@ -447,6 +447,9 @@ std::optional<caf::expected<routed>> core::route(const std::string& host, bool m
     aliases = aliases_;
   }
   auto it = aliases->find(host);
+  if (it != aliases->end() && aliases_stale())
+    return found{caf::expected<routed>{make_error(
+        ec::unavailable, "this router is catching up with the alias table: try another router")}};
   if (it != aliases->end())
     return get_or_find(it->second.deployment, it->second.production);
   return not_found();
@@ -521,6 +524,38 @@ caf::error core::warm(const std::string& id, const std::string& env) {
                         "function " + f.name + " of " + id + " failed its health check");
   }
   return {};
+}
+
+namespace {
+int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+} // namespace
+
+void core::aliases_confirmed() {
+  aliases_confirmed_ms_ = steady_now_ms();
+  frozen_ms_ = 0;
+  registry_reachable_ = true;
+}
+
+void core::was_frozen() {
+  frozen_ms_ = steady_now_ms();
+}
+
+void core::registry_unreachable() {
+  registry_reachable_ = false;
+}
+
+bool core::aliases_stale() const {
+  if (!aliases_known_)
+    return false;
+  auto now = steady_now_ms();
+  int64_t frozen = frozen_ms_;
+  if (frozen != 0 && now - frozen < 10000)
+    return true;
+  return registry_reachable_ && now - aliases_confirmed_ms_ > alias_lease_ms;
 }
 
 void core::set_aliases(const std::vector<alias_info>& all) {

@@ -196,6 +196,21 @@ public:
   void set_aliases(const std::vector<alias_info>& all);
   void apply_alias(const alias_info& a);
   bool aliases_known() const { return aliases_known_; }
+  /// The registry confirmed the alias table (a resync, a notice) just now.
+  void aliases_confirmed();
+  /// This process was frozen (stopped) past the lease: a promote may have
+  /// gone by unheard, so alias hosts answer 503 until the table is
+  /// confirmed again (for 10 s at most: then the table is served as it is).
+  void was_frozen();
+  /// Alias hosts answer 503: the table is past its lease since a freeze,
+  /// or unconfirmed for longer than the lease while the registry was
+  /// reachable (a router that could not answer a promote, the registry
+  /// waited for it, then went on).
+  bool aliases_stale() const;
+  /// A resync failed: the registry is out of reach (the api node down): no
+  /// promote can happen meanwhile, so the table is served as it is.
+  void registry_unreachable();
+  static constexpr int64_t alias_lease_ms = 3000; ///< (< the registry's wait for a router)
   /// Changes whenever an alias or a deployment changes: a cached routing
   /// decision stays good while it does not.
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
@@ -231,6 +246,9 @@ private:
   };
   std::shared_ptr<const std::map<std::string, alias_target>> aliases_; ///< by host
   std::atomic<bool> aliases_known_{false};
+  std::atomic<int64_t> aliases_confirmed_ms_{0};
+  std::atomic<int64_t> frozen_ms_{0}; ///< when a freeze was noticed (0: none pending)
+  std::atomic<bool> registry_reachable_{true};
   std::atomic<uint64_t> generation_{1};
   std::map<std::string, std::shared_ptr<function_pool>> pools_; ///< "id/function/env"
   std::vector<std::shared_ptr<process>> spare_;                 ///< the generic pool

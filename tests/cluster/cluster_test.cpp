@@ -349,6 +349,50 @@ TEST_CASE("with a node stopped (SIGSTOP), requests wait at most the failure time
   c.wait_all_up();
 }
 
+TEST_CASE("a router stopped during a promote never answers with the old deployment after it") {
+  cluster c(3, "failure_timeout_ms = 1000");
+  tmpdir home;
+  write_file(c.dir / "site/public/index.html", "old");
+  c.deployed(c.dir / "site", {"--project", "site", "--prod"}, home.path());
+  auto url = "http://site.ferry.localhost" + port_of(c.nodes[2]->router_url) + "/";
+  REQUIRE(http("GET", url).body == "old");
+
+  c.nodes[2]->proc().signal(SIGSTOP); // node3 cannot hear of the promote
+  write_file(c.dir / "site/public/index.html", "new");
+  auto t0 = std::chrono::steady_clock::now();
+  c.deployed(c.dir / "site", {"--project", "site", "--prod"}, home.path());
+  auto promote_ms = ms_since(t0);
+  c.nodes[2]->proc().signal(SIGCONT);
+  // from the first request on, node3 answers the new one, or 503 while it
+  // catches up (a balancer tries another router): never the old one
+  // (until node3 has its links back it answers 503, or 404 when it cannot
+  // ask the registry about a deployment)
+  std::map<std::string, int> seen;
+  std::string timeline;
+  int64_t first_new = -1;
+  auto t1 = std::chrono::steady_clock::now();
+  while (ms_since(t1) < 6000 && (first_new < 0 || ms_since(t1) < first_new + 500)) {
+    auto r = http("GET", url);
+    auto what = r.status == 200 ? r.body : std::to_string(r.status);
+    ++seen[what];
+    if (what == "new" && first_new < 0)
+      first_new = ms_since(t1);
+    if (timeline.size() < 300)
+      timeline += std::to_string(ms_since(t1)) + ":" + what + " ";
+  }
+  INFO(timeline);
+  INFO("node3: " << last_lines(c.nodes[2]->proc().err(), 15));
+  std::cout << "cluster: promote with node3 stopped took " << promote_ms
+            << " ms; node3's router after SIGCONT:";
+  for (auto& [what, n] : seen)
+    std::cout << " " << what << " x" << n;
+  std::cout << " (the new one from " << first_new << " ms on)\n";
+  CHECK(seen.count("old") == 0);
+  CHECK(seen.size() > 0);
+  // (known gap: a node stopped past CAF's connection timeout takes long to
+  // talk to the api node again, so "new" may come only after this window)
+}
+
 TEST_CASE(
     "nginx with the shipped load-balancer example serves through any router, also "
     "with one killed") {
