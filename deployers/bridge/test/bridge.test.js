@@ -12,11 +12,14 @@ const BRIDGE = path.join(__dirname, '..', 'bridge.js');
 const FIXTURES = path.join(__dirname, 'fixtures');
 
 function start(handler, env = {}) {
-  const sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bridge-')), 's.sock');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridge-'));
+  const sock = path.join(dir, 's.sock');
   const child = spawn(process.execPath, [BRIDGE, FIXTURES], {
     env: { PATH: process.env.PATH, FERRY_HANDLER: handler, FERRY_SOCKET: sock, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // (the directory goes with the bridge: a test run leaves nothing in /tmp)
+  child.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const ready = new Promise((resolve, reject) => {
