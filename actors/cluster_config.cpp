@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -43,6 +44,15 @@ std::vector<std::string> actors_of_role(const std::string& role) {
   if (role == "deploy")
     return {"runtime"};
   return {};
+}
+
+caf::expected<cluster_config> load_cluster_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in)
+    return make_error(ec::bad_request, "cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_cluster_config(ss.str());
 }
 
 std::string certs_dir_of(const cluster_config& c, const std::string& config_file) {

@@ -78,6 +78,9 @@ cluster_config default_cluster();
 /// Parses cluster.conf text; errors name the line.
 caf::expected<cluster_config> parse_cluster_config(const std::string& text);
 
+/// Reads and parses the cluster.conf at path.
+caf::expected<cluster_config> load_cluster_config(const std::string& path);
+
 /// The certificates directory of a cluster read from config_file.
 std::string certs_dir_of(const cluster_config& c, const std::string& config_file);
 

@@ -5,9 +5,7 @@
 #include "cli/commands.hpp"
 #include "messages/errors.hpp"
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 namespace ferry::cli {
 
@@ -69,12 +67,7 @@ int cmd_admin(const args& a) {
   }
   if (days < 1 || days > 36500)
     return usage_error("--days must be 1 to 36500", admin_help);
-  std::ifstream in(config);
-  if (!in)
-    return fail("cannot read " + config);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto cluster = parse_cluster_config(ss.str());
+  auto cluster = load_cluster_config(config);
   if (!cluster)
     return fail(reason_of(cluster.error()));
   if (out.empty())

@@ -36,9 +36,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include <fcntl.h>
@@ -195,12 +193,7 @@ int main(int argc, char** argv) {
 
   cluster_config cluster = default_cluster();
   if (!config_file.empty()) {
-    std::ifstream in(config_file);
-    if (!in)
-      return die("cannot read " + config_file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto parsed = parse_cluster_config(ss.str());
+    auto parsed = load_cluster_config(config_file);
     if (!parsed)
       return die(reason_of(parsed.error()));
     cluster = std::move(*parsed);

@@ -26,6 +26,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -60,6 +61,29 @@ struct open_segment {
 };
 
 constexpr size_t kMaxTouched = 1 << 20;
+
+/// An index entry: where a blob's bytes are (24 bytes: size, segment,
+/// offset of the bytes, little-endian).
+struct blob_location {
+  uint64_t size = 0, seg = 0, off = 0;
+
+  std::string encode() const {
+    std::string v(kIndexValue, '\0');
+    std::memcpy(v.data(), &size, 8);
+    std::memcpy(v.data() + 8, &seg, 8);
+    std::memcpy(v.data() + 16, &off, 8);
+    return v;
+  }
+  /// False if v is not an index entry.
+  bool decode(std::string_view v) {
+    if (v.size() != kIndexValue)
+      return false;
+    std::memcpy(&size, v.data(), 8);
+    std::memcpy(&seg, v.data() + 8, 8);
+    std::memcpy(&off, v.data() + 16, 8);
+    return true;
+  }
+};
 
 /// Writes every buffer (consuming v).
 bool write_all(int fd, std::vector<iovec>& v) {
@@ -110,12 +134,10 @@ public:
         return make_error(ec::not_found, "blob " + ref.hash + " is not stored");
       if (!st.ok())
         return make_error(ec::storage_error, "read blob index: " + st.ToString());
-      if (where.size() != kIndexValue)
+      blob_location at;
+      if (!at.decode(where))
         return make_error(ec::corrupt, "blob " + ref.hash + " has a malformed index entry");
-      uint64_t size, seg, off;
-      std::memcpy(&size, where.data(), 8);
-      std::memcpy(&seg, where.data() + 8, 8);
-      std::memcpy(&off, where.data() + 16, 8);
+      auto [size, seg, off] = at;
       auto segment = reader(seg);
       if (!segment) {
         if (attempt == 0 && errno == ENOENT)
@@ -232,14 +254,10 @@ public:
           make_error(ec::storage_error, "sync segment: " + std::string(std::strerror(errno))));
     if (created && !sync_dir())
       return fail(make_error(ec::storage_error, "sync " + segments_ + ": " + std::strerror(errno)));
-    char where[kIndexValue];
     uint64_t data_at = w.offset + 40;
-    std::memcpy(where, &size, 8);
-    std::memcpy(where + 8, &w.id, 8);
-    std::memcpy(where + 16, &data_at, 8);
     w.offset = data_at + size;
     rocksdb::WriteBatch batch;
-    batch.Put(index_cf(), key, rocksdb::Slice(where, kIndexValue));
+    batch.Put(index_cf(), key, blob_location{size, w.id, data_at}.encode());
     rocksdb::WriteOptions wo;
     wo.sync = true;
     auto st = write_resuming(*db_, wo, &batch);
@@ -418,15 +436,11 @@ private:
     {
       std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, index_cf())};
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
-        auto v = it->value();
-        if (v.size() != kIndexValue)
+        blob_location at;
+        if (!at.decode(it->value().ToStringView()))
           continue;
-        uint64_t size, seg, off;
-        std::memcpy(&size, v.data(), 8);
-        std::memcpy(&seg, v.data() + 8, 8);
-        std::memcpy(&off, v.data() + 16, 8);
-        live[seg] += size + 40;
-        by_seg[seg].push_back(entry{it->key().ToString(), size, off});
+        live[at.seg] += at.size + 40;
+        by_seg[at.seg].push_back(entry{it->key().ToString(), at.size, at.off});
       }
       if (!it->status().ok())
         return make_error(ec::storage_error, "scan blob index: " + it->status().ToString());
@@ -546,12 +560,8 @@ private:
       std::memcpy(headers[k].data() + 32, &size, 8);
       iov.push_back(iovec{headers[k].data(), 40});
       iov.push_back(iovec{const_cast<char*>(b.data.data()), size});
-      char where[kIndexValue];
       uint64_t data_at = offset + 40;
-      std::memcpy(where, &size, 8);
-      std::memcpy(where + 8, &w.id, 8);
-      std::memcpy(where + 16, &data_at, 8);
-      batch.Put(index_cf(), key, rocksdb::Slice(where, kIndexValue));
+      batch.Put(index_cf(), key, blob_location{size, w.id, data_at}.encode());
       offset = data_at + size;
       ack.stored++;
       ack.bytes += size;
