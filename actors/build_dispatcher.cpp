@@ -247,7 +247,7 @@ void reconcile(self_ptr self) {
                           };
                           auto g = std::make_shared<gather>();
                           g->left = all.size();
-                          build_spec spec{v.id, v.project, v.root, false, {}};
+                          build_spec spec{v.id, v.project, v.root, false, {}, v.created_by};
                           auto finish = [self, g, spec, id = v.build_id]() mutable {
                             if (g->known || self->state.placed.count(id))
                               return;

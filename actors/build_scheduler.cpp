@@ -1,5 +1,7 @@
 #include "actors/build_scheduler.hpp"
 
+#include "actors/blocking_ask.hpp"
+
 #include "messages/errors.hpp"
 #include "messages/registry.hpp"
 #include "sandbox/build_runner.hpp"
@@ -101,6 +103,32 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
   req.build_network = cfg.build_network;
   req.output = cfg.output;
   req.name = "build-" + id;
+  if (cfg.shared_cache && !req.cache_dir.empty() && !b.spec.user.empty()) {
+    // the cluster's copy of the dependency cache: asked of the registry in
+    // the name of the version's user (from the build's thread: it waits)
+    auto* sys = &self->system();
+    auto ask = [sys, dir](auto... xs) -> caf::expected<dep_cache_info> {
+      auto reg = blocking_ask<caf::actor>(*sys, dir, std::chrono::seconds(10), lookup_atom::value,
+                                          std::string("registry"));
+      if (!reg)
+        return reg.error();
+      return blocking_ask<dep_cache_info>(*sys, caf::actor_cast<registry_actor>(*reg),
+                                          std::chrono::seconds(10), cache_atom::value, xs...);
+    };
+    req.find_shared_cache = [ask, user = b.spec.user, version = b.spec.version_id](
+                                const std::string& key) -> caf::expected<std::string> {
+      auto c = ask(user, version, key);
+      if (!c)
+        return c.error();
+      return c->root;
+    };
+    req.save_shared_cache = [ask, user = b.spec.user, version = b.spec.version_id](
+                                const std::string& key, const std::string& root,
+                                uint64_t bytes) -> caf::error {
+      auto c = ask(user, version, key, root, bytes);
+      return c ? caf::error{} : c.error();
+    };
+  }
   self->state.running->insert(b.cancel);
   auto me = caf::actor_cast<build_scheduler_actor>(self);
   self->spawn<caf::detached>([me, store, req, id, cancel = b.cancel, max_log = cfg.max_log_bytes] {

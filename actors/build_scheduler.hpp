@@ -27,6 +27,7 @@ struct build_config {
   std::string node;   ///< this node's name (in every build's status)
   std::string builders_dir;
   std::string cache_dir;
+  bool shared_cache = false; ///< dependency caches also in the cluster (several build nodes)
   uint64_t memory_bytes = 2ULL << 30;
   uint32_t pids = 512;
   double cpus = 1.0;

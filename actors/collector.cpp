@@ -120,6 +120,21 @@ private:
         if (marked.insert(std::to_string(r.ns) + r.hash).second)
           live.push_back(std::move(r));
     }
+    // the dependency caches: one that cannot be read whole is a cache lost
+    // (a build installs anew and stores it again), not a reason to stop
+    for (auto& root : kept->caches) {
+      if (!walked_roots.insert(std::to_string(root.ns) + root.hash).second)
+        continue;
+      std::vector<blob_ref> seen;
+      if (auto walked = walk_tree(*blobs_, root.hash, root.ns, &seen); !walked) {
+        std::cerr << "ferryd: gc: dependency cache " << root.hash.substr(0, 16)
+                  << " cannot be read whole, let go: " << reason_of(walked.error()) << "\n";
+        continue;
+      }
+      for (auto& r : seen)
+        if (marked.insert(std::to_string(r.ns) + r.hash).second)
+          live.push_back(std::move(r));
+    }
     sum.live = live.size();
     // 3. sweep every live storage node
     for (auto& node : view_->with_role("storage")) {

@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace ferry {
@@ -138,6 +139,30 @@ caf::expected<version_record> authorize_version(metadata_store& store, const pri
     return proj.error();
   }
   return **v;
+}
+
+/// The version id names, if the user of that name may use it (a request
+/// from another node names its user; the user's own rights apply).
+caf::expected<version_record> authorize_version_of(metadata_store& store, const std::string& user,
+                                                   const std::string& id) {
+  auto p = store.find_user(user);
+  if (!p)
+    return p.error();
+  if (!*p)
+    return make_error(ec::not_found, "no version '" + id.substr(0, 64) + "'");
+  return authorize_version(store, **p, id);
+}
+
+constexpr size_t keep_dep_caches = 3; ///< a project's dependency caches in the cluster
+
+bool is_hex64(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(),
+                                       [](char c) { return std::isxdigit(c) && !std::isupper(c); });
+}
+
+/// A dependency cache's key: "npm-" and a SHA-256.
+bool is_dep_cache_key(const std::string& key) {
+  return key.size() == 68 && key.compare(0, 4, "npm-") == 0 && is_hex64(key.substr(4));
 }
 
 } // namespace
@@ -579,8 +604,19 @@ registry_actor::behavior_type version_registry(registry_ptr self,
             out.push_back(r.entry);
         return out;
       },
-      [&st](secrets_atom, const std::string& project,
+      [&st](secrets_atom, const principal& p, const std::string& id,
             const std::string& environment) -> caf::result<std::vector<std::string>> {
+        // for a deployment that is live and whose project p owns: the
+        // runtime asks in the name of the project's owner, never for a bare
+        // project name
+        if (!is_environment(environment))
+          return make_error(ec::bad_request, "the environment is production or preview");
+        auto v = authorize_version(*st.store, p, id);
+        if (!v)
+          return std::move(v.error());
+        if (v->info.state == "removed")
+          return make_error(ec::not_found, "deployment " + id + " was removed");
+        const auto& project = v->info.project;
         auto list = st.store->list_env(project);
         if (!list)
           return std::move(list.error());
@@ -678,7 +714,59 @@ registry_actor::behavior_type version_registry(registry_ptr self,
               roots.push_back(blob_ref{static_cast<uint8_t>(blob_ns::output_tree), v.artifact});
           }
         }
+        // and the dependency caches the projects keep
+        auto caches = st.store->list_dep_caches("");
+        if (!caches)
+          return std::move(caches.error());
+        for (auto& c : *caches)
+          out.caches.push_back(blob_ref{static_cast<uint8_t>(blob_ns::tree), c.root});
         return out;
+      },
+      [&st](cache_atom, const std::string& user, const std::string& id,
+            const std::string& key) -> caf::result<dep_cache_info> {
+        // a build asks for its project's dependency cache: found, it is the
+        // most recently used one now (kept longest)
+        if (!is_dep_cache_key(key))
+          return make_error(ec::bad_request, "a dependency cache key is npm- and a SHA-256");
+        auto v = authorize_version_of(*st.store, user, id);
+        if (!v)
+          return std::move(v.error());
+        auto all = st.store->list_dep_caches(v->info.project);
+        if (!all)
+          return std::move(all.error());
+        for (auto& c : *all)
+          if (c.key == key) {
+            c.used_ms = st.now_ms();
+            if (auto err = st.store->put_dep_cache(c))
+              return err;
+            return c;
+          }
+        return dep_cache_info{v->info.project, key, {}, 0, 0};
+      },
+      [&st](cache_atom, const std::string& user, const std::string& id, const std::string& key,
+            const std::string& root, uint64_t bytes) -> caf::result<dep_cache_info> {
+        // a build stored a dependency cache's tree (every blob on its
+        // replicas): from now on, any build node finds it; the project's
+        // least recently used beyond keep_dep_caches are let go (their
+        // blobs with the next collection)
+        if (!is_dep_cache_key(key) || !is_hex64(root))
+          return make_error(ec::bad_request,
+                            "a dependency cache is a key (npm- and a SHA-256) "
+                            "and the SHA-256 of a tree");
+        auto v = authorize_version_of(*st.store, user, id);
+        if (!v)
+          return std::move(v.error());
+        dep_cache_info c{v->info.project, key, root, bytes, st.now_ms()};
+        if (auto err = st.store->put_dep_cache(c))
+          return err;
+        auto all = st.store->list_dep_caches(v->info.project);
+        if (!all)
+          return std::move(all.error());
+        std::sort(all->begin(), all->end(), [](auto& a, auto& b) { return a.used_ms > b.used_ms; });
+        for (size_t i = keep_dep_caches; i < all->size(); ++i)
+          if (auto gone = st.store->remove_dep_cache((*all)[i].project, (*all)[i].key); !gone)
+            return std::move(gone.error());
+        return c;
       },
       [&st](seal_atom, const principal& p, const seal_version& req) -> caf::result<version_info> {
         auto v = authorize_version(*st.store, p, req.id);

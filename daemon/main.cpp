@@ -421,6 +421,10 @@ int main(int argc, char** argv) {
     bc.node = me->name;
     bc.builders_dir = fs::absolute(builders).string();
     bc.cache_dir = (fs::path(data_dir) / "build-cache").string();
+    // with another build node, a dependency cache installed here is shared
+    // through the replicated store (build_runner.hpp)
+    bc.shared_cache = std::count_if(cluster.nodes.begin(), cluster.nodes.end(),
+                                    [](auto& n) { return n.roles.count("build") > 0; }) > 1;
     bc.egress.hosts = cluster.tenants.egress_allow.empty()
                           ? std::vector<std::string>{sandbox::host_npm_registry()}
                           : cluster.tenants.egress_allow;

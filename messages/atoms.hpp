@@ -38,5 +38,6 @@ using digest_atom = caf::atom_constant<caf::atom("digest")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using gc_atom = caf::atom_constant<caf::atom("gc")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
+using cache_atom = caf::atom_constant<caf::atom("cache")>;
 
 } // namespace ferry

@@ -33,6 +33,7 @@ struct build_spec {
   std::string source_root;
   bool no_cache = false;
   std::string note; ///< a line for the top of the build's log (why it runs again, say)
+  std::string user; ///< who made the version: the build's requests are in its name
 };
 
 /// The builds of one build node: its slots, and the builds it runs and holds.
@@ -78,7 +79,7 @@ struct slot_lease {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, build_spec& x) {
   return f(caf::meta::type_name("ferry.build_spec"), x.version_id, x.project, x.source_root,
-           x.no_cache, x.note);
+           x.no_cache, x.note, x.user);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, build_load& x) {

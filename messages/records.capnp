@@ -94,6 +94,17 @@ struct EnvVar {
   updatedBy @5 :Text;
 }
 
+# A project's dependency cache in the cluster (column family "dep_caches",
+# key: project, NUL, key): the tree of an installed node_modules, stored in
+# the replicated blob store (namespace tree), named by the lockfile's hash.
+struct DepCache {
+  project @0 :Text;
+  key @1 :Text;
+  root @2 :Text;
+  bytes @3 :UInt64;
+  usedMs @4 :Int64;
+}
+
 enum EntryKind {
   file @0;
   executable @1;
@@ -130,6 +141,7 @@ struct Build {
   sourceRoot @12 :Text;
   noCache @13 :Bool;
   slotAcquireUs @14 :UInt64;
+  user @15 :Text; # who made the version: the build's requests are in its name
 }
 
 # One line of a build log (column family "logs", key: build id, NUL, big-endian sequence).

@@ -115,6 +115,17 @@ struct env_entry {
 /// creator) from either a root tree hash or a flat manifest (Cap'n Proto
 /// bytes of rec::Manifest, already validated by the caller). With sealed set
 /// the caller has verified the tree complete and the version is born sealed.
+/// A project's dependency cache in the cluster: the tree (namespace tree)
+/// of a node_modules installed from the lockfile whose hash names it. An
+/// empty root: none.
+struct dep_cache_info {
+  std::string project;
+  std::string key; ///< "npm-" and the lockfile's SHA-256
+  std::string root;
+  uint64_t bytes = 0;
+  int64_t used_ms = 0;
+};
+
 struct new_version {
   std::string project;
   std::string root;
@@ -181,6 +192,11 @@ typename Inspector::result_type inspect(Inspector& f, env_entry& x) {
            x.updated_by);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dep_cache_info& x) {
+  return f(caf::meta::type_name("ferry.dep_cache_info"), x.project, x.key, x.root, x.bytes,
+           x.used_ms);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, new_version& x) {
   return f(caf::meta::type_name("ferry.new_version"), x.project, x.root, x.manifest, x.files,
            x.bytes, x.sealed, x.target);
@@ -212,6 +228,10 @@ typename Inspector::result_type inspect(Inspector& f, seal_version& x) {
 ///   sealed at rest and never listed); secrets (from a runtime): the
 ///   variables of a project's environment, opened, as name, value, ...
 /// - remove: a deployment no alias points at is no longer served.
+/// - cache (from a build node): the dependency cache of a version's project
+///   for a key (user, version, key; an empty root if none), or a new one
+///   (user, version, key, root, bytes); a project keeps its last 3, and
+///   their trees are GC roots.
 using registry_actor = caf::typed_actor<
     caf::replies_to<auth_atom, std::string>::with<principal>,
     caf::replies_to<user_atom, principal, std::string, bool>::with<std::string>,
@@ -230,9 +250,13 @@ using registry_actor = caf::typed_actor<
     caf::replies_to<resolve_atom, std::string>::with<deployment_ref>,
     caf::replies_to<domain_atom, principal, domain_change>::with<std::vector<domain_info>>,
     caf::replies_to<env_atom, principal, env_change>::with<std::vector<env_entry>>,
-    caf::replies_to<secrets_atom, std::string, std::string>::with<std::vector<std::string>>,
+    caf::replies_to<secrets_atom, principal, std::string,
+                    std::string>::with<std::vector<std::string>>,
     caf::replies_to<remove_atom, principal, std::string>::with<version_info>,
     caf::replies_to<gc_atom, uint32_t>::with<gc_roots>,
+    caf::replies_to<cache_atom, std::string, std::string, std::string>::with<dep_cache_info>,
+    caf::replies_to<cache_atom, std::string, std::string, std::string, std::string,
+                    uint64_t>::with<dep_cache_info>,
     caf::replies_to<list_atom, build_atom>::with<std::vector<version_info>>>;
 
 } // namespace ferry

@@ -159,13 +159,14 @@ typename Inspector::result_type inspect(Inspector& f, sweep_report& x) {
 /// mark from.
 struct gc_roots {
   std::vector<blob_ref> roots;
-  uint64_t kept = 0;    ///< versions kept
-  uint64_t removed = 0; ///< versions the rule removed now
+  std::vector<blob_ref> caches; ///< of dependency caches: one unreadable is let go
+  uint64_t kept = 0;            ///< versions kept
+  uint64_t removed = 0;         ///< versions the rule removed now
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gc_roots& x) {
-  return f(caf::meta::type_name("ferry.gc_roots"), x.roots, x.kept, x.removed);
+  return f(caf::meta::type_name("ferry.gc_roots"), x.roots, x.caches, x.kept, x.removed);
 }
 
 /// One garbage collection of the cluster (GET /v1/admin/gc).

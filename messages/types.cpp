@@ -39,6 +39,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<domain_change>("ferry.domain_change");
   cfg.add_message_type<log_page>("ferry.log_page");
   cfg.add_message_type<env_entry>("ferry.env_entry");
+  cfg.add_message_type<dep_cache_info>("ferry.dep_cache_info");
   cfg.add_message_type<std::vector<env_entry>>("ferry.env_entries");
   cfg.add_message_type<actor_status>("ferry.actor_status");
   cfg.add_message_type<std::vector<actor_status>>("ferry.actor_statuses");

@@ -26,6 +26,7 @@ using lines_fn = std::function<void(stream, std::string_view)>;
 
 /// What a build shares between its steps.
 struct build_ctx {
+  blob_store& store;
   const build_request& req;
   const lines_fn& on_line;
   const std::atomic<bool>* cancel;
@@ -112,6 +113,59 @@ void prune_cache(const std::string& dir, size_t keep) {
   }
 }
 
+/// Fetches the cluster's copy of a dependency cache into this node's cache
+/// directory (cached: created); false if there is none or it cannot be
+/// restored (then the step installs).
+bool restore_shared_cache(build_ctx& c, const std::string& key, const std::string& cached) {
+  if (!c.req.find_shared_cache)
+    return false;
+  auto root = c.req.find_shared_cache(key);
+  if (!root) {
+    c.say("ferry: the cluster's dependency caches cannot be asked: " + reason_of(root.error()));
+    return false;
+  }
+  if (root->empty())
+    return false;
+  std::error_code ec;
+  auto tmp = cached + ".tmp";
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (auto err =
+          export_tree(c.store, *root, static_cast<uint8_t>(blob_ns::tree), tmp + "/node_modules")) {
+    c.say("ferry: the cluster's dependency cache " + key.substr(0, 16) +
+          " cannot be restored: " + reason_of(err));
+    fs::remove_all(tmp, ec);
+    return false;
+  }
+  fs::remove_all(cached, ec);
+  fs::rename(tmp, cached, ec);
+  if (ec) {
+    fs::remove_all(tmp, ec);
+    return false;
+  }
+  prune_cache(c.req.cache_dir, keep_caches);
+  return true;
+}
+
+/// Stores a dependency cache just saved here in the blob store (on its
+/// replicas) and names it to the registry: any build node finds it.
+void save_shared_cache(build_ctx& c, const std::string& key, const std::string& cached) {
+  if (!c.req.save_shared_cache)
+    return;
+  auto stored = import_dir(c.store, cached + "/node_modules", static_cast<uint8_t>(blob_ns::tree),
+                           c.req.output);
+  if (!stored) {
+    c.say("ferry: dependency cache not shared with the cluster: " + reason_of(stored.error()));
+    return;
+  }
+  if (auto err = c.req.save_shared_cache(key, stored->first, stored->second.bytes)) {
+    c.say("ferry: dependency cache not shared with the cluster: " + reason_of(err));
+    return;
+  }
+  c.say("ferry: dependency cache shared with the cluster (" + std::to_string(stored->second.files) +
+        " files, " + std::to_string(stored->second.bytes >> 10) + " KiB)");
+}
+
 /// The dependency step; "" or why it failed.
 std::string install_dependencies(build_ctx& c) {
   auto& req = c.req;
@@ -146,6 +200,13 @@ std::string install_dependencies(build_ctx& c) {
     // (another build of the project let it go meanwhile): installed anew
     fs::remove_all(modules, ec);
   }
+  if (!cached.empty() && !req.no_cache && restore_shared_cache(c, key, cached) &&
+      !copy_dir(cached + "/node_modules", modules, c.uid)) {
+    c.say("ferry: dependency cache hit in the cluster (" + key.substr(0, 16) +
+          "), nothing to install");
+    return {};
+  }
+  fs::remove_all(modules, ec);
   c.say(req.no_cache ? "ferry: dependency cache skipped (--no-cache)"
                      : "ferry: dependency cache miss (" + key.substr(0, 16) + ")");
   auto path = egress::open(req.egress, c.say);
@@ -178,6 +239,7 @@ std::string install_dependencies(build_ctx& c) {
       fs::rename(tmp, cached, ec);
       c.say("ferry: dependency cache saved (" + key.substr(0, 16) + ")");
       prune_cache(req.cache_dir, keep_caches);
+      save_shared_cache(c, key, cached);
     }
   }
   return {};
@@ -407,7 +469,7 @@ build_outcome run_build(blob_store& store, const build_request& req, const lines
     o.error = "cannot wipe the slot " + req.slot_dir;
     return o;
   }
-  build_ctx c{req, on_line, cancel, id.id(), unique_fd{}, {}};
+  build_ctx c{store, req, on_line, cancel, id.id(), unique_fd{}, {}};
   c.say = [&on_line](const std::string& line) { on_line(stream::out, line); };
   c.slot = unique_fd{::open(req.slot_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (!c.slot) {

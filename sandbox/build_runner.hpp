@@ -4,7 +4,8 @@
 //   1. restores the version's source tree from the blob store into SLOT/src;
 //   2. keeps of the project's .npmrc only registry and scope settings;
 //   3. with a package-lock.json, restores node_modules from the dependency
-//      cache (keyed by the lockfile's hash) or runs builders/install.sh
+//      cache (keyed by the lockfile's hash: this node's, else the cluster's
+//      copy in the blob store) or runs builders/install.sh
 //      (npm ci) with an egress path to the registry only
 //      (sandbox/egress.hpp), and saves the result;
 //   4. runs the pipeline of builders/ (init.sh -> starter.js -> builder ->
@@ -41,6 +42,12 @@ struct build_request {
   bool build_network = false; ///< the operator allows a build step network when its project asks
   import_limits output;       ///< bounds of the artifact
   std::string name;           ///< unique per build (names its cgroup)
+  /// The cluster's copies of the project's dependency caches: the trees in
+  /// the blob store, key -> tree in the registry. find gives the root ("" if
+  /// none); save names a tree just stored. Unset: this node's cache only.
+  std::function<caf::expected<std::string>(const std::string& key)> find_shared_cache;
+  std::function<caf::error(const std::string& key, const std::string& root, uint64_t bytes)>
+      save_shared_cache;
 };
 
 struct build_outcome {

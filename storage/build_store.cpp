@@ -45,6 +45,7 @@ public:
     r.setLogLines(s.log_lines);
     r.setSourceRoot(b.spec.source_root);
     r.setNoCache(b.spec.no_cache);
+    r.setUser(b.spec.user);
     r.setSlotAcquireUs(s.slot_acquire_us);
     rocksdb::WriteOptions wo;
     wo.sync = true;
@@ -98,7 +99,8 @@ public:
           s.finished_ms = r.getFinishedMs();
           s.log_lines = r.getLogLines();
           s.slot_acquire_us = r.getSlotAcquireUs();
-          b.spec = build_spec{s.version_id, s.project, r.getSourceRoot(), r.getNoCache(), {}};
+          b.spec = build_spec{s.version_id,   s.project, r.getSourceRoot(),
+                              r.getNoCache(), {},        r.getUser()};
           return b;
         }));
       }

@@ -27,10 +27,11 @@ enum cf_index {
   cf_aliases,
   cf_env,
   cf_domains,
+  cf_dep_caches,
   cf_count
 };
 const char* const cf_names[] = {"default",    "users",   "tokens", "projects", "versions",
-                                "by_project", "aliases", "env",    "domains"};
+                                "by_project", "aliases", "env",    "domains",  "dep_caches"};
 
 std::string env_key(const std::string& project, const std::string& environment,
                     const std::string& name) {
@@ -317,6 +318,33 @@ public:
       out.sealed.assign(reinterpret_cast<const char*>(d.begin()), d.size());
       return out;
     });
+  }
+
+  caf::expected<std::vector<dep_cache_info>> list_dep_caches(const std::string& project) override {
+    return scan<dep_cache_info>(cf_dep_caches, project.empty() ? "" : project + '\0',
+                                "dependency cache", [](capnp::MessageReader& m) {
+                                  auto r = m.getRoot<rec::DepCache>();
+                                  return dep_cache_info{r.getProject(), r.getKey(), r.getRoot(),
+                                                        r.getBytes(), r.getUsedMs()};
+                                });
+  }
+
+  caf::error put_dep_cache(const dep_cache_info& c) override {
+    capnp::MallocMessageBuilder mb;
+    auto r = mb.initRoot<rec::DepCache>();
+    r.setProject(c.project);
+    r.setKey(c.key);
+    r.setRoot(c.root);
+    r.setBytes(c.bytes);
+    r.setUsedMs(c.used_ms);
+    rocksdb::WriteBatch b;
+    b.Put(cfs_[cf_dep_caches], c.project + '\0' + c.key, to_bytes(mb));
+    return write(b);
+  }
+
+  caf::expected<bool> remove_dep_cache(const std::string& project,
+                                       const std::string& key) override {
+    return remove(cf_dep_caches, project + '\0' + key);
   }
 
 private:

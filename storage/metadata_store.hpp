@@ -66,6 +66,14 @@ public:
   virtual caf::expected<bool> remove_env(const std::string& project, const std::string& environment,
                                          const std::string& name) = 0;
   virtual caf::expected<std::vector<env_record>> list_env(const std::string& project) = 0;
+
+  /// Dependency caches: a project's ("": every project's), and one put or
+  /// removed (project and key name it).
+  virtual caf::expected<std::vector<dep_cache_info>> list_dep_caches(
+      const std::string& project) = 0;
+  virtual caf::error put_dep_cache(const dep_cache_info& c) = 0;
+  virtual caf::expected<bool> remove_dep_cache(const std::string& project,
+                                               const std::string& key) = 0;
 };
 
 /// "created", "sealed", ... as in rec::VersionState.

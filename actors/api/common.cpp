@@ -137,7 +137,7 @@ caf::expected<version_info> get_version(route_ctx& c, const std::string& id) {
 void queue_build(route_ctx& c, const version_info& v, bool no_cache, json& out) {
   auto b = ask_role<build_status, build_scheduler_actor>(
       c.self, c.roles, "builds", build_atom::value,
-      build_spec{v.id, v.project, v.root, no_cache, {}});
+      build_spec{v.id, v.project, v.root, no_cache, {}, v.created_by});
   if (b) {
     out["build"] = b->id;
     out["state"] = b->state;

@@ -303,9 +303,9 @@ runtime::resolver registry_resolver(caf::actor_system& sys, directory_actor dire
 }
 
 runtime::env_source registry_env_source(caf::actor_system& sys, directory_actor directory) {
-  return [&sys, directory](const std::string& project, const std::string& environment) {
-    return ask_registry<std::vector<std::string>>(sys, directory, secrets_atom::value, project,
-                                                  environment);
+  return [&sys, directory](const runtime::deployment& dep, const std::string& environment) {
+    return ask_registry<std::vector<std::string>>(sys, directory, secrets_atom::value,
+                                                  principal{dep.owner, false}, dep.id, environment);
   };
 }
 

@@ -165,7 +165,7 @@ public:
 private:
   caf::expected<std::shared_ptr<instance>> start(clock::time_point deadline, env_source& env,
                                                  const std::string& request) {
-    auto vars = env(dep_->project, env_name_);
+    auto vars = env(*dep_, env_name_);
     if (!vars)
       return vars.error();
     // every line of the deployment's log is masked with these from now on

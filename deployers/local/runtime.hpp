@@ -138,8 +138,11 @@ enum class outcome { ok, crashed, timed_out };
 
 /// Fetches a project environment's variables (name, value, ...) for an
 /// instance; called on the thread starting it.
+/// The request names the deployment and the user it is for (its project's
+/// owner): the registry answers only for a live deployment of a project that
+/// user owns.
 using env_source = std::function<caf::expected<std::vector<std::string>>(
-    const std::string& project, const std::string& environment)>;
+    const deployment& dep, const std::string& environment)>;
 /// Resolves a deployment id for loading.
 using resolver = std::function<caf::expected<deployment_ref>(const std::string& id)>;
 

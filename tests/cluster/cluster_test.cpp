@@ -203,6 +203,59 @@ TEST_CASE(
   CHECK_THAT(log.body, Catch::Contains("attempt 2 of 3") && Catch::Contains(victim));
 }
 
+TEST_CASE(
+    "a dependency cache installed on one node is a hit on another, after a collection "
+    "and with that node dead") {
+  cluster c(3, "failure_timeout_ms = 1000\ngc_grace_s = 1\nrepair_interval_s = 3600");
+  tmpdir home;
+  // node1 (least loaded first) is kept busy: the project installs elsewhere
+  auto busy = c.deploy(slow_project(c.dir.path(), "busy", 6),
+                       {"--project", "busy", "--json", "--no-wait"}, home.path());
+  REQUIRE(busy.exit_code == 0);
+  auto project = std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/node-fn";
+  auto first = c.deployed(project, {"--project", "fn", "--json"}, home.path());
+  CHECK_THAT(first.err, Catch::Contains("dependency cache miss") && Catch::Contains("npm ci") &&
+                            Catch::Contains("dependency cache shared with the cluster"));
+  auto v = json::parse(first.out);
+  auto b1 = build_of(c, v["build"].get<std::string>());
+  INFO(b1.dump());
+  auto installer = b1["node"].get<std::string>();
+  REQUIRE(installer != "node1");
+
+  // no node keeps a copy of its own: what a build finds now is the cluster's
+  for (auto& n : c.nodes) {
+    std::error_code ec;
+    fs::remove_all(n->data_dir + "/build-cache", ec);
+  }
+  // a collection (the cache's blobs are past the grace): the cache is a root
+  std::this_thread::sleep_for(3000ms); // (the grace, and a second of rounding)
+  auto gc = c.api().api("POST", "/v1/admin/gc");
+  REQUIRE(gc.status == 200);
+  INFO(gc.body);
+  CHECK(json::parse(gc.body)["error"] == "");
+  // and the node that installed it dies
+  c.nodes[installer == "node2" ? 1 : 2]->kill9();
+  auto t0 = std::chrono::steady_clock::now();
+  while (c.view()[installer] && ms_since(t0) < 10000)
+    std::this_thread::sleep_for(50ms);
+  REQUIRE_FALSE(c.view()[installer]);
+
+  auto again =
+      ferry_cli({"rebuild", v["id"].get<std::string>()}, c.api().url, c.api().token, home.path());
+  INFO(again.err);
+  REQUIRE(again.exit_code == 0);
+  CHECK_THAT(again.err, Catch::Contains("dependency cache hit in the cluster"));
+  CHECK(again.err.find("npm ci") == std::string::npos); // nothing installed
+  auto b2 = build_of(c, again.out.substr(0, again.out.find('\n')));
+  INFO(b2.dump());
+  CHECK(b2["state"] == "built");
+  CHECK(b2["node"] != installer);
+  CHECK(b2["artifact"] == b1["artifact"]); // the same node_modules, the same output
+  std::cout << "cluster: dependency cache installed on " << installer << ", hit on "
+            << b2["node"].get<std::string>() << " after a collection and with " << installer
+            << " dead\n";
+}
+
 TEST_CASE("after the api node restarts, its dispatcher watches the builds it did not place") {
   cluster c(3, "failure_timeout_ms = 1000");
   tmpdir home;
