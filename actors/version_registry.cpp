@@ -2,6 +2,7 @@
 
 #include "deployers/local/http_text.hpp"
 #include "messages/errors.hpp"
+#include "sandbox/package_manager.hpp"
 #include "storage/secret_box.hpp"
 #include "storage/sha256.hpp"
 
@@ -158,11 +159,6 @@ constexpr size_t keep_dep_caches = 3; ///< a project's dependency caches in the 
 bool is_hex64(const std::string& s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(),
                                        [](char c) { return std::isxdigit(c) && !std::isupper(c); });
-}
-
-/// A dependency cache's key: "npm-" and a SHA-256.
-bool is_dep_cache_key(const std::string& key) {
-  return key.size() == 68 && key.compare(0, 4, "npm-") == 0 && is_hex64(key.substr(4));
 }
 
 } // namespace
@@ -726,8 +722,9 @@ registry_actor::behavior_type version_registry(registry_ptr self,
             const std::string& key) -> caf::result<dep_cache_info> {
         // a build asks for its project's dependency cache: found, it is the
         // most recently used one now (kept longest)
-        if (!is_dep_cache_key(key))
-          return make_error(ec::bad_request, "a dependency cache key is npm- and a SHA-256");
+        if (!sandbox::is_dep_cache_key(key))
+          return make_error(ec::bad_request,
+                            "a dependency cache key is a package manager, - and a SHA-256");
         auto v = authorize_version_of(*st.store, user, id);
         if (!v)
           return std::move(v.error());
@@ -749,9 +746,9 @@ registry_actor::behavior_type version_registry(registry_ptr self,
         // replicas): from now on, any build node finds it; the project's
         // least recently used beyond keep_dep_caches are let go (their
         // blobs with the next collection)
-        if (!is_dep_cache_key(key) || !is_hex64(root))
+        if (!sandbox::is_dep_cache_key(key) || !is_hex64(root))
           return make_error(ec::bad_request,
-                            "a dependency cache is a key (npm- and a SHA-256) "
+                            "a dependency cache is a key (a package manager, - and a SHA-256) "
                             "and the SHA-256 of a tree");
         auto v = authorize_version_of(*st.store, user, id);
         if (!v)

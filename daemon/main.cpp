@@ -425,9 +425,8 @@ int main(int argc, char** argv) {
     // through the replicated store (build_runner.hpp)
     bc.shared_cache = std::count_if(cluster.nodes.begin(), cluster.nodes.end(),
                                     [](auto& n) { return n.roles.count("build") > 0; }) > 1;
-    bc.egress.hosts = cluster.tenants.egress_allow.empty()
-                          ? std::vector<std::string>{sandbox::host_npm_registry()}
-                          : cluster.tenants.egress_allow;
+    bc.egress.hosts = cluster.tenants.egress_allow.empty() ? sandbox::default_egress_hosts()
+                                                           : cluster.tenants.egress_allow;
     bc.egress.private_ranges = cluster.tenants.egress_private_ranges;
     if (auto why = bc.egress.check(); !why.empty())
       return die("cluster.conf: egress: " + why);

@@ -120,7 +120,7 @@ struct env_entry {
 /// empty root: none.
 struct dep_cache_info {
   std::string project;
-  std::string key; ///< "npm-" and the lockfile's SHA-256
+  std::string key; ///< the package manager, "-", a SHA-256 (sandbox/package_manager.hpp)
   std::string root;
   uint64_t bytes = 0;
   int64_t used_ms = 0;

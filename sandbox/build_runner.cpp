@@ -2,6 +2,7 @@
 
 #include "messages/errors.hpp"
 #include "sandbox/host_id.hpp"
+#include "sandbox/package_manager.hpp"
 #include "storage/beneath.hpp"
 #include "storage/sha256.hpp"
 
@@ -97,7 +98,7 @@ void prune_cache(const std::string& dir, size_t keep) {
   std::error_code ec;
   for (auto& e : fs::directory_iterator(dir, ec)) {
     auto name = e.path().filename().string();
-    if (name.rfind("npm-", 0) == 0 && e.is_directory(ec) && name.find('.') == std::string::npos)
+    if (is_dep_cache_key(name) && e.is_directory(ec))
       entries.emplace_back(fs::last_write_time(e.path(), ec), e.path());
   }
   if (entries.size() <= keep)
@@ -166,27 +167,51 @@ void save_shared_cache(build_ctx& c, const std::string& key, const std::string& 
         " files, " + std::to_string(stored->second.bytes >> 10) + " KiB)");
 }
 
+/// Reads the files of the project's root that decide its install; "" or why not.
+std::string read_install_files(build_ctx& c, install_files& f) {
+  struct wanted {
+    const char* name;
+    std::optional<std::string>* into;
+    size_t max;
+  };
+  const wanted files[] = {{"package.json", &f.package_json, 1 << 20},
+                          {"package-lock.json", &f.package_lock, 32 << 20},
+                          {"npm-shrinkwrap.json", &f.shrinkwrap, 32 << 20},
+                          {"pnpm-lock.yaml", &f.pnpm_lock, 32 << 20},
+                          {"yarn.lock", &f.yarn_lock, 32 << 20}};
+  for (auto& w : files) {
+    std::string text;
+    if (read_beneath(c.slot.fd, std::string("src/") + w.name, text, w.max)) {
+      *w.into = std::move(text);
+      continue;
+    }
+    if (errno == ENOENT)
+      continue;
+    return std::string(w.name) + (errno == EFBIG
+                                      ? " is over " + std::to_string(w.max >> 20) + " MiB"
+                                      : ": " + std::string(std::strerror(errno)));
+  }
+  struct stat st;
+  f.bun_lock = ::fstatat(c.slot.fd, "src/bun.lockb", &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+               ::fstatat(c.slot.fd, "src/bun.lock", &st, AT_SYMLINK_NOFOLLOW) == 0;
+  return {};
+}
+
 /// The dependency step; "" or why it failed.
 std::string install_dependencies(build_ctx& c) {
   auto& req = c.req;
-  std::string lock;
-  if (!read_beneath(c.slot.fd, "src/package-lock.json", lock, 32 << 20))
-    return errno == ENOENT  ? ""
-           : errno == EFBIG ? "package-lock.json is over 32 MiB"
-                            : "read package-lock.json: " + std::string(std::strerror(errno));
   struct stat st;
   if (::fstatat(c.slot.fd, "src/node_modules", &st, AT_SYMLINK_NOFOLLOW) == 0)
     return {}; // uploaded with the source
-  // npm ci takes npm-shrinkwrap.json over package-lock.json: both are
-  // checked, and both name the cache
-  std::string shrinkwrap;
-  if (!read_beneath(c.slot.fd, "src/npm-shrinkwrap.json", shrinkwrap, 32 << 20) && errno != ENOENT)
-    return std::string("npm-shrinkwrap.json: ") + std::strerror(errno);
-  for (auto* file : {&lock, &shrinkwrap})
-    if (!file->empty())
-      if (auto why = git_dependency(*file); !why.empty())
-        return (file == &lock ? "package-lock.json " : "npm-shrinkwrap.json ") + why;
-  auto key = "npm-" + sha256_hex(shrinkwrap.empty() ? lock : lock + '\0' + shrinkwrap);
+  install_files files;
+  if (auto why = read_install_files(c, files); !why.empty())
+    return why;
+  std::optional<install_plan> plan;
+  if (auto why = plan_install(files, plan); !why.empty())
+    return why;
+  if (!plan)
+    return {}; // nothing to install
+  const auto& key = plan->key;
   auto cached = req.cache_dir.empty() ? std::string() : req.cache_dir + "/" + key;
   std::error_code ec;
   auto modules = req.slot_dir + "/src/node_modules";
@@ -217,7 +242,11 @@ std::string install_dependencies(build_ctx& c) {
   s.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
            {"CI", "1"},
            {"npm_config_ignore_scripts", "true"},
-           {"npm_config_git", "/bin/false"}};
+           {"npm_config_git", "/bin/false"},
+           {"FERRY_PM", plan->manager},
+           {"FERRY_PM_PACKAGE", plan->package},
+           {"FERRY_PM_LOCKFILE", plan->lockfile},
+           {"FERRY_PM_FROZEN", plan->frozen ? "1" : ""}};
   use_egress(s, **path);
   if (fs::exists("/etc/npmrc", ec)) // the operator's registry settings
     s.ro_binds.emplace_back("/etc/npmrc", "/etc/npmrc");

@@ -107,4 +107,9 @@ private:
 /// root's npmrc), as a host name; registry.npmjs.org if none is set.
 std::string host_npm_registry();
 
+/// The egress allow-list without egress_allow: the host's npm registry, and
+/// when that is npm's own, registry.yarnpkg.com too (the same registry under
+/// the name that yarn classic's lockfiles name).
+std::vector<std::string> default_egress_hosts();
+
 } // namespace ferry::sandbox

@@ -449,4 +449,11 @@ std::string host_npm_registry() {
   return "registry.npmjs.org";
 }
 
+std::vector<std::string> default_egress_hosts() {
+  auto registry = host_npm_registry();
+  if (registry == "registry.npmjs.org")
+    return {registry, "registry.yarnpkg.com"};
+  return {registry};
+}
+
 } // namespace ferry::sandbox

@@ -369,3 +369,52 @@ TEST_CASE_METHOD(fixture,
   INFO(next.err);
   CHECK(next.exit_code == 0);
 }
+
+TEST_CASE_METHOD(fixture,
+                 "pnpm, yarn classic, yarn berry and npm without a lockfile install what the "
+                 "build needs, each cached by its lockfile") {
+  // each build.js requires is-number: without the install, the build fails
+  struct pm {
+    const char* dir;
+    const char* says;
+  };
+  const pm managers[] = {
+      {"pnpm", "ferry: pnpm install (pnpm@9.15.9, pnpm-lock.yaml)"}, // packageManager
+      {"yarn", "ferry: yarn install (yarn@1.22.22, yarn.lock)"},
+      {"berry", "ferry: yarn install (@yarnpkg/cli-dist@4, yarn.lock)"},
+      {"none", "ferry: npm install"},
+  };
+  auto port = node.router_url.substr(node.router_url.rfind(':'));
+  std::string pnpm_version;
+  for (auto& m : managers) {
+    auto src = std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/package-managers/" + m.dir;
+    auto project = std::string("pm-") + m.dir;
+    auto r = ferry_cli({"deploy", src, "--project", project, "--prod", "--json"}, node.url,
+                       node.token, home);
+    INFO(m.dir << ":\n" << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.err, Catch::Contains(m.says) && Catch::Contains("dependency cache miss"));
+    auto page = http("GET", "http://" + project + ".ferry.localhost" + port + "/");
+    CHECK(page.status == 200);
+    CHECK(page.body == "installed: true 7.0.0\n");
+    if (std::string(m.dir) == "pnpm")
+      pnpm_version = json::parse(r.out)["id"].get<std::string>();
+  }
+  // a rebuild with the same lockfile installs nothing
+  auto again = ferry_cli({"rebuild", pnpm_version}, node.url, node.token, home);
+  INFO(again.err);
+  REQUIRE(again.exit_code == 0);
+  CHECK_THAT(again.err, Catch::Contains("dependency cache hit (pnpm-"));
+  CHECK(again.err.find("pnpm install") == std::string::npos);
+}
+
+TEST_CASE_METHOD(fixture, "a project with a bun lockfile fails its build and says why") {
+  write_file(dir / "bun/package.json", R"({"dependencies": {"is-number": "7.0.0"}})");
+  write_file(dir / "bun/bun.lockb", "\x01\x02");
+  write_file(dir / "bun/index.html", "x");
+  auto r = ferry_cli({"deploy", dir / "bun", "--project", "bun"}, node.url, node.token, home);
+  INFO(r.err);
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, Catch::Contains("bun is not supported") &&
+                        Catch::Contains("package-lock.json, pnpm-lock.yaml or yarn.lock"));
+}

@@ -1,0 +1,182 @@
+#include "sandbox/package_manager.hpp"
+
+#include "sandbox/build_runner.hpp"
+#include "storage/sha256.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <regex>
+#include <string_view>
+
+namespace ferry::sandbox {
+
+namespace {
+
+/// The major version of a version string ("9.15.0" -> 9), or -1.
+int major_of(std::string_view v) {
+  int n = 0, digits = 0;
+  for (char ch : v) {
+    if (ch < '0' || ch > '9')
+      break;
+    if (++digits > 4)
+      return -1;
+    n = n * 10 + (ch - '0');
+  }
+  return digits ? n : -1;
+}
+
+/// pnpm's lockfileVersion ("lockfileVersion: '9.0'") -> the pnpm that
+/// writes it: 9 -> pnpm 9, 6 -> pnpm 8, 5 -> pnpm 7; otherwise pnpm 9.
+std::string pnpm_for(const std::string& lock) {
+  static const std::regex re(R"(^lockfileVersion:\s*'?([0-9]+))");
+  std::smatch m;
+  auto head = lock.substr(0, 512);
+  if (std::regex_search(head, m, re)) {
+    auto major = major_of(m[1].str());
+    if (major == 6)
+      return "pnpm@8";
+    if (major == 5)
+      return "pnpm@7";
+  }
+  return "pnpm@9";
+}
+
+/// A dependency a lockfile would fetch with git: its line, or "".
+std::string git_line(const std::string& text) {
+  static const char* const marks[] = {"git+",    "git://",    "git@",
+                                      "github:", "type: git", "codeload.github.com"};
+  size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string_view line(text.data() + start, end - start);
+    if (!line.starts_with("#"))
+      for (auto* m : marks)
+        if (line.find(m) != std::string_view::npos) {
+          auto shown = line.substr(line.find_first_not_of(" \t") == std::string_view::npos
+                                       ? 0
+                                       : line.find_first_not_of(" \t"));
+          return std::string(shown.substr(0, 120));
+        }
+    start = end + 1;
+  }
+  return {};
+}
+
+bool has_dependencies(const nlohmann::json& pkg) {
+  for (auto* k : {"dependencies", "devDependencies", "optionalDependencies"})
+    if (pkg.contains(k) && pkg[k].is_object() && !pkg[k].empty())
+      return true;
+  return false;
+}
+
+} // namespace
+
+bool is_dep_cache_key(const std::string& key) {
+  auto dash = key.find('-');
+  if (dash == std::string::npos)
+    return false;
+  auto name = key.substr(0, dash);
+  if (name != "npm" && name != "pnpm" && name != "yarn" && name != "berry")
+    return false;
+  auto hex = std::string_view(key).substr(dash + 1);
+  if (hex.size() != 64)
+    return false;
+  for (char ch : hex)
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+      return false;
+  return true;
+}
+
+std::string plan_install(const install_files& f, std::optional<install_plan>& out) {
+  out.reset();
+  if (!f.package_json)
+    return {};
+  auto pkg = nlohmann::json::parse(*f.package_json, nullptr, false);
+  if (pkg.is_discarded() || !pkg.is_object())
+    return "package.json is not a JSON object";
+
+  // 1. packageManager, as corepack reads it: NAME@VERSION[+HASH]
+  std::string named, version;
+  if (pkg.contains("packageManager")) {
+    if (!pkg["packageManager"].is_string())
+      return "package.json: packageManager is a string such as \"pnpm@9.15.0\"";
+    static const std::regex re(
+        R"(^(npm|pnpm|yarn)@([0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?)(\+[a-z0-9]+\.[0-9a-fA-F]+)?$)");
+    auto value = pkg["packageManager"].get<std::string>();
+    std::smatch m;
+    if (value.size() > 200 || !std::regex_match(value, m, re))
+      return "package.json: packageManager '" + value.substr(0, 64) +
+             "' is not npm, pnpm or yarn with an exact version (such as \"pnpm@9.15.0\")";
+    named = m[1].str();
+    version = m[2].str();
+    if (named == "yarn" && major_of(version) >= 2)
+      named = "berry";
+  }
+
+  // 2. else the lockfile there (Vercel's order: yarn, pnpm, then npm)
+  std::string manager = named;
+  if (manager.empty()) {
+    if (f.yarn_lock)
+      manager = f.yarn_lock->find("__metadata:") != std::string::npos ? "berry" : "yarn";
+    else if (f.pnpm_lock)
+      manager = "pnpm";
+    else if (f.package_lock || f.shrinkwrap)
+      manager = "npm";
+    else if (f.bun_lock)
+      return "bun.lockb (or bun.lock): bun is not supported; commit a package-lock.json, "
+             "pnpm-lock.yaml or yarn.lock instead, or remove the bun lockfile to install "
+             "with npm";
+    else
+      manager = "npm";
+  }
+
+  install_plan p;
+  p.manager = manager;
+  std::string lock; // the bytes that decide what is installed
+  if (manager == "npm") {
+    if (f.package_lock || f.shrinkwrap) {
+      for (auto* file : {&f.package_lock, &f.shrinkwrap})
+        if (*file && !(*file)->empty())
+          if (auto why = git_dependency(**file); !why.empty())
+            return (file == &f.package_lock ? "package-lock.json " : "npm-shrinkwrap.json ") + why;
+      p.lockfile = f.shrinkwrap ? "npm-shrinkwrap.json" : "package-lock.json";
+      // (the key of before: a cache made by an earlier ferry still hits)
+      auto a = f.package_lock.value_or(""), b = f.shrinkwrap.value_or("");
+      lock = b.empty() ? a : a + '\0' + b;
+    }
+  } else {
+    auto& file = manager == "pnpm" ? f.pnpm_lock : f.yarn_lock;
+    const char* name = manager == "pnpm" ? "pnpm-lock.yaml" : "yarn.lock";
+    if (file) {
+      if (auto line = git_line(*file); !line.empty())
+        return std::string(name) + " has a git dependency (" + line +
+               "), which would run code while it installs: depend on a registry version";
+      p.lockfile = name;
+      lock = *file;
+    }
+    if (manager == "pnpm")
+      p.package = "pnpm@" + (version.empty() ? pnpm_for(lock).substr(5) : version);
+    else if (manager == "yarn")
+      p.package = "yarn@" + (version.empty() ? std::string("1.22.22") : version);
+    else
+      p.package = "@yarnpkg/cli-dist@" + (version.empty() ? std::string("4") : version);
+  }
+  p.frozen = !p.lockfile.empty() && (manager != "berry" || !version.empty());
+  if (p.lockfile.empty()) {
+    if (!has_dependencies(pkg))
+      return {}; // nothing to install
+    if (auto why = git_dependency(*f.package_json); !why.empty())
+      return "package.json " + why;
+    // resolved afresh: the cache follows package.json (and the manager)
+    lock = "install\n" + p.package + "\n" + *f.package_json;
+  } else if (manager != "npm") {
+    lock = p.package + "\n" + lock;
+  }
+  p.key = manager + "-" + sha256_hex(lock);
+  out = std::move(p);
+  return {};
+}
+
+} // namespace ferry::sandbox
