@@ -53,8 +53,11 @@ Every deployment keeps its URL; production is an alias that moves.
   -j N             parallel uploads (default 4)
   --no-wait        do not follow the build that the deploy starts
 
-DIR/.ferryignore (gitignore syntax) names files to leave out; .git,
-node_modules, .ferry and .DS_Store are always left out. Unchanged files are
+What is left out (gitignore syntax): version control, node_modules, local
+build caches (.next, .cache, .vercel...), .env files, editor and system
+files; then what DIR/.gitignore, DIR/.vercelignore and DIR/.ferryignore
+name, each able to take back what came before with !NAME. A prebuilt
+.vercel/output (with config.json) always goes up. Unchanged files are
 recognised by a local stat cache and never read again.
 )";
 
@@ -212,6 +215,14 @@ int cmd_deploy(cli_env& env, const args& a) {
       std::cerr << "ferry: ... and " << scan.errors.size() - 10 << " more\n";
     return fail("deploy refused: fix the " + std::to_string(scan.errors.size()) +
                 " problem(s) above or list them in .ferryignore");
+  }
+  if (!scan.ignored_env.empty()) {
+    std::string names;
+    for (auto& e : scan.ignored_env)
+      names += (names.empty() ? "" : ", ") + printable(e);
+    std::cerr << "ferry: left out " << names
+              << ": .env files never upload (set secrets with `ferry env add`; a line !NAME in "
+                 ".ferryignore uploads one)\n";
   }
   if (scan.files.empty())
     return fail("nothing to deploy in '" + dir + "' (every file is ignored or it is empty)");

@@ -1,5 +1,10 @@
 #include "cli/ignore.hpp"
 
+#include <fstream>
+#include <sstream>
+
+#include <sys/stat.h>
+
 namespace ferry::cli {
 
 namespace {
@@ -84,8 +89,73 @@ bool glob_match(std::string_view p, std::string_view t) {
   return t.empty();
 }
 
+const char* const default_ignores = R"(# version control
+.git
+.gitmodules
+.hg
+.svn
+CVS
+# dependencies and local build output (installed and built again)
+node_modules/
+.cache
+.next
+.nuxt
+.svelte-kit
+.astro
+.turbo
+.vercel
+.now
+.ferry
+__pycache__
+.venv
+venv
+# secrets: set them with `ferry env add`
+.env
+.env.*
+# other tools' files, logs, editors and systems
+.npmignore
+.dockerignore
+.gitignore
+.vercelignore
+.ferryignore
+npm-debug.log*
+yarn-debug.log*
+yarn-error.log*
+.pnpm-debug.log*
+config.gypi
+.lock-wscript
+.wafpickle-*
+.*.swp
+*~
+.idea
+.vscode
+.DS_Store
+Thumbs.db
+)";
+
 ignore_rules::ignore_rules() {
-  add(".git/\n.hg/\n.svn/\nnode_modules/\n.ferry/\n.DS_Store\nThumbs.db\n");
+  add(default_ignores);
+}
+
+ignore_rules project_ignores(const std::string& root) {
+  ignore_rules rules;
+  auto read = [&](const char* name) {
+    std::ifstream in(root + "/" + name);
+    if (!in)
+      return;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    rules.add(ss.str());
+  };
+  read(".gitignore");
+  struct stat st;
+  if (::stat((root + "/.vercel/output/config.json").c_str(), &st) == 0 && S_ISREG(st.st_mode))
+    // prebuilt (the Build Output API): that folder goes up whole, the
+    // node_modules a function bundles included
+    rules.add("!.vercel\n.vercel/*\n!.vercel/output\n!.vercel/output/**\n");
+  read(".vercelignore");
+  read(".ferryignore");
+  return rules;
 }
 
 void ignore_rules::add(std::string_view text) {

@@ -1,7 +1,10 @@
 #pragma once
-// .ferryignore: gitignore syntax (comments, '!' negation, trailing '/' for
-// directories only, a '/' inside anchors to the root, *, ?, ** and [...]).
-// The defaults ignore version control, dependencies and ferry's own files.
+// What a deploy leaves out, in gitignore syntax (comments, '!' negation,
+// trailing '/' for directories only, a '/' inside anchors to the root, *,
+// ?, ** and [...]). The defaults are Vercel CLI's (version control,
+// dependencies, local build caches, editor files) and every .env file;
+// then the root's .gitignore, .vercelignore and .ferryignore, each able to
+// take back what came before ('!').
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,7 +13,7 @@ namespace ferry::cli {
 
 class ignore_rules {
 public:
-  /// The defaults: .git .hg .svn node_modules .ferry .DS_Store Thumbs.db
+  /// The defaults (default_ignores).
   ignore_rules();
   /// Adds the rules of one .ferryignore file's text.
   void add(std::string_view text);
@@ -26,6 +29,14 @@ private:
   };
   std::vector<rule> rules_;
 };
+
+/// The rules every deploy starts from.
+extern const char* const default_ignores;
+
+/// The rules of a project's root: the defaults, then its .gitignore; with a
+/// prebuilt .vercel/output (config.json there), that folder is uploaded
+/// whatever came before; then .vercelignore and .ferryignore.
+ignore_rules project_ignores(const std::string& root);
 
 /// Glob match where '*' and '?' stop at '/', '**' crosses it.
 bool glob_match(std::string_view pattern, std::string_view text);

@@ -2,6 +2,7 @@
 
 #include "storage/paths.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <mutex>
@@ -74,6 +75,8 @@ void scan_dir(int dirfd, const std::string& prefix, const ignore_rules& rules, s
     bool is_dir = S_ISDIR(st.st_mode);
     if (rules.ignored(path, is_dir)) {
       out.ignored++;
+      if (!is_dir && name.starts_with(".env") && out.ignored_env.size() < 8)
+        out.ignored_env.push_back(path);
       continue;
     }
     if (auto why = check_name(name); !why.empty()) {
@@ -130,13 +133,7 @@ void scan_dir(int dirfd, const std::string& prefix, const ignore_rules& rules, s
 
 scan_result scan_tree(const std::string& root) {
   scan_result out;
-  ignore_rules rules;
-  std::ifstream in(root + "/.ferryignore");
-  if (in) {
-    std::stringstream ss;
-    ss << in.rdbuf();
-    rules.add(ss.str());
-  }
+  auto rules = project_ignores(root);
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     out.errors.push_back("cannot open directory '" + root + "': " + std::strerror(errno));
@@ -160,6 +157,10 @@ scan_result scan_tree(const std::string& root) {
                    std::make_move_iterator(other.files.end()));
   out.errors.insert(out.errors.end(), other.errors.begin(), other.errors.end());
   out.ignored += other.ignored;
+  for (auto& e : other.ignored_env)
+    if (out.ignored_env.size() < 8)
+      out.ignored_env.push_back(e);
+  std::sort(out.ignored_env.begin(), out.ignored_env.end());
   return out;
 }
 

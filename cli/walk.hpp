@@ -25,9 +25,10 @@ struct scan_result {
   std::vector<scanned_file> files;
   std::vector<std::string> errors; ///< one line each; non-empty means refuse the deploy
   uint64_t ignored = 0;
+  std::vector<std::string> ignored_env; ///< .env files left out (the first few)
 };
 
-/// Scans root with the default rules plus root/.ferryignore.
+/// Scans root with its rules (project_ignores).
 scan_result scan_tree(const std::string& root);
 
 } // namespace ferry::cli

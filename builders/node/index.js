@@ -6,6 +6,7 @@
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
+const servableFromRoot = require('../servable.js');
 
 const FUNCTION = /^api\/(.+)\.(js|mjs|cjs|ts)$/;
 
@@ -112,11 +113,12 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
     log(`ferry: node: function api/${name} from ${f}`);
   }
   // Static files: public/ if there is one, else the project's other files
-  // (not the functions, their manifests, or ferry's own files).
+  // (not the functions, their manifests, ferry's own files, or what no
+  // project root serves: servable.js).
   const hasPublic = files.some((f) => f.startsWith('public/'));
   const NOT_STATIC = /^(api\/|node_modules\/)|^(package\.json|package-lock\.json|ferry\.json|\.ferryignore|tsconfig\.json)$/;
   for (const f of files) {
-    if (hasPublic ? !f.startsWith('public/') : NOT_STATIC.test(f)) continue;
+    if (hasPublic ? !f.startsWith('public/') : NOT_STATIC.test(f) || !servableFromRoot(f)) continue;
     const dest = path.join(outputPath, 'static', hasPublic ? f.slice('public/'.length) : f);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     fs.copyFileSync(path.join(workPath, f), dest);

@@ -384,17 +384,25 @@ std::optional<response> router::impl::answer(session& s, const request& req,
   }
   if (!readonly && cache.file)
     return error_page(405, "METHOD_NOT_ALLOWED", "static files answer GET and HEAD");
+  // the project's own page for what is not there, as Vercel serves it
+  if (readonly)
+    if (auto* page = d.find_static("/404.html"))
+      return serve_static(s, req, *page, http::status::not_found);
   return error_page(404, "NOT_FOUND", "no file or function at " + path);
 }
 
-response router::impl::serve_static(session& s, const request& req, const static_file& f) {
-  response res{http::status::ok, 11};
-  res.set(http::field::etag, f.etag);
+response router::impl::serve_static(session& s, const request& req, const static_file& f,
+                                    http::status status) {
+  response res{status, 11};
+  bool ok = status == http::status::ok;
+  if (ok)
+    res.set(http::field::etag, f.etag);
   res.set(http::field::cache_control, "public, max-age=0, must-revalidate");
   res.set(http::field::content_type, f.content_type);
   std::string_view inm(req[http::field::if_none_match].data(),
                        req[http::field::if_none_match].size());
-  if (!inm.empty() && (inm == f.etag || inm == "*" || inm.find(f.etag) != std::string_view::npos)) {
+  if (ok && !inm.empty() &&
+      (inm == f.etag || inm == "*" || inm.find(f.etag) != std::string_view::npos)) {
     res.result(http::status::not_modified); // no body, and no length to claim
     return res;
   }

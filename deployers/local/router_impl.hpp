@@ -242,7 +242,10 @@ struct router::impl {
   /// pieces of this size (memory per download stays small).
   static constexpr size_t file_piece = 256 << 10;
 
-  response serve_static(session& s, const request& req, const static_file& f);
+  /// A static file; with a status other than 200 (the project's 404.html),
+  /// never a 304 and no validator.
+  response serve_static(session& s, const request& req, const static_file& f,
+                        http::status status = http::status::ok);
 
   /// An acquired instance, given back exactly once: by release(), or when
   /// it goes out of scope (an exception on the router's side: not the

@@ -610,3 +610,28 @@ TEST_CASE("requests over an instance's room wait for it, without a thread each",
   INFO("ferryd threads: " << base << " before, " << peak << " at most during 200 requests");
   CHECK(peak - base < 20);
 }
+
+TEST_CASE("a project's 404.html answers what is not there, with status 404", "[runtime]") {
+  runtime_fixture f;
+  auto p = f.dir / "site404";
+  write_file(p + "/public/index.html", "home");
+  write_file(p + "/public/404.html", "<h1>Lost? Try the home page.</h1>");
+  auto d = f.deploy(p, "site404");
+  auto missing = http("GET", d.out + "/no/such/page");
+  CHECK(missing.status == 404);
+  CHECK(missing.body == "<h1>Lost? Try the home page.</h1>");
+  auto curl = run({"/usr/bin/curl", "-s", "-D", "-", "-o", "/dev/null", "-H", "If-None-Match: *",
+                   d.out + "/no/such/page"},
+                  {}, f.dir.path());
+  CHECK(curl.out.rfind("HTTP/1.1 404", 0) == 0); // never a 304 for a page that is not there
+  CHECK(curl.out.find("ETag") == std::string::npos);
+  CHECK(http("GET", d.out + "/").body == "home");
+  CHECK(http("POST", d.out + "/no/such/page").body.find("Lost?") == std::string::npos);
+  // without one, ferry's own page
+  auto q = f.dir / "plain";
+  write_file(q + "/public/index.html", "home");
+  auto plain = f.deploy(q, "plain");
+  auto none = http("GET", plain.out + "/nothing");
+  CHECK(none.status == 404);
+  CHECK_THAT(none.body, Catch::Contains("NOT_FOUND"));
+}

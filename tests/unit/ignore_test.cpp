@@ -1,8 +1,15 @@
 #include "cli/ignore.hpp"
+#include "cli/walk.hpp"
+#include "tests/support/tmpdir.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <set>
+
 using namespace ferry::cli;
+using ferry::test::tmpdir;
+using ferry::test::write_file;
 
 TEST_CASE("globs: * and ? stay within a name, ** crosses directories") {
   CHECK(glob_match("*.js", "a.js"));
@@ -36,4 +43,53 @@ TEST_CASE(".ferryignore rules: anchoring, directories only, negation, comments")
   CHECK(r.ignored("docs/a.md", false));
   CHECK_FALSE(r.ignored("docs/keep.md", false));
   CHECK(r.ignored("#literal", false));
+}
+
+TEST_CASE("default rules leave out .env files, local build caches and editor files") {
+  ignore_rules r;
+  for (auto* p :
+       {".env", ".env.local", ".env.production", "app/.env", ".next", ".vercel", ".cache", ".idea",
+        "notes.md~", ".main.js.swp", "npm-debug.log", ".gitignore", ".ferryignore"})
+    CHECK((r.ignored(p, false) || r.ignored(p, true)));
+  CHECK_FALSE(r.ignored("env.js", false));
+  CHECK_FALSE(r.ignored("index.html", false));
+  CHECK_FALSE(r.ignored(".well-known", true));
+  // a project takes one back
+  r.add("!.env.example\n");
+  CHECK_FALSE(r.ignored(".env.example", false));
+  CHECK(r.ignored(".env", false));
+}
+
+TEST_CASE(
+    "a project's .gitignore, .vercelignore and .ferryignore apply in that order; a "
+    "prebuilt .vercel/output always goes up") {
+  tmpdir d;
+  write_file(d / "index.html", "x");
+  write_file(d / ".env", "PASSWORD=hunter2");
+  write_file(d / "dist/app.js", "built here");
+  write_file(d / "secret.txt", "x");
+  write_file(d / "notes.md", "x");
+  write_file(d / ".gitignore", "dist/\nsecret.txt\n.vercel\n");
+  write_file(d / ".vercelignore", "notes.md\n");
+  write_file(d / ".ferryignore", "!secret.txt\n");
+  write_file(d / ".vercel/project.json", "{}");
+  write_file(d / ".vercel/output/config.json", R"({"version": 3})");
+  write_file(d / ".vercel/output/static/index.html", "prebuilt");
+  write_file(d / ".vercel/output/functions/api.func/node_modules/dep/index.js", "x");
+  auto scan = scan_tree(d.path());
+  REQUIRE(scan.errors.empty());
+  std::set<std::string> paths;
+  for (auto& f : scan.files)
+    paths.insert(f.path);
+  CHECK(paths == std::set<std::string>{"index.html", "secret.txt", ".vercel/output/config.json",
+                                       ".vercel/output/static/index.html",
+                                       ".vercel/output/functions/api.func/node_modules/dep/"
+                                       "index.js"});
+  CHECK(scan.ignored_env == std::vector<std::string>{".env"});
+
+  // without config.json, .vercel is a local cache like any other
+  std::filesystem::remove(d / ".vercel/output/config.json");
+  scan = scan_tree(d.path());
+  for (auto& f : scan.files)
+    CHECK(f.path.rfind(".vercel", 0) != 0);
 }
