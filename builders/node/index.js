@@ -10,6 +10,46 @@ const servableFromRoot = require('../servable.js');
 
 const FUNCTION = /^api\/(.+)\.(js|mjs|cjs|ts)$/;
 
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/// The route of a function, as Vercel's file-system routing has it:
+/// api/index.js answers /api, api/users/[id].js /api/users/ANY (id in the
+/// query), [...slug] one or more segments, [[...slug]] none or more (the
+/// last segment only). rank orders them: fixed paths first, then [param],
+/// then catch-alls, then optional ones; deeper before shallower.
+function routeOf(name) {
+  const segs = name.split('/');
+  const index = segs[segs.length - 1] === 'index';
+  if (index) segs.pop();
+  let src = '/api';
+  const params = [];
+  let rank = 0;
+  segs.forEach((seg, i) => {
+    const last = i === segs.length - 1;
+    let m;
+    if ((m = seg.match(/^\[\[\.\.\.([A-Za-z_$][\w$]*)\]\]$/)) && last) {
+      src += '(?:/(.+))?';
+      params.push(m[1]);
+      rank = Math.max(rank, 3);
+    } else if ((m = seg.match(/^\[\.\.\.([A-Za-z_$][\w$]*)\]$/)) && last) {
+      src += '/(.+)';
+      params.push(m[1]);
+      rank = Math.max(rank, 2);
+    } else if ((m = seg.match(/^\[([A-Za-z_$][\w$]*)\]$/))) {
+      src += '/([^/]+)';
+      params.push(m[1]);
+      rank = Math.max(rank, 1);
+    } else if (/[[\]]/.test(seg)) {
+      throw new Error(`api/${name}: "${seg}" is no route segment ([name], [...name] or, last, [[...name]])`);
+    } else {
+      src += `/${escapeRe(seg)}`;
+    }
+  });
+  if (new Set(params).size !== params.length) throw new Error(`api/${name}: a parameter is named twice`);
+  if (index) src += '(?:/index)?/?';
+  return { src, params, rank, depth: segs.length };
+}
+
 function copy(workPath, files, dest, skip) {
   for (const f of files) {
     if (f.startsWith('public/') || skip.some((p) => f.startsWith(p))) continue;
@@ -89,8 +129,12 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
     if (e.code !== 'ENOENT') throw e;
   }
   const skip = Object.keys(pkg.devDependencies || {}).map((d) => `node_modules/${d}/`);
+  const seen = new Map();
+  const made = [];
   for (const f of functions) {
     const [, name] = f.match(FUNCTION);
+    if (seen.has(name)) throw new Error(`${f} and ${seen.get(name)} are the same function`);
+    seen.set(name, f);
     const dir = path.join(outputPath, 'functions', `api/${name}.func`);
     copy(workPath, files, dir, skip);
     for (const [from, to] of compiled) {
@@ -107,11 +151,15 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
       memory: own.memory || 256,
       maxDuration: own.maxDuration || 10,
     }, null, 2) + '\n');
-    // the name is a file's: taken literally in the route's pattern
-    const literal = `/api/${name}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    routes.push({ src: literal, dest: `/api/${name}`, function: `api/${name}` });
-    log(`ferry: node: function api/${name} from ${f}`);
+    const r = routeOf(name);
+    if (r.params.length)
+      fs.writeFileSync(path.join(dir, '.ferry-route.json'),
+                       JSON.stringify({ src: `^${r.src}$`, params: r.params }) + '\n');
+    made.push({ ...r, route: { src: r.src, dest: `/api/${name}`, function: `api/${name}` } });
+    log(`ferry: node: function api/${name} from ${f} at ${r.src}`);
   }
+  made.sort((a, b) => a.rank - b.rank || b.depth - a.depth);
+  routes.push(...made.map((m) => m.route));
   // Static files: public/ if there is one, else the project's other files
   // (not the functions, their manifests, ferry's own files, or what no
   // project root serves: servable.js).

@@ -7,7 +7,17 @@
 // It adapts the request to what the function expects:
 //   - a plain Node (req, res) handler, default export or module.exports;
 //   - with Vercel-style helpers: req.query, req.cookies, req.body,
-//     res.status(), res.json(), res.send(), res.redirect();
+//     res.status(), res.json(), res.send(), res.redirect(); the body is
+//     read once and the request replayed, so the handler may still read
+//     the raw bytes as a stream (a webhook's signature);
+//   - Web-standard handlers, as Vercel's Node runtime takes them: named
+//     GET/POST/... exports (405 with Allow for another method), a default
+//     object with fetch (Hono), a default function of one Request; the
+//     Response is streamed back;
+//   - the [params] of its route (.ferry-route.json, from the builder) in
+//     the query, in place of any the client sent under those names;
+//   - waitUntil (Vercel's request context, as @vercel/functions reads it):
+//     work that goes on after the answer while the instance lives;
 //   - an app that calls listen() itself (Express, Koa, a bare http server):
 //     its listen() is pointed at the bridge's socket;
 //   - an exported framework app (Express is a handler; Koa has callback()).
@@ -25,7 +35,9 @@
 // arrives only this way: never on a command line or in a file.
 'use strict';
 const http = require('http');
+const fs = require('fs');
 const path = require('path');
+const { once } = require('events');
 const { pathToFileURL } = require('url');
 
 let dir = path.resolve(process.argv[2] || process.env.FERRY_FUNCTION_DIR || '.');
@@ -162,6 +174,107 @@ function fail(res, err, req) {
   res.end(res.statusCode === 500 ? 'Internal Server Error\n' : `${err.message}\n`);
 }
 
+/// The route the builder gave this function (.ferry-route.json: its
+/// pattern and the names of its [params]): what the path's segments are is
+/// added to the query, as Vercel does (req.query.id, url.searchParams).
+let route = null;
+function loadRoute() {
+  try {
+    const r = JSON.parse(fs.readFileSync(path.join(dir, '.ferry-route.json'), 'utf8'));
+    if (r && typeof r.src === 'string' && Array.isArray(r.params)) route = { re: new RegExp(r.src), params: r.params };
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+  }
+}
+function decodeSegment(v) {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+}
+function addRouteParams(req) {
+  if (!route) return;
+  const q = req.url.indexOf('?');
+  const p = q < 0 ? req.url : req.url.slice(0, q);
+  const m = route.re.exec(p);
+  if (!m) return;
+  const query = new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1));
+  route.params.forEach((name, i) => {
+    query.delete(name); // (the path's value, not one a client put in the query)
+    if (m[i + 1] !== undefined) query.set(name, decodeSegment(m[i + 1]));
+  });
+  const qs = query.toString();
+  req.url = qs ? `${p}?${qs}` : p;
+}
+
+/// The request again, readable from its first byte: the bridge has read
+/// the body (for req.body), and the handler may still read it as a stream
+/// (a webhook's signature is over the raw bytes).
+function replay(req, raw) {
+  const r = new http.IncomingMessage(req.socket);
+  for (const k of ['method', 'url', 'headers', 'rawHeaders', 'httpVersion', 'httpVersionMajor',
+    'httpVersionMinor', 'trailers', 'rawTrailers'])
+    r[k] = req[k];
+  if (raw && raw.length) r.push(raw);
+  r.push(null);
+  r.complete = true;
+  r[RAW] = raw || Buffer.alloc(0);
+  return r;
+}
+
+/// waitUntil: work that goes on after the answer (Vercel's request
+/// context, which @vercel/functions reads); its failures are logged.
+const pending = new Set();
+const requestContext = {
+  waitUntil(p) {
+    const work = Promise.resolve(p)
+      .catch((err) => log({ level: 'error', waitUntil: String((err && err.stack) || err) }))
+      .finally(() => pending.delete(work));
+    pending.add(work);
+  },
+};
+globalThis[Symbol.for('@vercel/request-context')] = { get: () => requestContext };
+
+/// A Web-standard handler (named GET/POST/... exports, a default object
+/// with fetch, a default function of one Request): the request as a Request,
+/// the Response it returns streamed back.
+const METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'];
+let web = null;
+
+async function callWeb(req, res, raw) {
+  let handler = web.fetch;
+  if (web.methods) {
+    handler = web.methods[req.method] || (req.method === 'HEAD' ? web.methods.GET : null);
+    if (!handler) {
+      res.statusCode = 405;
+      res.setHeader('allow', Object.keys(web.methods).join(', '));
+      res.end();
+      return;
+    }
+  }
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  const init = { method: req.method, headers };
+  if (raw && raw.length && req.method !== 'GET' && req.method !== 'HEAD') init.body = raw;
+  const request = new Request(`http://${req.headers.host || 'localhost'}${req.url}`, init);
+  const response = await handler(request, { waitUntil: requestContext.waitUntil });
+  if (!(response instanceof Response)) throw new Error(`${handlerFile} answered without a Response`);
+  res.statusCode = response.status;
+  const cookies = response.headers.getSetCookie();
+  for (const [k, v] of response.headers) if (k !== 'set-cookie') res.setHeader(k, v);
+  if (cookies.length) res.setHeader('set-cookie', cookies);
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  for await (const chunk of response.body) {
+    if (!res.write(chunk)) await once(res, 'drain');
+  }
+  res.end();
+}
+
 let app = null; // the function's request listener, once known
 let appServer = null; // a server the function created and listened on itself
 
@@ -182,8 +295,9 @@ async function serve(req, res) {
     res.on('finish', () =>
       log({ method: req.method, path: req.url, status: res.statusCode, ms: Date.now() - started }));
   if (req.url === '/__ferry/health') {
-    res.statusCode = app || appServer ? 200 : 503;
-    res.end(app || appServer ? 'ok\n' : 'loading\n');
+    const up = app || appServer || web;
+    res.statusCode = up ? 200 : 503;
+    res.end(up ? 'ok\n' : 'loading\n');
     return;
   }
   try {
@@ -191,9 +305,15 @@ async function serve(req, res) {
       appServer.emit('request', req, res);
       return;
     }
+    addRouteParams(req);
+    if (web) {
+      const body = readBody(req);
+      await callWeb(req, res, body ? await body : null);
+      return;
+    }
     if (helpers) {
       const body = readBody(req);
-      if (body) req[RAW] = await body;
+      req = replay(req, body ? await body : null);
     }
     await app(req, res);
   } catch (err) {
@@ -222,6 +342,20 @@ async function load() {
     mod = await import(pathToFileURL(file).href);
   }
   const candidate = mod && mod.__esModule !== undefined && mod.default ? mod.default : mod;
+  const named = METHODS.filter((m) => mod && typeof mod[m] === 'function');
+  const def = mod && mod.default !== undefined ? mod.default : candidate;
+  if (named.length) {
+    web = { methods: Object.fromEntries(named.map((m) => [m, mod[m]])) };
+    return;
+  }
+  if (def && typeof def === 'object' && typeof def.fetch === 'function') {
+    web = { fetch: (request, ctx) => def.fetch(request, {}, ctx) };
+    return;
+  }
+  if (typeof def === 'function' && def.length === 1 && helpers) {
+    web = { fetch: def }; // (request) => Response; (req, res) takes two
+    return;
+  }
   const fn = typeof candidate === 'function' ? candidate
     : candidate && typeof candidate.default === 'function' ? candidate.default
     : candidate && typeof candidate.callback === 'function' ? candidate.callback()
@@ -262,6 +396,7 @@ function assignment() {
 
 assignment()
   .then(() => helpers && installHelpers())
+  .then(loadRoute)
   .then(load)
   .then(() => {
     const onListen = () => {

@@ -270,10 +270,22 @@ inline awaitable<void> router::impl::serve(session& s) {
     if (!deployment.empty())
       log_request(deployment, s.request_id, logged, *res, clock::now() - started);
     s.deadline_ms = steady_ms() + idle_ms; // a client that stops reading
-    co_await asio::async_write(s.sock, head_and_body(s, *res, keep, !head),
+    bool streamed = s.streaming;
+    co_await asio::async_write(s.sock, head_and_body(s, *res, keep, !head && !streamed),
                                asio::redirect_error(use_awaitable, ec));
     if (!ec && s.file && !head)
       ec = co_await send_file(s, idle_ms);
+    if (streamed) {
+      if (!ec)
+        ec = co_await relay_stream(s, idle_ms);
+      else if (s.stream_inst) { // (the client went: the instance is given back, its answer cut)
+        s.close_upstream();
+        rt.release(s.stream_inst, outcome::ok);
+        s.stream_inst.reset();
+        s.streaming = false;
+      }
+    }
+    s.up_parser.reset();
     s.answer = {};
     s.file = nullptr;
     s.file_owner.reset();

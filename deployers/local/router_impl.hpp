@@ -94,6 +94,12 @@ struct session {
   int64_t up_deadline_ms = INT64_MAX; ///< its maxDuration ends
   bool up_cut = false;                ///< the watchdog shut it down
   body_budget::hold answer;           ///< of the router's bodies: the instance's answer held
+  /// The parser of the instance's answer; with streaming, one relayed as
+  /// it comes (the instance sent it in chunks, its head read), and the
+  /// instance, held until its end.
+  std::optional<http::response_parser<http::string_body>> up_parser;
+  bool streaming = false;
+  std::shared_ptr<instance> stream_inst;
 
   void close_upstream() {
     if (!up)
@@ -199,6 +205,11 @@ struct router::impl {
   /// Streams s.file's bytes (its head is sent) a piece at a time. An error
   /// ends the connection: its length was promised.
   awaitable<boost::system::error_code> send_file(session& s, int64_t idle_ms);
+
+  /// Relays s.stream's body (its head is sent) in chunks as the instance
+  /// sends it, within maxDuration and max_response; then gives the
+  /// instance back. An error ends the connection: the answer is cut.
+  awaitable<boost::system::error_code> relay_stream(session& s, int64_t idle_ms);
 
   /// The buffers of a response to the client (its head in s.head).
   static std::array<asio::const_buffer, 2> head_and_body(session& s, response& res, bool keep,

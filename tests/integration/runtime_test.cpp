@@ -635,3 +635,72 @@ TEST_CASE("a project's 404.html answers what is not there, with status 404", "[r
   CHECK(none.status == 404);
   CHECK_THAT(none.body, Catch::Contains("NOT_FOUND"));
 }
+
+TEST_CASE(
+    "functions as Vercel's Node runtime runs them: file-system routes, Web handlers, the "
+    "raw body, streaming and waitUntil",
+    "[runtime]") {
+  runtime_fixture f;
+  auto d = f.deploy(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/vercel-functions", "vfn");
+  auto at = [&](const std::string& path) { return d.out + path; };
+  // file-system routing
+  CHECK(http("GET", at("/api")).body == "api index");
+  CHECK(http("GET", at("/api/")).body == "api index");
+  auto user = json::parse(http("GET", at("/api/users/42?id=spoofed&x=1")).body);
+  CHECK(user["id"] == "42"); // the path's, not the query's
+  CHECK(user["url"] == "/api/users/42?x=1&id=42");
+  CHECK(http("GET", at("/api/users/me")).body == "the static route wins");
+  CHECK(http("GET", at("/api/users/a/b")).status == 404);
+  CHECK(json::parse(http("GET", at("/api/files/a/b%20c")).body)["path"] == "a/b c");
+  CHECK(http("GET", at("/api/files")).status == 404); // a catch-all needs a segment
+  CHECK(json::parse(http("GET", at("/api/opt")).body)["rest"] == nullptr);
+  CHECK(json::parse(http("GET", at("/api/opt/x/y")).body)["rest"] == "x/y");
+
+  // Web handlers: named methods, { fetch }, a default function of a Request
+  auto get = run({"/usr/bin/curl", "-s", "-i", at("/api/web?name=ferry")}, {}, f.dir.path());
+  CHECK_THAT(get.out, Catch::Contains("x-handler: GET") && Catch::EndsWith("hello ferry"));
+  auto post = run({"/usr/bin/curl", "-s", "-i", "-X", "POST", "-H",
+                   "content-type: application/json", "--data", R"({"a":1})", at("/api/web")},
+                  {}, f.dir.path());
+  CHECK_THAT(post.out, Catch::StartsWith("HTTP/1.1 201") && Catch::Contains("set-cookie: a=1") &&
+                           Catch::Contains("set-cookie: b=2") &&
+                           Catch::Contains(R"({"got":{"a":1},"method":"POST"})"));
+  auto put = run({"/usr/bin/curl", "-s", "-i", "-X", "PUT", at("/api/web")}, {}, f.dir.path());
+  CHECK_THAT(put.out, Catch::StartsWith("HTTP/1.1 405") && Catch::Contains("allow: GET, POST"));
+  auto fetched = json::parse(http("DELETE", at("/api/fetch")).body);
+  CHECK(fetched["via"] == "fetch");
+  CHECK(fetched["method"] == "DELETE");
+  CHECK(fetched["path"] == "/api/fetch");
+  CHECK(http("POST", at("/api/request"), "plain words", "", "text/plain").body ==
+        "text: plain words");
+
+  // the raw body stays readable as a stream, and req.body parses it
+  std::string body = R"({"event":"paid","amount":42})";
+  auto raw = json::parse(http("POST", at("/api/raw"), body).body);
+  CHECK(raw["bytes"] == body.size());
+  auto expect =
+      run({"/bin/sh", "-c",
+           "printf '%s' '" + body + "' | openssl dgst -sha256 -hmac whsec -r | cut -c1-64"},
+          {}, f.dir.path());
+  CHECK(raw["sig"] == expect.out.substr(0, 64));
+  CHECK(raw["parsed"]["amount"] == 42);
+
+  // a streamed response arrives in pieces, the first before the last is made
+  auto streamed = run({"/usr/bin/curl", "-s", "-N", "-w", "\\n%{time_starttransfer} %{time_total}",
+                       at("/api/stream")},
+                      {}, f.dir.path());
+  CHECK_THAT(streamed.out, Catch::StartsWith("chunk 0\nchunk 1\nchunk 2\n"));
+  auto times = streamed.out.substr(streamed.out.rfind('\n') + 1);
+  double first = std::stod(times), total = std::stod(times.substr(times.find(' ') + 1));
+  INFO("first byte " << first << " s, all " << total << " s");
+  CHECK(total - first > 0.08); // (the two later chunks came 50 ms apart each)
+
+  // waitUntil: the answer does not wait, the work still ends
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(http("GET", at("/api/later")).body == "answered before the work ended");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(250)); // (work: 300 ms)
+  CHECK(http("GET", at("/api/later?count")).body == "0");
+  // (within --function-idle-ms, 800 ms here: the instance still runs)
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(http("GET", at("/api/later?count")).body == "1");
+}
