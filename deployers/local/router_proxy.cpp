@@ -196,15 +196,9 @@ awaitable<response> router::impl::proxy(session& s, request& req, const deployme
 awaitable<boost::system::error_code> router::impl::relay_stream(session& s, int64_t idle_ms) {
   auto& p = *s.up_parser;
   boost::system::error_code ec;
-  uint64_t sent = 0;
   while (true) {
     auto& body = p.get().body();
-    if (!body.empty()) {
-      sent += body.size();
-      if (sent > opts.max_response) {
-        ec = http::error::body_limit;
-        break;
-      }
+    if (!body.empty()) { // (past max_response in all, the parser fails: body_limit)
       s.deadline_ms = steady_ms() + idle_ms; // (a client that stops reading)
       co_await asio::async_write(s.sock, http::make_chunk(asio::buffer(body)),
                                  asio::redirect_error(use_awaitable, ec));

@@ -704,3 +704,58 @@ TEST_CASE(
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CHECK(http("GET", at("/api/later?count")).body == "1");
 }
+
+TEST_CASE(
+    "a streamed answer is relayed as it comes and cut at the response limit and at "
+    "maxDuration",
+    "[runtime]") {
+  runtime_fixture f;
+  auto p = f.dir / "streams";
+  write_file(p + "/ferry.json", R"({"functions": {"api/forever.js": {"maxDuration": 1}}})");
+  // 40 MiB in chunks of 1 MiB: over the 32 MiB a function may answer
+  write_file(p + "/api/flood.js", R"(
+module.exports = async (req, res) => {
+  res.setHeader('content-type', 'application/octet-stream');
+  const mb = Number(req.query.mb || 40);
+  for (let i = 0; i < mb; i++)
+    if (!res.write(Buffer.alloc(1 << 20, 120))) await new Promise((r) => res.once('drain', r));
+  res.end();
+};)");
+  // a chunk every 100 ms, without end
+  write_file(p + "/api/forever.js", R"(
+module.exports = (req, res) => {
+  res.setHeader('content-type', 'text/plain');
+  let n = 0;
+  const tick = () => { res.write(`tick ${n++}\n`); setTimeout(tick, 100); };
+  tick();
+};)");
+  write_file(p + "/api/ok.js", "module.exports = (req, res) => res.end('ok');\n");
+  auto url = f.deploy(p, "streams").out;
+
+  auto fine = run(
+      {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{size_download}", url + "/api/flood?mb=8"},
+      {}, f.dir.path());
+  CHECK(fine.exit_code == 0);
+  CHECK(fine.out == std::to_string(8 << 20));
+  auto over =
+      run({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{size_download}", url + "/api/flood"},
+          {}, f.dir.path());
+  INFO("over the limit: curl exit " << over.exit_code << ", " << over.out << " bytes");
+  CHECK(over.exit_code != 0); // cut: the chunked answer never ends
+  CHECK(std::stoull(over.out) <= (32ULL << 20));
+  CHECK(std::stoull(over.out) > (8ULL << 20));
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto forever =
+      run({"/usr/bin/curl", "-s", "-N", "-m", "10", url + "/api/forever"}, {}, f.dir.path());
+  auto took = std::chrono::steady_clock::now() - t0;
+  INFO("maxDuration: curl exit "
+       << forever.exit_code << " after "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+       << " ms: " << forever.out);
+  CHECK(forever.exit_code != 0); // cut, not ended
+  CHECK_THAT(forever.out, Catch::StartsWith("tick 0\ntick 1\n"));
+  CHECK(took < std::chrono::seconds(3));
+  CHECK(took > std::chrono::milliseconds(900));
+  CHECK(http("GET", url + "/api/ok").body == "ok"); // the deployment still serves
+}
