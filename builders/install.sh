@@ -5,7 +5,8 @@
 # around it (the dependency cache), so it runs only on a miss.
 #
 # The build runner chose the package manager (sandbox/package_manager.hpp):
-#   FERRY_PM          npm, pnpm, yarn (classic) or berry (yarn 2 and later)
+#   FERRY_PM          npm, pnpm, yarn (classic), berry (yarn 2 and later) or
+#                     custom: FERRY_INSTALL_COMMAND, run by sh
 #   FERRY_PM_PACKAGE  the npm package that runs pnpm or yarn ("pnpm@9"),
 #                     fetched from the registry by npm exec
 #   FERRY_PM_LOCKFILE the lockfile it installs from; empty: none
@@ -33,6 +34,12 @@ run_pm() {
 }
 
 case "$FERRY_PM" in
+custom)
+  # installCommand (ferry.json, else vercel.json): pnpm and yarn are found
+  # as builders/bin's shims, which run the real ones
+  echo "ferry: installCommand: $FERRY_INSTALL_COMMAND"
+  exec /bin/sh -c "$FERRY_INSTALL_COMMAND"
+  ;;
 npm)
   if [ -n "$frozen" ]; then
     echo "ferry: npm ci ($(npm --version))"

@@ -4,6 +4,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const { frameworkOf } = require('./frameworks.js');
 
 function readJson(file) {
   try {
@@ -24,9 +25,53 @@ function listFiles(root, rel = '') {
   return out.sort();
 }
 
+/// vercel.json's keys that ferry reads, and those it does not yet: a
+/// project that uses one of the latter fails its build and says which,
+/// rather than deploy without it (docs/compatibility.md).
+const VERCEL_KEYS = new Set(['$schema', 'version', 'buildCommand', 'outputDirectory', 'installCommand',
+  'framework', 'functions', 'public', 'github', 'git', 'name', 'scope', 'regions', 'env', 'build',
+  'devCommand', 'ignoreCommand']);
+const VERCEL_LATER = ['rewrites', 'redirects', 'headers', 'routes', 'cleanUrls', 'trailingSlash',
+  'crons', 'images', 'middleware'];
+
+/// The configuration a build reads: vercel.json's keys, then ferry.json's
+/// over them (ferry.json wins, as project settings win on Vercel).
+function loadConfig(src) {
+  const ferry = readJson(path.join(src, 'ferry.json')) || {};
+  const vercel = readJson(path.join(src, 'vercel.json')) || {};
+  for (const [name, doc] of [['ferry.json', ferry], ['vercel.json', vercel]])
+    if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${name} is not a JSON object`);
+  const later = VERCEL_LATER.filter((k) => k in vercel || k in ferry);
+  if (later.length)
+    throw new Error(`${later.join(', ')} in ${'vercel.json'}: not supported by ferry yet ` +
+                    '(docs/compatibility.md); the build stops rather than serve the site without them');
+  const unknown = Object.keys(vercel).filter((k) => !VERCEL_KEYS.has(k));
+  if (unknown.length) throw new Error(`vercel.json: unknown key(s) ${unknown.join(', ')}`);
+  if (vercel.env || vercel.build) console.log('ferry: vercel.json "env" and "build.env" are ignored: set variables with `ferry env add`');
+  const config = {};
+  for (const k of ['buildCommand', 'outputDirectory', 'installCommand', 'framework', 'functions'])
+    if (vercel[k] !== undefined) config[k] = vercel[k];
+  Object.assign(config, ferry);
+  for (const k of ['buildCommand', 'outputDirectory'])
+    if (config[k] !== undefined && config[k] !== null && typeof config[k] !== 'string')
+      throw new Error(`${k} is a string`);
+  if (config.functions !== undefined && (typeof config.functions !== 'object' || Array.isArray(config.functions)))
+    throw new Error('functions is an object: {"api/x.js": {"memory": 512, "maxDuration": 30}}');
+  return config;
+}
+
+/// What ferry cannot run yet fails the build, never silently.
+function refuseUnsupported(src, files) {
+  const mw = files.find((f) => /^(src\/)?middleware\.(js|mjs|cjs|ts|mts)$/.test(f));
+  if (mw)
+    throw new Error(`${mw}: Routing Middleware is not supported by ferry yet (docs/compatibility.md); ` +
+                    'the build stops rather than deploy without it');
+}
+
 function detect(src, config, pkg) {
   if (config.builder) return config.builder;
-  if (pkg && pkg.scripts && pkg.scripts.build) return 'static-build';
+  if (typeof config.buildCommand === 'string' || (pkg && pkg.scripts && pkg.scripts.build)) return 'static-build';
+  if (frameworkOf(pkg, config)) return 'static-build'; // (one that needs a build says so there)
   if (fs.existsSync(path.join(src, 'api'))) return 'node';
   if (pkg && (pkg.main || (pkg.scripts && pkg.scripts.start))) return 'node';
   if (fs.existsSync(path.join(src, 'server.js'))) return 'node';
@@ -36,8 +81,10 @@ function detect(src, config, pkg) {
 async function main() {
   const [src, out, cache] = process.argv.slice(2);
   if (!src || !out) throw new Error('usage: starter.js SRC OUT [CACHE]');
-  const config = readJson(path.join(src, 'ferry.json')) || {};
+  const config = loadConfig(src);
   const pkg = readJson(path.join(src, 'package.json'));
+  const files = listFiles(src);
+  refuseUnsupported(src, files);
   const name = detect(src, config, pkg);
   if (!/^[a-z][a-z0-9-]*$/.test(name) || !fs.existsSync(path.join(__dirname, name, 'index.js'))) {
     throw new Error(`unknown builder "${name}" (known: static, node, static-build)`);
@@ -46,15 +93,23 @@ async function main() {
   const builder = require(path.join(__dirname, name, 'index.js'));
   fs.mkdirSync(out, { recursive: true });
   const result = await builder({
-    files: listFiles(src),
+    files,
     entrypoint: config.entrypoint || (pkg && pkg.main) || null,
     workPath: src,
     outputPath: out,
     config,
+    pkg: pkg || {},
     cache: cache && fs.existsSync(cache) ? cache : null,
     log: (line) => console.log(line),
   });
   const routes = (result && result.routes) || [];
+  // a built site with functions in api/ (a Vite app and its API, say): both
+  if (name === 'static-build' && files.some((f) => /^api\/.+\.(js|mjs|cjs|ts)$/.test(f))) {
+    const node = require(path.join(__dirname, 'node', 'index.js'));
+    const fns = await node({ files, workPath: src, outputPath: out, config, pkg: pkg || {},
+                             functionsOnly: true, log: (line) => console.log(line) });
+    routes.push(...fns.routes);
+  }
   fs.writeFileSync(path.join(out, 'config.json'),
                    JSON.stringify({ version: 3, builder: name, routes }, null, 2) + '\n');
 }

@@ -178,7 +178,9 @@ std::string read_install_files(build_ctx& c, install_files& f) {
                           {"package-lock.json", &f.package_lock, 32 << 20},
                           {"npm-shrinkwrap.json", &f.shrinkwrap, 32 << 20},
                           {"pnpm-lock.yaml", &f.pnpm_lock, 32 << 20},
-                          {"yarn.lock", &f.yarn_lock, 32 << 20}};
+                          {"yarn.lock", &f.yarn_lock, 32 << 20},
+                          {"ferry.json", &f.ferry_json, 1 << 20},
+                          {"vercel.json", &f.vercel_json, 1 << 20}};
   for (auto& w : files) {
     std::string text;
     if (read_beneath(c.slot.fd, std::string("src/") + w.name, text, w.max)) {
@@ -239,14 +241,15 @@ std::string install_dependencies(build_ctx& c) {
     return "install dependencies: " + reason_of(path.error());
   auto s = step_spec(c, "/builders/install.sh", req.name + "-install");
   // (npm run by npm, as for a git dependency, takes these too: no scripts, no git)
-  s.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+  s.env = {{"PATH", "/builders/bin:/usr/local/bin:/usr/bin:/bin"},
            {"CI", "1"},
            {"npm_config_ignore_scripts", "true"},
            {"npm_config_git", "/bin/false"},
            {"FERRY_PM", plan->manager},
            {"FERRY_PM_PACKAGE", plan->package},
            {"FERRY_PM_LOCKFILE", plan->lockfile},
-           {"FERRY_PM_FROZEN", plan->frozen ? "1" : ""}};
+           {"FERRY_PM_FROZEN", plan->frozen ? "1" : ""},
+           {"FERRY_INSTALL_COMMAND", plan->command}};
   use_egress(s, **path);
   if (fs::exists("/etc/npmrc", ec)) // the operator's registry settings
     s.ro_binds.emplace_back("/etc/npmrc", "/etc/npmrc");
@@ -523,7 +526,7 @@ build_outcome run_build(blob_store& store, const build_request& req, const lines
   }
   auto s = step_spec(c, "/builders/init.sh", req.name);
   s.env = req.build_env;
-  s.env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+  s.env["PATH"] = "/builders/bin:/usr/local/bin:/usr/bin:/bin"; // (pnpm and yarn: bin/pm-shim.sh)
   s.env["NODE_ENV"] = "production";
   s.env["CI"] = "1";
   std::unique_ptr<egress> path;

@@ -78,7 +78,7 @@ bool is_dep_cache_key(const std::string& key) {
   if (dash == std::string::npos)
     return false;
   auto name = key.substr(0, dash);
-  if (name != "npm" && name != "pnpm" && name != "yarn" && name != "berry")
+  if (name != "npm" && name != "pnpm" && name != "yarn" && name != "berry" && name != "custom")
     return false;
   auto hex = std::string_view(key).substr(dash + 1);
   if (hex.size() != 64)
@@ -89,8 +89,47 @@ bool is_dep_cache_key(const std::string& key) {
   return true;
 }
 
+/// installCommand from ferry.json, else vercel.json: "" and set (a
+/// string, maybe empty), "" and unset, or why it cannot be read.
+std::string install_command(const install_files& f, std::optional<std::string>& out) {
+  for (auto [name, text] :
+       {std::pair{"ferry.json", &f.ferry_json}, {"vercel.json", &f.vercel_json}}) {
+    if (!*text)
+      continue;
+    auto doc = nlohmann::json::parse(**text, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object())
+      return std::string(name) + " is not a JSON object";
+    if (!doc.contains("installCommand") || doc["installCommand"].is_null())
+      continue;
+    if (!doc["installCommand"].is_string())
+      return std::string(name) + ": installCommand is a string";
+    auto cmd = doc["installCommand"].get<std::string>();
+    if (cmd.size() > 4096 || cmd.find('\0') != std::string::npos)
+      return std::string(name) + ": installCommand is over 4 KiB or holds a NUL";
+    out = std::move(cmd);
+    return {};
+  }
+  return {};
+}
+
 std::string plan_install(const install_files& f, std::optional<install_plan>& out) {
   out.reset();
+  std::optional<std::string> command;
+  if (auto why = install_command(f, command); !why.empty())
+    return why;
+  if (command) {
+    if (command->find_first_not_of(" \t\n") == std::string::npos)
+      return {}; // "": no install at all
+    install_plan p;
+    p.manager = "custom";
+    p.command = *command;
+    // (the cache follows the command and what it reads)
+    p.key = "custom-" + sha256_hex(*command + '\0' + f.package_json.value_or("") + '\0' +
+                                   f.package_lock.value_or("") + '\0' + f.pnpm_lock.value_or("") +
+                                   '\0' + f.yarn_lock.value_or(""));
+    out = std::move(p);
+    return {};
+  }
   if (!f.package_json)
     return {};
   auto pkg = nlohmann::json::parse(*f.package_json, nullptr, false);

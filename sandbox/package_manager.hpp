@@ -17,10 +17,14 @@ struct install_files {
   std::optional<std::string> pnpm_lock;    ///< pnpm-lock.yaml
   std::optional<std::string> yarn_lock;    ///< yarn.lock (classic or berry)
   bool bun_lock = false;                   ///< bun.lockb or bun.lock
+  std::optional<std::string> ferry_json;   ///< its installCommand wins over vercel.json's
+  std::optional<std::string> vercel_json;
 };
 
 struct install_plan {
-  std::string manager;  ///< npm, pnpm, yarn (classic, 1.x) or berry (yarn 2 and later)
+  std::string manager;  ///< npm, pnpm, yarn (classic, 1.x), berry (yarn 2 and later) or
+                        ///< custom (installCommand)
+  std::string command;  ///< custom: the installCommand, run by sh
   std::string package;  ///< the npm package that runs it ("pnpm@9"); "" for the host's npm
   std::string lockfile; ///< the lockfile it installs from; "": resolved afresh
   /// Exactly the lockfile (npm ci, --frozen-lockfile, --immutable); berry
@@ -31,7 +35,9 @@ struct install_plan {
 };
 
 /// "" and the plan (nullopt: nothing to install: no package.json, or no
-/// dependencies and no lockfile), or why the project cannot be installed.
+/// dependencies and no lockfile, or an empty installCommand), or why the
+/// project cannot be installed. An installCommand in ferry.json (else
+/// vercel.json) replaces the package manager's install.
 std::string plan_install(const install_files& f, std::optional<install_plan>& out);
 
 /// Whether key names a dependency cache: one of the managers, "-", and 64

@@ -10,6 +10,31 @@ const servableFromRoot = require('../servable.js');
 
 const FUNCTION = /^api\/(.+)\.(js|mjs|cjs|ts)$/;
 
+/// A function that asks for the Edge runtime runs on Node.js here, with the
+/// Web APIs its entry expects (Request, Response, fetch, crypto.subtle):
+/// the bridge calls its default export with a Request. Said in the log.
+function refuseEdge(workPath, f) {
+  const text = fs.readFileSync(path.join(workPath, f), 'utf8');
+  if (/\bruntime\s*:\s*['"](experimental-)?edge['"]/.test(text))
+    console.log(`ferry: node: ${f} asks for the Edge runtime: it runs on Node.js ${process.version} with the Web APIs`);
+}
+
+/// A function's settings in "functions" (ferry.json or vercel.json): keys
+/// are paths or globs ("api/**/*.js"); later matches win over earlier.
+function settingsOf(fnConfig, f) {
+  const out = {};
+  for (const [pattern, value] of Object.entries(fnConfig)) {
+    const re = new RegExp('^' + pattern.split(/(\*\*\/|\*\*|\*|\?)/).map((part) =>
+      part === '**/' ? '(?:.*/)?' : part === '**' ? '.*' : part === '*' ? '[^/]*' : part === '?' ? '[^/]'
+        : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')).join('') + '$');
+    if (re.test(f) && value && typeof value === 'object') Object.assign(out, value);
+  }
+  for (const k of ['memory', 'maxDuration'])
+    if (out[k] !== undefined && (typeof out[k] !== 'number' || !(out[k] > 0)))
+      throw new Error(`functions: ${k} of ${f} is a positive number`);
+  return out;
+}
+
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /// The route of a function, as Vercel's file-system routing has it:
@@ -55,7 +80,11 @@ function copy(workPath, files, dest, skip) {
     if (f.startsWith('public/') || skip.some((p) => f.startsWith(p))) continue;
     const to = path.join(dest, f);
     fs.mkdirSync(path.dirname(to), { recursive: true });
-    fs.copyFileSync(path.join(workPath, f), to);
+    const from = path.join(workPath, f);
+    // a link as a link (pnpm's node_modules are links into node_modules/.pnpm);
+    // one that leaves the tree is refused when the output is stored
+    if (fs.lstatSync(from).isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(from), to);
+    else fs.copyFileSync(from, to);
   }
 }
 
@@ -115,9 +144,10 @@ function wholeApp({ files, workPath, outputPath, config, log }) {
   return { routes: [{ handle: 'filesystem' }, { src: '/(.*)', dest: '/', function: 'index' }] };
 }
 
-module.exports = async function nodeBuilder({ files, workPath, outputPath, config, log }) {
+module.exports = async function nodeBuilder({ files, workPath, outputPath, config, log, functionsOnly }) {
   const functions = files.filter((f) => FUNCTION.test(f) && !path.basename(f).startsWith('_'));
   if (functions.length === 0) return wholeApp({ files, workPath, outputPath, config, log });
+  for (const f of functions) refuseEdge(workPath, f);
   const fnConfig = config.functions || {};
   const routes = [];
   const compiled = compileTypeScript(workPath, functions, log);
@@ -142,7 +172,7 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
       fs.copyFileSync(path.join(workPath, from), path.join(dir, to));
     }
     const handler = f.endsWith('.ts') ? f.replace(/\.ts$/, '.js') : f;
-    const own = fnConfig[f] || {};
+    const own = settingsOf(fnConfig, f);
     fs.writeFileSync(path.join(dir, '.vc-config.json'), JSON.stringify({
       runtime: 'nodejs20.x',
       handler,
@@ -160,6 +190,7 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
   }
   made.sort((a, b) => a.rank - b.rank || b.depth - a.depth);
   routes.push(...made.map((m) => m.route));
+  if (functionsOnly) return { routes }; // (the static files are a build's output)
   // Static files: public/ if there is one, else the project's other files
   // (not the functions, their manifests, ferry's own files, or what no
   // project root serves: servable.js).

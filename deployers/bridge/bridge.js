@@ -352,7 +352,9 @@ async function load() {
     web = { fetch: (request, ctx) => def.fetch(request, {}, ctx) };
     return;
   }
-  if (typeof def === 'function' && def.length === 1 && helpers) {
+  // (an Edge function runs here on Node.js: its default export takes a Request)
+  const edge = mod && mod.config && /^(experimental-)?edge$/.test(String(mod.config.runtime));
+  if (typeof def === 'function' && (edge || (def.length === 1 && helpers))) {
     web = { fetch: def }; // (request) => Response; (req, res) takes two
     return;
   }

@@ -76,19 +76,21 @@ caf::error link_tree(const std::string& from, const std::string& to) {
     return make_error(ec::storage_error, "create " + to + ": " + ec.message());
   for (auto it = fs::recursive_directory_iterator(from, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    auto rel = fs::relative(it->path(), from, ec);
-    auto dest = fs::path(to) / rel;
+    // (lexically: fs::relative would resolve a link and name its target)
+    auto dest = fs::path(to) / it->path().lexically_relative(from);
     auto st = it->symlink_status(ec);
     if (ec)
       break;
     if (fs::is_directory(st)) {
       fs::create_directory(dest, ec);
     } else if (fs::is_symlink(st)) {
-      fs::copy_symlink(it->path(), dest, ec);
+      fs::copy_symlink(it->path(), dest, ec); // (a link as it is: pnpm's node_modules)
     } else if (::link(it->path().c_str(), dest.c_str()) != 0) {
       return make_error(ec::storage_error,
                         "link " + dest.string() + ": " + std::string(std::strerror(errno)));
     }
+    if (ec) // (before increment() clears it)
+      break;
   }
   if (ec)
     return make_error(ec::storage_error, "link " + from + " into " + to + ": " + ec.message());

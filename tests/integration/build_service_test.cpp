@@ -418,3 +418,78 @@ TEST_CASE_METHOD(fixture, "a project with a bun lockfile fails its build and say
   CHECK_THAT(r.err, Catch::Contains("bun is not supported") &&
                         Catch::Contains("package-lock.json, pnpm-lock.yaml or yarn.lock"));
 }
+
+TEST_CASE_METHOD(fixture,
+                 "vercel.json's installCommand, buildCommand, outputDirectory and functions are "
+                 "used, pnpm in them included, and api/ ships next to a built site") {
+  auto src = std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/vercel-config";
+  auto r = ferry_cli({"deploy", src, "--project", "vconf", "--prod"}, node.url, node.token, home);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("ferry: installCommand: pnpm install --frozen-lockfile") &&
+                        Catch::Contains("ferry: static-build: pnpm compile") &&
+                        Catch::Contains("serving site/"));
+  auto port = node.router_url.substr(node.router_url.rfind(':'));
+  auto base = "http://vconf.ferry.localhost" + port;
+  CHECK(http("GET", base + "/").body == "built by pnpm compile: true\n");
+  auto api = http("GET", base + "/api/hello");
+  CHECK(api.status == 200);
+  CHECK(api.body == R"({"hello":"from api","number":true})");
+}
+
+TEST_CASE_METHOD(fixture, "what ferry cannot serve yet fails the build and says what and why") {
+  struct refused {
+    const char* name;
+    const char* file;
+    const char* text;
+    const char* says;
+  };
+  const refused cases[] = {
+      {"next", "package.json",
+       R"({"dependencies": {"next": "14.2.0"}, "scripts": {"build": "next build"}})",
+       "Next.js needs its own server"},
+      {"rewrites", "vercel.json", R"({"rewrites": [{"source": "/a", "destination": "/b"}]})",
+       "rewrites in vercel.json: not supported by ferry yet"},
+      {"middleware", "middleware.js", "export default function middleware() {}",
+       "middleware.js: Routing Middleware is not supported by ferry yet"},
+      {"framework", "vercel.json", R"({"framework": "blitzjs"})",
+       "framework \"blitzjs\" (vercel.json) is not one ferry knows"},
+  };
+  for (auto& c : cases) {
+    auto p = dir / (std::string("refused-") + c.name);
+    write_file(p + "/index.html", "<p>site</p>");
+    // (nothing to install: the refusal comes from the build)
+    write_file(p + "/ferry.json", R"({"installCommand": ""})");
+    write_file(p + "/" + c.file, c.text);
+    auto r = ferry_cli({"deploy", p, "--project", std::string("refused-") + c.name}, node.url,
+                       node.token, home);
+    INFO(c.name << ":\n" << r.err);
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.err, Catch::Contains(c.says));
+  }
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a function that asks for the Edge runtime runs on Node with the Web APIs") {
+  auto p = dir / "edge";
+  write_file(p + "/api/geo.js", R"(
+export const config = { runtime: 'edge' };
+export default async function handler(request, context) {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode('ferry'));
+  return Response.json({ path: new URL(request.url).pathname, bytes: digest.byteLength,
+                         waits: typeof context.waitUntil });
+})");
+  write_file(p + "/package.json", R"({"type": "module"})");
+  auto r = ferry_cli({"deploy", p, "--project", "edge", "--prod"}, node.url, node.token, home);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("asks for the Edge runtime: it runs on Node.js"));
+  auto port = node.router_url.substr(node.router_url.rfind(':'));
+  auto got = http("GET", "http://edge.ferry.localhost" + port + "/api/geo");
+  INFO(got.body);
+  REQUIRE(got.status == 200);
+  auto j = json::parse(got.body);
+  CHECK(j["path"] == "/api/geo");
+  CHECK(j["bytes"] == 32);
+  CHECK(j["waits"] == "function");
+}

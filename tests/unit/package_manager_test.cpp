@@ -165,3 +165,30 @@ TEST_CASE("a dependency cache key names a manager and a SHA-256, nothing else") 
   CHECK_FALSE(is_dep_cache_key("npm-" + hex + ".tmp"));
   CHECK_FALSE(is_dep_cache_key(""));
 }
+
+TEST_CASE("installCommand (ferry.json over vercel.json) replaces the package manager's install") {
+  install_files f;
+  f.package_json = deps;
+  f.pnpm_lock = "lockfileVersion: '9.0'\n";
+  f.vercel_json = R"({"installCommand": "pnpm install --no-optional"})";
+  auto p = plan(f);
+  REQUIRE(p);
+  CHECK(p->manager == "custom");
+  CHECK(p->command == "pnpm install --no-optional");
+  CHECK(is_dep_cache_key(p->key));
+  auto key = p->key;
+  f.pnpm_lock = "lockfileVersion: '9.0'\nchanged: yes\n";
+  CHECK(plan(f)->key != key); // (the cache follows the lockfiles too)
+
+  f.ferry_json = R"({"installCommand": "npm ci --legacy-peer-deps"})";
+  CHECK(plan(f)->command == "npm ci --legacy-peer-deps");
+  f.ferry_json = R"({"installCommand": ""})"; // no install at all
+  CHECK_FALSE(plan(f));
+  f.ferry_json = R"({"installCommand": null})"; // (as if unset: vercel.json's)
+  CHECK(plan(f)->command == "pnpm install --no-optional");
+
+  f.ferry_json = R"({"installCommand": ["npm", "ci"]})";
+  CHECK_THAT(refusal(f), Catch::Contains("installCommand is a string"));
+  f.ferry_json = "[]";
+  CHECK_THAT(refusal(f), Catch::Contains("ferry.json is not a JSON object"));
+}

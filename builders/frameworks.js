@@ -1,0 +1,54 @@
+'use strict';
+// Which framework a project uses, from its package.json dependencies and
+// vercel.json's "framework" (Vercel's slugs), and what ferry does with it:
+// the folder its static build writes, or why ferry cannot serve it yet
+// (a framework that needs its own server). A refused framework fails the
+// build with that reason: never a site served wrong.
+const fs = require('fs');
+const path = require('path');
+
+const soon = (name) =>
+  `${name} needs its own server, which ferry does not run yet (docs/compatibility.md); ` +
+  'the build stops rather than serve the site without it';
+
+const FRAMEWORKS = [
+  { slug: 'nextjs', dep: 'next', name: 'Next.js',
+    decide: (deps, pkg) => (/\bnext export\b/.test(script(pkg)) ? { output: ['out'] } : { refuse: soon('Next.js') }) },
+  { slug: 'nuxtjs', dep: 'nuxt', name: 'Nuxt',
+    decide: (deps, pkg) => (/\bnuxt generate\b/.test(script(pkg)) ? { output: ['.output/public', 'dist'] } : { refuse: soon('Nuxt (without `nuxt generate`)') }) },
+  { slug: 'remix', dep: '@remix-run/dev', name: 'Remix', decide: () => ({ refuse: soon('Remix') }) },
+  { slug: 'react-router', dep: '@react-router/dev', name: 'React Router (framework mode)',
+    decide: () => ({ refuse: soon('React Router in framework mode') }) },
+  { slug: 'sveltekit', dep: '@sveltejs/kit', name: 'SvelteKit',
+    decide: (deps) => (deps['@sveltejs/adapter-static'] ? { output: ['build'] } : { refuse: soon('SvelteKit (without adapter-static)') }) },
+  { slug: 'astro', dep: 'astro', name: 'Astro',
+    decide: (deps) => (Object.keys(deps).some((d) => /^@astrojs\/(node|vercel|netlify|cloudflare)$/.test(d))
+      ? { refuse: soon('Astro with a server adapter') } : { output: ['dist'] }) },
+  { slug: 'gatsby', dep: 'gatsby', name: 'Gatsby', decide: () => ({ output: ['public'] }) },
+  { slug: 'docusaurus-2', dep: '@docusaurus/core', name: 'Docusaurus', decide: () => ({ output: ['build'] }) },
+  { slug: 'vitepress', dep: 'vitepress', name: 'VitePress', decide: () => ({ output: ['docs/.vitepress/dist', '.vitepress/dist'] }) },
+  { slug: 'eleventy', dep: '@11ty/eleventy', name: 'Eleventy', decide: () => ({ output: ['_site'] }) },
+  { slug: 'vite', dep: 'vite', name: 'Vite', decide: () => ({ output: ['dist'] }) },
+];
+
+function script(pkg) {
+  return (pkg && pkg.scripts && pkg.scripts.build) || '';
+}
+
+/// The framework a project uses ({slug, name, output} or {slug, name,
+/// refuse}), or null for none ferry knows.
+function frameworkOf(pkg, config) {
+  const deps = { ...((pkg && pkg.dependencies) || {}), ...((pkg && pkg.devDependencies) || {}) };
+  if (config.framework === null || config.framework === 'other') return null;
+  let fw;
+  if (typeof config.framework === 'string') {
+    fw = FRAMEWORKS.find((f) => f.slug === config.framework);
+    if (!fw) throw new Error(`framework "${config.framework}" (vercel.json) is not one ferry knows ` +
+                             `(${FRAMEWORKS.map((f) => f.slug).join(', ')}, or null)`);
+  } else {
+    fw = FRAMEWORKS.find((f) => deps[f.dep]);
+  }
+  return fw ? { slug: fw.slug, name: fw.name, ...fw.decide(deps, pkg) } : null;
+}
+
+module.exports = { frameworkOf, FRAMEWORKS };
