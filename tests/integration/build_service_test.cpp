@@ -112,7 +112,7 @@ TEST_CASE_METHOD(fixture,
 }
 
 TEST_CASE_METHOD(fixture,
-                 "a version is never built twice at the same time; rebuild needs no upload") {
+                 "a version is never built twice at the same time: rebuild needs no upload") {
   auto v = deploy(slow_project("twice", 1), "twice", false);
   auto version = v["id"].get<std::string>();
   auto again = node.api("POST", "/v1/versions/" + version + "/build");
@@ -145,7 +145,7 @@ TEST_CASE_METHOD(fixture, "another user cannot see or cancel a build") {
   CHECK(node.api_as(eve, "POST", "/v1/builds/" + id + "/cancel").status == 404);
 }
 
-TEST_CASE_METHOD(fixture, "npm dependencies install once; an unchanged lockfile is a cache hit") {
+TEST_CASE_METHOD(fixture, "npm dependencies install once: an unchanged lockfile is a cache hit") {
   auto project = std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/node-fn";
   auto first =
       ferry_cli({"deploy", project, "--project", "fn", "--json"}, node.url, node.token, home);
@@ -193,7 +193,7 @@ TEST_CASE_METHOD(fixture, "ferry download unpacks a version's build output") {
   CHECK(node.api("GET", "/v1/versions/" + unbuilt + "/artifact").status == 404);
 }
 
-TEST_CASE_METHOD(fixture, "builds and their logs survive a restart; one cut by kill -9 is failed") {
+TEST_CASE_METHOD(fixture, "builds and their logs survive a restart: one cut by kill -9 is failed") {
   write_file(dir / "keep/index.html", "keep");
   auto done = deploy(dir / "keep", "keep")["build"].get<std::string>();
   auto before = json::parse(node.api("GET", "/v1/builds/" + done + "/logs").body)["lines"];

@@ -59,7 +59,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "ferry deploy leaves .env files out and says so; a Node project without public/ "
+    "ferry deploy leaves .env files out and says so: a Node project without public/ "
     "serves none of them either",
     "[security]") {
   tenant_cluster c;

@@ -122,7 +122,7 @@ TEST_CASE("the shipped cluster.conf parses") {
   CHECK(ex->find("node1")->roles == known_roles());
 }
 
-TEST_CASE("node names become file names, so they hold no path; certs names a directory") {
+TEST_CASE("node names become file names, so they hold no path: certs names a directory") {
   auto why = [](const std::string& text) {
     auto c = parse_cluster_config(text);
     return c ? std::string("parsed") : reason_of(c.error());

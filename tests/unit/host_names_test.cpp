@@ -42,7 +42,7 @@ TEST_CASE("a project's aliases are names below its production host or on its ass
   CHECK_FALSE(alias("WWW.site.ferry.localhost").empty()); // lower case only
 }
 
-TEST_CASE("project names cannot take a deployment host's shape; domains are assigned sparingly") {
+TEST_CASE("project names cannot take a deployment host's shape: domains are assigned sparingly") {
   CHECK(check_project_name("site").empty());
   CHECK(check_project_name("my-shop-2").empty());
   CHECK_FALSE(check_project_name("abcdefghijklm-site").empty());

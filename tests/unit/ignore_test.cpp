@@ -61,7 +61,7 @@ TEST_CASE("default rules leave out .env files, local build caches and editor fil
 }
 
 TEST_CASE(
-    "a project's .gitignore, .vercelignore and .ferryignore apply in that order; a "
+    "a project's .gitignore, .vercelignore and .ferryignore apply in that order: a "
     "prebuilt .vercel/output always goes up") {
   tmpdir d;
   write_file(d / "index.html", "x");

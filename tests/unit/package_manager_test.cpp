@@ -107,7 +107,7 @@ TEST_CASE("packageManager in package.json chooses the manager and its version") 
   }
 }
 
-TEST_CASE("without a lockfile, dependencies are installed with npm install; none, nothing") {
+TEST_CASE("without a lockfile, dependencies are installed with npm install: none, nothing") {
   install_files f;
   f.package_json = deps;
   auto p = plan(f);

@@ -102,7 +102,7 @@ TEST_CASE("the blob cache keeps the most recently used within its size, and drop
   CHECK(std::filesystem::is_empty(dir / "cache"));
 }
 
-TEST_CASE("a replica lists a slice of its blobs in order; slice digests ignore order") {
+TEST_CASE("a replica lists a slice of its blobs in order: slice digests ignore order") {
   tmpdir dir;
   auto store = open_rocksdb_blob_store(dir / "cas");
   REQUIRE(store);

@@ -97,7 +97,7 @@ TEST_CASE("the egress proxy reads CONNECT and absolute-form requests, and refuse
   }
 }
 
-TEST_CASE("the allow-list names hosts and ports; internal addresses need the operator's range") {
+TEST_CASE("the allow-list names hosts and ports: internal addresses need the operator's range") {
   sandbox::egress_policy p{{"registry.npmjs.org", "*.example.com", "mirror.local:8443"},
                            {"10.1.0.0/16"}};
   CHECK(p.check().empty());
