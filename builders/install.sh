@@ -52,9 +52,9 @@ pnpm)
   echo "ferry: pnpm install ($FERRY_PM_PACKAGE${frozen:+, $FERRY_PM_LOCKFILE})"
   export npm_config_store_dir=/tmp/home/pnpm-store
   if [ -n "$frozen" ]; then
-    run_pm pnpm install --frozen-lockfile --ignore-scripts --reporter=append-only
+    run_pm pnpm install --frozen-lockfile --ignore-scripts --ignore-pnpmfile --reporter=append-only
   fi
-  run_pm pnpm install --no-frozen-lockfile --ignore-scripts --reporter=append-only
+  run_pm pnpm install --no-frozen-lockfile --ignore-scripts --ignore-pnpmfile --reporter=append-only
   ;;
 yarn)
   echo "ferry: yarn install ($FERRY_PM_PACKAGE${frozen:+, $FERRY_PM_LOCKFILE})"

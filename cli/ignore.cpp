@@ -112,6 +112,7 @@ venv
 # secrets: set them with `ferry env add`
 .env
 .env.*
+.envrc
 # other tools' files, logs, editors and systems
 .npmignore
 .dockerignore
@@ -154,6 +155,8 @@ ignore_rules project_ignores(const std::string& root) {
     // node_modules a function bundles included
     rules.add("!.vercel\n.vercel/*\n!.vercel/output\n!.vercel/output/**\n");
   read(".vercelignore");
+  // .env files again: only a .ferryignore line (!NAME) uploads one
+  rules.add(".env\n.env.*\n.envrc\n");
   read(".ferryignore");
   return rules;
 }

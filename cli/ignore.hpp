@@ -35,7 +35,8 @@ extern const char* const default_ignores;
 
 /// The rules of a project's root: the defaults, then its .gitignore; with a
 /// prebuilt .vercel/output (config.json there), that folder is uploaded
-/// whatever came before; then .vercelignore and .ferryignore.
+/// whatever came before; then .vercelignore; then .env files are left out
+/// again (only .ferryignore takes one back); then .ferryignore.
 ignore_rules project_ignores(const std::string& root);
 
 /// Glob match where '*' and '?' stop at '/', '**' crosses it.

@@ -193,6 +193,11 @@ std::string read_install_files(build_ctx& c, install_files& f) {
                                       ? " is over " + std::to_string(w.max >> 20) + " MiB"
                                       : ": " + std::string(std::strerror(errno)));
   }
+  for (auto* name : {".npmrc", ".yarnrc", ".yarnrc.yml", ".pnpmfile.cjs", "pnpm-workspace.yaml"}) {
+    std::string text;
+    if (read_beneath(c.slot.fd, std::string("src/") + name, text, 1 << 20))
+      f.settings += std::string(name) + '\0' + text + '\0';
+  }
   struct stat st;
   f.bun_lock = ::fstatat(c.slot.fd, "src/bun.lockb", &st, AT_SYMLINK_NOFOLLOW) == 0 ||
                ::fstatat(c.slot.fd, "src/bun.lock", &st, AT_SYMLINK_NOFOLLOW) == 0;

@@ -43,8 +43,9 @@ std::string pnpm_for(const std::string& lock) {
 
 /// A dependency a lockfile would fetch with git: its line, or "".
 std::string git_line(const std::string& text) {
-  static const char* const marks[] = {"git+",    "git://",    "git@",
-                                      "github:", "type: git", "codeload.github.com"};
+  static const char* const marks[] = {
+      "git+",       "git://",   "git@",  "github:",   "gitlab:",
+      "bitbucket:", "#commit=", ".git#", "type: git", "codeload.github.com"};
   size_t start = 0;
   while (start < text.size()) {
     auto end = text.find('\n', start);
@@ -123,10 +124,22 @@ std::string plan_install(const install_files& f, std::optional<install_plan>& ou
     install_plan p;
     p.manager = "custom";
     p.command = *command;
+    // (the pnpm or yarn its command names, as packageManager says)
+    if (auto pkg = nlohmann::json::parse(f.package_json.value_or("{}"), nullptr, false);
+        pkg.is_object() && pkg.contains("packageManager") && pkg["packageManager"].is_string()) {
+      static const std::regex re(
+          R"(^(pnpm|yarn)@([0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?)(\+.*)?$)");
+      std::smatch m;
+      auto v = pkg["packageManager"].get<std::string>();
+      if (v.size() <= 200 && std::regex_match(v, m, re))
+        p.package = (m[1] == "yarn" && major_of(m[2].str()) >= 2 ? "@yarnpkg/cli-dist@"
+                                                                 : m[1].str() + "@") +
+                    m[2].str();
+    }
     // (the cache follows the command and what it reads)
     p.key = "custom-" + sha256_hex(*command + '\0' + f.package_json.value_or("") + '\0' +
                                    f.package_lock.value_or("") + '\0' + f.pnpm_lock.value_or("") +
-                                   '\0' + f.yarn_lock.value_or(""));
+                                   '\0' + f.yarn_lock.value_or("") + '\0' + f.settings);
     out = std::move(p);
     return {};
   }
@@ -213,6 +226,9 @@ std::string plan_install(const install_files& f, std::optional<install_plan>& ou
   } else if (manager != "npm") {
     lock = p.package + "\n" + lock;
   }
+  // (the managers' settings change what installs: they name the cache too)
+  if (!f.settings.empty())
+    lock += '\0' + f.settings;
   p.key = manager + "-" + sha256_hex(lock);
   out = std::move(p);
   return {};

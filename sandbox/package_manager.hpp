@@ -19,6 +19,9 @@ struct install_files {
   bool bun_lock = false;                   ///< bun.lockb or bun.lock
   std::optional<std::string> ferry_json;   ///< its installCommand wins over vercel.json's
   std::optional<std::string> vercel_json;
+  /// The managers' settings files, each as name NUL bytes NUL (.npmrc,
+  /// .yarnrc, .yarnrc.yml, .pnpmfile.cjs, pnpm-workspace.yaml): part of the key
+  std::string settings;
 };
 
 struct install_plan {

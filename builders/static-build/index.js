@@ -27,6 +27,8 @@ module.exports = async function staticBuild({ workPath, outputPath, config, pkg,
   const candidates = config.outputDirectory ? [config.outputDirectory]
     : fw ? fw.output : ['dist', 'build', 'out', 'public'];
   if (candidates.some((d) => d.split('/').includes('..'))) throw new Error('outputDirectory may not contain ".."');
+  if (candidates.some((d) => ['', '.', './', '/'].includes(d.trim())))
+    throw new Error('outputDirectory is a folder the build writes, not the project itself');
   const found = candidates.find((d) => fs.existsSync(path.join(workPath, d)));
   if (!found) throw new Error(`the build made none of ${candidates.join(', ')}` +
                               (config.outputDirectory ? '' : ' (set outputDirectory in vercel.json or ferry.json)'));

@@ -197,15 +197,20 @@ function addRouteParams(req) {
   if (!route) return;
   const q = req.url.indexOf('?');
   const p = q < 0 ? req.url : req.url.slice(0, q);
-  const m = route.re.exec(p);
-  if (!m) return;
-  const query = new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1));
-  route.params.forEach((name, i) => {
-    query.delete(name); // (the path's value, not one a client put in the query)
-    if (m[i + 1] !== undefined) query.set(name, decodeSegment(m[i + 1]));
+  // the path as the router matched it (decoded), the query as the client
+  // wrote it but for the parameters' names: those are the path's only
+  const m = route.re.exec(decodeSegment(p));
+  const names = new Set(route.params);
+  const kept = (q < 0 ? '' : req.url.slice(q + 1)).split('&').filter((pair) => {
+    if (!pair) return false;
+    const eq = pair.indexOf('=');
+    return !names.has(decodeSegment((eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, ' ')));
   });
-  const qs = query.toString();
-  req.url = qs ? `${p}?${qs}` : p;
+  if (m)
+    route.params.forEach((name, i) => {
+      if (m[i + 1] !== undefined) kept.push(`${encodeURIComponent(name)}=${encodeURIComponent(m[i + 1])}`);
+    });
+  req.url = kept.length ? `${p}?${kept.join('&')}` : p;
 }
 
 /// The request again, readable from its first byte: the bridge has read
@@ -213,6 +218,9 @@ function addRouteParams(req) {
 /// (a webhook's signature is over the raw bytes).
 function replay(req, raw) {
   const r = new http.IncomingMessage(req.socket);
+  // (it closes when the client's request does, not when its copy is read)
+  r._readableState.autoDestroy = false;
+  req.once('close', () => r.destroy());
   for (const k of ['method', 'url', 'headers', 'rawHeaders', 'httpVersion', 'httpVersionMajor',
     'httpVersionMinor', 'trailers', 'rawTrailers'])
     r[k] = req[k];
@@ -257,20 +265,39 @@ async function callWeb(req, res, raw) {
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
   const init = { method: req.method, headers };
   if (raw && raw.length && req.method !== 'GET' && req.method !== 'HEAD') init.body = raw;
+  // the client going away aborts the request (request.signal)
+  const gone = new AbortController();
+  res.once('close', () => gone.abort());
+  init.signal = gone.signal;
   const request = new Request(`http://${req.headers.host || 'localhost'}${req.url}`, init);
   const response = await handler(request, { waitUntil: requestContext.waitUntil });
   if (!(response instanceof Response)) throw new Error(`${handlerFile} answered without a Response`);
   res.statusCode = response.status;
+  // framing is the bridge's; a fetched answer's body is decoded already
+  const skip = new Set(['set-cookie', 'content-length', 'transfer-encoding', 'connection', 'keep-alive']);
+  if (response.url) skip.add('content-encoding');
   const cookies = response.headers.getSetCookie();
-  for (const [k, v] of response.headers) if (k !== 'set-cookie') res.setHeader(k, v);
+  for (const [k, v] of response.headers) if (!skip.has(k)) res.setHeader(k, v);
   if (cookies.length) res.setHeader('set-cookie', cookies);
-  if (!response.body) {
+  if (!response.body || req.method === 'HEAD') { // (HEAD: the head only; the stream is let go)
+    if (response.body) await response.body.cancel().catch(() => {});
     res.end();
     return;
   }
   res.flushHeaders();
-  for await (const chunk of response.body) {
-    if (!res.write(chunk)) await once(res, 'drain');
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (res.destroyed) break;
+      if (!res.write(value)) {
+        await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        if (res.destroyed) break;
+      }
+    }
+  } finally {
+    if (res.destroyed) await reader.cancel().catch(() => {}); // (the client went: the stream stops)
   }
   res.end();
 }

@@ -280,7 +280,6 @@ inline awaitable<void> router::impl::serve(session& s) {
         ec = co_await relay_stream(s, idle_ms);
       else if (s.stream_inst) { // (the client went: the instance is given back, its answer cut)
         s.close_upstream();
-        rt.release(s.stream_inst, outcome::ok);
         s.stream_inst.reset();
         s.streaming = false;
       }

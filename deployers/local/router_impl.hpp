@@ -71,6 +71,21 @@ struct route_cache {
   std::string env;                     ///< whose variables its functions get at this host
 };
 
+/// An instance held while its answer is relayed: given back when this goes,
+/// however the session ends (an error, the router stopping).
+struct stream_hold {
+  core& rt;
+  std::shared_ptr<instance> inst;
+  outcome how = outcome::ok;
+  stream_hold(core& r, std::shared_ptr<instance> i) : rt(r), inst(std::move(i)) {}
+  stream_hold(const stream_hold&) = delete;
+  stream_hold& operator=(const stream_hold&) = delete;
+  ~stream_hold() {
+    if (inst)
+      rt.release(inst, how);
+  }
+};
+
 /// One client connection. It lives in its coroutine's frame; its worker's
 /// watchdog (same thread) reads the deadlines.
 struct session {
@@ -99,7 +114,7 @@ struct session {
   /// instance, held until its end.
   std::optional<http::response_parser<http::string_body>> up_parser;
   bool streaming = false;
-  std::shared_ptr<instance> stream_inst;
+  std::unique_ptr<stream_hold> stream_inst;
 
   void close_upstream() {
     if (!up)

@@ -112,7 +112,7 @@ awaitable<response> router::impl::proxy(session& s, request& req, const deployme
     if (!ec && !head && parser->chunked() && req.version() >= 11 &&
         has_body(parser->get().result_int())) {
       s.streaming = true;
-      s.stream_inst = std::move(held.inst);
+      s.stream_inst = std::make_unique<router_parts::stream_hold>(rt, std::move(held.inst));
       co_return stream_head(*parser);
     }
     // its body, charged as it arrives, and held until the client has it:
@@ -199,15 +199,19 @@ awaitable<boost::system::error_code> router::impl::relay_stream(session& s, int6
   while (true) {
     auto& body = p.get().body();
     if (!body.empty()) { // (past max_response in all, the parser fails: body_limit)
-      s.deadline_ms = steady_ms() + idle_ms; // (a client that stops reading)
+      // a client that stops reading is cut before the instance's
+      // maxDuration: the instance is given back, not stopped for it
+      s.deadline_ms = std::min(steady_ms() + idle_ms, s.up_deadline_ms - 100);
       co_await asio::async_write(s.sock, http::make_chunk(asio::buffer(body)),
                                  asio::redirect_error(use_awaitable, ec));
       body.clear();
       if (ec)
         break;
     }
-    if (p.is_done())
+    if (p.is_done()) {
+      s.up_waiting = false; // (its answer is whole: no watchdog for it now)
       break;
+    }
     s.deadline_ms = INT64_MAX; // (the instance's pace: its maxDuration holds)
     co_await http::async_read_some(*s.up, s.up_buf, p, asio::redirect_error(use_awaitable, ec));
     if (ec)
@@ -217,16 +221,15 @@ awaitable<boost::system::error_code> router::impl::relay_stream(session& s, int6
     co_await asio::async_write(s.sock, http::make_chunk_last(),
                                asio::redirect_error(use_awaitable, ec));
   s.up_waiting = false;
-  auto how = outcome::ok;
-  if (s.up_cut)
-    how = outcome::timed_out;
-  else if (ec && s.stream_inst && s.stream_inst->proc->exited())
-    how = outcome::crashed;
+  if (s.stream_inst) {
+    if (s.up_cut)
+      s.stream_inst->how = outcome::timed_out;
+    else if (ec && s.stream_inst->inst->proc->exited())
+      s.stream_inst->how = outcome::crashed;
+  }
   if (ec || p.need_eof())
     s.close_upstream();
-  if (s.stream_inst)
-    rt.release(s.stream_inst, how);
-  s.stream_inst.reset();
+  s.stream_inst.reset(); // (given back)
   s.streaming = false;
   co_return ec;
 }

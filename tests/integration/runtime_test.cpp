@@ -646,9 +646,12 @@ TEST_CASE(
   // file-system routing
   CHECK(http("GET", at("/api")).body == "api index");
   CHECK(http("GET", at("/api/")).body == "api index");
-  auto user = json::parse(http("GET", at("/api/users/42?id=spoofed&x=1")).body);
-  CHECK(user["id"] == "42"); // the path's, not the query's
-  CHECK(user["url"] == "/api/users/42?x=1&id=42");
+  auto user = json::parse(http("GET", at("/api/users/42?id=spoofed&x=a%20b~&flag")).body);
+  CHECK(user["id"] == "42");                                 // the path's, not the query's
+  CHECK(user["url"] == "/api/users/42?x=a%20b~&flag&id=42"); // the rest as the client wrote it
+  // the router matches the decoded path: so does the parameter
+  auto encoded = json::parse(http("GET", at("/api/%75sers/4%322?id=admin")).body);
+  CHECK(encoded["id"] == "422");
   CHECK(http("GET", at("/api/users/me")).body == "the static route wins");
   CHECK(http("GET", at("/api/users/a/b")).status == 404);
   CHECK(json::parse(http("GET", at("/api/files/a/b%20c")).body)["path"] == "a/b c");
@@ -694,6 +697,23 @@ TEST_CASE(
   double first = std::stod(times), total = std::stod(times.substr(times.find(' ') + 1));
   INFO("first byte " << first << " s, all " << total << " s");
   CHECK(total - first > 0.08); // (the two later chunks came 50 ms apart each)
+
+  // a stream without end: HEAD answers the head at once, and the next request
+  // on the same connection is answered (nothing of the stream is left behind)
+  auto two = run({"/usr/bin/curl", "-s", "-m", "5", "-I", at("/api/ticks"), "--next", "-s", "-m",
+                  "5", at("/api/web?name=after")},
+                 {}, f.dir.path());
+  CHECK(two.exit_code == 0);
+  CHECK_THAT(two.out, Catch::StartsWith("HTTP/1.1 200") && Catch::EndsWith("hello after"));
+  // a client that goes away stops the stream it read (its cancel runs)
+  auto cut = run({"/usr/bin/curl", "-s", "-N", "-m", "0.5", at("/api/ticks")}, {}, f.dir.path());
+  CHECK_THAT(cut.out, Catch::StartsWith("data: 0\n\n"));
+  std::string active;
+  for (int i = 0; i < 40 && active != "0"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    active = http("GET", at("/api/ticks?active")).body;
+  }
+  CHECK(active == "0");
 
   // waitUntil: the answer does not wait, the work still ends
   auto t0 = std::chrono::steady_clock::now();

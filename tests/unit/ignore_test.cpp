@@ -70,12 +70,15 @@ TEST_CASE(
   write_file(d / "secret.txt", "x");
   write_file(d / "notes.md", "x");
   write_file(d / ".gitignore", "dist/\nsecret.txt\n.vercel\n");
-  write_file(d / ".vercelignore", "notes.md\n");
+  write_file(d / ".vercelignore", "notes.md\n!.env.production\n"); // (not enough)
   write_file(d / ".ferryignore", "!secret.txt\n");
   write_file(d / ".vercel/project.json", "{}");
   write_file(d / ".vercel/output/config.json", R"({"version": 3})");
   write_file(d / ".vercel/output/static/index.html", "prebuilt");
   write_file(d / ".vercel/output/functions/api.func/node_modules/dep/index.js", "x");
+  write_file(d / ".vercel/output/functions/api.func/.env", "TOKEN=traced-in");
+  write_file(d / "app/.env.production", "X=1");
+  write_file(d / ".envrc", "export X=1");
   auto scan = scan_tree(d.path());
   REQUIRE(scan.errors.empty());
   std::set<std::string> paths;
@@ -85,7 +88,16 @@ TEST_CASE(
                                        ".vercel/output/static/index.html",
                                        ".vercel/output/functions/api.func/node_modules/dep/"
                                        "index.js"});
-  CHECK(scan.ignored_env == std::vector<std::string>{".env"});
+  CHECK(scan.ignored_env == std::vector<std::string>{".env", ".envrc",
+                                                     ".vercel/output/functions/api.func/.env",
+                                                     "app/.env.production"});
+  // only .ferryignore uploads one
+  write_file(d / ".ferryignore", "!secret.txt\n!app/.env.production\n");
+  scan = scan_tree(d.path());
+  bool up = false;
+  for (auto& f : scan.files)
+    up = up || f.path == "app/.env.production";
+  CHECK(up);
 
   // without config.json, .vercel is a local cache like any other
   std::filesystem::remove(d / ".vercel/output/config.json");

@@ -192,3 +192,28 @@ TEST_CASE("installCommand (ferry.json over vercel.json) replaces the package man
   f.ferry_json = "[]";
   CHECK_THAT(refusal(f), Catch::Contains("ferry.json is not a JSON object"));
 }
+
+TEST_CASE(
+    "the managers' settings name the cache, berry's git references are refused, and an "
+    "installCommand's pnpm is packageManager's") {
+  install_files f;
+  f.package_json = deps;
+  f.pnpm_lock = "lockfileVersion: '9.0'\n";
+  auto plain = plan(f)->key;
+  f.settings = std::string(".npmrc") + '\0' + "registry=https://mirror.example/\n" + '\0';
+  CHECK(plan(f)->key != plain);
+
+  install_files b;
+  b.package_json = deps;
+  b.yarn_lock = "__metadata:\n  version: 8\n\"y@https://github.com/a/y.git#commit=abc\":\n";
+  CHECK_THAT(refusal(b), Catch::Contains("yarn.lock has a git dependency"));
+
+  install_files c;
+  c.package_json = R"({"packageManager": "yarn@4.5.3", "dependencies": {"a": "1"}})";
+  c.ferry_json = R"({"installCommand": "yarn install"})";
+  auto p = plan(c);
+  CHECK(p->manager == "custom");
+  CHECK(p->package == "@yarnpkg/cli-dist@4.5.3");
+  c.package_json = R"({"packageManager": "pnpm@8.15.4"})";
+  CHECK(plan(c)->package == "pnpm@8.15.4");
+}
