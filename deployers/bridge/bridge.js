@@ -218,8 +218,12 @@ function addRouteParams(req) {
 /// (a webhook's signature is over the raw bytes).
 function replay(req, raw) {
   const r = new http.IncomingMessage(req.socket);
-  // (it closes when the client's request does, not when its copy is read)
+  // It closes when the client's request does, not when its copy is read;
+  // and closing it never takes the connection along (IncomingMessage's own
+  // _destroy would, for a copy nobody read: the router's kept-open
+  // connection would go with every answer).
   r._readableState.autoDestroy = false;
+  r._destroy = (err, cb) => cb(err);
   req.once('close', () => r.destroy());
   for (const k of ['method', 'url', 'headers', 'rawHeaders', 'httpVersion', 'httpVersionMajor',
     'httpVersionMinor', 'trailers', 'rawTrailers'])

@@ -138,3 +138,26 @@ test('a module with no handler and no server fails to start, saying why', async 
   const b = start('nothing.js');
   await assert.rejects(b.ready, /exports no handler and starts no server/);
 });
+
+test('a kept-open connection serves request after request, a body read or not', () =>
+  withBridge('plain.js', async (b) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const seen = new Set();
+    for (let i = 0; i < 5; i++) {
+      const r = await new Promise((resolve, reject) => {
+        const post = i % 2 === 1; // (GETs without a body, POSTs with one nobody reads)
+        const req = http.request({ socketPath: b.sock, method: post ? 'POST' : 'GET', path: `/n${i}`,
+                                   agent, headers: { 'content-type': 'text/plain' } }, (res) => {
+          let data = '';
+          res.on('data', (d) => (data += d));
+          res.on('end', () => resolve({ body: data }));
+        });
+        req.on('socket', (s) => seen.add(s));
+        req.on('error', reject);
+        req.end(post ? 'unread body' : undefined);
+      });
+      assert.strictEqual(r.body, `plain /n${i}`);
+    }
+    assert.strictEqual(seen.size, 1); // one connection for the five
+    agent.destroy();
+  }));
