@@ -70,6 +70,7 @@ function refuseUnsupported(src, files) {
 
 function detect(src, config, pkg) {
   if (config.builder) return config.builder;
+  if (fs.existsSync(path.join(src, '.vercel', 'output', 'config.json'))) return 'prebuilt';
   if (typeof config.buildCommand === 'string' || (pkg && pkg.scripts && pkg.scripts.build)) return 'static-build';
   if (frameworkOf(pkg, config)) return 'static-build'; // (one that needs a build says so there)
   if (fs.existsSync(path.join(src, 'api'))) return 'node';
@@ -87,7 +88,7 @@ async function main() {
   refuseUnsupported(src, files);
   const name = detect(src, config, pkg);
   if (!/^[a-z][a-z0-9-]*$/.test(name) || !fs.existsSync(path.join(__dirname, name, 'index.js'))) {
-    throw new Error(`unknown builder "${name}" (known: static, node, static-build)`);
+    throw new Error(`unknown builder "${name}" (known: static, node, static-build, prebuilt)`);
   }
   console.log(`ferry: builder ${name}`);
   const builder = require(path.join(__dirname, name, 'index.js'));

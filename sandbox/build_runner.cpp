@@ -199,6 +199,8 @@ std::string read_install_files(build_ctx& c, install_files& f) {
       f.settings += std::string(name) + '\0' + text + '\0';
   }
   struct stat st;
+  f.prebuilt =
+      ::fstatat(c.slot.fd, "src/.vercel/output/config.json", &st, AT_SYMLINK_NOFOLLOW) == 0;
   f.bun_lock = ::fstatat(c.slot.fd, "src/bun.lockb", &st, AT_SYMLINK_NOFOLLOW) == 0 ||
                ::fstatat(c.slot.fd, "src/bun.lock", &st, AT_SYMLINK_NOFOLLOW) == 0;
   return {};

@@ -115,6 +115,8 @@ std::string install_command(const install_files& f, std::optional<std::string>& 
 
 std::string plan_install(const install_files& f, std::optional<install_plan>& out) {
   out.reset();
+  if (f.prebuilt)
+    return {}; // (deployed as it is: its functions bundle what they need)
   std::optional<std::string> command;
   if (auto why = install_command(f, command); !why.empty())
     return why;

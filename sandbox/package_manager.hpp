@@ -17,6 +17,7 @@ struct install_files {
   std::optional<std::string> pnpm_lock;    ///< pnpm-lock.yaml
   std::optional<std::string> yarn_lock;    ///< yarn.lock (classic or berry)
   bool bun_lock = false;                   ///< bun.lockb or bun.lock
+  bool prebuilt = false;                   ///< .vercel/output/config.json: nothing to install
   std::optional<std::string> ferry_json;   ///< its installCommand wins over vercel.json's
   std::optional<std::string> vercel_json;
   /// The managers' settings files, each as name NUL bytes NUL (.npmrc,

@@ -493,3 +493,35 @@ export default async function handler(request, context) {
   CHECK(j["bytes"] == 32);
   CHECK(j["waits"] == "function");
 }
+
+TEST_CASE_METHOD(fixture,
+                 "a prebuilt .vercel/output deploys as it is: no install, no build, its files and "
+                 "functions served, a linked .func included") {
+  auto src = std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/prebuilt";
+  auto r = ferry_cli({"deploy", src, "--project", "pre", "--prod"}, node.url, node.token, home);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0); // (its package.json names a package that does not exist, and
+                             // its build script fails: neither ran)
+  CHECK_THAT(r.err, Catch::Contains("ferry: builder prebuilt") &&
+                        Catch::Contains("function api/again (nodejs20.x) at /api/again"));
+  CHECK(r.err.find("dependency cache") == std::string::npos);
+  auto port = node.router_url.substr(node.router_url.rfind(':'));
+  auto base = "http://pre.ferry.localhost" + port;
+  CHECK(http("GET", base + "/").body == "<p>prebuilt home</p>\n");
+  CHECK(http("GET", base + "/about").body == "<p>about</p>\n");
+  CHECK(json::parse(http("GET", base + "/api/hello?x=1").body)["from"] == "prebuilt function");
+  CHECK(json::parse(http("GET", base + "/api/again").body)["url"] == "/api/again");
+  CHECK(http("GET", base + "/README.md").status == 404); // only the output is served
+
+  // what the router cannot do yet fails the build and says what
+  auto p = dir / "redirects";
+  write_file(p + "/.vercel/output/config.json",
+             R"({"version": 3, "routes": [{"src": "/old", "status": 308,
+                 "headers": {"Location": "/new"}}, {"handle": "filesystem"}]})");
+  write_file(p + "/.vercel/output/static/new.html", "new");
+  auto bad = ferry_cli({"deploy", p, "--project", "preredir"}, node.url, node.token, home);
+  INFO(bad.err);
+  CHECK(bad.exit_code != 0);
+  CHECK_THAT(bad.err, Catch::Contains("route(s) beyond {\"handle\": \"filesystem\"}") &&
+                          Catch::Contains("not supported by ferry yet"));
+}

@@ -217,3 +217,12 @@ TEST_CASE(
   c.package_json = R"({"packageManager": "pnpm@8.15.4"})";
   CHECK(plan(c)->package == "pnpm@8.15.4");
 }
+
+TEST_CASE("a prebuilt .vercel/output installs nothing") {
+  install_files f;
+  f.package_json = deps;
+  f.pnpm_lock = "lockfileVersion: '9.0'\n";
+  f.ferry_json = R"({"installCommand": "pnpm install"})";
+  f.prebuilt = true;
+  CHECK_FALSE(plan(f));
+}

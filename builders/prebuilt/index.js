@@ -1,0 +1,81 @@
+'use strict';
+// The prebuilt builder: a project that has a .vercel/output (the Build
+// Output API v3, what `vercel build` and framework adapters write) deploys
+// it as it is, without a build. Its static files are served, and each
+// Node.js function at its path. What the router cannot do yet fails the
+// build and says what (docs/compatibility.md): routes beyond the
+// filesystem handle, prerender functions, other runtimes.
+const fs = require('fs');
+const path = require('path');
+
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/// The .func directories under dir (a .func that is a link to another
+/// .func is that one's copy, as the Build Output API allows).
+function functionsIn(root, rel = '', out = []) {
+  for (const ent of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+    const sub = rel ? `${rel}/${ent.name}` : ent.name;
+    if (ent.name.endsWith('.func')) out.push(sub);
+    else if (ent.isDirectory()) functionsIn(root, sub, out);
+  }
+  return out;
+}
+
+/// Copies a .func (following a link to another .func inside the output).
+function copyFunc(outputRoot, rel, dest) {
+  let from = path.join(outputRoot, 'functions', rel);
+  const st = fs.lstatSync(from);
+  if (st.isSymbolicLink()) {
+    const target = path.resolve(path.dirname(from), fs.readlinkSync(from));
+    const inside = path.relative(path.join(outputRoot, 'functions'), target);
+    if (inside.startsWith('..') || path.isAbsolute(inside) || !target.endsWith('.func'))
+      throw new Error(`functions/${rel} links outside .vercel/output/functions`);
+    from = target;
+  }
+  fs.cpSync(from, dest, { recursive: true, verbatimSymlinks: true });
+}
+
+module.exports = async function prebuilt({ workPath, outputPath, log }) {
+  const root = path.join(workPath, '.vercel', 'output');
+  const config = JSON.parse(fs.readFileSync(path.join(root, 'config.json'), 'utf8'));
+  if (!config || config.version !== 3) throw new Error('.vercel/output/config.json: only version 3 is supported');
+  const routes = Array.isArray(config.routes) ? config.routes : [];
+  const other = routes.filter((r) => !(r && r.handle === 'filesystem' && Object.keys(r).length === 1));
+  if (other.length)
+    throw new Error(`.vercel/output/config.json has ${other.length} route(s) beyond {"handle": "filesystem"} ` +
+                    `(the first: ${JSON.stringify(other[0]).slice(0, 120)}): not supported by ferry yet ` +
+                    '(docs/compatibility.md); the build stops rather than serve the site without them');
+  for (const k of ['overrides', 'images', 'wildcard', 'crons'])
+    if (config[k] && Object.keys(config[k]).length)
+      throw new Error(`.vercel/output/config.json: "${k}" is not supported by ferry yet`);
+  if (fs.existsSync(path.join(root, 'static')))
+    fs.cpSync(path.join(root, 'static'), path.join(outputPath, 'static'), { recursive: true, verbatimSymlinks: true });
+  const made = [];
+  if (fs.existsSync(path.join(root, 'functions'))) {
+    for (const rel of functionsIn(path.join(root, 'functions'))) {
+      const name = rel.slice(0, -'.func'.length);
+      const dest = path.join(outputPath, 'functions', rel);
+      copyFunc(root, rel, dest);
+      if (fs.existsSync(path.join(root, 'functions', `${name}.prerender-config.json`)))
+        throw new Error(`functions/${name}: prerender functions are not supported by ferry yet`);
+      let vc;
+      try {
+        vc = JSON.parse(fs.readFileSync(path.join(dest, '.vc-config.json'), 'utf8'));
+      } catch (e) {
+        throw new Error(`functions/${rel}/.vc-config.json: ${e.message}`);
+      }
+      if (typeof vc.runtime !== 'string' || !/^nodejs\d+\.x$/.test(vc.runtime))
+        throw new Error(`functions/${rel}: runtime "${vc.runtime}" is not supported by ferry (Node.js only)`);
+      if (typeof vc.handler !== 'string' || !fs.existsSync(path.join(dest, vc.handler)))
+        throw new Error(`functions/${rel}: its handler "${vc.handler}" is not there`);
+      // at its path (and an index at its folder's)
+      const at = `/${name}`.replace(/\/index$/, '') || '/';
+      const src = at === '/' ? '/(?:index)?' : `${escapeRe(at)}(?:/index)?`;
+      made.push({ src, function: name, depth: name.split('/').length });
+      log(`ferry: prebuilt: function ${name} (${vc.runtime}) at ${at}`);
+    }
+  }
+  made.sort((a, b) => b.depth - a.depth);
+  log(`ferry: prebuilt: .vercel/output deployed as it is, ${made.length} function(s)`);
+  return { routes: [{ handle: 'filesystem' }, ...made.map(({ src, function: f }) => ({ src, dest: `/${f}`, function: f }))] };
+};
