@@ -1,8 +1,9 @@
 #include "actors/version_registry.hpp"
 
+#include "actors/registry_rules.hpp"
+
 #include "deployers/local/http_text.hpp"
 #include "messages/errors.hpp"
-#include "sandbox/package_manager.hpp"
 #include "storage/secret_box.hpp"
 #include "storage/sha256.hpp"
 
@@ -13,7 +14,6 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 
 namespace ferry {
@@ -112,53 +112,6 @@ caf::error check_new_project(metadata_store& store, const registry_options& opts
                                          " projects, as many as a user may (max_projects in "
                                          "cluster.conf: an operator may raise it)");
   return {};
-}
-
-/// The project if p may use it: not_found (also for another user's project:
-/// nobody learns that it exists) or a storage error otherwise.
-caf::expected<project_record> authorize(metadata_store& store, const principal& p,
-                                        const std::string& name) {
-  auto proj = store.find_project(name);
-  if (!proj)
-    return proj.error();
-  if (!*proj || ((*proj)->info.owner != p.user && !p.admin))
-    return make_error(ec::not_found, "no project '" + name.substr(0, 63) + "'");
-  return **proj;
-}
-
-caf::expected<version_record> authorize_version(metadata_store& store, const principal& p,
-                                                const std::string& id) {
-  auto v = store.find_version(id);
-  if (!v)
-    return v.error();
-  if (!*v)
-    return make_error(ec::not_found, "no version '" + id.substr(0, 64) + "'");
-  auto proj = authorize(store, p, (*v)->info.project);
-  if (!proj) {
-    if (code_of(proj.error()) == ec::not_found) // do not tell others that it exists
-      return make_error(ec::not_found, "no version '" + id.substr(0, 64) + "'");
-    return proj.error();
-  }
-  return **v;
-}
-
-/// The version id names, if the user of that name may use it (a request
-/// from another node names its user; the user's own rights apply).
-caf::expected<version_record> authorize_version_of(metadata_store& store, const std::string& user,
-                                                   const std::string& id) {
-  auto p = store.find_user(user);
-  if (!p)
-    return p.error();
-  if (!*p)
-    return make_error(ec::not_found, "no version '" + id.substr(0, 64) + "'");
-  return authorize_version(store, **p, id);
-}
-
-constexpr size_t keep_dep_caches = 3; ///< a project's dependency caches in the cluster
-
-bool is_hex64(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(),
-                                       [](char c) { return std::isxdigit(c) && !std::isupper(c); });
 }
 
 } // namespace
@@ -663,107 +616,24 @@ registry_actor::behavior_type version_registry(registry_ptr self,
         return out;
       },
       [&st](gc_atom, uint32_t keep) -> caf::result<gc_roots> {
-        // The retention rule: a project keeps its last `keep` versions, and
-        // any version an alias serves or a production history may roll
-        // back to, or that is not done (uploading, sealed, building); the
-        // rest are removed. The trees of what is kept are returned: the
-        // collector marks from them (the system's own request: no user).
-        auto aliases = st.store->list_aliases();
-        if (!aliases)
-          return std::move(aliases.error());
-        std::set<std::string> served;
-        for (auto& a : *aliases) {
-          served.insert(a.deployment);
-          served.insert(a.history.begin(), a.history.end());
-        }
-        auto projects = st.store->list_projects();
-        if (!projects)
-          return std::move(projects.error());
-        gc_roots out;
-        auto& roots = out.roots;
-        for (auto& p : *projects) {
-          auto versions = st.store->list_versions(p.name);
-          if (!versions)
-            return std::move(versions.error());
-          std::sort(versions->begin(), versions->end(),
-                    [](auto& a, auto& b) { return a.number > b.number; });
-          uint32_t newer = 0;
-          for (auto& v : *versions) {
-            if (v.state == "removed")
-              continue;
-            bool done = v.state == "built" || v.state == "failed" || v.state == "canceled";
-            if (done && newer >= keep && !served.count(v.id)) {
-              auto rec = st.store->find_version(v.id);
-              if (rec && *rec) {
-                (*rec)->info.state = "removed";
-                if (auto err = st.store->put_version(**rec, nullptr))
-                  return err;
-                ++out.removed;
-              }
-              continue;
-            }
-            ++newer;
-            ++out.kept;
-            if (!v.root.empty())
-              roots.push_back(blob_ref{static_cast<uint8_t>(blob_ns::tree), v.root});
-            if (!v.artifact.empty())
-              roots.push_back(blob_ref{static_cast<uint8_t>(blob_ns::output_tree), v.artifact});
-          }
-        }
-        // and the dependency caches the projects keep
-        auto caches = st.store->list_dep_caches("");
-        if (!caches)
-          return std::move(caches.error());
-        for (auto& c : *caches)
-          out.caches.push_back(blob_ref{static_cast<uint8_t>(blob_ns::tree), c.root});
-        return out;
+        auto out = apply_retention(*st.store, keep);
+        if (!out)
+          return std::move(out.error());
+        return std::move(*out);
       },
       [&st](cache_atom, const std::string& user, const std::string& id,
             const std::string& key) -> caf::result<dep_cache_info> {
-        // a build asks for its project's dependency cache: found, it is the
-        // most recently used one now (kept longest)
-        if (!sandbox::is_dep_cache_key(key))
-          return make_error(ec::bad_request,
-                            "a dependency cache key is a package manager, - and a SHA-256");
-        auto v = authorize_version_of(*st.store, user, id);
-        if (!v)
-          return std::move(v.error());
-        auto all = st.store->list_dep_caches(v->info.project);
-        if (!all)
-          return std::move(all.error());
-        for (auto& c : *all)
-          if (c.key == key) {
-            c.used_ms = st.now_ms();
-            if (auto err = st.store->put_dep_cache(c))
-              return err;
-            return c;
-          }
-        return dep_cache_info{v->info.project, key, {}, 0, 0};
+        auto out = find_dep_cache(*st.store, user, id, key, st.now_ms());
+        if (!out)
+          return std::move(out.error());
+        return std::move(*out);
       },
       [&st](cache_atom, const std::string& user, const std::string& id, const std::string& key,
             const std::string& root, uint64_t bytes) -> caf::result<dep_cache_info> {
-        // a build stored a dependency cache's tree (every blob on its
-        // replicas): from now on, any build node finds it; the project's
-        // least recently used beyond keep_dep_caches are let go (their
-        // blobs with the next collection)
-        if (!sandbox::is_dep_cache_key(key) || !is_hex64(root))
-          return make_error(ec::bad_request,
-                            "a dependency cache is a key (a package manager, - and a SHA-256) "
-                            "and the SHA-256 of a tree");
-        auto v = authorize_version_of(*st.store, user, id);
-        if (!v)
-          return std::move(v.error());
-        dep_cache_info c{v->info.project, key, root, bytes, st.now_ms()};
-        if (auto err = st.store->put_dep_cache(c))
-          return err;
-        auto all = st.store->list_dep_caches(v->info.project);
-        if (!all)
-          return std::move(all.error());
-        std::sort(all->begin(), all->end(), [](auto& a, auto& b) { return a.used_ms > b.used_ms; });
-        for (size_t i = keep_dep_caches; i < all->size(); ++i)
-          if (auto gone = st.store->remove_dep_cache((*all)[i].project, (*all)[i].key); !gone)
-            return std::move(gone.error());
-        return c;
+        auto out = put_dep_cache(*st.store, user, id, key, root, bytes, st.now_ms());
+        if (!out)
+          return std::move(out.error());
+        return std::move(*out);
       },
       [&st](seal_atom, const principal& p, const seal_version& req) -> caf::result<version_info> {
         auto v = authorize_version(*st.store, p, req.id);
