@@ -3,6 +3,7 @@
 // builder module and calls it. usage: node starter.js SRC OUT [CACHE]
 'use strict';
 const fs = require('fs');
+const { compileVercelRouting, mergeRoutes, ROUTING_KEYS } = require('./vercel-routes.js');
 const path = require('path');
 const { frameworkOf } = require('./frameworks.js');
 
@@ -28,11 +29,10 @@ function listFiles(root, rel = '') {
 /// vercel.json's keys that ferry reads, and those it does not yet: a
 /// project that uses one of the latter fails its build and says which,
 /// rather than deploy without it (docs/compatibility.md).
-const VERCEL_KEYS = new Set(['$schema', 'version', 'buildCommand', 'outputDirectory', 'installCommand',
+const VERCEL_KEYS = new Set(['$schema', 'routes', ...ROUTING_KEYS, 'version', 'buildCommand', 'outputDirectory', 'installCommand',
   'framework', 'functions', 'public', 'github', 'git', 'name', 'scope', 'regions', 'env', 'build',
   'devCommand', 'ignoreCommand']);
-const VERCEL_LATER = ['rewrites', 'redirects', 'headers', 'routes', 'cleanUrls', 'trailingSlash',
-  'crons', 'images', 'middleware'];
+const VERCEL_LATER = ['crons', 'images', 'middleware'];
 
 /// The configuration a build reads: vercel.json's keys, then ferry.json's
 /// over them (ferry.json wins, as project settings win on Vercel).
@@ -49,7 +49,8 @@ function loadConfig(src) {
   if (unknown.length) throw new Error(`vercel.json: unknown key(s) ${unknown.join(', ')}`);
   if (vercel.env || vercel.build) console.log('ferry: vercel.json "env" and "build.env" are ignored: set variables with `ferry env add`');
   const config = {};
-  for (const k of ['buildCommand', 'outputDirectory', 'installCommand', 'framework', 'functions'])
+  for (const k of ['buildCommand', 'outputDirectory', 'installCommand', 'framework', 'functions', 'routes',
+    ...ROUTING_KEYS])
     if (vercel[k] !== undefined) config[k] = vercel[k];
   Object.assign(config, ferry);
   for (const k of ['buildCommand', 'outputDirectory'])
@@ -83,6 +84,7 @@ async function main() {
   const [src, out, cache] = process.argv.slice(2);
   if (!src || !out) throw new Error('usage: starter.js SRC OUT [CACHE]');
   const config = loadConfig(src);
+  const userRoutes = compileVercelRouting(config); // (a mistake in them stops the build first)
   const pkg = readJson(path.join(src, 'package.json'));
   const files = listFiles(src);
   refuseUnsupported(src, files);
@@ -103,7 +105,7 @@ async function main() {
     cache: cache && fs.existsSync(cache) ? cache : null,
     log: (line) => console.log(line),
   });
-  const routes = (result && result.routes) || [];
+  let routes = (result && result.routes) || [];
   // a built site with functions in api/ (a Vite app and its API, say): both
   if (name === 'static-build' && files.some((f) => /^api\/.+\.(js|mjs|cjs|ts)$/.test(f))) {
     const node = require(path.join(__dirname, 'node', 'index.js'));
@@ -111,8 +113,17 @@ async function main() {
                              functionsOnly: true, log: (line) => console.log(line) });
     routes.push(...fns.routes);
   }
-  fs.writeFileSync(path.join(out, 'config.json'),
-                   JSON.stringify({ version: 3, builder: name, routes }, null, 2) + '\n');
+  // vercel.json's (or ferry.json's) routing, before the builder's in each phase
+  const user = userRoutes;
+  if (user.length && name === 'prebuilt')
+    console.log('ferry: the routing keys of vercel.json are not used: .vercel/output/config.json has the routes');
+  else if (user.length) {
+    routes = mergeRoutes(user, routes);
+    console.log(`ferry: ${user.length} route(s) from ${fs.existsSync(path.join(src, 'vercel.json')) ? 'vercel.json' : 'ferry.json'}`);
+  }
+  const doc = { version: 3, builder: name, routes };
+  if (result && result.overrides && Object.keys(result.overrides).length) doc.overrides = result.overrides;
+  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(doc, null, 2) + '\n');
 }
 
 main().catch((e) => {

@@ -49,6 +49,7 @@ function routeOf(name) {
   let src = '/api';
   const params = [];
   let rank = 0;
+  let optional = false;
   segs.forEach((seg, i) => {
     const last = i === segs.length - 1;
     let m;
@@ -56,6 +57,7 @@ function routeOf(name) {
       src += '(?:/(.+))?';
       params.push(m[1]);
       rank = Math.max(rank, 3);
+      optional = true;
     } else if ((m = seg.match(/^\[\.\.\.([A-Za-z_$][\w$]*)\]$/)) && last) {
       src += '/(.+)';
       params.push(m[1]);
@@ -72,7 +74,7 @@ function routeOf(name) {
   });
   if (new Set(params).size !== params.length) throw new Error(`api/${name}: a parameter is named twice`);
   if (index) src += '(?:/index)?/?';
-  return { src, params, rank, depth: segs.length };
+  return { src, params, rank, optional, depth: segs.length };
 }
 
 function copy(workPath, files, dest, skip) {
@@ -141,7 +143,7 @@ function wholeApp({ files, workPath, outputPath, config, log }) {
     fs.copyFileSync(path.join(workPath, f), dest);
   }
   log(`ferry: node: a whole app started from ${entry}, on every route`);
-  return { routes: [{ handle: 'filesystem' }, { src: '/(.*)', dest: '/', function: 'index' }] };
+  return { routes: [{ handle: 'filesystem' }, { src: '/(.*)', dest: '/index' }] };
 }
 
 module.exports = async function nodeBuilder({ files, workPath, outputPath, config, log, functionsOnly }) {
@@ -185,11 +187,14 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
     if (r.params.length)
       fs.writeFileSync(path.join(dir, '.ferry-route.json'),
                        JSON.stringify({ src: `^${r.src}$`, params: r.params }) + '\n');
-    made.push({ ...r, route: { src: r.src, dest: `/api/${name}`, function: `api/${name}` } });
+    // (the parameters also in the query: a rewrite's function reads them there)
+    const query = r.params.map((p, i) => (r.optional && i === r.params.length - 1 ? null : `${p}=$${i + 1}`))
+      .filter(Boolean).join('&');
+    made.push({ ...r, route: { src: r.src, dest: `/api/${name}${query ? `?${query}` : ''}` } });
     log(`ferry: node: function api/${name} from ${f} at ${r.src}`);
   }
   made.sort((a, b) => a.rank - b.rank || b.depth - a.depth);
-  routes.push(...made.map((m) => m.route));
+  routes.push({ handle: 'filesystem' }, ...made.map((m) => m.route));
   if (functionsOnly) return { routes }; // (the static files are a build's output)
   // Static files: public/ if there is one, else the project's other files
   // (not the functions, their manifests, ferry's own files, or what no

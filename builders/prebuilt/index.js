@@ -2,13 +2,14 @@
 // The prebuilt builder: a project that has a .vercel/output (the Build
 // Output API v3, what `vercel build` and framework adapters write) deploys
 // it as it is, without a build. Its static files are served, and each
-// Node.js function at its path. What the router cannot do yet fails the
-// build and says what (docs/compatibility.md): routes beyond the
-// filesystem handle, prerender functions, other runtimes.
+// Node.js function at its path, config.json's routes and overrides as
+// they are. What the router cannot do fails the build and says what
+// (docs/compatibility.md): prerender functions, other runtimes, Routing
+// Middleware, patterns RE2 does not run (look-around).
 const fs = require('fs');
 const path = require('path');
 
-const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const { checkRoute } = require('../vercel-routes.js');
 
 /// The .func directories under dir (a .func that is a link to another
 /// .func is that one's copy, as the Build Output API allows).
@@ -39,15 +40,20 @@ module.exports = async function prebuilt({ workPath, outputPath, log }) {
   const root = path.join(workPath, '.vercel', 'output');
   const config = JSON.parse(fs.readFileSync(path.join(root, 'config.json'), 'utf8'));
   if (!config || config.version !== 3) throw new Error('.vercel/output/config.json: only version 3 is supported');
-  const routes = Array.isArray(config.routes) ? config.routes : [];
-  const other = routes.filter((r) => !(r && r.handle === 'filesystem' && Object.keys(r).length === 1));
-  if (other.length)
-    throw new Error(`.vercel/output/config.json has ${other.length} route(s) beyond {"handle": "filesystem"} ` +
-                    `(the first: ${JSON.stringify(other[0]).slice(0, 120)}): not supported by ferry yet ` +
-                    '(docs/compatibility.md); the build stops rather than serve the site without them');
-  for (const k of ['overrides', 'images', 'wildcard', 'crons'])
+  const routes = config.routes === undefined ? [] : config.routes;
+  if (!Array.isArray(routes)) throw new Error('.vercel/output/config.json: routes is an array');
+  routes.forEach((r, i) => checkRoute(r, `.vercel/output/config.json routes[${i}]`));
+  for (const k of ['images', 'wildcard', 'crons'])
     if (config[k] && Object.keys(config[k]).length)
       throw new Error(`.vercel/output/config.json: "${k}" is not supported by ferry yet`);
+  const overrides = config.overrides === undefined ? {} : config.overrides;
+  if (typeof overrides !== 'object' || Array.isArray(overrides))
+    throw new Error('.vercel/output/config.json: overrides is an object');
+  for (const [file, o] of Object.entries(overrides)) {
+    if (!o || typeof o !== 'object' || (o.path !== undefined && typeof o.path !== 'string') ||
+        (o.contentType !== undefined && (typeof o.contentType !== 'string' || /[\r\n]/.test(o.contentType))))
+      throw new Error(`.vercel/output/config.json: overrides["${file}"] is {"path": ..., "contentType": ...}`);
+  }
   if (fs.existsSync(path.join(root, 'static')))
     fs.cpSync(path.join(root, 'static'), path.join(outputPath, 'static'), { recursive: true, verbatimSymlinks: true });
   const made = [];
@@ -68,14 +74,10 @@ module.exports = async function prebuilt({ workPath, outputPath, log }) {
         throw new Error(`functions/${rel}: runtime "${vc.runtime}" is not supported by ferry (Node.js only)`);
       if (typeof vc.handler !== 'string' || !fs.existsSync(path.join(dest, vc.handler)))
         throw new Error(`functions/${rel}: its handler "${vc.handler}" is not there`);
-      // at its path (and an index at its folder's)
-      const at = `/${name}`.replace(/\/index$/, '') || '/';
-      const src = at === '/' ? '/(?:index)?' : `${escapeRe(at)}(?:/index)?`;
-      made.push({ src, function: name, depth: name.split('/').length });
-      log(`ferry: prebuilt: function ${name} (${vc.runtime}) at ${at}`);
+      made.push(name);
+      log(`ferry: prebuilt: function ${name} (${vc.runtime}) at /${name.replace(/(^|\/)index$/, '')}`);
     }
   }
-  made.sort((a, b) => b.depth - a.depth);
-  log(`ferry: prebuilt: .vercel/output deployed as it is, ${made.length} function(s)`);
-  return { routes: [{ handle: 'filesystem' }, ...made.map(({ src, function: f }) => ({ src, dest: `/${f}`, function: f }))] };
+  log(`ferry: prebuilt: .vercel/output deployed as it is, ${made.length} function(s), ${routes.length} route(s)`);
+  return { routes, overrides };
 };

@@ -200,16 +200,16 @@ function addRouteParams(req) {
   // the path as the router matched it (decoded), the query as the client
   // wrote it but for the parameters' names: those are the path's only
   const m = route.re.exec(decodeSegment(p));
+  if (!m) return; // (rewritten to it: the router put the parameters in the query)
   const names = new Set(route.params);
   const kept = (q < 0 ? '' : req.url.slice(q + 1)).split('&').filter((pair) => {
     if (!pair) return false;
     const eq = pair.indexOf('=');
     return !names.has(decodeSegment((eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, ' ')));
   });
-  if (m)
-    route.params.forEach((name, i) => {
-      if (m[i + 1] !== undefined) kept.push(`${encodeURIComponent(name)}=${encodeURIComponent(m[i + 1])}`);
-    });
+  route.params.forEach((name, i) => {
+    if (m[i + 1] !== undefined) kept.push(`${encodeURIComponent(name)}=${encodeURIComponent(m[i + 1])}`);
+  });
   req.url = kept.length ? `${p}?${kept.join('&')}` : p;
 }
 

@@ -14,7 +14,6 @@
 
 #include <nlohmann/json.hpp>
 #include <openssl/rand.h>
-#include <re2/re2.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -109,23 +108,36 @@ const static_file* deployment::find_static(const std::string& path) const {
   it = statics.find(base + "index.html");
   if (it != statics.end())
     return &it->second;
-  if (path.size() > 1 && path.back() != '/') {
-    it = statics.find(path + ".html");
+  if (path.size() > 1) { // "/a" and "/a/": a.html
+    it = statics.find((path.back() == '/' ? path.substr(0, path.size() - 1) : path) + ".html");
     if (it != statics.end())
       return &it->second;
   }
   return nullptr;
 }
 
-const function_config* deployment::find_function(const std::string& path) const {
-  for (auto& r : routes) {
-    if (r.function.empty() || !re2::RE2::FullMatch(path, *r.src))
-      continue;
-    auto it = functions.find(r.function);
-    if (it != functions.end())
-      return &it->second;
-  }
-  return nullptr;
+const function_config* deployment::function_at(const std::string& path) const {
+  if (path.empty() || path[0] != '/')
+    return nullptr;
+  auto name = path.substr(1);
+  if (name.empty() || name.back() == '/')
+    name += "index";
+  auto it = functions.find(name);
+  if (it == functions.end() && !name.ends_with("index"))
+    it = functions.find(name + "/index"); // a folder's index at the folder's path
+  return it == functions.end() ? nullptr : &it->second;
+}
+
+std::pair<const static_file*, const function_config*> deployment::target_of(
+    const std::string& path) const {
+  if (auto it = statics.find(path); it != statics.end())
+    return {&it->second, nullptr};
+  if (!path.empty() && path.back() == '/')
+    if (auto it = statics.find(path + "index.html"); it != statics.end())
+      return {&it->second, nullptr};
+  if (auto* fn = function_at(path))
+    return {nullptr, fn};
+  return {find_static(path), nullptr};
 }
 
 caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& store,
@@ -197,22 +209,29 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
     }
   }
   auto config = read_json("config.json");
-  if (config.is_object() && config.contains("routes") && config["routes"].is_array()) {
-    for (auto& r : config["routes"]) {
-      if (!r.is_object() || !r.contains("src") || !r["src"].is_string())
+  if (config.is_object() && config.contains("routes")) {
+    auto table = parse_routes(config["routes"]);
+    if (!table)
+      return make_error(ec::corrupt, "config.json: " + reason_of(table.error()));
+    d->routing = std::move(*table);
+  }
+  // overrides: a static file served at another path, or as another type
+  if (config.is_object() && config.contains("overrides") && config["overrides"].is_object()) {
+    for (auto& [file, o] : config["overrides"].items()) {
+      auto it = d->statics.find("/" + file);
+      if (it == d->statics.end() || !o.is_object())
         continue;
-      auto src = r["src"].get<std::string>();
-      re2::RE2::Options o;
-      o.set_log_errors(false);
-      o.set_max_mem(1 << 20); // a pattern that needs more is refused
-      auto re = std::make_shared<const re2::RE2>("(?:" + src + ")", o);
-      if (!re->ok())
-        return make_error(ec::corrupt,
-                          "route " + src.substr(0, 200) +
-                              " is not a supported pattern: " + re->error().substr(0, 200));
-      auto fn = r.find("function");
-      d->routes.push_back(
-          route{std::move(re), fn != r.end() && fn->is_string() ? fn->get<std::string>() : ""});
+      auto f = it->second;
+      if (auto ct = o.find("contentType"); ct != o.end() && ct->is_string())
+        f.content_type = ct->get<std::string>();
+      if (f.content_type.find_first_of("\r\n") != std::string::npos)
+        f.content_type = "application/octet-stream";
+      if (auto p = o.find("path"); p != o.end() && p->is_string()) {
+        d->statics.erase(it);
+        d->statics["/" + p->get<std::string>()] = f;
+      } else {
+        it->second = f;
+      }
     }
   }
   return std::shared_ptr<const deployment>(std::move(d));

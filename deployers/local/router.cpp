@@ -257,12 +257,23 @@ inline awaitable<void> router::impl::serve(session& s) {
         }
         if (!res) {
           req = parser.release();
+          if (s.route_query) { // the routes' parameters join the query the function reads
+            std::string target(req->target().substr(0, req->target().find('?')));
+            if (!s.route_query->empty())
+              target += "?" + *s.route_query;
+            req->target(target);
+          }
           auto dep = s.cache.dep; // the cache may change while this request waits
           auto pool = s.cache.pool;
           res = co_await proxy(s, *req, *dep, *s.cache.fn, pool, host);
           scope_cookies(*res, host);
         }
       }
+    }
+    if (!s.route_headers.empty() && res->result_int() < 500) {
+      for (auto& [name, value] : s.route_headers)
+        res->set(name, value);
+      scope_cookies(*res, host);
     }
     if (has_body && !parser.is_done())
       keep = false; // answered without reading its body: the connection ends
@@ -285,6 +296,8 @@ inline awaitable<void> router::impl::serve(session& s) {
       }
     }
     s.up_parser.reset();
+    s.route_headers.clear();
+    s.route_query.reset();
     s.answer = {};
     s.file = nullptr;
     s.file_owner.reset();
@@ -375,10 +388,14 @@ std::optional<response> router::impl::answer(session& s, const request& req,
   std::string path;
   if (!percent_decode(raw_path, path) || path.empty() || path[0] != '/')
     return error_page(400, "BAD_REQUEST", "malformed path");
+  if (!d.routing.empty())
+    return answer_routed(s, req, d, path,
+                         target.size() > raw_path.size() ? target.substr(raw_path.size() + 1) : "",
+                         host);
   if (cache.path != path) {
     cache.path = path;
-    cache.file = d.find_static(path);
-    auto* fn = d.find_function(path);
+    auto [file, fn] = d.target_of(path);
+    cache.file = file;
     if (fn != cache.fn)
       cache.pool.reset();
     cache.fn = fn;
@@ -386,13 +403,8 @@ std::optional<response> router::impl::answer(session& s, const request& req,
   bool readonly = req.method() == http::verb::get || req.method() == http::verb::head;
   if (readonly && cache.file)
     return serve_static(s, req, *cache.file);
-  if (cache.fn) {
-    if (!cache.pool)
-      cache.pool = rt.pool_of(d, *cache.fn, cache.env);
-    if (!cache.pool)
-      return error_page(404, "DEPLOYMENT_NOT_FOUND", "the deployment was removed");
-    return std::nullopt;
-  }
+  if (cache.fn)
+    return to_function(s, d, *cache.fn);
   if (!readonly && cache.file)
     return error_page(405, "METHOD_NOT_ALLOWED", "static files answer GET and HEAD");
   // the project's own page for what is not there, as Vercel serves it
@@ -400,6 +412,76 @@ std::optional<response> router::impl::answer(session& s, const request& req,
     if (auto* page = d.find_static("/404.html"))
       return serve_static(s, req, *page, http::status::not_found);
   return error_page(404, "NOT_FOUND", "no file or function at " + path);
+}
+
+std::optional<response> router::impl::to_function(session& s, const deployment& d,
+                                                  const function_config& fn) {
+  auto& cache = s.cache;
+  if (&fn != cache.fn) {
+    cache.pool.reset();
+    cache.fn = &fn;
+  }
+  if (!cache.pool)
+    cache.pool = rt.pool_of(d, fn, cache.env);
+  if (!cache.pool)
+    return error_page(404, "DEPLOYMENT_NOT_FOUND", "the deployment was removed");
+  return std::nullopt;
+}
+
+std::optional<response> router::impl::answer_routed(session& s, const request& req,
+                                                    const deployment& d, const std::string& path,
+                                                    std::string_view query,
+                                                    const std::string& host) {
+  s.cache.path.clear(); // (the routes may read more than the path: nothing is remembered)
+  route_request rr{std::string_view(req.method_string().data(), req.method_string().size()), path,
+                   query, host, [&req](std::string_view name) -> std::optional<std::string_view> {
+                     auto it = req.find(beast::string_view(name.data(), name.size()));
+                     if (it == req.end())
+                       return std::nullopt;
+                     return std::string_view(it->value().data(), it->value().size());
+                   }};
+  auto exists = [&d](const std::string& p) {
+    auto [file, fn] = d.target_of(p);
+    return file || fn;
+  };
+  auto r = route_request_through(d.routing, rr, exists);
+  if (r.loop)
+    return server_error(500, "ROUTING_LOOP",
+                        "the deployment's routes go round in circles for this path", s.request_id);
+  if (r.external)
+    return error_page(502, "EXTERNAL_REWRITE_UNSUPPORTED",
+                      "a route rewrites this path to another host, which ferry does not proxy");
+  s.route_headers = std::move(r.headers);
+  if (r.redirect) {
+    response res{static_cast<http::status>(r.status), 11};
+    res.set(http::field::cache_control, "public, max-age=0, must-revalidate");
+    res.prepare_payload();
+    return res;
+  }
+  if (r.status == 204 || r.status == 304) { // (answers without a body)
+    response res{static_cast<http::status>(r.status), 11};
+    return res;
+  }
+  auto status = r.status ? static_cast<http::status>(r.status) : http::status::ok;
+  bool readonly = req.method() == http::verb::get || req.method() == http::verb::head;
+  auto [file, fn] =
+      r.found ? d.target_of(r.path) : std::pair<const static_file*, const function_config*>{};
+  if (readonly && file)
+    return serve_static(s, req, *file, status);
+  if (fn) {
+    if (r.query != query)
+      s.route_query = std::move(r.query);
+    return to_function(s, d, *fn);
+  }
+  if (file)
+    return error_page(405, "METHOD_NOT_ALLOWED", "static files answer GET and HEAD");
+  int code = r.status ? r.status : 404;
+  if (readonly && code == 404)
+    if (auto* page = d.find_static("/404.html"))
+      return serve_static(s, req, *page, http::status::not_found);
+  if (code == 404)
+    return error_page(404, "NOT_FOUND", "no file or function at " + path);
+  return error_page(code, "ROUTE_STATUS", "the deployment's routes answer this path so");
 }
 
 response router::impl::serve_static(session& s, const request& req, const static_file& f,

@@ -99,6 +99,10 @@ struct session {
   route_cache cache;
   std::string request_id;          ///< of the request being served
   int64_t deadline_ms = INT64_MAX; ///< shut the connection down after this
+  /// what the deployment's routes add to the request's answer, and the
+  /// query its function gets (when they change it)
+  std::vector<std::pair<std::string, std::string>> route_headers;
+  std::optional<std::string> route_query;
 
   // the kept-open connection to one instance
   std::unique_ptr<unix_socket> up;
@@ -263,6 +267,13 @@ struct router::impl {
   /// error), or nullopt: it goes to s.cache.fn through s.cache.pool.
   std::optional<response> answer(session& s, const request& req, const found_deployment& dep,
                                  const std::string& host, std::string& deployment);
+  /// answer() for a deployment with routes (config.json's).
+  std::optional<response> answer_routed(session& s, const request& req, const deployment& d,
+                                        const std::string& path, std::string_view query,
+                                        const std::string& host);
+  /// The function fn for the request, through the connection's cache of
+  /// its pool; an error page if the deployment went.
+  std::optional<response> to_function(session& s, const deployment& d, const function_config& fn);
 
   /// Files up to this size are read whole; larger ones are streamed in
   /// pieces of this size (memory per download stays small).

@@ -11,6 +11,7 @@
 // Router threads call it directly (it locks what it shares); the local
 // target actor drives its timers and tells it of alias changes.
 #include "deployers/local/log_hub.hpp"
+#include "deployers/local/routing.hpp"
 #include "messages/registry.hpp"
 #include "storage/blob_store.hpp"
 
@@ -69,13 +70,6 @@ struct function_config {
   int max_duration_s = 10;
 };
 
-struct route {
-  /// RE2 (linear time, no recursion: patterns come from a build's output,
-  /// paths from clients, and both run on the router's threads)
-  std::shared_ptr<const re2::RE2> src;
-  std::string function; ///< empty: a route without a function (ignored)
-};
-
 /// A built deployment as the router serves it. Immutable once loaded.
 struct deployment {
   std::string id;
@@ -84,13 +78,19 @@ struct deployment {
   std::string target; ///< production or preview: whose environment functions get
   std::string dir;    ///< its exported output
   std::map<std::string, static_file> statics; ///< "/index.html" -> file
-  std::vector<route> routes;
+  route_table routing; ///< config.json's routes (empty: the files at their paths)
   std::map<std::string, function_config> functions;
 
-  /// The static file for a request path ("/", "/a", "/a/" find index.html).
+  /// The static file for a request path ("/", "/a", "/a/" find index.html;
+  /// "/a" and "/a/" also a.html).
   const static_file* find_static(const std::string& path) const;
-  /// The function a path routes to, or nullptr.
-  const function_config* find_function(const std::string& path) const;
+  /// The function at a path ("/api/x": api/x.func, else api/x/index.func;
+  /// "/" and "/a/": index).
+  const function_config* function_at(const std::string& path) const;
+  /// What a path names, one of the two or neither: a static file at that
+  /// very path (or the index.html of "/" and "/a/"), else a function, else
+  /// a.html or a/index.html for "/a".
+  std::pair<const static_file*, const function_config*> target_of(const std::string& path) const;
 };
 
 /// A deployment as one host serves it: with the environment its functions

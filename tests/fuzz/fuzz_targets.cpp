@@ -4,6 +4,7 @@
 #include "actors/host_names.hpp"
 #include "actors/http_routes.hpp"
 #include "deployers/local/http_text.hpp"
+#include "deployers/local/routing.hpp"
 #include "sandbox/build_runner.hpp"
 #include "sandbox/egress.hpp"
 #include "storage/blob_store.hpp"
@@ -231,6 +232,53 @@ int masker(const uint8_t* data, size_t size) {
   if (!spells)
     for (auto& f : forms)
       require(masked.find(f) == std::string::npos);
+  return 0;
+}
+
+int routes(const uint8_t* data, size_t size) {
+  // config.json's routes, 0xff, then the request: method, path, query and
+  // header lines ("name: value"), one a line
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  auto cut = in.find('\xff');
+  if (cut == std::string_view::npos)
+    return 0;
+  auto doc = nlohmann::json::parse(in.substr(0, cut), nullptr, false);
+  if (doc.is_discarded())
+    return 0;
+  auto table = runtime::parse_routes(doc);
+  if (!table)
+    return 0;
+  std::vector<std::string> lines;
+  for (auto rest = in.substr(cut + 1); !rest.empty();) {
+    auto nl = rest.find('\n');
+    lines.emplace_back(rest.substr(0, nl));
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+  }
+  lines.resize(std::max<size_t>(lines.size(), 3));
+  if (lines[1].empty() || lines[1][0] != '/')
+    lines[1] = "/" + lines[1];
+  runtime::route_request req{lines[0], lines[1], lines[2], "site.example",
+                             [&lines](std::string_view name) -> std::optional<std::string_view> {
+                               for (size_t i = 3; i < lines.size(); ++i)
+                                 if (lines[i].size() > name.size() + 1 &&
+                                     lines[i].compare(0, name.size(), name) == 0 &&
+                                     lines[i][name.size()] == ':')
+                                   return std::string_view(lines[i]).substr(name.size() + 1);
+                               return std::nullopt;
+                             }};
+  // a third of the paths there are
+  auto exists = [](const std::string& p) { return std::hash<std::string>{}(p) % 3 == 0; };
+  auto r = runtime::route_request_through(*table, req, exists);
+  require(!r.loop); // (phases only go forward: no table makes it go round)
+  require(!r.found || exists(r.path));
+  require(!r.redirect || (r.status >= 300 && r.status < 400));
+  for (auto& [name, value] : r.headers) {
+    require(!name.empty());
+    for (unsigned char c : name)
+      require(!std::isupper(c));
+    for (unsigned char c : value)
+      require(c >= 0x20 && c != 0x7f); // no header ever splits the answer
+  }
   return 0;
 }
 

@@ -19,4 +19,5 @@ int secret_mask(const uint8_t* data, size_t size);
 int host_names(const uint8_t* data, size_t size); ///< percent_decode, json_escape (stays JSON)
 int lockfile(const uint8_t* data, size_t size);   ///< git_dependency: SAX, bounded depth
 int masker(const uint8_t* data, size_t size);     ///< masker against a plain search
+int routes(const uint8_t* data, size_t size);     ///< parse_routes, then a request through them
 } // namespace ferry::fuzz

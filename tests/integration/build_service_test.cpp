@@ -448,8 +448,8 @@ TEST_CASE_METHOD(fixture, "what ferry cannot serve yet fails the build and says 
       {"next", "package.json",
        R"({"dependencies": {"next": "14.2.0"}, "scripts": {"build": "next build"}})",
        "Next.js needs its own server"},
-      {"rewrites", "vercel.json", R"({"rewrites": [{"source": "/a", "destination": "/b"}]})",
-       "rewrites in vercel.json: not supported by ferry yet"},
+      {"crons", "vercel.json", R"({"crons": [{"path": "/api/daily", "schedule": "0 5 * * *"}]})",
+       "crons in vercel.json: not supported by ferry yet"},
       {"middleware", "middleware.js", "export default function middleware() {}",
        "middleware.js: Routing Middleware is not supported by ferry yet"},
       {"framework", "vercel.json", R"({"framework": "blitzjs"})",
@@ -513,15 +513,32 @@ TEST_CASE_METHOD(fixture,
   CHECK(json::parse(http("GET", base + "/api/again").body)["url"] == "/api/again");
   CHECK(http("GET", base + "/README.md").status == 404); // only the output is served
 
-  // what the router cannot do yet fails the build and says what
-  auto p = dir / "redirects";
+  // its routes: a redirect, headers on the way, a rewrite with a named
+  // group, the error phase's page; its overrides: a path and a type
+  auto curl = [&](const std::string& path) {
+    return run({"/usr/bin/curl", "-s", "-i", base + path}, {}, dir.path()).out;
+  };
+  CHECK_THAT(curl("/old"),
+             Catch::StartsWith("HTTP/1.1 308") && Catch::Contains("location: /about"));
+  CHECK_THAT(curl("/assets/app.js"),
+             Catch::StartsWith("HTTP/1.1 200") &&
+                 Catch::Contains("cache-control: public, immutable, max-age=31536000"));
+  CHECK(json::parse(http("GET", base + "/greet/ann").body)["url"] == "/greet/ann?name=ann");
+  auto missing = http("GET", base + "/nope");
+  CHECK(missing.status == 404);
+  CHECK(missing.body == "<p>prebuilt 404</p>\n");
+  CHECK(http("GET", base + "/about.html").status == 404); // (served at /about only)
+  CHECK_THAT(curl("/data.txt"),
+             Catch::Contains("content-type: text/csv", Catch::CaseSensitive::No));
+
+  // what the router cannot run fails the build and says what
+  auto p = dir / "lookahead";
   write_file(p + "/.vercel/output/config.json",
-             R"({"version": 3, "routes": [{"src": "/old", "status": 308,
-                 "headers": {"Location": "/new"}}, {"handle": "filesystem"}]})");
-  write_file(p + "/.vercel/output/static/new.html", "new");
-  auto bad = ferry_cli({"deploy", p, "--project", "preredir"}, node.url, node.token, home);
+             R"({"version": 3, "routes": [{"handle": "filesystem"},
+                 {"src": "/(?!api/).*", "dest": "/index.html"}]})");
+  write_file(p + "/.vercel/output/static/index.html", "home");
+  auto bad = ferry_cli({"deploy", p, "--project", "prelook"}, node.url, node.token, home);
   INFO(bad.err);
   CHECK(bad.exit_code != 0);
-  CHECK_THAT(bad.err, Catch::Contains("route(s) beyond {\"handle\": \"filesystem\"}") &&
-                          Catch::Contains("not supported by ferry yet"));
+  CHECK_THAT(bad.err, Catch::Contains("routes[1]") && Catch::Contains("look-around"));
 }

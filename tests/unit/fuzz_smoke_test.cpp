@@ -94,6 +94,16 @@ TEST_CASE("the parsers of untrusted bytes survive mutated input") {
                                 "aaaa\xff"
                                 "aab\xfe"
                                 "aaaaaaaaab aaa"});
+  mutate_and_run(fuzz::routes,
+                 {R"j([{"src": "/old/(.*)", "status": 308, "headers": {"Location": "/new/$1"}},
+                      {"src": "/(?<a>[^/]*)/(.*)", "headers": {"x-a": "$a $2"}, "continue": true},
+                      {"handle": "filesystem"},
+                      {"src": "/u/([^/]+)", "dest": "/api/u?id=$1", "check": true,
+                       "has": [{"type": "cookie", "key": "s"}]},
+                      {"handle": "miss"}, {"src": "/(.*)", "dest": "/$1.html", "check": true},
+                      {"handle": "error"}, {"src": "/.*", "dest": "/404", "status": 404}])j"
+                  "\xff"
+                  "GET\n/u/a%0d\r\nq=1&id=2\ncookie:s=1; t=2\nx-beta:on"});
   // found by libFuzzer: a JSON object without "files" read past the object
   std::string no_files("\x00{\"x\":{}}", 10);
   fuzz::manifest(reinterpret_cast<const uint8_t*>(no_files.data()), no_files.size());
