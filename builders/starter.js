@@ -121,6 +121,7 @@ async function main() {
     routes = mergeRoutes(user, routes);
     console.log(`ferry: ${user.length} route(s) from ${fs.existsSync(path.join(src, 'vercel.json')) ? 'vercel.json' : 'ferry.json'}`);
   }
+  if (routes.length > 2048) throw new Error(`${routes.length} routes in all, over the 2048 the router takes`);
   const doc = { version: 3, builder: name, routes };
   if (result && result.overrides && Object.keys(result.overrides).length) doc.overrides = result.overrides;
   fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(doc, null, 2) + '\n');

@@ -227,6 +227,7 @@ function compileVercelRouting(config) {
     });
   }
   routes.forEach((r, i) => checkRoute(r, `vercel.json (route ${i} made of it)`));
+  if (routes.length > MAX_RULES) throw new Error(`vercel.json makes ${routes.length} routes, over ${MAX_RULES}`);
   return routes;
 }
 

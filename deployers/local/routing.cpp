@@ -19,6 +19,13 @@ namespace {
 
 constexpr int max_steps = 32; ///< phases one request may go through
 constexpr size_t max_groups = 32;
+/// A table's size: every request of the deployment may try each route, on
+/// threads all tenants share (Vercel allows 2048 routes).
+constexpr size_t max_rules = 2048;
+constexpr size_t max_conditions = 16; ///< a route's has and missing, each
+/// RE2's memory for one pattern (its program and its DFA's cache): the
+/// patterns of routes are small; one that needs more is refused.
+constexpr int64_t pattern_memory = 256 << 10;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -82,7 +89,7 @@ caf::expected<std::shared_ptr<const re2::RE2>> compile(const std::string& patter
                                                        const std::string& what) {
   re2::RE2::Options o;
   o.set_log_errors(false);
-  o.set_max_mem(1 << 20); // a pattern that needs more is refused
+  o.set_max_mem(pattern_memory);
   o.set_case_sensitive(case_sensitive);
   auto re = std::make_shared<const re2::RE2>("(?:" + for_re2(pattern) + ")", o);
   if (!re->ok())
@@ -100,6 +107,9 @@ caf::expected<std::vector<route_condition>> parse_conditions(const json& list,
   std::vector<route_condition> out;
   if (!list.is_array())
     return make_error(ec::corrupt, where + " is not an array");
+  if (list.size() > max_conditions)
+    return make_error(ec::corrupt, where + " has over " + std::to_string(max_conditions) +
+                                       " conditions");
   for (auto& c : list) {
     if (!c.is_object() || !c.contains("type") || !c["type"].is_string())
       return make_error(ec::corrupt, where + ": a condition without a type");
@@ -578,6 +588,9 @@ caf::expected<route_table> parse_routes(const json& routes) {
     }
     if (!r.contains("src") || !r["src"].is_string())
       return make_error(ec::corrupt, where + " has neither src nor handle");
+    if (t.rules++ == max_rules)
+      return make_error(ec::corrupt, "config.json has over " + std::to_string(max_rules) +
+                                         " routes");
     auto rule = parse_rule(r, where);
     if (!rule)
       return rule.error();

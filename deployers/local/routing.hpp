@@ -58,6 +58,7 @@ struct route_rule {
 
 struct route_table {
   std::array<std::vector<route_rule>, route_phase_count> phases;
+  size_t rules = 0;
   bool empty() const;
 };
 

@@ -101,6 +101,19 @@ TEST_CASE("what RE2 cannot run, and what ferry does not support, is refused with
   CHECK_FALSE(parse_routes(json::parse(R"j([{"src": "/x", "headers": {"a b": "c"}}])j")));
   CHECK_FALSE(
       parse_routes(json::parse(R"j([{"src": "/x", "has": [{"type": "header", "value": "v"}]}])j")));
+  // a table every request would try route by route is kept small
+  auto many = json::array();
+  for (int i = 0; i < 2049; ++i)
+    many.push_back({{"src", "/r" + std::to_string(i)}, {"dest", "/x"}});
+  auto big = parse_routes(many);
+  REQUIRE_FALSE(big);
+  CHECK_THAT(reason_of(big.error()), Catch::Contains("over 2048 routes"));
+  many.erase(many.end() - 1);
+  CHECK(parse_routes(many));
+  // and so is the memory of a pattern
+  auto huge = parse_routes(json::parse(R"j([{"src": "/(\\w{1000}){1000}"}])j"));
+  REQUIRE_FALSE(huge);
+  CHECK_THAT(reason_of(huge.error()), Catch::Contains("not a pattern ferry can run"));
   // PCRE's named groups are RE2's
   auto named = table_of(R"j([{"src": "/u/(?<id>[0-9]+)", "dest": "/user?id=$id"}])j");
   auto r = route(named, "/u/42", {"/user"});
