@@ -13,7 +13,7 @@ const soon = (name) =>
 
 const FRAMEWORKS = [
   { slug: 'nextjs', dep: 'next', name: 'Next.js',
-    decide: (deps, pkg) => (/\bnext export\b/.test(script(pkg)) ? { output: ['out'] } : { refuse: soon('Next.js') }) },
+    decide: (deps, pkg) => (/\bnext export\b/.test(script(pkg)) ? { output: ['out'] } : { server: 'nextjs', output: ['out'] }) },
   { slug: 'nuxtjs', dep: 'nuxt', name: 'Nuxt',
     decide: (deps, pkg) => (/\bnuxt generate\b/.test(script(pkg)) ? { output: ['.output/public', 'dist'] } : { refuse: soon('Nuxt (without `nuxt generate`)') }) },
   { slug: 'remix', dep: '@remix-run/dev', name: 'Remix', decide: () => ({ refuse: soon('Remix') }) },
@@ -35,7 +35,8 @@ function script(pkg) {
   return (pkg && pkg.scripts && pkg.scripts.build) || '';
 }
 
-/// The framework a project uses ({slug, name, output} or {slug, name,
+/// The framework a project uses ({slug, name, output}, with server: the
+/// plugin in servers/ that makes its server a function; or {slug, name,
 /// refuse}), or null for none ferry knows.
 function frameworkOf(pkg, config) {
   const deps = { ...((pkg && pkg.dependencies) || {}), ...((pkg && pkg.devDependencies) || {}) };

@@ -107,7 +107,7 @@ async function main() {
   });
   let routes = (result && result.routes) || [];
   // a built site with functions in api/ (a Vite app and its API, say): both
-  if (name === 'static-build' && files.some((f) => /^api\/.+\.(js|mjs|cjs|ts)$/.test(f))) {
+  if (name === 'static-build' && !(result && result.serverApp) && files.some((f) => /^api\/.+\.(js|mjs|cjs|ts)$/.test(f))) {
     const node = require(path.join(__dirname, 'node', 'index.js'));
     const fns = await node({ files, workPath: src, outputPath: out, config, pkg: pkg || {},
                              functionsOnly: true, log: (line) => console.log(line) });

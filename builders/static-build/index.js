@@ -12,17 +12,23 @@ const { frameworkOf } = require('../frameworks.js');
 module.exports = async function staticBuild({ workPath, outputPath, config, pkg, log }) {
   const fw = frameworkOf(pkg, config, workPath);
   if (fw && fw.refuse) throw new Error(fw.refuse);
+  const server = fw && fw.server ? require(path.join(__dirname, '..', 'servers', `${fw.server}.js`)) : null;
+  const env = { ...process.env, ...(server ? server.env : {}) };
   const command = typeof config.buildCommand === 'string' ? config.buildCommand : null;
   if (command === '') {
     log('ferry: static-build: no build (buildCommand is empty)');
   } else if (command) {
     log(`ferry: static-build: ${command}`);
-    const run = spawnSync('/bin/sh', ['-c', command], { cwd: workPath, stdio: 'inherit' });
+    const run = spawnSync('/bin/sh', ['-c', command], { cwd: workPath, stdio: 'inherit', env });
     if (run.status !== 0) throw new Error(`buildCommand exited with ${run.status ?? run.signal}`);
   } else {
     log(`ferry: static-build: npm run build${fw ? ` (${fw.name})` : ''}`);
-    const run = spawnSync('npm', ['run', 'build'], { cwd: workPath, stdio: 'inherit' });
+    const run = spawnSync('npm', ['run', 'build'], { cwd: workPath, stdio: 'inherit', env });
     if (run.status !== 0) throw new Error(`npm run build exited with ${run.status ?? run.signal}`);
+  }
+  if (server) {
+    const made = server.collect({ workPath, outputPath, config, log });
+    if (made) return { ...made, serverApp: true }; // (null: it made a static site after all)
   }
   const candidates = config.outputDirectory ? [config.outputDirectory]
     : fw ? fw.output : ['dist', 'build', 'out', 'public'];

@@ -315,8 +315,13 @@ const realListen = http.Server.prototype.listen;
 http.Server.prototype.listen = function (...args) {
   if (this === bridgeServer) return realListen.apply(this, args);
   appServer = this;
+  // as a real listen: the callback and 'listening' (Next.js sets its
+  // handlers up there), and an address to ask
   const cb = args.find((a) => typeof a === 'function');
-  if (cb) process.nextTick(cb);
+  if (cb) this.once('listening', cb);
+  const port = args.find((a) => typeof a === 'number') || 3000;
+  this.address = () => ({ address: '127.0.0.1', family: 'IPv4', port });
+  process.nextTick(() => this.emit('listening'));
   return this;
 };
 

@@ -1,0 +1,54 @@
+'use strict';
+// Next.js as a Node server: built with `output: 'standalone'` (asked of
+// `next build` through NEXT_PRIVATE_STANDALONE, so the project needs no
+// change), its server one function on every route behind the bridge, its
+// static assets (.next/static, public/) served by the router. A project
+// that exports a static site (`output: 'export'`, `next export`) is served
+// from out/ instead.
+const fs = require('fs');
+const path = require('path');
+
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+module.exports = {
+  name: 'Next.js',
+  /// what the build step gets in its environment
+  env: { NEXT_PRIVATE_STANDALONE: 'true', NEXT_TELEMETRY_DISABLED: '1' },
+
+  /// The build's output as ferry's; null: a static export (served as files).
+  collect({ workPath, outputPath, config, log }) {
+    const standalone = path.join(workPath, '.next', 'standalone');
+    if (!fs.existsSync(path.join(standalone, 'server.js'))) {
+      if (fs.existsSync(path.join(workPath, 'out'))) return null; // output: 'export'
+      throw new Error('next build made no .next/standalone/server.js (a distDir other than .next ' +
+                      'is not supported by ferry yet; set it back, or use output: \'export\')');
+    }
+    const fn = path.join(outputPath, 'functions', 'index.func');
+    fs.cpSync(standalone, fn, { recursive: true, verbatimSymlinks: true });
+    // what the standalone server leaves to a CDN: the router serves it
+    const assets = path.join(workPath, '.next', 'static');
+    if (fs.existsSync(assets))
+      fs.cpSync(assets, path.join(outputPath, 'static', '_next', 'static'), { recursive: true });
+    if (fs.existsSync(path.join(workPath, 'public')))
+      fs.cpSync(path.join(workPath, 'public'), path.join(outputPath, 'static'), { recursive: true });
+    const app = config.app || {};
+    fs.writeFileSync(path.join(fn, '.vc-config.json'), JSON.stringify({
+      runtime: 'nodejs20.x',
+      handler: 'server.js',
+      launcherType: 'Nodejs',
+      shouldAddHelpers: false,
+      memory: app.memory || 1024,
+      maxDuration: app.maxDuration || 30,
+    }, null, 2) + '\n');
+    log('ferry: next.js: the standalone server on every route, .next/static and public/ as files');
+    return {
+      routes: [
+        { src: '^/_next/static/(?:.+)$', headers: { 'cache-control': IMMUTABLE }, continue: true },
+        { handle: 'filesystem' },
+        // a missing build asset is a 404, not a page
+        { src: '^/_next/static/.+$', status: 404 },
+        { src: '^/(.*)$', dest: '/index' },
+      ],
+    };
+  },
+};
