@@ -8,22 +8,26 @@ const fs = require('fs');
 const path = require('path');
 
 const soon = (name) =>
-  `${name} needs its own server, which ferry does not run yet (docs/compatibility.md); ` +
+  `${name}: not supported by ferry yet (docs/compatibility.md); ` +
   'the build stops rather than serve the site without it';
 
 const FRAMEWORKS = [
   { slug: 'nextjs', dep: 'next', name: 'Next.js',
     decide: (deps, pkg) => (/\bnext export\b/.test(script(pkg)) ? { output: ['out'] } : { server: 'nextjs', output: ['out'] }) },
   { slug: 'nuxtjs', dep: 'nuxt', name: 'Nuxt',
-    decide: (deps, pkg) => (/\bnuxt generate\b/.test(script(pkg)) ? { output: ['.output/public', 'dist'] } : { refuse: soon('Nuxt (without `nuxt generate`)') }) },
-  { slug: 'remix', dep: '@remix-run/dev', name: 'Remix', decide: () => ({ refuse: soon('Remix') }) },
+    decide: (deps, pkg) => (/\bnuxt generate\b/.test(script(pkg)) ? { output: ['.output/public', 'dist'] } : { server: 'nuxt' }) },
+  { slug: 'remix', dep: '@remix-run/dev', name: 'Remix',
+    decide: (deps) => (deps['@remix-run/serve'] ? { server: 'react-router' } : { refuse: soon('Remix without @remix-run/serve') }) },
   { slug: 'react-router', dep: '@react-router/dev', name: 'React Router (framework mode)',
-    decide: () => ({ refuse: soon('React Router in framework mode') }) },
+    decide: (deps) => (deps['@react-router/serve'] ? { server: 'react-router' } : { refuse: soon('React Router without @react-router/serve') }) },
   { slug: 'sveltekit', dep: '@sveltejs/kit', name: 'SvelteKit',
-    decide: (deps) => (deps['@sveltejs/adapter-static'] ? { output: ['build'] } : { refuse: soon('SvelteKit (without adapter-static)') }) },
+    decide: (deps) => (deps['@sveltejs/adapter-static'] ? { output: ['build'] }
+      : deps['@sveltejs/adapter-node'] ? { server: 'sveltekit' }
+      : { refuse: soon('SvelteKit with an adapter other than adapter-node or adapter-static (adapter-auto finds no platform here)') }) },
   { slug: 'astro', dep: 'astro', name: 'Astro',
-    decide: (deps) => (Object.keys(deps).some((d) => /^@astrojs\/(node|vercel|netlify|cloudflare)$/.test(d))
-      ? { refuse: soon('Astro with a server adapter') } : { output: ['dist'] }) },
+    decide: (deps) => (deps['@astrojs/node'] ? { server: 'astro' }
+      : Object.keys(deps).some((d) => /^@astrojs\/(vercel|netlify|cloudflare)$/.test(d))
+        ? { refuse: soon('Astro with a platform adapter other than @astrojs/node') } : { output: ['dist'] }) },
   { slug: 'gatsby', dep: 'gatsby', name: 'Gatsby', decide: () => ({ output: ['public'] }) },
   { slug: 'docusaurus-2', dep: '@docusaurus/core', name: 'Docusaurus', decide: () => ({ output: ['build'] }) },
   { slug: 'vitepress', dep: 'vitepress', name: 'VitePress', decide: () => ({ output: ['docs/.vitepress/dist', '.vitepress/dist'] }) },

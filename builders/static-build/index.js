@@ -27,7 +27,7 @@ module.exports = async function staticBuild({ workPath, outputPath, config, pkg,
     if (run.status !== 0) throw new Error(`npm run build exited with ${run.status ?? run.signal}`);
   }
   if (server) {
-    const made = server.collect({ workPath, outputPath, config, log });
+    const made = server.collect({ workPath, outputPath, config, pkg, log });
     if (made) return { ...made, serverApp: true }; // (null: it made a static site after all)
   }
   const candidates = config.outputDirectory ? [config.outputDirectory]

@@ -372,9 +372,12 @@ async function load() {
   const file = path.join(dir, handlerFile);
   let mod;
   try {
+    if (file.endsWith('.mjs')) throw Object.assign(new Error('an ES module'), { code: 'ERR_REQUIRE_ESM' });
     mod = require(file);
   } catch (e) {
-    if (e.code !== 'ERR_REQUIRE_ESM' && !(e instanceof SyntaxError && /import|export/.test(e.message))) throw e;
+    // (an ES module; one that awaits at its top level cannot be required at all)
+    if (e.code !== 'ERR_REQUIRE_ESM' && e.code !== 'ERR_REQUIRE_ASYNC_MODULE' &&
+        !(e instanceof SyntaxError && /import|export/.test(e.message))) throw e;
     mod = await import(pathToFileURL(file).href);
   }
   const candidate = mod && mod.__esModule !== undefined && mod.default ? mod.default : mod;

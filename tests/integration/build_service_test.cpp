@@ -445,9 +445,10 @@ TEST_CASE_METHOD(fixture, "what ferry cannot serve yet fails the build and says 
     const char* says;
   };
   const refused cases[] = {
-      {"next", "package.json",
-       R"({"dependencies": {"next": "14.2.0"}, "scripts": {"build": "next build"}})",
-       "Next.js needs its own server"},
+      {"sveltekit", "package.json",
+       R"({"devDependencies": {"@sveltejs/kit": "2.0.0", "@sveltejs/adapter-auto": "3.0.0"},
+           "scripts": {"build": "vite build"}})",
+       "adapter-auto finds no platform here"},
       {"crons", "vercel.json", R"({"crons": [{"path": "/api/daily", "schedule": "0 5 * * *"}]})",
        "crons in vercel.json: not supported by ferry yet"},
       {"middleware", "middleware.js", "export default function middleware() {}",

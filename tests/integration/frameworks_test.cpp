@@ -32,7 +32,8 @@ TEST_CASE("Next.js: its standalone server behind the bridge, its assets from the
   CHECK_THAT(home.body, Catch::Contains("next home"));
   auto post = http("GET", at("/blog/first-post"));
   CHECK(post.status == 200);
-  CHECK_THAT(post.body, Catch::Contains("post <!-- -->first-post") || Catch::Contains("post first-post"));
+  CHECK_THAT(post.body,
+             Catch::Contains("post <!-- -->first-post") || Catch::Contains("post first-post"));
   auto api = http("GET", at("/api/hello?name=ferry"));
   CHECK(api.status == 200);
   CHECK(json::parse(api.body)["hello"] == "ferry");
@@ -51,4 +52,68 @@ TEST_CASE("Next.js: its standalone server behind the bridge, its assets from the
   auto missing = http("GET", at("/no/such/page"));
   CHECK(missing.status == 404);
   CHECK_THAT(missing.body, Catch::Contains("next: no such page"));
+}
+
+namespace {
+
+/// Deploys tests/fixtures/frameworks/NAME and checks the routes every
+/// framework fixture has: a page, a dynamic page, a JSON endpoint, a public
+/// file, and the framework's own 404 page.
+void check_framework(const std::string& name, const std::string& says) {
+  runtime_fixture f;
+  auto d =
+      f.deploy(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/frameworks/" + name, name + "fx");
+  CHECK_THAT(d.err, Catch::Contains(says));
+  auto at = [&](const std::string& path) { return d.out + path; };
+  auto home = http("GET", at("/"));
+  CHECK(home.status == 200);
+  CHECK_THAT(home.body, Catch::Contains(name + " home"));
+  auto dynamic = http("GET", at(name == "react-router" ? "/users/42" : "/blog/first-post"));
+  CHECK(dynamic.status == 200);
+  CHECK_THAT(dynamic.body,
+             Catch::Contains(name == "react-router" ? "user <!-- -->42" : "post first-post") ||
+                 Catch::Contains(name == "react-router" ? "user 42" : "post <!-- -->first-post"));
+  auto api = http("GET", at("/api/hello?name=ferry"));
+  CHECK(api.status == 200);
+  INFO(api.body);
+  CHECK(json::parse(api.body, nullptr, false).value("hello", "") == "ferry");
+  auto file = http("GET", at("/hello.txt"));
+  CHECK(file.status == 200);
+  CHECK(file.body == name + " " +
+                         (name == "react-router" ? "public"
+                          : name == "sveltekit"  ? "static"
+                                                 : "public") +
+                         " file\n");
+  auto missing = http("GET", at("/no/such/page"));
+  CHECK(missing.status == 404);
+  CHECK_THAT(missing.body, Catch::Contains(name + ": no such page") ||
+                               Catch::Contains(name + ": <!-- -->no such page"));
+  if (dynamic.status != 200) { // (why: the runtime's log of the deployment)
+    auto id = d.out.substr(d.out.find("://") + 3);
+    id = id.substr(0, id.find('-'));
+    auto logs = ferry_cli({"logs", id, "--runtime"}, f.node.url, f.node.token, f.home);
+    UNSCOPED_INFO(logs.out.substr(0, 6000) << logs.err);
+    CHECK(dynamic.status == 200);
+  }
+}
+
+} // namespace
+
+TEST_CASE("React Router (framework mode): react-router-serve as the start script",
+          "[runtime][frameworks]") {
+  check_framework("react-router", "react-router: the server of \"react-router-serve");
+}
+
+TEST_CASE("SvelteKit with adapter-node: its server, a prerendered page from the router",
+          "[runtime][frameworks]") {
+  check_framework("sveltekit", "sveltekit: the server of \"node build\"");
+}
+
+TEST_CASE("Astro with @astrojs/node: its standalone server, a prerendered page",
+          "[runtime][frameworks]") {
+  check_framework("astro", "astro: the server of \"node ./dist/server/entry.mjs\"");
+}
+
+TEST_CASE("Nuxt: Nitro's node-server preset", "[runtime][frameworks]") {
+  check_framework("nuxt", "nuxt: the server of \"node .output/server/index.mjs\"");
 }
