@@ -124,7 +124,9 @@ async function main() {
   if (routes.length > 2048) throw new Error(`${routes.length} routes in all, over the 2048 the router takes`);
   const doc = { version: 3, builder: name, routes };
   if (result && result.overrides && Object.keys(result.overrides).length) doc.overrides = result.overrides;
-  fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify(doc, null, 2) + '\n');
+  const text = JSON.stringify(doc, null, routes.length > 200 ? 0 : 2) + '\n';
+  if (text.length > 8 << 20) throw new Error(`config.json would be ${text.length} bytes, over the 8 MiB the router reads`);
+  fs.writeFileSync(path.join(out, 'config.json'), text);
 }
 
 main().catch((e) => {

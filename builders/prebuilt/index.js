@@ -51,7 +51,7 @@ module.exports = async function prebuilt({ workPath, outputPath, log }) {
     throw new Error('.vercel/output/config.json: overrides is an object');
   for (const [file, o] of Object.entries(overrides)) {
     if (!o || typeof o !== 'object' || (o.path !== undefined && typeof o.path !== 'string') ||
-        (o.contentType !== undefined && (typeof o.contentType !== 'string' || /[\r\n]/.test(o.contentType))))
+        (o.contentType !== undefined && (typeof o.contentType !== 'string' || /[\u0000-\u001f\u007f]/.test(o.contentType))))
       throw new Error(`.vercel/output/config.json: overrides["${file}"] is {"path": ..., "contentType": ...}`);
   }
   if (fs.existsSync(path.join(root, 'static')))

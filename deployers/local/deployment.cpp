@@ -34,6 +34,8 @@ using json = nlohmann::json;
 
 namespace {
 
+constexpr size_t max_config = 8 << 20; ///< config.json
+
 std::string content_type_of(const std::string& path) {
   static const std::map<std::string, std::string> types{
       {".html", "text/html; charset=utf-8"},
@@ -176,9 +178,9 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
   unique_fd root{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
   if (!root)
     return make_error(ec::storage_error, "open deployment " + ref.id + ": " + std::strerror(errno));
-  auto read_json = [&](const std::string& rel) {
+  auto read_json = [&](const std::string& rel, size_t limit = 1 << 20) {
     std::string text;
-    if (!read_beneath(root.fd, rel, text, 1 << 20, links::inside))
+    if (!read_beneath(root.fd, rel, text, limit, links::inside))
       return json(nullptr);
     return json::parse(text, nullptr, false);
   };
@@ -208,15 +210,21 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
       d->functions[f.name] = f;
     }
   }
-  auto config = read_json("config.json");
-  if (config.is_object() && config.contains("routes")) {
+  // (its routes are the site's redirects and security headers: one that
+  // cannot be read fails the load, never serves the site without them)
+  auto config =
+      fs::exists(dir + "/config.json", ec) ? read_json("config.json", max_config) : json::object();
+  if (!config.is_object())
+    return make_error(ec::corrupt, "config.json of deployment " + ref.id +
+                                       " is not a JSON object of at most 8 MiB");
+  if (config.contains("routes")) {
     auto table = parse_routes(config["routes"]);
     if (!table)
       return make_error(ec::corrupt, "config.json: " + reason_of(table.error()));
     d->routing = std::move(*table);
   }
   // overrides: a static file served at another path, or as another type
-  if (config.is_object() && config.contains("overrides") && config["overrides"].is_object()) {
+  if (config.contains("overrides") && config["overrides"].is_object()) {
     for (auto& [file, o] : config["overrides"].items()) {
       auto it = d->statics.find("/" + file);
       if (it == d->statics.end() || !o.is_object())
@@ -224,7 +232,8 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
       auto f = it->second;
       if (auto ct = o.find("contentType"); ct != o.end() && ct->is_string())
         f.content_type = ct->get<std::string>();
-      if (f.content_type.find_first_of("\r\n") != std::string::npos)
+      if (std::any_of(f.content_type.begin(), f.content_type.end(),
+                      [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
         f.content_type = "application/octet-stream";
       if (auto p = o.find("path"); p != o.end() && p->is_string()) {
         d->statics.erase(it);

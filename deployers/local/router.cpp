@@ -433,6 +433,9 @@ std::optional<response> router::impl::answer_routed(session& s, const request& r
                                                     std::string_view query,
                                                     const std::string& host) {
   s.cache.path.clear(); // (the routes may read more than the path: nothing is remembered)
+  if (path.size() > max_routed_path) // (matching costs the path's length times each pattern)
+    return error_page(414, "URI_TOO_LONG",
+                      "a path through this deployment's routes is at most 4 KiB");
   route_request rr{std::string_view(req.method_string().data(), req.method_string().size()), path,
                    query, host, [&req](std::string_view name) -> std::optional<std::string_view> {
                      auto it = req.find(beast::string_view(name.data(), name.size()));
@@ -448,6 +451,10 @@ std::optional<response> router::impl::answer_routed(session& s, const request& r
   if (r.loop)
     return server_error(500, "ROUTING_LOOP",
                         "the deployment's routes go round in circles for this path", s.request_id);
+  if (r.over_budget)
+    return server_error(503, "ROUTES_TOO_SLOW",
+                        "the deployment's routes take too long to match this request",
+                        s.request_id);
   if (r.external)
     return error_page(502, "EXTERNAL_REWRITE_UNSUPPORTED",
                       "a route rewrites this path to another host, which ferry does not proxy");

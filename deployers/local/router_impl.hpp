@@ -215,6 +215,7 @@ struct router::impl {
   awaitable<void> serve(worker& w, tcp_socket sock, std::string client);
 
   static constexpr size_t max_target = 8192;
+  static constexpr size_t max_routed_path = 4096;
 
   // A request costs one coroutine frame (the proxy's, for a function): the
   // steps below are plain functions between co_awaits of asio operations.

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <map>
 #include <set>
 
@@ -25,7 +26,18 @@ constexpr size_t max_rules = 2048;
 constexpr size_t max_conditions = 16; ///< a route's has and missing, each
 /// RE2's memory for one pattern (its program and its DFA's cache): the
 /// patterns of routes are small; one that needs more is refused.
-constexpr int64_t pattern_memory = 256 << 10;
+constexpr int64_t pattern_memory = 64 << 10;
+/// A pattern's and a table's size in RE2 instructions. Matching costs at
+/// worst (when RE2's DFA gives up) the text's length times the program's
+/// size: path-to-regexp's patterns are tens of instructions, a pattern of
+/// thousands is a tenant's way to stall the router's shared threads.
+constexpr int max_program = 512;
+constexpr int64_t max_table_program = 64 << 10;
+/// And so a request's routing stops past this, with an error of its own
+/// (each match is at most max_program times a path of max_routed_path).
+constexpr auto routing_budget = std::chrono::milliseconds(50);
+/// A header, cookie or query value longer than this matches no pattern.
+constexpr size_t max_condition_text = 4096;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -96,6 +108,11 @@ caf::expected<std::shared_ptr<const re2::RE2>> compile(const std::string& patter
     return make_error(ec::corrupt,
                       what + " " + pattern.substr(0, 200) +
                           " is not a pattern ferry can run: " + re->error().substr(0, 200));
+  if (re->ProgramSize() > max_program)
+    return make_error(ec::corrupt,
+                      what + " " + pattern.substr(0, 200) + " is too complex for the router (" +
+                          std::to_string(re->ProgramSize()) + " RE2 instructions, over " +
+                          std::to_string(max_program) + ")");
   if (static_cast<size_t>(re->NumberOfCapturingGroups()) > max_groups)
     return make_error(ec::corrupt, what + " " + pattern.substr(0, 200) + " has over " +
                                        std::to_string(max_groups) + " groups");
@@ -108,8 +125,8 @@ caf::expected<std::vector<route_condition>> parse_conditions(const json& list,
   if (!list.is_array())
     return make_error(ec::corrupt, where + " is not an array");
   if (list.size() > max_conditions)
-    return make_error(ec::corrupt, where + " has over " + std::to_string(max_conditions) +
-                                       " conditions");
+    return make_error(ec::corrupt,
+                      where + " has over " + std::to_string(max_conditions) + " conditions");
   for (auto& c : list) {
     if (!c.is_object() || !c.contains("type") || !c["type"].is_string())
       return make_error(ec::corrupt, where + ": a condition without a type");
@@ -245,8 +262,12 @@ std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q)
   return out;
 }
 
-std::string query_key(std::string_view item) {
-  return std::string(item.substr(0, item.find('=')));
+/// A raw query item's key, decoded.
+std::string decoded_key(std::string_view item) {
+  std::string key(item.substr(0, item.find('=')));
+  std::replace(key.begin(), key.end(), '+', ' ');
+  std::string out;
+  return percent_decode(key, out) ? out : key;
 }
 
 std::string percent_encode(std::string_view s) {
@@ -327,19 +348,25 @@ public:
 
   route_result run() {
     walk(route_phase::none);
-    if (!res_.loop && !res_.external && !location()) {
+    if (!stopped() && !res_.external && !location()) {
       res_.found = exists_(res_.path);
       if (!res_.found) {
         if (res_.status < 400)
           res_.status = 404;
         walk(route_phase::error); // the project's page for it, if it names one
-        res_.found = !res_.loop && !res_.external && exists_(res_.path);
+        res_.found = !stopped() && !res_.external && exists_(res_.path);
       }
     }
-    if (auto* loc = location(); loc && !res_.loop) {
+    if (auto* loc = location(); loc && !stopped()) {
       res_.redirect = true;
       if (res_.status < 300 || res_.status > 399)
         res_.status = 307;
+      // a path's captures never make it another host's: "//host" and "/\\host"
+      // are one slash
+      if (loc->size() > 1 && (*loc)[0] == '/' && ((*loc)[1] == '/' || (*loc)[1] == '\\')) {
+        auto rest = loc->find_first_not_of("/\\");
+        *loc = "/" + (rest == std::string::npos ? std::string() : loc->substr(rest));
+      }
       // the request's query goes along, unless the Location has its own
       if (!req_.query.empty() && loc->find('?') == std::string::npos)
         *loc += "?" + std::string(req_.query);
@@ -351,6 +378,8 @@ public:
 
 private:
   enum class step { skip, next, done, jump };
+
+  bool stopped() const { return res_.loop || res_.over_budget; }
 
   static std::vector<std::string> split_query(std::string_view q) {
     std::vector<std::string> out;
@@ -381,6 +410,10 @@ private:
       bool stopped = false;
       std::optional<route_phase> jump;
       for (auto& rule : table_.phases[static_cast<size_t>(ph)]) {
+        if (clock::now() - started_ > routing_budget) {
+          res_.over_budget = true;
+          return;
+        }
         auto s = try_rule(ph, rule, jump);
         if (s == step::done) {
           stopped = true;
@@ -415,16 +448,22 @@ private:
             got = std::string(*v);
         break;
       case route_condition::kind::cookie:
-        if (req_.header)
-          if (auto v = req_.header("cookie"))
-            for (auto& [k, val] : cookies(*v))
-              if (k == c.key) {
-                got = val;
-                break;
-              }
+        if (!cookies_) {
+          cookies_.emplace();
+          if (req_.header)
+            if (auto v = req_.header("cookie"))
+              *cookies_ = cookies(*v);
+        }
+        for (auto& [k, val] : *cookies_)
+          if (k == c.key) {
+            got = val;
+            break;
+          }
         break;
       case route_condition::kind::query:
-        for (auto& [k, val] : parse_query(req_.query))
+        if (!params_)
+          params_ = parse_query(req_.query);
+        for (auto& [k, val] : *params_)
           if (k == c.key) {
             got = val;
             break;
@@ -438,6 +477,8 @@ private:
         b.named[c.key] = *got;
       return true;
     }
+    if (got->size() > max_condition_text)
+      return false;
     std::array<re2::StringPiece, max_groups + 1> m;
     int n = 1 + c.value->NumberOfCapturingGroups();
     if (!c.value->Match(*got, 0, got->size(), re2::RE2::ANCHOR_BOTH, m.data(), n))
@@ -496,7 +537,8 @@ private:
     }
     for (auto& [k, v] : rule.headers) {
       auto key = lower(k);
-      auto value = header_safe(b.apply(v, false));
+      // (what a Location takes from the path is encoded again: it was decoded)
+      auto value = header_safe(b.apply(v, key == "location"));
       auto it = std::find_if(res_.headers.begin(), res_.headers.end(),
                              [&](auto& h) { return h.first == key; });
       if (it == res_.headers.end())
@@ -539,10 +581,10 @@ private:
       return;
     // the destination's parameters win over the request's of the same name
     auto added = split_query(b.apply(std::string_view(dest).substr(q + 1), true));
-    for (auto& item : added) {
-      auto key = query_key(item);
+    for (auto& item : added) { // (compared decoded: "%69d" is "id")
+      auto key = decoded_key(item);
       query_.erase(std::remove_if(query_.begin(), query_.end(),
-                                  [&](const std::string& it) { return query_key(it) == key; }),
+                                  [&](const std::string& it) { return decoded_key(it) == key; }),
                    query_.end());
     }
     query_.insert(query_.end(), added.begin(), added.end());
@@ -554,6 +596,9 @@ private:
   route_result res_;
   std::vector<std::string> query_; ///< raw items
   int steps_ = 0;
+  std::optional<std::vector<std::pair<std::string, std::string>>> cookies_, params_;
+  using clock = std::chrono::steady_clock;
+  clock::time_point started_ = clock::now();
 };
 
 } // namespace
@@ -589,11 +634,20 @@ caf::expected<route_table> parse_routes(const json& routes) {
     if (!r.contains("src") || !r["src"].is_string())
       return make_error(ec::corrupt, where + " has neither src nor handle");
     if (t.rules++ == max_rules)
-      return make_error(ec::corrupt, "config.json has over " + std::to_string(max_rules) +
-                                         " routes");
+      return make_error(ec::corrupt,
+                        "config.json has over " + std::to_string(max_rules) + " routes");
     auto rule = parse_rule(r, where);
     if (!rule)
       return rule.error();
+    t.program += rule->src->ProgramSize();
+    for (auto* conds : {&rule->has, &rule->missing})
+      for (auto& c : *conds)
+        if (c.value)
+          t.program += c.value->ProgramSize();
+    if (t.program > max_table_program)
+      return make_error(ec::corrupt, "config.json's route patterns are over " +
+                                         std::to_string(max_table_program) +
+                                         " RE2 instructions in all");
     t.phases[static_cast<size_t>(phase)].push_back(std::move(*rule));
   }
   return t;

@@ -59,6 +59,7 @@ struct route_rule {
 struct route_table {
   std::array<std::vector<route_rule>, route_phase_count> phases;
   size_t rules = 0;
+  int64_t program = 0; ///< RE2 instructions of its patterns
   bool empty() const;
 };
 
@@ -82,9 +83,10 @@ struct route_result {
   std::vector<std::pair<std::string, std::string>> headers; ///< to add to the answer
   int status = 0;                                           ///< 0: the target's own
   bool found = false;                                       ///< path names a file or function
-  bool redirect = false; ///< answer status with the Location among headers
-  bool external = false; ///< path is a URL of another host (not served)
-  bool loop = false;     ///< routing went round past its limit
+  bool redirect = false;    ///< answer status with the Location among headers
+  bool external = false;    ///< path is a URL of another host (not served)
+  bool loop = false;        ///< routing went round past its limit
+  bool over_budget = false; ///< routing took too long (a table too costly for the path)
 };
 
 /// Routes a request. `exists` tells whether a (decoded) path names a

@@ -137,8 +137,17 @@ TEST_CASE("a vercel.json the router cannot run fails the build and says why", "[
     write_file(dir + "/index.html", "x");
     auto r = ferry_cli({"deploy", dir, "--project", "vbad" + std::to_string(i)}, f.node.url,
                        f.node.token, f.home);
-    INFO(config << "\n" << r.err);
+    INFO(config.substr(0, 200) << "\n" << r.err);
     CHECK(r.exit_code != 0);
     CHECK_THAT(r.err, Catch::Contains(why));
   }
+  // routes the router could not read whole would be dropped: refused
+  auto big = f.dir.path() + "/big";
+  write_file(big + "/.vercel/output/config.json",
+             R"j({"version": 3, "routes": [{"src": "/(.*)", "headers": {"x-big": ")j" +
+                 std::string(9 << 20, 'v') + R"j("}, "continue": true}]})j");
+  write_file(big + "/.vercel/output/static/index.html", "x");
+  auto r = ferry_cli({"deploy", big, "--project", "vbig"}, f.node.url, f.node.token, f.home);
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, Catch::Contains("over the 8 MiB the router reads"));
 }

@@ -286,3 +286,55 @@ TEST_CASE("framework adapters' route tables route as their frameworks expect") {
   CHECK(missing.status == 404);
   CHECK(route(astro, "/", astro_files).status == 0);
 }
+
+TEST_CASE("a tenant's routes cannot stall the router's shared threads") {
+  // a pattern RE2's DFA gives up on costs its program's size for every
+  // byte of the path: a large program is refused...
+  auto big = parse_routes(json::parse(R"j([{"src": "/([^x]{0,20}[^y]{0,20}[^z]{0,20})*"}])j"));
+  REQUIRE_FALSE(big);
+  CHECK_THAT(reason_of(big.error()), Catch::Contains("too complex for the router"));
+  // ...and so is a table of too many instructions in all
+  auto many = json::array();
+  for (int i = 0; i < 600; ++i)
+    many.push_back({{"src", "/" + std::to_string(i) + "/([^x]{0,14}[^y]{0,14}[^z]{0,14})*"}});
+  auto costly = parse_routes(many);
+  REQUIRE_FALSE(costly);
+  CHECK_THAT(reason_of(costly.error()), Catch::Contains("RE2 instructions in all"));
+  // what is left within both stops at the request's budget
+  auto within = json::array();
+  for (int i = 0; i < 120; ++i)
+    within.push_back({{"src", "/([^x]{0,14}[^y]{0,14}[^z]{0,14})*"},
+                      {"headers", {{"x-" + std::to_string(i), "$1"}}},
+                      {"continue", true}});
+  auto t = parse_routes(within);
+  REQUIRE(t);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = route(*t, "/" + std::string(4095, 'a'), {});
+  auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(r.over_budget);
+  CHECK(took < std::chrono::milliseconds(400));
+  // a long value matches no condition's pattern (its cost too is bounded)
+  auto cond = table_of(R"j([{"src": "/.*", "has": [{"type": "cookie", "key": "c", "value": ".*"}],
+                            "dest": "/yes"}])j");
+  req_spec small{"GET", "/x"};
+  small.headers["cookie"] = "c=" + std::string(100, 'v');
+  CHECK(route(cond, small, {"/yes"}).path == "/yes");
+  req_spec large{"GET", "/x"};
+  large.headers["cookie"] = "c=" + std::string(5000, 'v');
+  CHECK(route(cond, large, {"/yes"}).path == "/x");
+}
+
+TEST_CASE("a redirect built from the path stays on the site, and its captures are encoded") {
+  auto t = table_of(R"j([{"src": "^/(.*)\\.html/?$", "headers": {"Location": "/$1"}, "status": 308},
+                         {"src": "^/(.*)\\/$", "headers": {"Location": "/$1"}, "status": 308}])j");
+  CHECK(header(route(t, "//evil.example.html", {}), "location") == "/evil.example");
+  CHECK(header(route(t, "///evil.example/", {}), "location") == "/evil.example");
+  CHECK(header(route(t, "/\\evil.example.html", {}), "location") == "/%5Cevil.example");
+  CHECK(header(route(t, "/a b.html", {}), "location") == "/a%20b");
+}
+
+TEST_CASE("a client cannot smuggle a parameter a rewrite sets, however it spells it") {
+  auto t = table_of(R"j([{"src": "/users/([0-9]+)", "dest": "/api/user?id=$1"}])j");
+  auto r = route(t, req_spec{"GET", "/users/5", "%69d=admin&i%64=x&id+=y&keep=1"}, {"/api/user"});
+  CHECK(r.query == "id+=y&keep=1&id=5"); // ("id " is another name)
+}
