@@ -30,7 +30,10 @@ const FRAMEWORKS = [
         ? { refuse: soon('Astro with a platform adapter other than @astrojs/node') } : { output: ['dist'] }) },
   { slug: 'gatsby', dep: 'gatsby', name: 'Gatsby', decide: () => ({ output: ['public'] }) },
   { slug: 'docusaurus-2', dep: '@docusaurus/core', name: 'Docusaurus', decide: () => ({ output: ['build'] }) },
-  { slug: 'vitepress', dep: 'vitepress', name: 'VitePress', decide: () => ({ output: ['docs/.vitepress/dist', '.vitepress/dist'] }) },
+  { slug: 'vitepress', dep: 'vitepress', name: 'VitePress',
+    // (its projects build with a docs:build script: the build is run as that does)
+    decide: (deps, pkg, src) => ({ output: ['docs/.vitepress/dist', '.vitepress/dist'],
+      build: fs.existsSync(path.join(src || '.', 'docs')) ? 'vitepress build docs' : 'vitepress build' }) },
   { slug: 'eleventy', dep: '@11ty/eleventy', name: 'Eleventy', decide: () => ({ output: ['_site'] }) },
   { slug: 'vite', dep: 'vite', name: 'Vite', decide: () => ({ output: ['dist'] }) },
 ];
@@ -42,7 +45,7 @@ function script(pkg) {
 /// The framework a project uses ({slug, name, output}, with server: the
 /// plugin in servers/ that makes its server a function; or {slug, name,
 /// refuse}), or null for none ferry knows.
-function frameworkOf(pkg, config) {
+function frameworkOf(pkg, config, src) {
   const deps = { ...((pkg && pkg.dependencies) || {}), ...((pkg && pkg.devDependencies) || {}) };
   if (config.framework === null || config.framework === 'other') return null;
   let fw;
@@ -53,7 +56,7 @@ function frameworkOf(pkg, config) {
   } else {
     fw = FRAMEWORKS.find((f) => deps[f.dep]);
   }
-  return fw ? { slug: fw.slug, name: fw.name, ...fw.decide(deps, pkg) } : null;
+  return fw ? { slug: fw.slug, name: fw.name, ...fw.decide(deps, pkg, src) } : null;
 }
 
 module.exports = { frameworkOf, FRAMEWORKS };

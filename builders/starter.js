@@ -77,6 +77,10 @@ function detect(src, config, pkg) {
   if (fs.existsSync(path.join(src, 'api'))) return 'node';
   if (pkg && (pkg.main || (pkg.scripts && pkg.scripts.start))) return 'node';
   if (fs.existsSync(path.join(src, 'server.js'))) return 'node';
+  // a server framework's app without a start script (Vercel's Express and
+  // Hono templates: the app the default export of src/index.js)
+  const deps = { ...((pkg && pkg.dependencies) || {}) };
+  if (['express', 'hono', 'fastify', 'koa', 'h3', 'elysia'].some((d) => deps[d])) return 'node';
   return 'static';
 }
 

@@ -121,7 +121,8 @@ function wholeApp({ files, workPath, outputPath, config, log }) {
     if (e.code !== 'ENOENT') throw e;
   }
   const fromStart = ((pkg.scripts && pkg.scripts.start) || '').match(/^node\s+([\w./-]+\.[cm]?js)\b/);
-  const candidates = [config.entrypoint, pkg.main, fromStart && fromStart[1], 'server.js', 'index.js', 'app.js']
+  const candidates = [config.entrypoint, pkg.main, fromStart && fromStart[1], 'server.js', 'index.js', 'app.js',
+    'server.mjs', 'index.mjs', 'app.mjs', 'src/server.js', 'src/index.js', 'src/app.js', 'src/index.mjs']
     .filter(Boolean).map((f) => f.replace(/^\.\//, ''));
   const entry = candidates.find((f) => files.includes(f));
   if (!entry) throw new Error('no functions in api/ and no app entry (package.json "main", server.js, index.js)');

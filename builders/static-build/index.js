@@ -21,6 +21,12 @@ module.exports = async function staticBuild({ workPath, outputPath, config, pkg,
     log(`ferry: static-build: ${command}`);
     const run = spawnSync('/bin/sh', ['-c', command], { cwd: workPath, stdio: 'inherit', env });
     if (run.status !== 0) throw new Error(`buildCommand exited with ${run.status ?? run.signal}`);
+  } else if (!(pkg && pkg.scripts && pkg.scripts.build) && fw && fw.build) {
+    log(`ferry: static-build: ${fw.build} (${fw.name}, no build script)`);
+    const bin = path.join(workPath, 'node_modules', '.bin');
+    const run = spawnSync('/bin/sh', ['-c', fw.build], { cwd: workPath, stdio: 'inherit',
+      env: { ...env, PATH: `${bin}:${env.PATH}` } });
+    if (run.status !== 0) throw new Error(`${fw.build} exited with ${run.status ?? run.signal}`);
   } else {
     log(`ferry: static-build: npm run build${fw ? ` (${fw.name})` : ''}`);
     const run = spawnSync('npm', ['run', 'build'], { cwd: workPath, stdio: 'inherit', env });

@@ -308,6 +308,8 @@ async function callWeb(req, res, raw) {
 
 let app = null; // the function's request listener, once known
 let appServer = null; // a server the function created and listened on itself
+let listened = null; // resolves when it does (some listen after an await: Fastify)
+const listenedOnce = new Promise((resolve) => { listened = resolve; });
 
 // Point an app's own listen() at the bridge: the app's server is captured
 // and its request listeners serve our socket.
@@ -315,6 +317,7 @@ const realListen = http.Server.prototype.listen;
 http.Server.prototype.listen = function (...args) {
   if (this === bridgeServer) return realListen.apply(this, args);
   appServer = this;
+  listened();
   // as a real listen: the callback and 'listening' (Next.js sets its
   // handlers up there), and an address to ask
   const cb = args.find((a) => typeof a === 'function');
@@ -402,8 +405,14 @@ async function load() {
     : candidate && typeof candidate.callback === 'function' ? candidate.callback()
     : candidate && candidate.default && typeof candidate.default.callback === 'function' ? candidate.default.callback()
     : null;
-  if (fn) app = fn;
-  else if (!appServer) throw new Error(`${handlerFile} exports no handler and starts no server`);
+  if (fn) {
+    app = fn;
+  } else if (!appServer) {
+    let timer;
+    await Promise.race([listenedOnce, new Promise((resolve) => { timer = setTimeout(resolve, 10000); })]);
+    clearTimeout(timer);
+    if (!appServer) throw new Error(`${handlerFile} exports no handler and starts no server (within 10 s)`);
+  }
 }
 
 /// In pool mode: the function to load, from the first line on stdin.

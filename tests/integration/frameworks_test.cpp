@@ -117,3 +117,72 @@ TEST_CASE("Astro with @astrojs/node: its standalone server, a prerendered page",
 TEST_CASE("Nuxt: Nitro's node-server preset", "[runtime][frameworks]") {
   check_framework("nuxt", "nuxt: the server of \"node .output/server/index.mjs\"");
 }
+
+namespace {
+
+/// A Node server framework's app: its home, a route with a parameter, its
+/// own 404.
+void check_server(const std::string& name) {
+  runtime_fixture f;
+  auto d =
+      f.deploy(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/frameworks/" + name, name + "fx");
+  CHECK_THAT(d.err, Catch::Contains("on every route"));
+  auto at = [&](const std::string& path) { return d.out + path; };
+  auto home = http("GET", at("/"));
+  CHECK(home.status == 200);
+  CHECK(home.body == name + " home");
+  auto user = http("GET", at("/users/42"));
+  CHECK(user.status == 200);
+  INFO(user.body);
+  auto j = json::parse(user.body, nullptr, false);
+  CHECK(j.value("id", "") == "42");
+  CHECK(j.value("via", "") == name);
+  auto missing = http("GET", at("/no/such/page"));
+  CHECK(missing.status == 404);
+  CHECK(missing.body == name + ": no such page");
+  if (home.status != 200) { // (why: the runtime's log of the deployment)
+    auto id = d.out.substr(d.out.find("://") + 3);
+    auto logs = ferry_cli({"logs", id.substr(0, id.find('-')), "--runtime"}, f.node.url,
+                          f.node.token, f.home);
+    UNSCOPED_INFO(logs.out.substr(0, 6000) << logs.err);
+    CHECK(home.status == 200);
+  }
+}
+
+/// A static site framework's build: its pages, from the router.
+void check_static(const std::string& name,
+                  const std::vector<std::pair<std::string, std::string>>& pages,
+                  const std::string& says) {
+  runtime_fixture f;
+  auto d =
+      f.deploy(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/frameworks/" + name, name + "fx");
+  CHECK_THAT(d.err, Catch::Contains(says));
+  for (auto& [path, text] : pages) {
+    auto got = http("GET", d.out + path);
+    INFO(path);
+    CHECK(got.status == 200);
+    CHECK_THAT(got.body, Catch::Contains(text));
+  }
+  auto missing = http("GET", d.out + "/no/such/page");
+  CHECK(missing.status == 404);
+}
+
+} // namespace
+
+TEST_CASE(
+    "Express and Fastify and Koa (listen) and Hono (a default export): one function on every route",
+    "[runtime][frameworks]") {
+  for (auto name : {"express", "fastify", "koa", "hono"}) {
+    INFO(name);
+    check_server(name);
+  }
+}
+
+TEST_CASE("Vite and Eleventy and VitePress: built and served from their own output folders",
+          "[runtime][frameworks]") {
+  check_static("vite", {{"/", "vite home"}, {"/hello.txt", "vite public file"}}, "serving dist/");
+  check_static("eleventy", {{"/", "eleventy home"}, {"/blog/first-post/", "post first-post"}},
+               "serving _site/");
+  check_static("vitepress", {{"/", "vitepress home"}, {"/guide", "the guide page"}},
+               "vitepress build docs (VitePress, no build script)");
+}
