@@ -22,8 +22,8 @@ const FRAMEWORKS = [
     decide: (deps) => (deps['@react-router/serve'] ? { server: 'react-router' } : { refuse: soon('React Router without @react-router/serve') }) },
   { slug: 'sveltekit', dep: '@sveltejs/kit', name: 'SvelteKit',
     decide: (deps) => (deps['@sveltejs/adapter-static'] ? { output: ['build'] }
-      : deps['@sveltejs/adapter-node'] ? { server: 'sveltekit' }
-      : { refuse: soon('SvelteKit with an adapter other than adapter-node or adapter-static (adapter-auto finds no platform here)') }) },
+      : deps['@sveltejs/adapter-node'] || deps['@sveltejs/adapter-auto'] ? { server: 'sveltekit' }
+      : { refuse: soon('SvelteKit with a platform adapter (vercel, netlify, cloudflare)') }) },
   { slug: 'astro', dep: 'astro', name: 'Astro',
     decide: (deps) => (deps['@astrojs/node'] ? { server: 'astro' }
       : Object.keys(deps).some((d) => /^@astrojs\/(vercel|netlify|cloudflare)$/.test(d))

@@ -10,6 +10,8 @@
 #   FERRY_PM_PACKAGE  the npm package that runs pnpm or yarn ("pnpm@9"),
 #                     fetched from the registry by npm exec
 #   FERRY_PM_LOCKFILE the lockfile it installs from; empty: none
+#   FERRY_PM_EXTRAS   packages ferry adds (not in package.json), installed
+#                     in node_modules/.ferry-extra and linked from node_modules
 #   FERRY_PM_FROZEN   1: exactly the lockfile (a berry lockfile of an
 #                     unnamed yarn version may have its format updated)
 # Lifecycle scripts never run; dependencies land in node_modules.
@@ -33,6 +35,8 @@ run_pm() {
   exec npm exec --yes --package="$FERRY_PM_PACKAGE" -- "$@"
 }
 
+# (in a subshell: each manager's command is exec'ed, and the extras follow)
+(
 case "$FERRY_PM" in
 custom)
   # installCommand (ferry.json, else vercel.json): pnpm and yarn are found
@@ -85,3 +89,24 @@ berry)
   exit 2
   ;;
 esac
+) || exit $?
+
+# What ferry adds to the project's dependencies (FERRY_PM_EXTRAS): in
+# node_modules/.ferry-extra, each linked from node_modules as if installed
+# there (a relative link: it survives the dependency cache).
+if [ -n "${FERRY_PM_EXTRAS:-}" ]; then
+  echo "ferry: and, not in package.json, $FERRY_PM_EXTRAS (what ferry builds it with)"
+  mkdir -p node_modules/.ferry-extra
+  # shellcheck disable=SC2086
+  npm install --prefix node_modules/.ferry-extra --no-save --no-package-lock --ignore-scripts \
+    --no-audit --no-fund $FERRY_PM_EXTRAS || exit $?
+  for p in $FERRY_PM_EXTRAS; do
+    name=${p%@*}
+    case "$name" in
+    */*) up=../ ;;
+    *) up= ;;
+    esac
+    mkdir -p "node_modules/$(dirname "$name")"
+    [ -e "node_modules/$name" ] || ln -s "${up}.ferry-extra/node_modules/$name" "node_modules/$name"
+  done
+fi

@@ -256,6 +256,7 @@ std::string install_dependencies(build_ctx& c) {
            {"FERRY_PM_PACKAGE", plan->package},
            {"FERRY_PM_LOCKFILE", plan->lockfile},
            {"FERRY_PM_FROZEN", plan->frozen ? "1" : ""},
+           {"FERRY_PM_EXTRAS", plan->extras},
            {"FERRY_INSTALL_COMMAND", plan->command}};
   use_egress(s, **path);
   if (fs::exists("/etc/npmrc", ec)) // the operator's registry settings

@@ -113,6 +113,32 @@ std::string install_command(const install_files& f, std::optional<std::string>& 
   return {};
 }
 
+namespace {
+
+/// What ferry installs besides a project's dependencies (install_plan::extras).
+std::string extras_of(const nlohmann::json& pkg) {
+  std::string kit;
+  bool auto_adapter = false;
+  for (auto key : {"dependencies", "devDependencies"}) {
+    auto it = pkg.find(key);
+    if (it == pkg.end() || !it->is_object())
+      continue;
+    if (it->contains("@sveltejs/adapter-auto"))
+      auto_adapter = true;
+    if (auto k = it->find("@sveltejs/kit"); k != it->end() && k->is_string())
+      kit = k->get<std::string>();
+  }
+  if (!auto_adapter || kit.empty())
+    return {};
+  // adapter-node's major for the kit's: 5 for kit 2, 6 for kit 3
+  auto digit = kit.find_first_of("0123456789");
+  return digit != std::string::npos && kit[digit] >= '3' && kit[digit] <= '9'
+             ? "@sveltejs/adapter-node@6"
+             : "@sveltejs/adapter-node@5";
+}
+
+} // namespace
+
 std::string plan_install(const install_files& f, std::optional<install_plan>& out) {
   out.reset();
   if (f.prebuilt)
@@ -231,6 +257,9 @@ std::string plan_install(const install_files& f, std::optional<install_plan>& ou
   // (the managers' settings change what installs: they name the cache too)
   if (!f.settings.empty())
     lock += '\0' + f.settings;
+  p.extras = extras_of(pkg);
+  if (!p.extras.empty())
+    lock += std::string("\0extras\0") + p.extras;
   p.key = manager + "-" + sha256_hex(lock);
   out = std::move(p);
   return {};

@@ -35,6 +35,10 @@ struct install_plan {
   /// without a version in packageManager runs the latest yarn, which may
   /// rewrite an older lockfile's format (the versions it locks stay).
   bool frozen = false;
+  /// Packages ferry installs next to the project's (not in package.json):
+  /// "@sveltejs/adapter-node@5" for a SvelteKit app on adapter-auto, which
+  /// finds no platform it knows here. Installed in node_modules/.ferry-extra.
+  std::string extras;
   std::string key; ///< of the dependency cache: manager, "-", a SHA-256 of what decides
 };
 

@@ -14,6 +14,7 @@ module.exports = async function staticBuild({ workPath, outputPath, config, pkg,
   if (fw && fw.refuse) throw new Error(fw.refuse);
   const server = fw && fw.server ? require(path.join(__dirname, '..', 'servers', `${fw.server}.js`)) : null;
   const env = { ...process.env, ...(server ? server.env : {}) };
+  if (server && server.prepare) server.prepare({ workPath, config, pkg, log });
   const command = typeof config.buildCommand === 'string' ? config.buildCommand : null;
   if (command === '') {
     log('ferry: static-build: no build (buildCommand is empty)');

@@ -446,9 +446,9 @@ TEST_CASE_METHOD(fixture, "what ferry cannot serve yet fails the build and says 
   };
   const refused cases[] = {
       {"sveltekit", "package.json",
-       R"({"devDependencies": {"@sveltejs/kit": "2.0.0", "@sveltejs/adapter-auto": "3.0.0"},
+       R"({"devDependencies": {"@sveltejs/kit": "2.0.0", "@sveltejs/adapter-vercel": "5.0.0"},
            "scripts": {"build": "vite build"}})",
-       "adapter-auto finds no platform here"},
+       "SvelteKit with a platform adapter (vercel, netlify, cloudflare): not supported"},
       {"crons", "vercel.json", R"({"crons": [{"path": "/api/daily", "schedule": "0 5 * * *"}]})",
        "crons in vercel.json: not supported by ferry yet"},
       {"middleware", "middleware.js", "export default function middleware() {}",

@@ -186,3 +186,17 @@ TEST_CASE("Vite and Eleventy and VitePress: built and served from their own outp
   check_static("vitepress", {{"/", "vitepress home"}, {"/guide", "the guide page"}},
                "vitepress build docs (VitePress, no build script)");
 }
+
+TEST_CASE("SvelteKit on adapter-auto (sv create's minimal template): built with adapter-node",
+          "[runtime][frameworks]") {
+  runtime_fixture f;
+  auto d = f.deploy(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/frameworks/sveltekit-auto",
+                    "svauto");
+  CHECK_THAT(d.err, Catch::Contains("@sveltejs/adapter-node@5") &&
+                        Catch::Contains("built with adapter-node (vite.config.js)"));
+  auto home = http("GET", d.out + "/");
+  CHECK(home.status == 200);
+  CHECK_THAT(home.body, Catch::Contains("Welcome to SvelteKit"));
+  CHECK(http("GET", d.out + "/robots.txt").status == 200);
+  CHECK(http("GET", d.out + "/no/such/page").status == 404);
+}

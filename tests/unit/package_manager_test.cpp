@@ -226,3 +226,25 @@ TEST_CASE("a prebuilt .vercel/output installs nothing") {
   f.prebuilt = true;
   CHECK_FALSE(plan(f));
 }
+
+TEST_CASE("a SvelteKit app on adapter-auto gets adapter-node as well, in its cache key") {
+  install_files f;
+  f.package_json = R"({"devDependencies": {"@sveltejs/kit": "^2.63.0",
+                       "@sveltejs/adapter-auto": "^7.0.1", "vite": "^7.0.0"}})";
+  f.package_lock = R"({"lockfileVersion": 3})";
+  auto p = plan(f);
+  REQUIRE(p);
+  CHECK(p->extras == "@sveltejs/adapter-node@5");
+  auto kit3 = f;
+  kit3.package_json = R"({"devDependencies": {"@sveltejs/kit": "^3.0.0",
+                          "@sveltejs/adapter-auto": "^8.0.0"}})";
+  CHECK(plan(kit3)->extras == "@sveltejs/adapter-node@6");
+  // its own adapter: nothing added, and another cache
+  auto own = f;
+  own.package_json = R"({"devDependencies": {"@sveltejs/kit": "^2.63.0",
+                         "@sveltejs/adapter-node": "^5.0.0", "vite": "^7.0.0"}})";
+  auto q = plan(own);
+  REQUIRE(q);
+  CHECK(q->extras.empty());
+  CHECK(q->key != p->key);
+}
