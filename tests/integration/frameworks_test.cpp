@@ -200,3 +200,15 @@ TEST_CASE("SvelteKit on adapter-auto (sv create's minimal template): built with 
   CHECK(http("GET", d.out + "/robots.txt").status == 200);
   CHECK(http("GET", d.out + "/no/such/page").status == 404);
 }
+
+TEST_CASE("Astro without an adapter and SvelteKit with adapter-static: their prerendered pages",
+          "[runtime][frameworks]") {
+  check_static("astro-static",
+               {{"/", "astro-static home"}, {"/blog/first-post", "post first-post"},
+                {"/blog/second-post/", "post second-post"}, {"/hello.txt", "astro-static public file"}},
+               "serving dist/");
+  check_static("sveltekit-static",
+               {{"/", "sveltekit-static home"}, {"/about", "sveltekit about, prerendered"},
+                {"/blog/first-post", "post first-post"}, {"/hello.txt", "sveltekit static file"}},
+               "serving build/");
+}
