@@ -191,11 +191,13 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
     // (the parameters also in the query: a rewrite's function reads them there)
     const query = r.params.map((p, i) => (r.optional && i === r.params.length - 1 ? null : `${p}=$${i + 1}`))
       .filter(Boolean).join('&');
-    made.push({ ...r, route: { src: r.src, dest: `/api/${name}${query ? `?${query}` : ''}` } });
+    // (a path without parameters needs no route: the router finds the
+    // function at its path, api/index.js at /api too)
+    if (r.params.length) made.push({ ...r, route: { src: r.src, dest: `/api/${name}${query ? `?${query}` : ''}` } });
     log(`ferry: node: function api/${name} from ${f} at ${r.src}`);
   }
   made.sort((a, b) => a.rank - b.rank || b.depth - a.depth);
-  routes.push({ handle: 'filesystem' }, ...made.map((m) => m.route));
+  if (made.length) routes.push({ handle: 'filesystem' }, ...made.map((m) => m.route));
   if (functionsOnly) return { routes }; // (the static files are a build's output)
   // Static files: public/ if there is one, else the project's other files
   // (not the functions, their manifests, ferry's own files, or what no

@@ -10,10 +10,45 @@ const path = require('path');
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
+/// Whether the app's sources import next/font/google (its fonts are
+/// downloaded from Google while it builds).
+function usesGoogleFonts(workPath) {
+  const seen = { n: 0 };
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (seen.n++ > 5000 || e.name === 'node_modules' || e.name.startsWith('.')) continue;
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (walk(p)) return true;
+      } else if (/\.(js|jsx|ts|tsx|mjs)$/.test(e.name) && fs.readFileSync(p, 'utf8').includes('next/font/google')) {
+        return true;
+      }
+    }
+    return false;
+  };
+  return ['app', 'pages', 'src'].some((d) => fs.existsSync(path.join(workPath, d)) && walk(path.join(workPath, d)));
+}
+
+let googleFonts = false;
+
 module.exports = {
   name: 'Next.js',
   /// what the build step gets in its environment
   env: { NEXT_PRIVATE_STANDALONE: 'true', NEXT_TELEMETRY_DISABLED: '1' },
+
+  prepare({ workPath, log }) {
+    googleFonts = usesGoogleFonts(workPath);
+    if (googleFonts)
+      log('ferry: next.js: next/font/google downloads its fonts from Google while the app builds');
+  },
+
+  /// what a failed build adds to its error
+  failureHint: () => (googleFonts
+    ? '; the app uses next/font/google, whose fonts are downloaded while it builds, and a build ' +
+      'reaches no network here: self-host them with next/font/local, or ask for network with ' +
+      '"buildNetwork": true in ferry.json on a cluster whose egress_allow has fonts.googleapis.com ' +
+      'and fonts.gstatic.com (docs/compatibility.md)'
+    : ''),
 
   /// The build's output as ferry's; null: a static export (served as files).
   collect({ workPath, outputPath, config, log }) {

@@ -21,7 +21,8 @@ module.exports = async function staticBuild({ workPath, outputPath, config, pkg,
   } else if (command) {
     log(`ferry: static-build: ${command}`);
     const run = spawnSync('/bin/sh', ['-c', command], { cwd: workPath, stdio: 'inherit', env });
-    if (run.status !== 0) throw new Error(`buildCommand exited with ${run.status ?? run.signal}`);
+    if (run.status !== 0)
+      throw new Error(`buildCommand exited with ${run.status ?? run.signal}${server && server.failureHint ? server.failureHint() : ''}`);
   } else if (!(pkg && pkg.scripts && pkg.scripts.build) && fw && fw.build) {
     log(`ferry: static-build: ${fw.build} (${fw.name}, no build script)`);
     const bin = path.join(workPath, 'node_modules', '.bin');
@@ -31,7 +32,8 @@ module.exports = async function staticBuild({ workPath, outputPath, config, pkg,
   } else {
     log(`ferry: static-build: npm run build${fw ? ` (${fw.name})` : ''}`);
     const run = spawnSync('npm', ['run', 'build'], { cwd: workPath, stdio: 'inherit', env });
-    if (run.status !== 0) throw new Error(`npm run build exited with ${run.status ?? run.signal}`);
+    if (run.status !== 0)
+      throw new Error(`npm run build exited with ${run.status ?? run.signal}${server && server.failureHint ? server.failureHint() : ''}`);
   }
   if (server) {
     const made = server.collect({ workPath, outputPath, config, pkg, log });
