@@ -212,3 +212,10 @@ TEST_CASE("Astro without an adapter and SvelteKit with adapter-static: their pre
                 {"/blog/first-post", "post first-post"}, {"/hello.txt", "sveltekit static file"}},
                "serving build/");
 }
+
+TEST_CASE("Docusaurus: built, its docs and pages from build/", "[runtime][frameworks]") {
+  check_static("docusaurus",
+               {{"/", "docusaurus home"}, {"/docs/intro", "docusaurus intro page"},
+                {"/hello.txt", "docusaurus static file"}},
+               "serving build/");
+}
