@@ -23,7 +23,7 @@ function start(handler, env = {}) {
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('bridge did not start: ' + out)), 5000);
+    const timer = setTimeout(() => reject(new Error('bridge did not start: ' + out)), 15000); // (a module that starts nothing is given 10 s to listen)
     child.stdout.on('data', () => {
       if (out.includes('"ready"')) {
         clearTimeout(timer);
@@ -134,7 +134,7 @@ test('an error fails the request with a 500 and a log line, not the instance', (
     assert.match(b.logs(), /after the answer/);
   }));
 
-test('a module with no handler and no server fails to start, saying why', async () => {
+test('a module with no handler and no server fails to start within 10 s, saying why', async () => {
   const b = start('nothing.js');
   await assert.rejects(b.ready, /exports no handler and starts no server/);
 });
