@@ -204,18 +204,23 @@ TEST_CASE("SvelteKit on adapter-auto (sv create's minimal template): built with 
 TEST_CASE("Astro without an adapter and SvelteKit with adapter-static: their prerendered pages",
           "[runtime][frameworks]") {
   check_static("astro-static",
-               {{"/", "astro-static home"}, {"/blog/first-post", "post first-post"},
-                {"/blog/second-post/", "post second-post"}, {"/hello.txt", "astro-static public file"}},
+               {{"/", "astro-static home"},
+                {"/blog/first-post", "post first-post"},
+                {"/blog/second-post/", "post second-post"},
+                {"/hello.txt", "astro-static public file"}},
                "serving dist/");
   check_static("sveltekit-static",
-               {{"/", "sveltekit-static home"}, {"/about", "sveltekit about, prerendered"},
-                {"/blog/first-post", "post first-post"}, {"/hello.txt", "sveltekit static file"}},
+               {{"/", "sveltekit-static home"},
+                {"/about", "sveltekit about, prerendered"},
+                {"/blog/first-post", "post first-post"},
+                {"/hello.txt", "sveltekit static file"}},
                "serving build/");
 }
 
 TEST_CASE("Docusaurus: built, its docs and pages from build/", "[runtime][frameworks]") {
   check_static("docusaurus",
-               {{"/", "docusaurus home"}, {"/docs/intro", "docusaurus intro page"},
+               {{"/", "docusaurus home"},
+                {"/docs/intro", "docusaurus intro page"},
                 {"/hello.txt", "docusaurus static file"}},
                "serving build/");
 }
