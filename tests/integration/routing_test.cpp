@@ -112,6 +112,10 @@ TEST_CASE("vercel.json's routing: redirects, headers, rewrites, cleanUrls and tr
   CHECK(app.status == 200);
   CHECK(app.body == "<p>the app shell</p>\n");
 
+  // a path through the routes is at most 4 KiB (matching costs its length)
+  CHECK(fetch(at("/app/" + std::string(4091, 'a'))).status == 200); // (4096 bytes)
+  CHECK(fetch(at("/app/" + std::string(4092, 'a'))).status == 414);
+
   // what is not there: the project's 404 page, with the headers
   auto missing = fetch(at("/nope"));
   CHECK(missing.status == 404);

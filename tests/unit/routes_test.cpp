@@ -313,6 +313,21 @@ TEST_CASE("a tenant's routes cannot stall the router's shared threads") {
   auto took = std::chrono::steady_clock::now() - t0;
   CHECK(r.over_budget);
   CHECK(took < std::chrono::milliseconds(400));
+  // a route's conditions and a pattern's groups are bounded too
+  auto conds = json::array();
+  for (int i = 0; i < 17; ++i)
+    conds.push_back({{"type", "header"}, {"key", "x-" + std::to_string(i)}});
+  auto too_many = parse_routes(json::array({{{"src", "/"}, {"has", conds}}}));
+  REQUIRE_FALSE(too_many);
+  CHECK_THAT(reason_of(too_many.error()), Catch::Contains("over 16 conditions"));
+  conds.erase(conds.end() - 1);
+  CHECK(parse_routes(json::array({{{"src", "/"}, {"has", conds}}})));
+  std::string groups = "/";
+  for (int i = 0; i < 33; ++i)
+    groups += "(a)";
+  auto grouped = parse_routes(json::array({{{"src", groups}}}));
+  REQUIRE_FALSE(grouped);
+  CHECK_THAT(reason_of(grouped.error()), Catch::Contains("over 32 groups"));
   // a long value matches no condition's pattern (its cost too is bounded)
   auto cond = table_of(R"j([{"src": "/.*", "has": [{"type": "cookie", "key": "c", "value": ".*"}],
                             "dest": "/yes"}])j");
