@@ -7,6 +7,7 @@
 // from out/ instead.
 const fs = require('fs');
 const path = require('path');
+const { writeServerConfig } = require('./start.js');
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
@@ -66,15 +67,7 @@ module.exports = {
       fs.cpSync(assets, path.join(outputPath, 'static', '_next', 'static'), { recursive: true });
     if (fs.existsSync(path.join(workPath, 'public')))
       fs.cpSync(path.join(workPath, 'public'), path.join(outputPath, 'static'), { recursive: true });
-    const app = config.app || {};
-    fs.writeFileSync(path.join(fn, '.vc-config.json'), JSON.stringify({
-      runtime: 'nodejs20.x',
-      handler: 'server.js',
-      launcherType: 'Nodejs',
-      shouldAddHelpers: false,
-      memory: app.memory || 1024,
-      maxDuration: app.maxDuration || 30,
-    }, null, 2) + '\n');
+    writeServerConfig(fn, 'server.js', config);
     log('ferry: next.js: the standalone server on every route, .next/static and public/ as files');
     return {
       routes: [

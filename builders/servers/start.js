@@ -80,6 +80,21 @@ clearTimeout(timer);
 `;
 }
 
+/// A framework's server as a function's .vc-config.json: its handler, no
+/// helpers (it answers itself), 1024 MB and 30 s unless ferry.json's "app"
+/// says otherwise.
+function writeServerConfig(fn, handler, config) {
+  const app = config.app || {};
+  fs.writeFileSync(path.join(fn, '.vc-config.json'), JSON.stringify({
+    runtime: 'nodejs20.x',
+    handler,
+    launcherType: 'Nodejs',
+    shouldAddHelpers: false,
+    memory: app.memory || 1024,
+    maxDuration: app.maxDuration || 30,
+  }, null, 2) + '\n');
+}
+
 /// The built project as a function started by its start script (or
 /// defaultStart); assets: folders to serve from the router as well
 /// ({from, at, immutable}).
@@ -96,15 +111,7 @@ function collect({ workPath, outputPath, config, pkg, log, defaultStart, assets 
     filter: (src) => !dev.includes(src) && !/[\\/](\.git|\.cache|\.vercel)$/.test(src),
   });
   fs.writeFileSync(path.join(fn, '.ferry-start.mjs'), launcher(start));
-  const app = config.app || {};
-  fs.writeFileSync(path.join(fn, '.vc-config.json'), JSON.stringify({
-    runtime: 'nodejs20.x',
-    handler: '.ferry-start.mjs',
-    launcherType: 'Nodejs',
-    shouldAddHelpers: false,
-    memory: app.memory || 1024,
-    maxDuration: app.maxDuration || 30,
-  }, null, 2) + '\n');
+  writeServerConfig(fn, '.ferry-start.mjs', config);
   const routes = [];
   for (const a of assets) {
     const from = path.join(workPath, a.from);
@@ -116,4 +123,4 @@ function collect({ workPath, outputPath, config, pkg, log, defaultStart, assets 
   return { routes: [...routes, { handle: 'filesystem' }, { src: '^/(.*)$', dest: '/index' }] };
 }
 
-module.exports = { collect, parseStart };
+module.exports = { collect, parseStart, writeServerConfig };
