@@ -13,7 +13,7 @@ done
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DFERRY_FUZZ=ON >/dev/null
 targets=(tree_node blob_pack manifest cluster_config router_text proxy_request client_hello npmrc cookie
-         secret_mask host_names lockfile masker)
+         secret_mask host_names lockfile masker routes)
 cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t"

@@ -369,7 +369,8 @@ public:
       }
       // the request's query goes along, unless the Location has its own
       if (!req_.query.empty() && loc->find('?') == std::string::npos)
-        *loc += "?" + std::string(req_.query);
+        *loc = header_safe(*loc + "?" +
+                           std::string(req_.query)); // (a parser let it through: not here)
     }
     for (size_t i = 0; i < query_.size(); ++i)
       res_.query += (i ? "&" : "") + query_[i];
