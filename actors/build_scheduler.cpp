@@ -101,6 +101,7 @@ void start(self_ptr self, blob_store_ptr store, directory_actor dir, build_confi
   req.lim.wall = std::chrono::seconds(cfg.timeout_s);
   req.egress = cfg.egress;
   req.build_network = cfg.build_network;
+  req.build_egress = cfg.build_egress;
   req.output = cfg.output;
   req.name = "build-" + id;
   if (cfg.shared_cache && !req.cache_dir.empty() && !b.spec.user.empty()) {

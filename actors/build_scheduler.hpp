@@ -32,10 +32,11 @@ struct build_config {
   uint32_t pids = 512;
   double cpus = 1.0;
   int64_t timeout_s = 900;
-  sandbox::egress_policy egress;     ///< where an install (or an allowed build) may connect
-  bool build_network = false;        ///< a build may have network when its project asks
-  import_limits output;              ///< bounds of a build's output
-  uint64_t max_log_bytes = 16 << 20; ///< a build's log; cut with a note past it
+  sandbox::egress_policy egress;       ///< where an install (or an allowed build) may connect
+  bool build_network = false;          ///< a build may have network when its project asks
+  sandbox::egress_policy build_egress; ///< where every build step may connect (none: no hosts)
+  import_limits output;                ///< bounds of a build's output
+  uint64_t max_log_bytes = 16 << 20;   ///< a build's log; cut with a note past it
 };
 
 struct build_record {

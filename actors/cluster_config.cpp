@@ -151,6 +151,8 @@ std::string parse_tenant_key(tenant_config& t, const std::string& key, const std
     t.egress_allow = split_list(value);
   } else if (key == "egress_private_ranges") {
     t.egress_private_ranges = split_list(value);
+  } else if (key == "build_egress_allow") {
+    t.build_egress_allow = value == "none" ? std::vector<std::string>{} : split_list(value);
   } else if (key == "build_network") {
     if (value != "yes" && value != "no")
       return "'build_network' is yes or no, not '" + value + "'";

@@ -29,6 +29,9 @@ struct tenant_config {
   std::vector<std::string> egress_allow; ///< hosts; empty: the host's npm registry
   std::vector<std::string> egress_private_ranges;
   bool build_network = false; ///< a build may have the egress path when its project asks
+  /// Hosts every build step may reach without asking (what frameworks fetch
+  /// while they build: next/font/google's stylesheets and fonts); empty: none.
+  std::vector<std::string> build_egress_allow = {"fonts.googleapis.com", "fonts.gstatic.com"};
   uint32_t sandbox_uid_base = 0x70000000; ///< the first of 65536 unprivileged host ids
   uint64_t max_file_mb = 64;              ///< the largest file of a build's output
   uint64_t max_deploy_mb = 1024;          ///< the files of one version, and of one build's output

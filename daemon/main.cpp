@@ -431,6 +431,10 @@ int main(int argc, char** argv) {
     if (auto why = bc.egress.check(); !why.empty())
       return die("cluster.conf: egress: " + why);
     bc.build_network = cluster.tenants.build_network;
+    bc.build_egress.hosts = cluster.tenants.build_egress_allow;
+    bc.build_egress.private_ranges = cluster.tenants.egress_private_ranges;
+    if (auto why = bc.build_egress.check(); !why.empty())
+      return die("cluster.conf: build_egress_allow: " + why);
     bc.output.max_file = cluster.tenants.max_file_mb << 20;
     bc.output.max_total = cluster.tenants.max_deploy_mb << 20;
     bc.max_log_bytes = cluster.tenants.max_build_log_mb << 20;

@@ -537,20 +537,26 @@ build_outcome run_build(blob_store& store, const build_request& req, const lines
   s.env["PATH"] = "/builders/bin:/usr/local/bin:/usr/bin:/bin"; // (pnpm and yarn: bin/pm-shim.sh)
   s.env["NODE_ENV"] = "production";
   s.env["CI"] = "1";
+  // the build's way out: the whole allow-list when its project asks and the
+  // operator allows; else what every build may reach (build_egress_allow:
+  // the hosts frameworks fetch from while they build), if anything
+  bool asks = build_asks_network(c);
+  if (asks && !req.build_network)
+    c.say(
+        "ferry: ferry.json asks for network in the build; this cluster does not allow it "
+        "(build_network in cluster.conf): the build reaches build_egress_allow only");
+  bool full = asks && req.build_network;
   std::unique_ptr<egress> path;
-  if (build_asks_network(c)) {
-    if (!req.build_network) {
-      c.say(
-          "ferry: ferry.json asks for network in the build; this cluster does not allow it "
-          "(build_network in cluster.conf): the build runs without");
-    } else if (auto opened = egress::open(req.egress, c.say); !opened) {
+  if (full || !req.build_egress.hosts.empty()) {
+    auto opened = egress::open(full ? req.egress : req.build_egress, c.say);
+    if (!opened) {
       o.error = "build network: " + reason_of(opened.error());
       return o;
-    } else {
-      path = std::move(*opened);
-      use_egress(s, *path);
-      c.say("ferry: the build may reach the egress allow-list (buildNetwork)");
     }
+    path = std::move(*opened);
+    use_egress(s, *path);
+    if (full)
+      c.say("ferry: the build may reach the egress allow-list (buildNetwork)");
   }
   o.run = run(s, on_line, cancel);
   path.reset();

@@ -40,6 +40,7 @@ struct build_request {
   limits lim;
   egress_policy egress;       ///< where the install step (and an allowed build) may connect
   bool build_network = false; ///< the operator allows a build step network when its project asks
+  egress_policy build_egress; ///< where every build step may connect (no hosts: no network)
   import_limits output;       ///< bounds of the artifact
   std::string name;           ///< unique per build (names its cgroup)
   /// The cluster's copies of the project's dependency caches: the trees in

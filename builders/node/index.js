@@ -7,6 +7,7 @@ const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const servableFromRoot = require('../servable.js');
+const start = require('../servers/start.js');
 
 const FUNCTION = /^api\/(.+)\.(js|mjs|cjs|ts)$/;
 
@@ -120,7 +121,16 @@ function wholeApp({ files, workPath, outputPath, config, log }) {
   } catch (e) {
     if (e.code !== 'ENOENT') throw e;
   }
-  const fromStart = ((pkg.scripts && pkg.scripts.start) || '').match(/^node\s+([\w./-]+\.[cm]?js)\b/);
+  const startScript = (pkg.scripts && pkg.scripts.start) || '';
+  const fromStart = startScript.match(/^node\s+([\w./-]+\.[cm]?js)\b/);
+  // a start script that runs a package's command (`fastify start app.js`):
+  // the app is what that command starts, not a handler its file exports
+  const startBin = startScript.trim().split(/\s+/).find((w) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w));
+  if (!config.entrypoint && startBin && !['node', 'cross-env'].includes(startBin) &&
+      fs.existsSync(path.join(workPath, 'node_modules', '.bin', startBin))) {
+    return start.collect({ workPath, outputPath, config, pkg, log, name: 'node',
+      assets: [{ from: 'public' }] });
+  }
   const candidates = [config.entrypoint, pkg.main, fromStart && fromStart[1], 'server.js', 'index.js', 'app.js',
     'server.mjs', 'index.mjs', 'app.mjs', 'src/server.js', 'src/index.js', 'src/app.js', 'src/index.mjs']
     .filter(Boolean).map((f) => f.replace(/^\.\//, ''));

@@ -45,10 +45,10 @@ module.exports = {
 
   /// what a failed build adds to its error
   failureHint: () => (googleFonts
-    ? '; the app uses next/font/google, whose fonts are downloaded while it builds, and a build ' +
-      'reaches no network here: self-host them with next/font/local, or ask for network with ' +
-      '"buildNetwork": true in ferry.json on a cluster whose egress_allow has fonts.googleapis.com ' +
-      'and fonts.gstatic.com (docs/compatibility.md)'
+    ? '; the app uses next/font/google, whose fonts are downloaded while it builds: this ' +
+      'cluster\'s builds could not reach Google Fonts (fonts.googleapis.com and ' +
+      'fonts.gstatic.com, in build_egress_allow by default, and the nodes must reach them). ' +
+      'Self-host the fonts with next/font/local, or ask the operator (docs/compatibility.md)'
     : ''),
 
   /// The build's output as ferry's; null: a static export (served as files).

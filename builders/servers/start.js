@@ -54,7 +54,9 @@ function parseStart(command, workPath) {
 /// and the import held until the server listens (some start after an await).
 function launcher({ env, file, args }) {
   return `// ferry: runs the project's start script as a server (builders/servers/start.js)
+import fs from 'node:fs';
 import http from 'node:http';
+import Module from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -71,7 +73,21 @@ const listening = new Promise((resolve) => {
     return r;
   };
 });
-await import(pathToFileURL(file).href);
+// a CommonJS file runs as node runs its main module (require.main is it:
+// CLIs check that, and find their files from it); ESM is imported
+const commonJS = (() => {
+  if (/\.(mjs|mts)$/.test(file)) return false;
+  if (/\.(cjs|cts)$/.test(file)) return true;
+  for (let d = path.dirname(file); ; d = path.dirname(d)) {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8')).type !== 'module';
+    } catch (e) {
+      if (e.code !== 'ENOENT' || d === path.dirname(d)) return true;
+    }
+  }
+})();
+if (commonJS) Module._load(file, null, true);
+else await import(pathToFileURL(file).href);
 let timer;
 await Promise.race([listening, new Promise((_, reject) => {
   timer = setTimeout(() => reject(new Error('the start script did not start a server within 30 s')), 30000);

@@ -170,9 +170,10 @@ void check_static(const std::string& name,
 } // namespace
 
 TEST_CASE(
-    "Express and Fastify and Koa (listen) and Hono (a default export): one function on every route",
+    "Express and Fastify and Koa (listen) and Hono (a default export) and fastify-cli (a "
+    "start script running a package command): one function on every route",
     "[runtime][frameworks]") {
-  for (auto name : {"express", "fastify", "koa", "hono"}) {
+  for (auto name : {"express", "fastify", "koa", "hono", "fastify-cli"}) {
     INFO(name);
     check_server(name);
   }

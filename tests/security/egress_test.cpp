@@ -1,6 +1,7 @@
 // Point 3 of tenant isolation: the dependency install reaches the package
-// registry and nothing else; a build step has no network unless its project
-// asks and the operator allows, and then only the same allow-list. The
+// registry and nothing else; a build step reaches the build list only
+// (build_egress_allow: Google Fonts by default), the whole allow-list when
+// its project asks and the operator allows. The
 // attacks: a lockfile whose packages "resolve" to ferryd's own ports or
 // another loopback port, a project .npmrc whose git program phones a local
 // port, and a build that tries every way out.
@@ -189,7 +190,8 @@ TEST_CASE("a build step reaches the allow-list only when its project asks and th
     }
     CHECK(log.find("proxy registry: HTTP/1.1 200 Connection established") != std::string::npos);
   }
-  { // the operator's default: no network in builds, whatever the project asks
+  { // the operator's default: the build list (Google Fonts) only, whatever
+    // the project asks
     tenant_cluster c;
     auto mallory = c.add_user("mallory");
     c.deploy_ok(project(c), "probe", mallory);
@@ -197,7 +199,7 @@ TEST_CASE("a build step reaches the allow-list only when its project asks and th
     INFO(log);
     CHECK(log.find("this cluster does not allow it") != std::string::npos);
     CHECK(log.find("CONNECTED") == std::string::npos);
-    CHECK(log.find("proxy registry: ECONNREFUSED") != std::string::npos);
+    CHECK(log.find("proxy registry: HTTP/1.1 403 Forbidden") != std::string::npos);
   }
   CHECK(other.connections == 0);
 }
@@ -275,4 +277,121 @@ TEST_CASE("the egress proxy passes one request of a known length, and TLS that n
   stop = true;
   host.join();
   ::close(fd);
+}
+
+namespace {
+
+/// A fonts service on loopback that follows the Google Fonts CSS2 API's
+/// published contract (GET /css2?family=NAME: a stylesheet whose
+/// @font-face rules name their files by absolute URL; a family it does not
+/// know: 400), standing in for fonts.googleapis.com and fonts.gstatic.com,
+/// which cannot be reached from here.
+struct fonts_service {
+  int port = 0;
+  int fd = listen_loopback(port);
+  std::atomic<int> requests{0};
+  std::atomic<bool> stop{false};
+  std::string woff2 = std::string("wOF2") + std::string(60, '\x01');
+  std::thread t{[this] {
+    while (!stop) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) != 1)
+        continue;
+      int c = ::accept(fd, nullptr, nullptr);
+      if (c < 0)
+        continue;
+      std::string head;
+      char buf[4096];
+      for (pollfd q{c, POLLIN, 0};
+           head.find("\r\n\r\n") == std::string::npos && ::poll(&q, 1, 3000) == 1;) {
+        auto n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0)
+          break;
+        head.append(buf, static_cast<size_t>(n));
+      }
+      ++requests;
+      auto target = head.substr(0, head.find("\r\n"));
+      std::string type = "text/plain", body = "Bad Request", status = "400 Bad Request";
+      if (target.find("GET /css2?family=Inter") == 0) {
+        status = "200 OK";
+        type = "text/css; charset=utf-8";
+        body =
+            "/* latin */\n@font-face {\n  font-family: 'Inter';\n  font-style: normal;\n"
+            "  font-weight: 400;\n  font-display: swap;\n  src: url(http://127.0.0.1:" +
+            std::to_string(port) +
+            "/s/inter/v20/UcC73FwrK3iLTeHuS_nVMrMx.woff2) format('woff2');\n"
+            "  unicode-range: U+0000-00FF;\n}\n";
+      } else if (target.find("GET /s/inter/v20/UcC73FwrK3iLTeHuS_nVMrMx.woff2 ") == 0) {
+        status = "200 OK";
+        type = "font/woff2";
+        body = woff2;
+      }
+      auto answer = "HTTP/1.1 " + status + "\r\nContent-Type: " + type +
+                    "\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\nConnection: close\r\n\r\n" + body;
+      ::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+      ::close(c);
+    }
+  }};
+  ~fonts_service() {
+    stop = true;
+    t.join();
+    ::close(fd);
+  }
+};
+
+} // namespace
+
+TEST_CASE("every build reaches the hosts of build_egress_allow without asking and nothing else",
+          "[security]") {
+  fonts_service fonts;
+  witness other;
+  auto project = [&](tenant_cluster& c) {
+    // no ferry.json: what a framework fetches while it builds, and a probe of
+    // every other way out
+    auto p = c.attack("egress");
+    write_file(p + "/package.json", R"({"scripts": {"build": "node probe.js )" +
+                                        port_of(c.node->url) + " " + std::to_string(other.port) +
+                                        " && node fonts.js " + std::to_string(fonts.port) +
+                                        R"("}})");
+    return p;
+  };
+  SECTION("the operator's list: the fonts, and not the registry nor another port") {
+    tenant_cluster c("build_egress_allow = 127.0.0.1:" + std::to_string(fonts.port) +
+                     "\negress_private_ranges = 127.0.0.1/32\n");
+    auto mallory = c.add_user("mallory");
+    auto url = c.deploy_ok(project(c), "fonts", mallory);
+    auto log = c.build_log("fonts", mallory);
+    INFO(log);
+    CHECK(log.find("fonts: fetched") != std::string::npos);
+    CHECK(fonts.requests == 2); // the stylesheet, then its font
+    auto css = fetch(url + "/fonts.css");
+    CHECK(css.status == 200);
+    CHECK(css.body.find("font-family: 'Inter'") != std::string::npos);
+    CHECK(css.body.find("url(/UcC73FwrK3iLTeHuS_nVMrMx.woff2)") != std::string::npos);
+    auto font = fetch(url + "/UcC73FwrK3iLTeHuS_nVMrMx.woff2");
+    CHECK(font.status == 200);
+    CHECK(font.body == fonts.woff2);
+    // the fonts' port directly (the step's own namespace), the API and the
+    // other port through the proxy, the registry: none of them
+    CHECK(log.find("CONNECTED") == std::string::npos);
+    for (auto port : {port_of(c.node->url), std::to_string(other.port)}) {
+      CHECK(log.find("direct " + port + ": ECONNREFUSED") != std::string::npos);
+      CHECK(log.find("proxy 127.0.0.1:" + port + ": HTTP/1.1 403 Forbidden") != std::string::npos);
+    }
+    CHECK(log.find("proxy registry: HTTP/1.1 403 Forbidden") != std::string::npos);
+  }
+  SECTION("build_egress_allow = none: no network in the build at all") {
+    tenant_cluster c("build_egress_allow = none\negress_private_ranges = 127.0.0.1/32\n");
+    auto mallory = c.add_user("mallory");
+    auto r = c.deploy(project(c), "fonts", mallory);
+    auto log = c.build_log("fonts", mallory);
+    INFO(r.out << r.err << log);
+    CHECK(r.exit_code != 0);
+    CHECK(log.find("fonts: http://127.0.0.1:" + std::to_string(fonts.port) +
+                   "/css2?family=Inter&display=swap: ECONNREFUSED") != std::string::npos);
+    CHECK(log.find("proxy registry: ECONNREFUSED") != std::string::npos);
+    CHECK(fonts.requests == 0);
+  }
+  CHECK(other.connections == 0);
 }

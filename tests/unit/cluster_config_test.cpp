@@ -92,6 +92,23 @@ TEST_CASE("the embedded default is one node with every role") {
   CHECK(c.nodes[0].roles == known_roles());
 }
 
+TEST_CASE("every build may reach Google Fonts unless the operator says otherwise") {
+  auto c = default_cluster();
+  CHECK(c.tenants.build_egress_allow ==
+        std::vector<std::string>{"fonts.googleapis.com", "fonts.gstatic.com"});
+  CHECK_FALSE(c.tenants.build_network);
+  auto none = parse_cluster_config(
+      "build_egress_allow = none\n[node a]\napi = 127.0.0.1:1\n"
+      "roles = api, storage, build, deploy\n");
+  REQUIRE(none);
+  CHECK(none->tenants.build_egress_allow.empty());
+  auto mirror = parse_cluster_config(
+      "build_egress_allow = fonts.example.com:8443\n[node a]\n"
+      "api = 127.0.0.1:1\nroles = api, storage, build, deploy\n");
+  REQUIRE(mirror);
+  CHECK(mirror->tenants.build_egress_allow == std::vector<std::string>{"fonts.example.com:8443"});
+}
+
 TEST_CASE("the shipped cluster.conf parses") {
   std::ifstream in(std::string(FERRY_SOURCE_DIR) + "/cluster.conf");
   REQUIRE(in);
