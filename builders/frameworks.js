@@ -28,7 +28,12 @@ const FRAMEWORKS = [
     decide: (deps) => (deps['@astrojs/node'] ? { server: 'astro' }
       : Object.keys(deps).some((d) => /^@astrojs\/(vercel|netlify|cloudflare)$/.test(d))
         ? { refuse: soon('Astro with a platform adapter other than @astrojs/node') } : { output: ['dist'] }) },
-  { slug: 'gatsby', dep: 'gatsby', name: 'Gatsby', decide: () => ({ output: ['public'] }) },
+  { slug: 'gatsby', dep: 'gatsby', name: 'Gatsby',
+    // (its static build only: Functions, SSR and DSG pages need a Gatsby adapter's server)
+    decide: (deps, pkg, src) => {
+      const runtime = gatsbyRuntime(src || '.');
+      return runtime ? { refuse: soon(`Gatsby ${runtime}`) } : { output: ['public'] };
+    } },
   { slug: 'docusaurus-2', dep: '@docusaurus/core', name: 'Docusaurus', decide: () => ({ output: ['build'] }) },
   { slug: 'vitepress', dep: 'vitepress', name: 'VitePress',
     // (its projects build with a docs:build script: the build is run as that does)
@@ -37,6 +42,35 @@ const FRAMEWORKS = [
   { slug: 'eleventy', dep: '@11ty/eleventy', name: 'Eleventy', decide: () => ({ output: ['_site'] }) },
   { slug: 'vite', dep: 'vite', name: 'Vite', decide: () => ({ output: ['dist'] }) },
 ];
+
+/// What of a Gatsby site needs a server at runtime: "Functions (src/api/)",
+/// "SSR (getServerData in FILE)", "DSG (defer in FILE)", or null.
+function gatsbyRuntime(src) {
+  if (fs.existsSync(path.join(src, 'src', 'api'))) return 'Functions (src/api/)';
+  const walk = (dir) => {
+    let entries = [];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      return null;
+    }
+    for (const e of entries) {
+      const f = path.join(dir, e.name);
+      if (e.isDirectory() && e.name !== 'node_modules') {
+        const found = walk(f);
+        if (found) return found;
+      } else if (e.isFile() && /\.[jt]sx?$/.test(e.name)) {
+        const text = fs.readFileSync(f, 'utf8');
+        const rel = path.relative(src, f);
+        if (/\bgetServerData\b/.test(text)) return `SSR (getServerData in ${rel})`;
+        if (/\bexport\s+(async\s+)?function\s+config\b|\bexport\s+const\s+config\b/.test(text) &&
+            /\bdefer\s*:/.test(text)) return `DSG (defer in ${rel})`;
+      }
+    }
+    return null;
+  };
+  return walk(path.join(src, 'src', 'pages')) || walk(path.join(src, 'src', 'templates'));
+}
 
 function script(pkg) {
   return (pkg && pkg.scripts && pkg.scripts.build) || '';

@@ -443,8 +443,23 @@ TEST_CASE_METHOD(fixture, "what ferry cannot serve yet fails the build and says 
     const char* file;
     const char* text;
     const char* says;
+    const char* other_file = nullptr; ///< and a second file, if any
+    const char* other_text = nullptr;
   };
+  const char* gatsby =
+      R"({"dependencies": {"gatsby": "5.16.1"}, "scripts": {"build": "gatsby build"}})";
   const refused cases[] = {
+      {"gatsby-functions", "src/api/hello.js",
+       "export default function handler(req, res) { res.send('hi') }",
+       "Gatsby Functions (src/api/): not supported by ferry yet", "package.json", gatsby},
+      {"gatsby-ssr", "src/pages/index.js",
+       "export default function Page({ serverData }) { return null }\n"
+       "export async function getServerData() { return { props: {} } }",
+       "Gatsby SSR (getServerData in src/pages/index.js): not supported", "package.json", gatsby},
+      {"gatsby-dsg", "src/templates/post.js",
+       "export default function Post() { return null }\n"
+       "export async function config() { return () => ({ defer: true }) }",
+       "Gatsby DSG (defer in src/templates/post.js): not supported", "package.json", gatsby},
       {"sveltekit", "package.json",
        R"({"devDependencies": {"@sveltejs/kit": "2.0.0", "@sveltejs/adapter-vercel": "5.0.0"},
            "scripts": {"build": "vite build"}})",
@@ -462,6 +477,8 @@ TEST_CASE_METHOD(fixture, "what ferry cannot serve yet fails the build and says 
     // (nothing to install: the refusal comes from the build)
     write_file(p + "/ferry.json", R"({"installCommand": ""})");
     write_file(p + "/" + c.file, c.text);
+    if (c.other_file)
+      write_file(p + "/" + c.other_file, c.other_text);
     auto r = ferry_cli({"deploy", p, "--project", std::string("refused-") + c.name}, node.url,
                        node.token, home);
     INFO(c.name << ":\n" << r.err);

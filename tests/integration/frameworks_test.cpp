@@ -152,7 +152,7 @@ void check_server(const std::string& name) {
 /// A static site framework's build: its pages, from the router.
 void check_static(const std::string& name,
                   const std::vector<std::pair<std::string, std::string>>& pages,
-                  const std::string& says) {
+                  const std::string& says, const std::string& not_found = "") {
   runtime_fixture f;
   auto d =
       f.deploy(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/frameworks/" + name, name + "fx");
@@ -165,6 +165,7 @@ void check_static(const std::string& name,
   }
   auto missing = http("GET", d.out + "/no/such/page");
   CHECK(missing.status == 404);
+  CHECK_THAT(missing.body, Catch::Contains(not_found)); // (the site's own 404 page)
 }
 
 } // namespace
@@ -186,6 +187,15 @@ TEST_CASE("Vite and Eleventy and VitePress: built and served from their own outp
                "serving _site/");
   check_static("vitepress", {{"/", "vitepress home"}, {"/guide", "the guide page"}},
                "vitepress build docs (VitePress, no build script)");
+}
+
+TEST_CASE("Gatsby: its static build from public/ with its own 404 page", "[runtime][frameworks]") {
+  check_static("gatsby",
+               {{"/", "gatsby home"},
+                {"/about/", "the about page"},
+                {"/about", "the about page"},
+                {"/hello.txt", "gatsby static file"}},
+               "npm run build (Gatsby)", "gatsby: no such page");
 }
 
 TEST_CASE("SvelteKit on adapter-auto (sv create's minimal template): built with adapter-node",

@@ -27,7 +27,9 @@ struct runtime_fixture {
                     std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"deploy", path, "--project", project};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto r = ferry_cli(args, node.url, node.token, home);
+    // (a framework's first install and build: Gatsby's 1,346 packages take
+    // a minute on an idle machine, longer next to another test)
+    auto r = ferry_cli(args, node.url, node.token, home, "", std::chrono::seconds(400));
     if (r.exit_code != 0)
       UNSCOPED_INFO(node.summary(project)); // first: a report may show only the start
     INFO(r.err);

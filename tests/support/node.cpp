@@ -105,7 +105,7 @@ std::string ferryd_node::summary(const std::string& project) const {
 
 run_result ferry_cli(const std::vector<std::string>& args, const std::string& url,
                      const std::string& token, const std::string& home_dir,
-                     const std::string& stdin_data) {
+                     const std::string& stdin_data, std::chrono::milliseconds timeout) {
   std::vector<std::string> argv{FERRY_BIN};
   argv.insert(argv.end(), args.begin(), args.end());
   std::map<std::string, std::string> env{{"HOME", home_dir},
@@ -113,7 +113,7 @@ run_result ferry_cli(const std::vector<std::string>& args, const std::string& ur
                                          {"XDG_CONFIG_HOME", home_dir + "/.config"}};
   env["FERRY_URL"] = url; // empty counts as unset
   env["FERRY_TOKEN"] = token;
-  return run(argv, env, home_dir, stdin_data);
+  return run(argv, env, home_dir, stdin_data, timeout);
 }
 
 void write_cluster_conf(const std::string& path, const std::string& text) {

@@ -54,10 +54,11 @@ private:
 };
 
 /// Runs the ferry CLI with FERRY_URL/FERRY_TOKEN set and HOME and the cache
-/// pointed into home_dir.
+/// pointed into home_dir; killed after timeout.
 run_result ferry_cli(const std::vector<std::string>& args, const std::string& url,
                      const std::string& token, const std::string& home_dir,
-                     const std::string& stdin_data = "");
+                     const std::string& stdin_data = "",
+                     std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 /// Writes a cluster.conf and, with `ferry admin cluster-certs`, the
 /// certificates of its nodes (in certs/ beside it); throws if that fails.
