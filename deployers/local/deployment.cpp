@@ -18,8 +18,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -100,6 +102,74 @@ caf::error list_files(blob_store& store, const std::string& root, const std::str
   return {};
 }
 
+/// A header name: a token; a value: no control bytes.
+bool header_safe(const std::string& name, const std::string& value) {
+  auto token = [](unsigned char c) {
+    return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+  };
+  return !name.empty() && name.size() <= 256 && value.size() <= 8192 &&
+         std::all_of(name.begin(), name.end(), token) &&
+         std::none_of(value.begin(), value.end(),
+                      [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; });
+}
+
+constexpr size_t max_fallback = 8 << 20; ///< a prerender function's fallback page
+
+/// NAME.prerender-config.json, as far as it is well formed (a build's output
+/// is untrusted: what is malformed is left out, and without "expiration" it
+/// is no prerender function). read(rel, limit) reads a file of the output.
+using read_fn = std::function<bool(const std::string& rel, std::string& text, size_t limit)>;
+std::shared_ptr<const prerender_config> prerender_of(const std::string& name, const read_fn& read) {
+  std::string text;
+  if (!read("functions/" + name + ".prerender-config.json", text, 1 << 20))
+    return nullptr;
+  auto j = json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("expiration"))
+    return nullptr;
+  auto p = std::make_shared<prerender_config>();
+  auto& e = j["expiration"];
+  if (e.is_number() && e.get<double>() > 0)
+    p->expiration_s = static_cast<int64_t>(std::clamp(e.get<double>(), 1.0, 31536000.0));
+  else if (!e.is_boolean() || e.get<bool>())
+    return nullptr; // (a number, or false: never)
+  if (auto t = j.find("bypassToken"); t != j.end() && t->is_string() &&
+                                      t->get<std::string>().size() >= 32 &&
+                                      t->get<std::string>().size() <= 1024)
+    p->bypass_token = t->get<std::string>();
+  if (auto q = j.find("allowQuery"); q != j.end() && q->is_array() && q->size() <= 64) {
+    p->allow_query.emplace();
+    for (auto& k : *q)
+      if (k.is_string() && k.get<std::string>().size() <= 256)
+        p->allow_query->push_back(k.get<std::string>());
+  }
+  if (auto q = j.find("passQuery"); q != j.end() && q->is_boolean())
+    p->pass_query = q->get<bool>();
+  if (auto st = j.find("initialStatus"); st != j.end() && st->is_number_unsigned() &&
+                                         st->get<unsigned>() >= 200 && st->get<unsigned>() < 600)
+    p->initial_status = st->get<unsigned>();
+  if (auto h = j.find("initialHeaders"); h != j.end() && h->is_object() && h->size() <= 64)
+    for (auto& [k, v] : h->items())
+      if (v.is_string() && header_safe(k, v.get<std::string>()))
+        p->initial_headers.emplace_back(k, v.get<std::string>());
+  // the fallback: a file next to the config ("x.html", or the older
+  // {"type": "FileFsRef", "fsPath": "x.html"})
+  std::string fallback;
+  if (auto f = j.find("fallback"); f != j.end()) {
+    if (f->is_string())
+      fallback = f->get<std::string>();
+    else if (f->is_object() && f->contains("fsPath") && (*f)["fsPath"].is_string())
+      fallback = (*f)["fsPath"].get<std::string>();
+  }
+  auto dir = fs::path(name).parent_path().string();
+  std::string page;
+  if (!fallback.empty() && fallback.find("..") == std::string::npos && fallback[0] != '/' &&
+      read("functions/" + (dir.empty() ? "" : dir + "/") + fallback, page, max_fallback)) {
+    p->fallback = std::make_shared<const std::string>(std::move(page));
+    p->fallback_type = content_type_of(fallback);
+  }
+  return p;
+}
+
 } // namespace
 
 const static_file* deployment::find_static(const std::string& path) const {
@@ -166,6 +236,11 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
   d->owner = ref.owner.empty() ? ref.project : ref.owner;
   d->target = ref.target;
   d->dir = dir;
+  {
+    timespec ts{}; // (the router's clock: steady_ms)
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    d->loaded_ms = int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+  }
   std::vector<std::pair<std::string, std::string>> files;
   if (auto err = list_files(store, ref.artifact, "static", files))
     return err;
@@ -207,6 +282,10 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
       if (vc.contains("maxDuration") && vc["maxDuration"].is_number())
         f.max_duration_s =
             static_cast<int>(std::clamp(vc["maxDuration"].get<double>(), 1.0, 900.0));
+      f.prerender =
+          prerender_of(f.name, [&](const std::string& rel, std::string& text, size_t limit) {
+            return read_beneath(root.fd, rel, text, limit, links::inside);
+          });
       d->functions[f.name] = f;
     }
   }

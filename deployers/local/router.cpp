@@ -123,6 +123,7 @@ awaitable<void> router::impl::watch(worker& w) {
 
 awaitable<void> router::impl::serve(worker& w, tcp_socket sock, std::string client) {
   session s{std::move(sock)};
+  s.w = &w;
   w.sessions.insert(&s);
   try {
     co_await serve(s);
@@ -265,7 +266,10 @@ inline awaitable<void> router::impl::serve(session& s) {
           }
           auto dep = s.cache.dep; // the cache may change while this request waits
           auto pool = s.cache.pool;
-          res = co_await proxy(s, *req, *dep, *s.cache.fn, pool, host);
+          if (s.cache.fn->prerender && (req->method() == http::verb::get || head))
+            res = co_await prerendered(s, *req, dep, *s.cache.fn, pool, host);
+          else
+            res = co_await proxy(s, *req, *dep, *s.cache.fn, pool, host);
           scope_cookies(*res, host);
         }
       }

@@ -86,12 +86,16 @@ struct stream_hold {
   }
 };
 
-/// One client connection. It lives in its coroutine's frame; its worker's
-/// watchdog (same thread) reads the deadlines.
+struct worker;
+
+/// One client connection (or a prerender function's answer made without
+/// one). It lives in its coroutine's frame; its worker's watchdog (same
+/// thread) reads the deadlines.
 struct session {
   explicit session(tcp_socket s) : sock(std::move(s)) {}
 
   tcp_socket sock;
+  worker* w = nullptr; ///< whose thread serves it
   std::string peer;
   std::string head;                       ///< the message head being written (its capacity kept)
   const static_file* file = nullptr;      ///< to stream after the head
@@ -302,9 +306,43 @@ struct router::impl {
     }
   };
 
+  /// req to fn's instance: its answer (an error page if none). may_stream:
+  /// an answer in chunks may go on to the client as it comes (else it is
+  /// read whole).
   awaitable<response> proxy(session& s, request& req, const deployment& d,
                             const function_config& fn, const std::shared_ptr<function_pool>& pool,
-                            const std::string& host);
+                            const std::string& host, bool may_stream = true);
+
+  // Prerender functions (router_prerender.cpp): their answers, kept by
+  // deployment, function and the query parameters they are kept by.
+  struct kept_answer {
+    response res;
+    int64_t fresh_until_ms = 0; ///< steady_ms(); INT64_MAX: until revalidated
+    int64_t used_ms = 0;
+    size_t bytes = 0;
+    bool fallback = false;     ///< the build's fallback page, not yet replaced
+    bool regenerating = false; ///< a new answer is being made
+  };
+  std::mutex kept_mtx;
+  std::map<std::string, kept_answer> kept;
+  size_t kept_bytes = 0;
+  static constexpr size_t kept_budget = 64 << 20; ///< past it the least used go
+
+  /// A GET or HEAD to a prerender function: a kept answer (the fallback
+  /// first), a stale one while a new one is made in the background, or the
+  /// function's own (then kept); a revalidation or draft mode with the
+  /// bypass token.
+  awaitable<response> prerendered(session& s, request& req,
+                                  const std::shared_ptr<const deployment>& d,
+                                  const function_config& fn,
+                                  const std::shared_ptr<function_pool>& pool,
+                                  const std::string& host);
+  /// Makes a new answer for key in the background, on w's thread.
+  awaitable<void> regenerate(worker& w, request req, std::shared_ptr<const deployment> d,
+                             function_config fn, std::shared_ptr<function_pool> pool,
+                             std::string host, std::string key);
+  /// Keeps res under key (kept_mtx held), the least used going past the budget.
+  void keep(const std::string& key, response res, int64_t fresh_until_ms, bool fallback);
 };
 
 } // namespace ferry::runtime

@@ -27,7 +27,7 @@ response stream_head(const http::response_parser<http::string_body>& p) {
 awaitable<response> router::impl::proxy(session& s, request& req, const deployment& d,
                                         const function_config& fn,
                                         const std::shared_ptr<function_pool>& pool,
-                                        const std::string& host) {
+                                        const std::string& host, bool may_stream) {
   auto got = rt.try_acquire(*pool);
   if (!got) { // start one (on a thread of its own), or wait for room without a thread
     auto until = std::min(clock::now() + std::chrono::seconds(fn.max_duration_s),
@@ -109,7 +109,7 @@ awaitable<response> router::impl::proxy(session& s, request& req, const deployme
     // an answer the instance sends in chunks (a stream: server-sent
     // events, a Web Response of a ReadableStream) goes on as it comes, to
     // a client that takes chunks
-    if (!ec && !head && parser->chunked() && req.version() >= 11 &&
+    if (!ec && may_stream && !head && parser->chunked() && req.version() >= 11 &&
         has_body(parser->get().result_int())) {
       s.streaming = true;
       s.stream_inst = std::make_unique<router_parts::stream_hold>(rt, std::move(held.inst));

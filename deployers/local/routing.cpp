@@ -239,7 +239,8 @@ caf::expected<route_rule> parse_rule(const json& r, const std::string& where) {
   return rule;
 }
 
-/// A query string's pairs, decoded (a malformed escape keeps its text).
+} // namespace
+
 std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q) {
   std::vector<std::pair<std::string, std::string>> out;
   while (!q.empty()) {
@@ -261,6 +262,24 @@ std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q)
   }
   return out;
 }
+
+std::vector<std::pair<std::string, std::string>> parse_cookies(std::string_view h) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!h.empty()) {
+    auto semi = h.find(';');
+    auto part = h.substr(0, semi);
+    h = semi == std::string_view::npos ? std::string_view{} : h.substr(semi + 1);
+    while (!part.empty() && part.front() == ' ')
+      part.remove_prefix(1);
+    auto eq = part.find('=');
+    if (eq == std::string_view::npos)
+      continue;
+    out.emplace_back(std::string(part.substr(0, eq)), std::string(part.substr(eq + 1)));
+  }
+  return out;
+}
+
+namespace {
 
 /// A raw query item's key, decoded.
 std::string decoded_key(std::string_view item) {
@@ -453,7 +472,7 @@ private:
           cookies_.emplace();
           if (req_.header)
             if (auto v = req_.header("cookie"))
-              *cookies_ = cookies(*v);
+              *cookies_ = parse_cookies(*v);
         }
         for (auto& [k, val] : *cookies_)
           if (k == c.key) {
@@ -490,22 +509,6 @@ private:
     if (c.type == route_condition::kind::host)
       b.named["host"] = *got;
     return true;
-  }
-
-  static std::vector<std::pair<std::string, std::string>> cookies(std::string_view h) {
-    std::vector<std::pair<std::string, std::string>> out;
-    while (!h.empty()) {
-      auto semi = h.find(';');
-      auto part = h.substr(0, semi);
-      h = semi == std::string_view::npos ? std::string_view{} : h.substr(semi + 1);
-      while (!part.empty() && part.front() == ' ')
-        part.remove_prefix(1);
-      auto eq = part.find('=');
-      if (eq == std::string_view::npos)
-        continue;
-      out.emplace_back(std::string(part.substr(0, eq)), std::string(part.substr(eq + 1)));
-    }
-    return out;
   }
 
   step try_rule(route_phase ph, const route_rule& rule, std::optional<route_phase>& jump) {

@@ -66,6 +66,11 @@ struct route_table {
 /// config.json's "routes" (an array); an error says which route and why.
 caf::expected<route_table> parse_routes(const nlohmann::json& routes);
 
+/// A query string's pairs, decoded ('+' a space; a malformed escape keeps its text).
+std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q);
+/// A Cookie header's name=value pairs, as they are.
+std::vector<std::pair<std::string, std::string>> parse_cookies(std::string_view header);
+
 /// What routing reads of a request.
 struct route_request {
   std::string_view method; ///< "GET"

@@ -61,6 +61,21 @@ struct static_file {
   std::string content_type;
 };
 
+/// A prerender function's settings (the Build Output API's
+/// NAME.prerender-config.json): the router keeps its answers and serves
+/// them until they expire, then the stale one while a new one is made.
+struct prerender_config {
+  int64_t expiration_s = 0; ///< 0: never (revalidated on demand only)
+  std::string bypass_token; ///< "" for none; else at least 32 characters
+  /// The query parameters an answer is kept by; nullopt: all of them.
+  std::optional<std::vector<std::string>> allow_query;
+  bool pass_query = false; ///< the function gets the query (else only x-now-route-matches)
+  std::shared_ptr<const std::string> fallback; ///< served until it first expires (or null)
+  std::string fallback_type;                   ///< its content type
+  unsigned initial_status = 200;               ///< the fallback's status and headers
+  std::vector<std::pair<std::string, std::string>> initial_headers;
+};
+
 struct function_config {
   std::string name;    ///< "api/hello"
   std::string dir;     ///< host directory of NAME.func
@@ -68,6 +83,7 @@ struct function_config {
   bool helpers = true;
   uint64_t memory_mb = 256;
   int max_duration_s = 10;
+  std::shared_ptr<const prerender_config> prerender; ///< a prerender function's (or null)
 };
 
 /// A built deployment as the router serves it. Immutable once loaded.
@@ -80,6 +96,7 @@ struct deployment {
   std::map<std::string, static_file> statics; ///< "/index.html" -> file
   route_table routing; ///< config.json's routes (empty: the files at their paths)
   std::map<std::string, function_config> functions;
+  int64_t loaded_ms = 0; ///< (steady clock) when the router loaded it: its fallbacks' age
 
   /// The static file for a request path ("/", "/a", "/a/" find index.html;
   /// "/a" and "/a/" also a.html).

@@ -7,11 +7,15 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 
 using namespace ferry::test;
 using json = nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -154,4 +158,117 @@ TEST_CASE("a vercel.json the router cannot run fails the build and says why", "[
   auto r = ferry_cli({"deploy", big, "--project", "vbig"}, f.node.url, f.node.token, f.home);
   CHECK(r.exit_code != 0);
   CHECK_THAT(r.err, Catch::Contains("over the 8 MiB the router reads"));
+}
+
+TEST_CASE(
+    "a prebuilt output's prerender functions: the fallback first and the stale answer while "
+    "a new one is made - kept by allowQuery - revalidated and bypassed with the token",
+    "[runtime]") {
+  runtime_fixture f;
+  auto d = f.deploy(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/prerender", "isr");
+  CHECK_THAT(d.err, Catch::Contains("blog/post is a prerender function: its answers kept 2 s, "
+                                    "post.prerender-fallback.html served first"));
+  const std::string token = "7f3c9a1e5b2d4f6a8c0e1b3d5f7a9c2e";
+  auto at = [&](const std::string& path) { return d.out + path; };
+  auto cache = [](const answer& a) {
+    auto it = a.headers.find("x-ferry-cache");
+    return it == a.headers.end() ? std::string("none") : it->second;
+  };
+
+  // the build's fallback, until it expires (2 s after the router loaded the deployment)
+  auto first = fetch(at("/blog/one"));
+  CHECK(first.status == 200);
+  CHECK(first.body == "<p>fallback page</p>\n");
+  CHECK(cache(first) == "PRERENDER");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2300));
+  // expired: the stale page at once, and one new answer made in the background
+  auto stale = fetch(at("/blog/one"));
+  CHECK(stale.body == "<p>fallback page</p>\n");
+  CHECK(cache(stale) == "STALE");
+  answer made;
+  for (int i = 0; i < 100; ++i) {
+    made = fetch(at("/blog/one"));
+    if (cache(made) == "HIT")
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(made.body);
+  REQUIRE(cache(made) == "HIT");
+  CHECK_THAT(made.body, Catch::StartsWith("<h1>one</h1> made "));
+  // the function got the route's match, no query (no passQuery) and no
+  // cookie; its Set-Cookie is nobody else's
+  CHECK_THAT(made.body, Catch::EndsWith("url /blog/one cookie no"));
+  CHECK(made.headers.count("set-cookie") == 0);
+  // kept: the same answer again, whatever else the query or the client says
+  auto again = fetch(at("/blog/one?utm_source=mail"), {"-H", "Cookie: session=abc"});
+  CHECK(again.body == made.body);
+  CHECK(cache(again) == "HIT");
+  // another slug (allowQuery) is another page
+  CHECK(fetch(at("/blog/two")).body == "<p>fallback page</p>\n");
+  // a wrong token changes nothing; the token revalidates at once
+  CHECK(fetch(at("/blog/one"), {"-H", "x-prerender-revalidate: " + std::string(32, 'x')}).body ==
+        made.body);
+  auto fresh = fetch(at("/blog/one"), {"-H", "x-prerender-revalidate: " + token});
+  CHECK(cache(fresh) == "REVALIDATED");
+  CHECK_THAT(fresh.body, Catch::StartsWith("<h1>one</h1> made "));
+  CHECK(fresh.body != made.body);
+  CHECK(fetch(at("/blog/one")).body == fresh.body);
+  // draft mode: the function answers this very request, and nothing is kept
+  auto draft = fetch(at("/blog/one"), {"-H", "Cookie: __prerender_bypass=" + token});
+  CHECK(cache(draft) == "BYPASS");
+  CHECK_THAT(draft.body, Catch::EndsWith("cookie yes"));
+  CHECK(fetch(at("/blog/one")).body == fresh.body);
+  // HEAD is answered from what is kept
+  auto head = run({"/usr/bin/curl", "-s", "-I", "-m", "10", at("/blog/one")}, {}, "/tmp");
+  CHECK_THAT(head.out, Catch::Contains("x-ferry-cache: HIT"));
+
+  // without a fallback: the first request waits for the function; with
+  // "expiration": false the answer stays until revalidated
+  auto clock = fetch(at("/clock"));
+  CHECK(cache(clock) == "MISS");
+  CHECK_THAT(clock.body, Catch::StartsWith("clock "));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2300));
+  auto later = fetch(at("/clock"));
+  CHECK(cache(later) == "HIT");
+  CHECK(later.body == clock.body);
+
+  // the router keeps 64 MiB of answers: fourteen of 5 MiB, and the least
+  // used goes
+  auto big = [&](int n) { return fetch(at("/big?page=" + std::to_string(n))); };
+  auto page0 = big(0);
+  CHECK(cache(page0) == "MISS");
+  CHECK(cache(big(0)) == "HIT");
+  CHECK(big(0).body == page0.body);
+  for (int n = 1; n < 14; ++n)
+    CHECK(cache(big(n)) == "MISS");
+  auto gone = big(0);
+  CHECK(cache(gone) == "MISS");
+  CHECK(gone.body != page0.body);
+  CHECK(cache(big(13)) == "HIT");
+}
+
+TEST_CASE("a prerender function's malformed config fails the build and says what", "[runtime]") {
+  runtime_fixture f;
+  auto p = f.dir / "bad-prerender";
+  fs::copy(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/prerender", p,
+           fs::copy_options::recursive);
+  write_file(p + "/.vercel/output/functions/blog/post.prerender-config.json",
+             R"({"expiration": 2, "bypassToken": "short"})");
+  auto r = ferry_cli({"deploy", p, "--project", "badisr"}, f.node.url, f.node.token, f.home);
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, Catch::Contains("post.prerender-config.json: \"bypassToken\" is a string of "
+                                    "at least 32 characters"));
+  write_file(p + "/.vercel/output/functions/blog/post.prerender-config.json",
+             R"({"expiration": 2, "fallback": "../../config.json"})");
+  r = ferry_cli({"deploy", p, "--project", "badisr"}, f.node.url, f.node.token, f.home);
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err,
+             Catch::Contains("its fallback \"../../config.json\" is outside functions/blog"));
+  write_file(p + "/.vercel/output/functions/blog/post.prerender-config.json",
+             R"({"expiration": 2, "fallback": "post.prerender-fallback.html"})");
+  write_file(p + "/.vercel/output/functions/blog/post.prerender-fallback.html",
+             std::string((8 << 20) + 1, 'x'));
+  r = ferry_cli({"deploy", p, "--project", "badisr"}, f.node.url, f.node.token, f.home);
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, Catch::Contains("its fallback \"post.prerender-fallback.html\" is over 8 MiB"));
 }
