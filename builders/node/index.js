@@ -20,20 +20,63 @@ function refuseEdge(workPath, f) {
     console.log(`ferry: node: ${f} asks for the Edge runtime: it runs on Node.js ${process.version} with the Web APIs`);
 }
 
+/// A glob ("api/**/*.js", "data/*.json", "file?.txt") as a RegExp of paths.
+function globRe(pattern) {
+  return new RegExp('^' + pattern.split(/(\*\*\/|\*\*|\*|\?)/).map((part) =>
+    part === '**/' ? '(?:.*/)?' : part === '**' ? '.*' : part === '*' ? '[^/]*' : part === '?' ? '[^/]'
+      : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')).join('') + '$');
+}
+
 /// A function's settings in "functions" (ferry.json or vercel.json): keys
 /// are paths or globs ("api/**/*.js"); later matches win over earlier.
 function settingsOf(fnConfig, f) {
   const out = {};
-  for (const [pattern, value] of Object.entries(fnConfig)) {
-    const re = new RegExp('^' + pattern.split(/(\*\*\/|\*\*|\*|\?)/).map((part) =>
-      part === '**/' ? '(?:.*/)?' : part === '**' ? '.*' : part === '*' ? '[^/]*' : part === '?' ? '[^/]'
-        : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')).join('') + '$');
-    if (re.test(f) && value && typeof value === 'object') Object.assign(out, value);
-  }
+  for (const [pattern, value] of Object.entries(fnConfig))
+    if (globRe(pattern).test(f) && value && typeof value === 'object') Object.assign(out, value);
   for (const k of ['memory', 'maxDuration'])
     if (out[k] !== undefined && (typeof out[k] !== 'number' || !(out[k] > 0)))
       throw new Error(`functions: ${k} of ${f} is a positive number`);
+  for (const k of ['includeFiles', 'excludeFiles']) {
+    if (out[k] === undefined) continue;
+    const globs = Array.isArray(out[k]) ? out[k] : [out[k]];
+    if (!globs.length || globs.some((g) => typeof g !== 'string' || !g || g.startsWith('/') || g.split('/').includes('..')))
+      throw new Error(`functions: ${k} of ${f} is a glob (or a list of globs) of the project's files`);
+    out[k] = globs.map((g) => globRe(g.replace(/^\.\//, '')));
+  }
   return out;
+}
+
+/// Every file under root (not node_modules or .git, which ship as they are),
+/// relative to it.
+function filesUnder(root, rel = '', out = []) {
+  for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+    const sub = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) {
+      if (e.name !== 'node_modules' && e.name !== '.git') filesUnder(root, sub, out);
+    } else {
+      out.push(sub);
+    }
+  }
+  return out;
+}
+
+/// includeFiles: files the build made (or any of the project's) copied in
+/// with the function; excludeFiles: left out of it (never its handler).
+function includeExclude(workPath, dir, own, handler) {
+  if (own.includeFiles) {
+    for (const f of filesUnder(workPath)) {
+      if (!own.includeFiles.some((re) => re.test(f)) || fs.existsSync(path.join(dir, f))) continue;
+      fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+      const from = path.join(workPath, f);
+      if (fs.lstatSync(from).isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(from), path.join(dir, f));
+      else fs.copyFileSync(from, path.join(dir, f));
+    }
+  }
+  if (own.excludeFiles) {
+    for (const f of filesUnder(dir))
+      if (f !== handler && f !== '.vc-config.json' && own.excludeFiles.some((re) => re.test(f)))
+        fs.unlinkSync(path.join(dir, f));
+  }
 }
 
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -186,6 +229,7 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
     }
     const handler = f.endsWith('.ts') ? f.replace(/\.ts$/, '.js') : f;
     const own = settingsOf(fnConfig, f);
+    includeExclude(workPath, dir, own, handler);
     fs.writeFileSync(path.join(dir, '.vc-config.json'), JSON.stringify({
       runtime: 'nodejs20.x',
       handler,

@@ -420,8 +420,8 @@ TEST_CASE_METHOD(fixture, "a project with a bun lockfile fails its build and say
 }
 
 TEST_CASE_METHOD(fixture,
-                 "vercel.json's installCommand, buildCommand, outputDirectory and functions are "
-                 "used, pnpm in them included, and api/ ships next to a built site") {
+                 "vercel.json's installCommand, buildCommand, outputDirectory and functions (with "
+                 "includeFiles and excludeFiles) are used, pnpm in them included, and api/ ships next to a built site") {
   auto src = std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/vercel-config";
   auto r = ferry_cli({"deploy", src, "--project", "vconf", "--prod"}, node.url, node.token, home);
   INFO(r.err);
@@ -434,7 +434,8 @@ TEST_CASE_METHOD(fixture,
   CHECK(http("GET", base + "/").body == "built by pnpm compile: true\n");
   auto api = http("GET", base + "/api/hello");
   CHECK(api.status == 200);
-  CHECK(api.body == R"({"hello":"from api","number":true})");
+  // (includeFiles: the data the build made; excludeFiles: not the build script)
+  CHECK(api.body == R"({"hello":"from api","number":true,"generated":42,"buildScript":false})");
 }
 
 TEST_CASE_METHOD(fixture, "what ferry cannot serve yet fails the build and says what and why") {
