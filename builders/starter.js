@@ -61,10 +61,12 @@ function loadConfig(src) {
   return config;
 }
 
-/// What ferry cannot run yet fails the build, never silently.
-function refuseUnsupported(src, files) {
+/// What ferry cannot run yet fails the build, never silently. (Next.js's
+/// and Astro's middleware is the framework's own: its server runs it.)
+function refuseUnsupported(src, files, pkg, config) {
   const mw = files.find((f) => /^(src\/)?middleware\.(js|mjs|cjs|ts|mts)$/.test(f));
-  if (mw)
+  const fw = mw && frameworkOf(pkg, config, src);
+  if (mw && !(fw && ['nextjs', 'astro'].includes(fw.slug)))
     throw new Error(`${mw}: Routing Middleware is not supported by ferry yet (docs/compatibility.md); ` +
                     'the build stops rather than deploy without it');
 }
@@ -91,7 +93,7 @@ async function main() {
   const userRoutes = compileVercelRouting(config); // (a mistake in them stops the build first)
   const pkg = readJson(path.join(src, 'package.json'));
   const files = listFiles(src);
-  refuseUnsupported(src, files);
+  refuseUnsupported(src, files, pkg, config);
   const name = detect(src, config, pkg);
   if (!/^[a-z][a-z0-9-]*$/.test(name) || !fs.existsSync(path.join(__dirname, name, 'index.js'))) {
     throw new Error(`unknown builder "${name}" (known: static, node, static-build, prebuilt)`);

@@ -421,7 +421,8 @@ TEST_CASE_METHOD(fixture, "a project with a bun lockfile fails its build and say
 
 TEST_CASE_METHOD(fixture,
                  "vercel.json's installCommand, buildCommand, outputDirectory and functions (with "
-                 "includeFiles and excludeFiles) are used, pnpm in them included, and api/ ships next to a built site") {
+                 "includeFiles and excludeFiles) are used, pnpm in them included, and api/ ships "
+                 "next to a built site") {
   auto src = std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/vercel-config";
   auto r = ferry_cli({"deploy", src, "--project", "vconf", "--prod"}, node.url, node.token, home);
   INFO(r.err);

@@ -52,6 +52,9 @@ TEST_CASE("Next.js: its standalone server behind the bridge, its assets from the
   auto missing = http("GET", at("/no/such/page"));
   CHECK(missing.status == 404);
   CHECK_THAT(missing.body, Catch::Contains("next: no such page"));
+  // its middleware.js (Next's own, run by its server) on the paths it matches
+  CHECK_THAT(headers_of(at("/")), Catch::Contains("x-next-middleware: ran"));
+  CHECK_THAT(headers_of(at("/gate")), Catch::StartsWith("HTTP/1.1 307"));
 }
 
 namespace {
