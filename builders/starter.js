@@ -6,6 +6,7 @@ const fs = require('fs');
 const { compileVercelRouting, mergeRoutes, ROUTING_KEYS } = require('./vercel-routes.js');
 const path = require('path');
 const { frameworkOf } = require('./frameworks.js');
+const { buildMiddleware, MIDDLEWARE } = require('./middleware.js');
 
 function readJson(file) {
   try {
@@ -32,7 +33,7 @@ function listFiles(root, rel = '') {
 const VERCEL_KEYS = new Set(['$schema', 'routes', ...ROUTING_KEYS, 'version', 'buildCommand', 'outputDirectory', 'installCommand',
   'framework', 'functions', 'public', 'github', 'git', 'name', 'scope', 'regions', 'env', 'build',
   'devCommand', 'ignoreCommand']);
-const VERCEL_LATER = ['crons', 'images', 'middleware'];
+const VERCEL_LATER = ['crons', 'images'];
 
 /// The configuration a build reads: vercel.json's keys, then ferry.json's
 /// over them (ferry.json wins, as project settings win on Vercel).
@@ -61,14 +62,17 @@ function loadConfig(src) {
   return config;
 }
 
-/// What ferry cannot run yet fails the build, never silently. (Next.js's
-/// and Astro's middleware is the framework's own: its server runs it.)
-function refuseUnsupported(src, files, pkg, config) {
-  const mw = files.find((f) => /^(src\/)?middleware\.(js|mjs|cjs|ts|mts)$/.test(f));
+/// The project's Routing Middleware (middleware.js at its root or in src/),
+/// if it has one ferry builds (builders/middleware.js); Next.js's and
+/// Astro's middleware is the framework's own: its server runs it.
+function middlewareOf(src, files, pkg, config) {
+  const mw = files.find((f) => MIDDLEWARE.test(f));
   const fw = mw && frameworkOf(pkg, config, src);
-  if (mw && !(fw && ['nextjs', 'astro'].includes(fw.slug)))
-    throw new Error(`${mw}: Routing Middleware is not supported by ferry yet (docs/compatibility.md); ` +
-                    'the build stops rather than deploy without it');
+  if (!mw || (fw && ['nextjs', 'astro'].includes(fw.slug))) return null;
+  if (fs.existsSync(path.join(src, '.vercel', 'output', 'config.json')))
+    throw new Error(`${mw} next to a prebuilt .vercel/output: ferry runs the output as it is, and its ` +
+                    'middlewarePath is not supported yet; deploy the project without .vercel/output to build it');
+  return mw;
 }
 
 function detect(src, config, pkg) {
@@ -93,7 +97,7 @@ async function main() {
   const userRoutes = compileVercelRouting(config); // (a mistake in them stops the build first)
   const pkg = readJson(path.join(src, 'package.json'));
   const files = listFiles(src);
-  refuseUnsupported(src, files, pkg, config);
+  const middleware = middlewareOf(src, files, pkg, config);
   const name = detect(src, config, pkg);
   if (!/^[a-z][a-z0-9-]*$/.test(name) || !fs.existsSync(path.join(__dirname, name, 'index.js'))) {
     throw new Error(`unknown builder "${name}" (known: static, node, static-build, prebuilt)`);
@@ -127,6 +131,10 @@ async function main() {
     routes = mergeRoutes(user, routes);
     console.log(`ferry: ${user.length} route(s) from ${fs.existsSync(path.join(src, 'vercel.json')) ? 'vercel.json' : 'ferry.json'}`);
   }
+  // the middleware runs before every route (the router takes it from the first)
+  if (middleware)
+    routes.unshift(await buildMiddleware({ file: middleware, files, workPath: src, outputPath: out,
+                                           pkg, log: (line) => console.log(line) }));
   if (routes.length > 2048) throw new Error(`${routes.length} routes in all, over the 2048 the router takes`);
   const doc = { version: 3, builder: name, routes };
   if (result && result.overrides && Object.keys(result.overrides).length) doc.overrides = result.overrides;

@@ -266,3 +266,7 @@ module.exports = async function nodeBuilder({ files, workPath, outputPath, confi
   }
   return { routes };
 };
+
+// (for builders/middleware.js: a function is made the same way)
+module.exports.copy = copy;
+module.exports.compileTypeScript = compileTypeScript;

@@ -200,6 +200,12 @@ const function_config* deployment::function_at(const std::string& path) const {
   return it == functions.end() ? nullptr : &it->second;
 }
 
+bool deployment::middleware_takes(std::string_view path) const {
+  return std::any_of(middleware_matchers.begin(), middleware_matchers.end(), [&](const auto& m) {
+    return matches_whole(*m.first, path) && !(m.second && matches_whole(*m.second, path));
+  });
+}
+
 std::pair<const static_file*, const function_config*> deployment::target_of(
     const std::string& path) const {
   if (auto it = statics.find(path); it != statics.end())
@@ -296,6 +302,44 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
   if (!config.is_object())
     return make_error(ec::corrupt, "config.json of deployment " + ref.id +
                                        " is not a JSON object of at most 8 MiB");
+  // Routing Middleware: the first route, {src, middlewarePath, continue}
+  // (builders/middleware.js); the router calls it before the others
+  if (auto r = config.find("routes"); r != config.end() && r->is_array() && !r->empty()) {
+    auto& first = (*r)[0];
+    if (first.is_object() && first.contains("middlewarePath")) {
+      auto fn = first["middlewarePath"];
+      // its matchers ({src, not}: builders/middleware.js), else its src
+      auto matchers = first.value("matchers", json::array({{{"src", first.value("src", json())}}}));
+      if (!fn.is_string() || !d->functions.count(fn.get<std::string>()) || !matchers.is_array() ||
+          matchers.empty() || matchers.size() > 64)
+        return make_error(ec::corrupt,
+                          "config.json: its middleware route names no function of "
+                          "the deployment, or no src (or over 64 matchers)");
+      for (auto& m : matchers) {
+        auto src = m.is_object() ? m.value("src", json()) : json();
+        auto no = m.is_object() ? m.value("not", json()) : json();
+        if (!src.is_string() || !(no.is_null() || no.is_string()))
+          return make_error(ec::corrupt, "config.json: a middleware matcher is {src, not}");
+        auto re = compile_path_pattern(src.get<std::string>(), "config.json: the middleware's src");
+        if (!re)
+          return re.error();
+        std::shared_ptr<const re2::RE2> except;
+        if (no.is_string()) {
+          auto x = compile_path_pattern(no.get<std::string>(), "config.json: the middleware's not");
+          if (!x)
+            return x.error();
+          except = std::move(*x);
+        }
+        d->middleware_matchers.emplace_back(std::move(*re), std::move(except));
+      }
+      d->middleware_fn = fn.get<std::string>();
+      r->erase(r->begin());
+    }
+    for (auto& route : *r)
+      if (route.is_object() && route.contains("middlewarePath"))
+        return make_error(ec::corrupt,
+                          "config.json: middlewarePath is taken in the first route only");
+  }
   if (config.contains("routes")) {
     auto table = parse_routes(config["routes"]);
     if (!table)

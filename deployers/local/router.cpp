@@ -218,7 +218,12 @@ inline awaitable<void> router::impl::serve(session& s) {
         if (!stale)
           remember(s, host, gen, *found);
       }
-      res = answer(s, head_req, *found, host, deployment);
+      if (*found && !(*found)->dep->middleware_matchers.empty()) {
+        deployment = (*found)->dep->id;
+        res = co_await middleware(s, head_req, **found, host);
+      }
+      if (!res)
+        res = answer(s, head_req, *found, host, deployment);
       if (!res) { // a function's: its body now
         body_budget::hold hold;
         if (has_body) {
@@ -462,7 +467,9 @@ std::optional<response> router::impl::answer_routed(session& s, const request& r
   if (r.external)
     return error_page(502, "EXTERNAL_REWRITE_UNSUPPORTED",
                       "a route rewrites this path to another host, which ferry does not proxy");
-  s.route_headers = std::move(r.headers);
+  s.route_headers.insert(s.route_headers.end(), r.headers.begin(),
+                         r.headers.end()); // (after
+                                           // middleware's)
   if (r.redirect) {
     response res{static_cast<http::status>(r.status), 11};
     res.set(http::field::cache_control, "public, max-age=0, must-revalidate");

@@ -341,6 +341,14 @@ struct router::impl {
   awaitable<void> regenerate(worker& w, request req, std::shared_ptr<const deployment> d,
                              function_config fn, std::shared_ptr<function_pool> pool,
                              std::string host, std::string key);
+  /// Routing Middleware (router_middleware.cpp): for a deployment that has
+  /// one and a path it matches, its function's answer to the request
+  /// (without its body): the answer to give (nullopt: routing goes on, at
+  /// the path it rewrote to, with the request headers it set and its
+  /// headers for the answer in s.route_headers).
+  awaitable<std::optional<response>> middleware(session& s, request& req, const routed& found,
+                                                const std::string& host);
+
   /// Keeps res under key (kept_mtx held), the least used going past the budget.
   void keep(const std::string& key, response res, int64_t fresh_until_ms, bool fallback);
 };

@@ -662,4 +662,13 @@ route_result route_request_through(const route_table& table, const route_request
   return router_run(table, req, exists).run();
 }
 
+caf::expected<std::shared_ptr<const re2::RE2>> compile_path_pattern(const std::string& pattern,
+                                                                    const std::string& what) {
+  return compile(pattern, true, what);
+}
+
+bool matches_whole(const re2::RE2& re, std::string_view text) {
+  return re2::RE2::FullMatch(re2::StringPiece(text.data(), text.size()), re);
+}
+
 } // namespace ferry::runtime

@@ -97,6 +97,14 @@ struct deployment {
   route_table routing; ///< config.json's routes (empty: the files at their paths)
   std::map<std::string, function_config> functions;
   int64_t loaded_ms = 0; ///< (steady clock) when the router loaded it: its fallbacks' age
+  /// Routing Middleware: the function the router calls before the routes,
+  /// on the paths one of its matchers takes (a path matching first and not
+  /// second, if any); none: no middleware
+  std::vector<std::pair<std::shared_ptr<const re2::RE2>, std::shared_ptr<const re2::RE2>>>
+      middleware_matchers;
+  std::string middleware_fn;
+  /// Whether the middleware runs on a (decoded) path.
+  bool middleware_takes(std::string_view path) const;
 
   /// The static file for a request path ("/", "/a", "/a/" find index.html;
   /// "/a" and "/a/" also a.html).

@@ -468,8 +468,9 @@ TEST_CASE_METHOD(fixture, "what ferry cannot serve yet fails the build and says 
        "SvelteKit with a platform adapter (vercel, netlify, cloudflare): not supported"},
       {"crons", "vercel.json", R"({"crons": [{"path": "/api/daily", "schedule": "0 5 * * *"}]})",
        "crons in vercel.json: not supported by ferry yet"},
-      {"middleware", "middleware.js", "export default function middleware() {}",
-       "middleware.js: Routing Middleware is not supported by ferry yet"},
+      {"middleware", "middleware.js",
+       "export default function middleware() {}\nexport const config = { matcher: '/(x(?=y).*)' }",
+       "middleware.js: config.matcher: ^(?:\\/(x(?=y).*))$ uses look-around"},
       {"framework", "vercel.json", R"({"framework": "blitzjs"})",
        "framework \"blitzjs\" (vercel.json) is not one ferry knows"},
   };

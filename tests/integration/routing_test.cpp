@@ -272,3 +272,60 @@ TEST_CASE("a prerender function's malformed config fails the build and says what
   CHECK(r.exit_code != 0);
   CHECK_THAT(r.err, Catch::Contains("its fallback \"post.prerender-fallback.html\" is over 8 MiB"));
 }
+
+TEST_CASE(
+    "Routing Middleware (middleware.js with @vercel/functions): it answers - rewrites - "
+    "redirects - sets headers - or lets the request go on - on its matcher's paths",
+    "[runtime]") {
+  runtime_fixture f;
+  auto d = f.deploy(std::string(FERRY_SOURCE_DIR) + "/tests/fixtures/routing-middleware", "mw");
+  CHECK_THAT(d.err, Catch::Contains("ferry: middleware: middleware.js runs before the routes on "
+                                    "[\"/((?!api|other|blog).*)\",\"/api/:path*\"]"));
+  auto at = [&](const std::string& path) { return d.out + path; };
+  // next() with headers: the request goes on, and the answer has them
+  auto home = fetch(at("/"));
+  CHECK(home.status == 200);
+  CHECK(home.body == "<p>middleware home</p>\n");
+  CHECK(home.headers["x-mw"] == "ran");
+  // nothing returned: the request goes on
+  auto quiet = fetch(at("/quiet"));
+  CHECK(quiet.body == "<p>quiet</p>\n");
+  CHECK(quiet.headers.count("x-mw") == 0);
+  // its own answer
+  auto locked = fetch(at("/secret/page.html"));
+  CHECK(locked.status == 401);
+  CHECK(locked.body == "middleware: unauthorized");
+  CHECK(locked.headers["www-authenticate"] == "Bearer");
+  // next() with headers: the page, and the headers
+  auto open = fetch(at("/secret/page.html"), {"-H", "Authorization: Bearer letmein"});
+  CHECK(open.status == 200);
+  CHECK(open.body == "<p>the secret page</p>\n");
+  CHECK(open.headers["x-secret"] == "seen");
+  CHECK(open.headers.count("x-middleware-next") == 0);
+  // rewrite(): another path of the deployment
+  auto post = fetch(at("/old-blog/first"));
+  CHECK(post.status == 200);
+  CHECK(post.body == "<p>first post</p>\n");
+  // a redirect
+  auto hello = fetch(at("/hello"));
+  CHECK(hello.status == 307);
+  CHECK_THAT(hello.headers["location"], Catch::EndsWith("/"));
+  // next({request: {headers}}): the function gets the headers it set, not
+  // those it deleted
+  auto echo = fetch(at("/api/echo"), {"-H", "x-drop-me: 1", "-H", "x-keep-me: 2"});
+  INFO(echo.body);
+  REQUIRE(echo.status == 200);
+  auto j = json::parse(echo.body);
+  CHECK(j["fromMiddleware"] == "yes");
+  CHECK(j["dropMe"].is_null());
+  CHECK(j["keepMe"] == "2");
+  // outside its matchers (the look-ahead's alternatives) it does not run;
+  // its source is never served
+  auto other = fetch(at("/other.html"));
+  CHECK(other.body == "<p>not matched</p>\n");
+  CHECK(other.headers.count("x-mw") == 0);
+  CHECK(fetch(at("/blog/first.html")).headers.count("x-mw") == 0);
+  CHECK(fetch(at("/apiary")).headers.count("x-mw") == 0);     // (it begins with "api")
+  CHECK(fetch(at("/nothing-here")).headers["x-mw"] == "ran"); // (a 404 it ran on)
+  CHECK(fetch(at("/middleware.js")).status == 404);
+}
