@@ -41,6 +41,13 @@ const FRAMEWORKS = [
       build: fs.existsSync(path.join(src || '.', 'docs')) ? 'vitepress build docs' : 'vitepress build' }) },
   { slug: 'eleventy', dep: '@11ty/eleventy', name: 'Eleventy', decide: () => ({ output: ['_site'] }) },
   { slug: 'vite', dep: 'vite', name: 'Vite', decide: () => ({ output: ['dist'] }) },
+  // a Node server that is built first (TypeScript: create-hono's nodejs
+  // template, `tsc` then `node dist/index.js`): its start script, run as a
+  // server. Without a build script the node builder takes it as it is.
+  ...['hono', 'express', 'fastify', 'koa', 'h3', 'elysia'].map((dep) => ({
+    slug: dep, dep, name: dep[0].toUpperCase() + dep.slice(1),
+    decide: (deps, pkg) => (script(pkg) && pkg.scripts.start ? { server: 'node-start' } : null),
+  })),
 ];
 
 /// What of a Gatsby site needs a server at runtime: "Functions (src/api/)",
@@ -88,9 +95,10 @@ function frameworkOf(pkg, config, src) {
     if (!fw) throw new Error(`framework "${config.framework}" (vercel.json) is not one ferry knows ` +
                              `(${FRAMEWORKS.map((f) => f.slug).join(', ')}, or null)`);
   } else {
-    fw = FRAMEWORKS.find((f) => deps[f.dep]);
+    fw = FRAMEWORKS.find((f) => deps[f.dep] && f.decide(deps, pkg, src) !== null);
   }
-  return fw ? { slug: fw.slug, name: fw.name, ...fw.decide(deps, pkg, src) } : null;
+  const decided = fw && fw.decide(deps, pkg, src);
+  return decided ? { slug: fw.slug, name: fw.name, ...decided } : null;
 }
 
 module.exports = { frameworkOf, FRAMEWORKS };
