@@ -12,6 +12,7 @@
 // middleware is the framework's own and never comes here.)
 const fs = require('fs');
 const path = require('path');
+const { spawnSync } = require('child_process');
 const { pathToFileURL } = require('url');
 
 const node = require('./node/index.js');
@@ -64,16 +65,22 @@ async function buildMiddleware({ file, files, workPath, outputPath, pkg, log }) 
   const compiled = file.endsWith('.ts') ? node.compileTypeScript(workPath, [file], log) : [];
   // [file in the project, file in the function]
   const [from, entry] = compiled.length ? compiled[0] : [asModule(workPath, file, pkg), asModule(workPath, file, pkg)];
-  let mod;
-  try {
-    mod = await import(pathToFileURL(path.join(workPath, from)).href);
-  } catch (e) {
-    throw new Error(`${file}: it cannot be loaded to read its config: ${e.message}`);
-  }
-  const fn = mod.default && typeof mod.default === 'object' && 'default' in mod.default ? mod.default.default : mod.default;
-  if (typeof (fn || mod.middleware) !== 'function')
-    throw new Error(`${file}: its default export (or "middleware") is not a function`);
-  const config = mod.config || (mod.default && mod.default.config) || {};
+  // its config, read by loading it in a process of its own (what it starts
+  // while it loads ends there, never in the builder's)
+  const probe = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    const mod = await import(${JSON.stringify(pathToFileURL(path.join(workPath, from)).href)});
+    const own = mod.default && typeof mod.default === 'object' && 'default' in mod.default ? mod.default.default : mod.default;
+    const config = mod.config || (mod.default && mod.default.config) || {};
+    process.stdout.write('\\n@ferry@' + JSON.stringify({ fn: typeof (own || mod.middleware) === 'function',
+                                                      matcher: config.matcher }) + '\\n');
+    process.exit(0);`], { cwd: workPath, encoding: 'utf8', timeout: 60000, maxBuffer: 16 << 20 });
+  const said = (probe.stdout || '').split('\n').find((l) => l.startsWith('@ferry@'));
+  if (!said)
+    throw new Error(`${file}: it cannot be loaded to read its config: ` +
+                    `${(probe.stderr || '').trim().split('\n').slice(-3).join(' ') || `exit ${probe.status}`}`);
+  const { fn, matcher } = JSON.parse(said.slice('@ferry@'.length));
+  if (!fn) throw new Error(`${file}: its default export (or "middleware") is not a function`);
+  const config = { matcher };
   const matchers = matcherOf(config.matcher, file);
   const dir = path.join(outputPath, 'functions', `${NAME}.func`);
   const skip = Object.keys((pkg && pkg.devDependencies) || {}).map((d) => `node_modules/${d}/`);

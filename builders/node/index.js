@@ -154,6 +154,30 @@ function compileTypeScript(workPath, functions, log) {
   return ts.map((f) => [`${outDir}/${f.replace(/\.ts$/, '.js')}`, f.replace(/\.ts$/, '.js')]);
 }
 
+/// A TypeScript app's entry (Vercel's Hono and Express templates:
+/// src/index.ts, without a build) compiled with the project's typescript
+/// into .ferry-ts/ of the function (CommonJS, whatever the package's type),
+/// with what it imports; type errors are said, not fatal (as tsc emits
+/// anyway). The handler, in the function.
+function compileApp(workPath, entry, dir, log) {
+  const tsc = path.join(workPath, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (!fs.existsSync(tsc))
+    throw new Error(`${entry}: a TypeScript app needs "typescript" in package.json (and a lockfile), ` +
+                    'or a build script that compiles it and a start script that runs it');
+  const outDir = '.ferry-ts';
+  const run = spawnSync(process.execPath, [tsc, '--outDir', outDir, '--rootDir', '.', '--module', 'commonjs',
+    '--moduleResolution', 'node10', '--target', 'es2022', '--esModuleInterop', '--skipLibCheck',
+    '--jsx', 'react-jsx', entry], { cwd: workPath, encoding: 'utf8' });
+  const built = path.join(workPath, outDir, entry.replace(/\.ts$/, '.js'));
+  if (run.stdout) run.stdout.split('\n').filter(Boolean).slice(0, 20).forEach((l) => log(`tsc: ${l}`));
+  if (!fs.existsSync(built)) throw new Error(`tsc made no ${outDir}/${entry.replace(/\.ts$/, '.js')} (exit ${run.status})`);
+  if (run.status !== 0) log(`ferry: node: tsc found type errors in ${entry} (above); its output is used`);
+  fs.writeFileSync(path.join(workPath, outDir, 'package.json'), '{"type": "commonjs"}\n');
+  fs.cpSync(path.join(workPath, outDir), path.join(dir, outDir), { recursive: true });
+  log(`ferry: node: compiled ${entry} with the project's TypeScript`);
+  return `${outDir}/${entry.replace(/\.ts$/, '.js')}`;
+}
+
 /// A whole Node app (an Express/Koa/http server, say): one function that
 /// takes every route, started from package.json's "main", its start script's
 /// file, or server.js / index.js / app.js.
@@ -175,17 +199,19 @@ function wholeApp({ files, workPath, outputPath, config, log }) {
       assets: [{ from: 'public' }] });
   }
   const candidates = [config.entrypoint, pkg.main, fromStart && fromStart[1], 'server.js', 'index.js', 'app.js',
-    'server.mjs', 'index.mjs', 'app.mjs', 'src/server.js', 'src/index.js', 'src/app.js', 'src/index.mjs']
+    'server.mjs', 'index.mjs', 'app.mjs', 'src/server.js', 'src/index.js', 'src/app.js', 'src/index.mjs',
+    'server.ts', 'index.ts', 'app.ts', 'src/server.ts', 'src/index.ts', 'src/app.ts']
     .filter(Boolean).map((f) => f.replace(/^\.\//, ''));
   const entry = candidates.find((f) => files.includes(f));
-  if (!entry) throw new Error('no functions in api/ and no app entry (package.json "main", server.js, index.js)');
+  if (!entry) throw new Error('no functions in api/ and no app entry (package.json "main", server.js, index.js, src/index.ts)');
   if (entry.split('/').includes('..')) throw new Error('the entrypoint may not contain ".."');
   const dir = path.join(outputPath, 'functions', 'index.func');
   const skip = Object.keys(pkg.devDependencies || {}).map((d) => `node_modules/${d}/`);
   copy(workPath, files, dir, skip);
+  const handler = entry.endsWith('.ts') ? compileApp(workPath, entry, dir, log) : entry;
   fs.writeFileSync(path.join(dir, '.vc-config.json'), JSON.stringify({
     runtime: 'nodejs20.x',
-    handler: entry,
+    handler,
     launcherType: 'Nodejs',
     shouldAddHelpers: false,
     memory: (config.app && config.app.memory) || 512,

@@ -55,8 +55,9 @@ function copyPrerender(root, name, outputPath, log) {
   if (pr.allowQuery !== undefined && (!Array.isArray(pr.allowQuery) || pr.allowQuery.some((q) => typeof q !== 'string')))
     throw bad('"allowQuery" is an array of parameter names');
   if (pr.passQuery !== undefined && typeof pr.passQuery !== 'boolean') throw bad('"passQuery" is true or false');
-  if (pr.initialStatus !== undefined && !(Number.isInteger(pr.initialStatus) && pr.initialStatus >= 200 && pr.initialStatus < 600))
-    throw bad('"initialStatus" is an HTTP status');
+  if (pr.initialStatus !== undefined && !(Number.isInteger(pr.initialStatus) && pr.initialStatus >= 200 &&
+      pr.initialStatus < 600 && ![204, 205, 304].includes(pr.initialStatus)))
+    throw bad('"initialStatus" is an HTTP status of a page with a body (not 204, 205 or 304)');
   if (pr.initialHeaders !== undefined && (typeof pr.initialHeaders !== 'object' ||
       Object.values(pr.initialHeaders).some((v) => typeof v !== 'string' || /[\u0000-\u0008\u000a-\u001f\u007f]/.test(v))))
     throw bad('"initialHeaders" is an object of header values');

@@ -114,12 +114,22 @@ bool header_safe(const std::string& name, const std::string& value) {
 }
 
 constexpr size_t max_fallback = 8 << 20; ///< a prerender function's fallback page
+/// The fallback pages a deployment holds in memory, together (each once,
+/// however many functions name it); past it a function has none.
+constexpr size_t max_fallbacks = 8 << 20;
+
+/// The fallback pages read so far for a deployment, by path.
+struct fallback_pages {
+  std::map<std::string, std::shared_ptr<const std::string>> by_path;
+  size_t bytes = 0;
+};
 
 /// NAME.prerender-config.json, as far as it is well formed (a build's output
 /// is untrusted: what is malformed is left out, and without "expiration" it
 /// is no prerender function). read(rel, limit) reads a file of the output.
 using read_fn = std::function<bool(const std::string& rel, std::string& text, size_t limit)>;
-std::shared_ptr<const prerender_config> prerender_of(const std::string& name, const read_fn& read) {
+std::shared_ptr<const prerender_config> prerender_of(const std::string& name, const read_fn& read,
+                                                     fallback_pages& pages) {
   std::string text;
   if (!read("functions/" + name + ".prerender-config.json", text, 1 << 20))
     return nullptr;
@@ -144,9 +154,11 @@ std::shared_ptr<const prerender_config> prerender_of(const std::string& name, co
   }
   if (auto q = j.find("passQuery"); q != j.end() && q->is_boolean())
     p->pass_query = q->get<bool>();
-  if (auto st = j.find("initialStatus"); st != j.end() && st->is_number_unsigned() &&
-                                         st->get<unsigned>() >= 200 && st->get<unsigned>() < 600)
-    p->initial_status = st->get<unsigned>();
+  if (auto st = j.find("initialStatus"); st != j.end() && st->is_number_unsigned()) {
+    auto status = st->get<unsigned>();
+    if (status >= 200 && status < 600 && status != 204 && status != 205 && status != 304)
+      p->initial_status = status; // (a page has a body)
+  }
   if (auto h = j.find("initialHeaders"); h != j.end() && h->is_object() && h->size() <= 64)
     for (auto& [k, v] : h->items())
       if (v.is_string() && header_safe(k, v.get<std::string>()))
@@ -161,12 +173,21 @@ std::shared_ptr<const prerender_config> prerender_of(const std::string& name, co
       fallback = (*f)["fsPath"].get<std::string>();
   }
   auto dir = fs::path(name).parent_path().string();
-  std::string page;
-  if (!fallback.empty() && fallback.find("..") == std::string::npos && fallback[0] != '/' &&
-      read("functions/" + (dir.empty() ? "" : dir + "/") + fallback, page, max_fallback)) {
-    p->fallback = std::make_shared<const std::string>(std::move(page));
-    p->fallback_type = content_type_of(fallback);
+  auto rel = "functions/" + (dir.empty() ? "" : dir + "/") + fallback;
+  if (fallback.empty() || fallback.find("..") != std::string::npos || fallback[0] == '/')
+    return p;
+  if (auto known = pages.by_path.find(rel); known != pages.by_path.end()) {
+    p->fallback = known->second;
+  } else {
+    std::string page;
+    if (pages.bytes < max_fallbacks &&
+        read(rel, page, std::min(max_fallback, max_fallbacks - pages.bytes))) {
+      pages.bytes += page.size();
+      p->fallback = pages.by_path[rel] = std::make_shared<const std::string>(std::move(page));
+    }
   }
+  if (p->fallback)
+    p->fallback_type = content_type_of(fallback);
   return p;
 }
 
@@ -197,13 +218,7 @@ const function_config* deployment::function_at(const std::string& path) const {
   auto it = functions.find(name);
   if (it == functions.end() && !name.ends_with("index"))
     it = functions.find(name + "/index"); // a folder's index at the folder's path
-  return it == functions.end() ? nullptr : &it->second;
-}
-
-bool deployment::middleware_takes(std::string_view path) const {
-  return std::any_of(middleware_matchers.begin(), middleware_matchers.end(), [&](const auto& m) {
-    return matches_whole(*m.first, path) && !(m.second && matches_whole(*m.second, path));
-  });
+  return it == functions.end() || it->second.hidden ? nullptr : &it->second;
 }
 
 std::pair<const static_file*, const function_config*> deployment::target_of(
@@ -266,6 +281,7 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
     return json::parse(text, nullptr, false);
   };
   auto fn_root = fs::path(dir) / "functions";
+  fallback_pages pages;
   if (fs::is_directory(fn_root, ec)) {
     for (auto it = fs::recursive_directory_iterator(fn_root, ec); !ec && it != fs::end(it);
          it.increment(ec)) {
@@ -288,10 +304,12 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
       if (vc.contains("maxDuration") && vc["maxDuration"].is_number())
         f.max_duration_s =
             static_cast<int>(std::clamp(vc["maxDuration"].get<double>(), 1.0, 900.0));
-      f.prerender =
-          prerender_of(f.name, [&](const std::string& rel, std::string& text, size_t limit) {
+      f.prerender = prerender_of(
+          f.name,
+          [&](const std::string& rel, std::string& text, size_t limit) {
             return read_beneath(root.fd, rel, text, limit, links::inside);
-          });
+          },
+          pages);
       d->functions[f.name] = f;
     }
   }
@@ -333,6 +351,7 @@ caf::expected<std::shared_ptr<const deployment>> load_deployment(blob_store& sto
         d->middleware_matchers.emplace_back(std::move(*re), std::move(except));
       }
       d->middleware_fn = fn.get<std::string>();
+      d->functions[d->middleware_fn].hidden = true; // (never asked for by a path)
       r->erase(r->begin());
     }
     for (auto& route : *r)

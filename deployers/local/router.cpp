@@ -221,6 +221,8 @@ inline awaitable<void> router::impl::serve(session& s) {
       if (*found && !(*found)->dep->middleware_matchers.empty()) {
         deployment = (*found)->dep->id;
         res = co_await middleware(s, head_req, **found, host);
+        if (res)
+          scope_cookies(*res, host);
       }
       if (!res)
         res = answer(s, head_req, *found, host, deployment);
@@ -280,8 +282,12 @@ inline awaitable<void> router::impl::serve(session& s) {
       }
     }
     if (!s.route_headers.empty() && res->result_int() < 500) {
-      for (auto& [name, value] : s.route_headers)
-        res->set(name, value);
+      for (auto& [name, value] : s.route_headers) {
+        if (beast::iequals(name, "set-cookie")) // (cookies add up: the answer's own stay)
+          res->insert(name, value);
+        else
+          res->set(name, value);
+      }
       scope_cookies(*res, host);
     }
     if (has_body && !parser.is_done())

@@ -7,6 +7,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 #include <sys/random.h>
@@ -151,8 +152,14 @@ std::optional<response> read_error(const boost::system::error_code& ec) {
 /// A request's Host, lower case, without its port; empty if it has none.
 std::string host_of(const request& req) {
   std::string host(req[http::field::host]);
-  if (auto colon = host.rfind(':'); colon != std::string::npos && host.find(']') == host.npos)
+  if (auto colon = host.rfind(':'); colon != std::string::npos && host.find(']') == host.npos) {
+    // (a port is digits: "name:1@elsewhere" names no host)
+    auto port = std::string_view(host).substr(colon + 1);
+    if (port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return {};
     host.resize(colon);
+  }
   for (auto& c : host)
     if (c >= 'A' && c <= 'Z')
       c = static_cast<char>(c - 'A' + 'a');
@@ -191,7 +198,10 @@ std::optional<response> prepare_upstream_request(request& req, const std::string
   req.set(http::field::host, original_host);
   for (auto f : {"forwarded", "x-real-ip", "expect"}) // the router read the whole body already
     req.erase(f);
-  req.set("x-forwarded-for", peer);
+  if (peer.empty()) // (an answer for everybody: nobody's address)
+    req.erase("x-forwarded-for");
+  else
+    req.set("x-forwarded-for", peer);
   req.set("x-forwarded-host", host);
   req.set("x-forwarded-proto", "http");
   req.set("x-ferry-deployment", d.id);

@@ -27,6 +27,8 @@
 #include <array>
 #include <condition_variable>
 #include <fstream>
+#include <list>
+#include <map>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -309,24 +311,37 @@ struct router::impl {
   /// req to fn's instance: its answer (an error page if none). may_stream:
   /// an answer in chunks may go on to the client as it comes (else it is
   /// read whole).
+  /// anonymous: the answer is everybody's (a prerender function's): the
+  /// client's address does not go with the request.
   awaitable<response> proxy(session& s, request& req, const deployment& d,
                             const function_config& fn, const std::shared_ptr<function_pool>& pool,
-                            const std::string& host, bool may_stream = true);
+                            const std::string& host, bool may_stream = true,
+                            bool anonymous = false);
 
   // Prerender functions (router_prerender.cpp): their answers, kept by
   // deployment, function and the query parameters they are kept by.
   struct kept_answer {
     response res;
     int64_t fresh_until_ms = 0; ///< steady_ms(); INT64_MAX: until revalidated
-    int64_t used_ms = 0;
     size_t bytes = 0;
+    std::string owner;         ///< whose deployment's
     bool fallback = false;     ///< the build's fallback page, not yet replaced
     bool regenerating = false; ///< a new answer is being made
+    std::list<std::string>::iterator in_all, in_owners; ///< its places in the LRU lists
   };
   std::mutex kept_mtx;
   std::map<std::string, kept_answer> kept;
+  std::list<std::string> kept_lru;                         ///< every key, the most used first
+  std::map<std::string, std::list<std::string>> owner_lru; ///< an owner's keys, so
+  std::map<std::string, size_t> owner_bytes;               ///< and what they hold
+  std::map<std::string, int> regenerations;                ///< in flight, by deployment
+  std::map<std::string, int64_t> regeneration_logged;      ///< (ms) by deployment
   size_t kept_bytes = 0;
-  static constexpr size_t kept_budget = 64 << 20; ///< past it the least used go
+  static constexpr size_t kept_budget = 64 << 20;                   ///< past it the least used go
+  static constexpr size_t kept_owner_budget = kept_budget / 4;      ///< one user's share at most
+  static constexpr size_t kept_answer_max = (8 << 20) + (64 << 10); ///< (a fallback fits)
+  static constexpr size_t kept_entries = 16384;
+  static constexpr int regenerations_per_deployment = 4; ///< more stale pages wait their turn
 
   /// A GET or HEAD to a prerender function: a kept answer (the fallback
   /// first), a stale one while a new one is made in the background, or the
@@ -349,8 +364,12 @@ struct router::impl {
   awaitable<std::optional<response>> middleware(session& s, request& req, const routed& found,
                                                 const std::string& host);
 
-  /// Keeps res under key (kept_mtx held), the least used going past the budget.
-  void keep(const std::string& key, response res, int64_t fresh_until_ms, bool fallback);
+  /// Keeps res under key for owner (kept_mtx held), the least used going
+  /// past the budgets (the owner's own first).
+  void keep(const std::string& key, const std::string& owner, response res, int64_t fresh_until_ms,
+            bool fallback);
+  /// Forgets a kept answer (kept_mtx held).
+  void drop_kept(std::map<std::string, kept_answer>::iterator it);
 };
 
 } // namespace ferry::runtime

@@ -81,10 +81,44 @@ awaitable<std::optional<response>> router::impl::middleware(session& s, request&
   auto dep = found.dep; // (kept while the middleware runs)
   auto& d = *dep;
   std::string_view target = view(req.target());
+  auto raw_path = target.substr(0, target.find('?'));
   std::string path;
-  if (!percent_decode(target.substr(0, target.find('?')), path) || path.empty() || path[0] != '/' ||
-      path.size() > max_routed_path || !d.middleware_takes(path))
+  if (!percent_decode(raw_path, path) || path.empty() || path[0] != '/' ||
+      path.size() > max_routed_path)
     co_return std::nullopt; // (a malformed path is answered by the routing)
+  // its matchers, within the routes' time budget (a tenant's patterns run on
+  // the threads every tenant shares)
+  auto started = clock::now();
+  bool takes = false;
+  for (auto& [src, except] : d.middleware_matchers) {
+    if (clock::now() - started > std::chrono::milliseconds(50))
+      co_return server_error(503, "ROUTES_TOO_SLOW",
+                             "the deployment's middleware matchers take too long for this path",
+                             s.request_id);
+    if (matches_whole(*src, path) && !(except && matches_whole(*except, path))) {
+      takes = true;
+      break;
+    }
+  }
+  if (!takes)
+    co_return std::nullopt;
+  // the path as the router routes it (decoded), encoded again only where it
+  // must be: the middleware judges the path that is served (no "/%73ecret"
+  // past a check of "/secret", no "%2F" past one of "/admin/"); what
+  // follows gets the same
+  std::string canonical;
+  for (unsigned char c : path) {
+    if (c <= 0x20 || c >= 0x7f || c == '%' || c == '?' || c == '#') {
+      static const char* hex = "0123456789ABCDEF";
+      canonical += '%';
+      canonical += hex[c >> 4];
+      canonical += hex[c & 15];
+    } else {
+      canonical += static_cast<char>(c);
+    }
+  }
+  canonical += target.substr(raw_path.size());
+  req.target(canonical);
   auto fn = d.functions.find(d.middleware_fn);
   auto pool = fn == d.functions.end() ? nullptr : rt.pool_of(d, fn->second, found.env);
   if (!pool)

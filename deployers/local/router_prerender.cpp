@@ -61,13 +61,19 @@ std::string kept_query(std::string_view query, const prerender_config& pr) {
 }
 
 /// The request a prerender function gets: its answer is everybody's, so
-/// nothing of the client's own (cookies, credentials) goes with it. The
-/// kept parameters come as x-now-route-matches; the query only with
-/// passQuery.
-request prerender_request(const request& from, const std::string& path, const std::string& query,
+/// nothing of the client's own goes with it (cookies, credentials, its
+/// address, its spelling of the path or the host): the function's own path,
+/// the deployment's host, and the kept parameters (x-now-route-matches; in
+/// the query too with passQuery: the others never, they do not key it).
+request prerender_request(const function_config& fn, const std::string& host,
                           const std::string& matches, const prerender_config& pr) {
-  request up{http::verb::get, pr.pass_query && !query.empty() ? path + "?" + query : path, 11};
-  up.set(http::field::host, from[http::field::host]);
+  std::string path = "/" + fn.name;
+  if (path == "/index" || path.ends_with("/index"))
+    path.resize(path.size() - 5);
+  if (path.size() > 1 && path.back() == '/')
+    path.pop_back();
+  request up{http::verb::get, pr.pass_query && !matches.empty() ? path + "?" + matches : path, 11};
+  up.set(http::field::host, host);
   if (!matches.empty())
     up.set("x-now-route-matches", matches);
   return up;
@@ -89,31 +95,47 @@ int64_t fresh_until(int64_t from_ms, const prerender_config& pr) {
 
 } // namespace
 
-void router::impl::keep(const std::string& key, response res, int64_t fresh_until_ms,
-                        bool fallback) {
-  res.erase(http::field::set_cookie); // (one visitor's cookie is nobody else's)
-  if (auto it = kept.find(key); it != kept.end()) {
-    kept_bytes -= it->second.bytes;
-    kept.erase(it);
+void router::impl::drop_kept(std::map<std::string, kept_answer>::iterator it) {
+  auto& k = it->second;
+  kept_bytes -= k.bytes;
+  owner_bytes[k.owner] -= k.bytes;
+  kept_lru.erase(k.in_all);
+  auto& mine = owner_lru[k.owner];
+  mine.erase(k.in_owners);
+  if (mine.empty()) {
+    owner_lru.erase(k.owner);
+    owner_bytes.erase(k.owner);
   }
+  kept.erase(it);
+}
+
+void router::impl::keep(const std::string& key, const std::string& owner, response res,
+                        int64_t fresh_until_ms, bool fallback) {
+  // (one visitor's cookie is nobody else's)
+  res.erase(http::field::set_cookie);
+  res.erase("set-cookie2");
+  if (auto it = kept.find(key); it != kept.end())
+    drop_kept(it);
   size_t bytes = res.body().size() + key.size() + 512;
   for (auto& f : res.base())
     bytes += f.name_string().size() + f.value().size();
-  if (bytes > kept_budget / 4)
-    return; // (served, never kept: a few such answers would empty the cache)
-  while (kept_bytes + bytes > kept_budget && !kept.empty()) {
-    auto old = std::min_element(kept.begin(), kept.end(), [](const auto& a, const auto& b) {
-      return a.second.used_ms < b.second.used_ms;
-    });
-    kept_bytes -= old->second.bytes;
-    kept.erase(old);
-  }
+  if (bytes > kept_answer_max)
+    return; // (served, never kept)
+  // room: the owner's own least used first past its share, then anyone's
+  while (owner_bytes.count(owner) && owner_bytes[owner] + bytes > kept_owner_budget)
+    drop_kept(kept.find(owner_lru[owner].back()));
+  while ((kept_bytes + bytes > kept_budget || kept.size() >= kept_entries) && !kept_lru.empty())
+    drop_kept(kept.find(kept_lru.back()));
   auto& k = kept[key];
   k.res = std::move(res);
   k.fresh_until_ms = fresh_until_ms;
-  k.used_ms = steady_ms();
   k.bytes = bytes;
+  k.owner = owner;
   k.fallback = fallback;
+  k.in_all = kept_lru.insert(kept_lru.begin(), key);
+  auto& mine = owner_lru[owner];
+  k.in_owners = mine.insert(mine.begin(), key);
+  owner_bytes[owner] += bytes;
   kept_bytes += bytes;
 }
 
@@ -125,7 +147,6 @@ awaitable<response> router::impl::prerendered(session& s, request& req,
   auto& pr = *fn.prerender;
   std::string target(req.target());
   auto mark = target.find('?');
-  auto path = target.substr(0, mark);
   auto query = mark == std::string::npos ? std::string() : target.substr(mark + 1);
   auto matches = kept_query(query, pr);
   auto key = d->id + '\n' + fn.name + '\n' + matches;
@@ -141,7 +162,7 @@ awaitable<response> router::impl::prerendered(session& s, request& req,
       co_return res;
     }
   }
-  auto up = prerender_request(req, path, query, matches, pr);
+  auto up = prerender_request(fn, host, matches, pr);
   auto now = steady_ms();
   if (!revalidate) {
     std::optional<response> hit;
@@ -151,38 +172,57 @@ awaitable<response> router::impl::prerendered(session& s, request& req,
       std::lock_guard<std::mutex> guard{kept_mtx};
       auto it = kept.find(key);
       if (it == kept.end() && pr.fallback) {
-        keep(key, fallback_answer(pr), fresh_until(d->loaded_ms, pr), true);
+        keep(key, d->owner, fallback_answer(pr), fresh_until(d->loaded_ms, pr), true);
         it = kept.find(key);
       }
       if (it != kept.end()) {
         auto& k = it->second;
+        kept_lru.splice(kept_lru.begin(), kept_lru, k.in_all); // (the most used now)
+        auto& mine = owner_lru[k.owner];
+        mine.splice(mine.begin(), mine, k.in_owners);
         hit = k.res;
-        k.used_ms = now;
         if (k.fresh_until_ms <= now) {
           how = "STALE";
-          start = !k.regenerating;
-          k.regenerating = true;
+          // one new answer at a time for a page, a few at a time for a
+          // deployment: the others are made when a later request comes
+          auto& running = regenerations[d->id];
+          start = !k.regenerating && running < regenerations_per_deployment;
+          if (start) {
+            k.regenerating = true;
+            ++running;
+          }
         } else if (k.fallback) {
           how = "PRERENDER";
         }
+      } else if (pr.fallback) { // (too large to keep: served as it is)
+        hit = fallback_answer(pr);
+        how = "PRERENDER";
       }
     }
     if (hit) {
       if (start)
         asio::co_spawn(s.sock.get_executor(),
                        regenerate(*s.w, std::move(up), d, fn, pool, host, key), asio::detached);
+      // a copy of what is kept, held until the client has it: within the
+      // client's share of the router's answers, as a function's is
+      s.answer = bodies.take(s.peer, 0);
+      if (!s.answer.grow(hit->body().size()))
+        co_return server_error(
+            503, "TOO_MANY_REQUESTS",
+            "too many answers in flight to this client; read them, or send again", s.request_id);
       hit->set("x-ferry-cache", how);
       co_return std::move(*hit);
     }
   }
   // nothing kept yet, or a revalidation: the function answers now (whole:
   // what is kept is served again)
-  auto res = co_await proxy(s, up, *d, fn, pool, host, false);
+  auto res = co_await proxy(s, up, *d, fn, pool, host, false, true);
   if (res.result_int() < 500) {
     std::lock_guard<std::mutex> guard{kept_mtx};
-    keep(key, res, fresh_until(steady_ms(), pr), false);
+    keep(key, d->owner, res, fresh_until(steady_ms(), pr), false);
   }
   res.erase(http::field::set_cookie);
+  res.erase("set-cookie2");
   res.set("x-ferry-cache", revalidate ? "REVALIDATED" : "MISS");
   co_return res;
 }
@@ -199,22 +239,33 @@ awaitable<void> router::impl::regenerate(worker& w, request req,
   w.sessions.insert(&bg); // its maxDuration is watched as a client's request is
   std::optional<response> res;
   try {
-    res = co_await proxy(bg, req, *d, fn, pool, host, false);
+    res = co_await proxy(bg, req, *d, fn, pool, host, false, true);
   } catch (const std::exception&) {
     // the router is stopping: the stale answer stays
   }
   bg.close_upstream();
+  bg.answer = {};
   w.sessions.erase(&bg);
   bool kept_new = res && res->result_int() < 500;
+  bool log = false;
   {
     std::lock_guard<std::mutex> guard{kept_mtx};
+    if (--regenerations[d->id] <= 0)
+      regenerations.erase(d->id);
     if (kept_new) {
-      keep(key, std::move(*res), fresh_until(steady_ms(), *fn.prerender), false);
+      keep(key, d->owner, std::move(*res), fresh_until(steady_ms(), *fn.prerender), false);
     } else if (auto it = kept.find(key); it != kept.end()) {
       it->second.regenerating = false; // the stale answer stays; a later request tries again
     }
+    // (a failing function says so once a second, not once a page)
+    auto& logged = regeneration_logged[d->id];
+    log = !kept_new && steady_ms() - logged >= 1000;
+    if (log)
+      logged = steady_ms();
+    if (regeneration_logged.size() > 4096)
+      regeneration_logged.clear();
   }
-  if (!kept_new)
+  if (log)
     rt.logs().append(d->id,
                      json_text(json{{"t", wall_ms()},
                                     {"level", "error"},

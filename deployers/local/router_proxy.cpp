@@ -27,7 +27,7 @@ response stream_head(const http::response_parser<http::string_body>& p) {
 awaitable<response> router::impl::proxy(session& s, request& req, const deployment& d,
                                         const function_config& fn,
                                         const std::shared_ptr<function_pool>& pool,
-                                        const std::string& host, bool may_stream) {
+                                        const std::string& host, bool may_stream, bool anonymous) {
   auto got = rt.try_acquire(*pool);
   if (!got) { // start one (on a thread of its own), or wait for room without a thread
     auto until = std::min(clock::now() + std::chrono::seconds(fn.max_duration_s),
@@ -68,7 +68,8 @@ awaitable<response> router::impl::proxy(session& s, request& req, const deployme
   }
   lease held{rt, std::move(got)};
   auto& i = *held.inst;
-  if (auto bad = prepare_upstream_request(req, s.peer, s.request_id, d, host))
+  if (auto bad =
+          prepare_upstream_request(req, anonymous ? std::string() : s.peer, s.request_id, d, host))
     co_return std::move(*bad);
   bool head = req.method() == http::verb::head;
   auto& parser = s.up_parser; // (kept in the session: a stream goes on after this)

@@ -664,7 +664,7 @@ route_result route_request_through(const route_table& table, const route_request
 
 caf::expected<std::shared_ptr<const re2::RE2>> compile_path_pattern(const std::string& pattern,
                                                                     const std::string& what) {
-  return compile(pattern, true, what);
+  return compile(pattern, false, what); // (case-insensitive, as a route's src is by default)
 }
 
 bool matches_whole(const re2::RE2& re, std::string_view text) {

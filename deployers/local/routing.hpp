@@ -72,7 +72,8 @@ std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q)
 std::vector<std::pair<std::string, std::string>> parse_cookies(std::string_view header);
 
 /// A pattern (PCRE syntax, within a route's limits) for whole paths, as a
-/// route's src is compiled; an error says why it cannot run.
+/// route's src is compiled (case-insensitive, as a src is by default); an
+/// error says why it cannot run.
 caf::expected<std::shared_ptr<const re2::RE2>> compile_path_pattern(const std::string& pattern,
                                                                     const std::string& what);
 /// Whether a compiled pattern matches the whole text.

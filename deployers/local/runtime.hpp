@@ -84,6 +84,7 @@ struct function_config {
   uint64_t memory_mb = 256;
   int max_duration_s = 10;
   std::shared_ptr<const prerender_config> prerender; ///< a prerender function's (or null)
+  bool hidden = false; ///< at no path (the Routing Middleware: the router calls it)
 };
 
 /// A built deployment as the router serves it. Immutable once loaded.
@@ -103,8 +104,6 @@ struct deployment {
   std::vector<std::pair<std::shared_ptr<const re2::RE2>, std::shared_ptr<const re2::RE2>>>
       middleware_matchers;
   std::string middleware_fn;
-  /// Whether the middleware runs on a (decoded) path.
-  bool middleware_takes(std::string_view path) const;
 
   /// The static file for a request path ("/", "/a", "/a/" find index.html;
   /// "/a" and "/a/" also a.html).

@@ -173,10 +173,11 @@ void check_static(const std::string& name,
 
 } // namespace
 
-TEST_CASE("Express and Fastify and Koa (listen) and Hono (a default export) and fastify-cli (a "
-          "start script running a package command) and Hono in TypeScript (built then started): "
-          "one function on every route",
-          "[runtime][frameworks]") {
+TEST_CASE(
+    "Express and Fastify and Koa (listen) and Hono (a default export) and fastify-cli (a "
+    "start script running a package command) and Hono in TypeScript (built then started): "
+    "one function on every route",
+    "[runtime][frameworks]") {
   for (auto name : {"express", "fastify", "koa", "hono", "fastify-cli", "hono-ts"}) {
     INFO(name);
     check_server(name);

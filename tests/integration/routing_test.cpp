@@ -197,7 +197,7 @@ TEST_CASE(
   CHECK_THAT(made.body, Catch::StartsWith("<h1>one</h1> made "));
   // the function got the route's match, no query (no passQuery) and no
   // cookie; its Set-Cookie is nobody else's
-  CHECK_THAT(made.body, Catch::EndsWith("url /blog/one cookie no"));
+  CHECK_THAT(made.body, Catch::EndsWith("url /blog/post cookie no")); // (its own path)
   CHECK(made.headers.count("set-cookie") == 0);
   // kept: the same answer again, whatever else the query or the client says
   auto again = fetch(at("/blog/one?utm_source=mail"), {"-H", "Cookie: session=abc"});
@@ -232,19 +232,32 @@ TEST_CASE(
   CHECK(cache(later) == "HIT");
   CHECK(later.body == clock.body);
 
-  // the router keeps 64 MiB of answers: fourteen of 5 MiB, and the least
-  // used goes
+  // passQuery: the function gets the kept parameters only (others would
+  // make one visitor's page everybody's), the deployment's host whatever
+  // the client wrote, and nobody's address
+  auto echo = fetch(at("/echo?id=1&evil=%3Cscript%3E"));
+  CHECK(cache(echo) == "MISS");
+  auto host = d.out.substr(7, d.out.rfind(':') - 7);
+  CHECK(echo.body == "echo /echo?id=1 host " + host + " for nobody");
+  CHECK(fetch(at("/echo?id=1")).body == echo.body);
+  // a Host whose port is not a port names no deployment
+  CHECK(fetch("http://127.0.0.1" + f.router_port() + "/echo?id=2",
+              {"-H", "Host: " + host + ":1@evil.example"})
+            .status == 400);
+
+  // a user's answers are kept up to 16 MiB (a quarter of the node's 64):
+  // the fourth of 5 MiB pushes its least used out
   auto big = [&](int n) { return fetch(at("/big?page=" + std::to_string(n))); };
   auto page0 = big(0);
   CHECK(cache(page0) == "MISS");
   CHECK(cache(big(0)) == "HIT");
   CHECK(big(0).body == page0.body);
-  for (int n = 1; n < 14; ++n)
+  for (int n = 1; n < 4; ++n)
     CHECK(cache(big(n)) == "MISS");
   auto gone = big(0);
   CHECK(cache(gone) == "MISS");
   CHECK(gone.body != page0.body);
-  CHECK(cache(big(13)) == "HIT");
+  CHECK(cache(big(3)) == "HIT");
 }
 
 TEST_CASE("a prerender function's malformed config fails the build and says what", "[runtime]") {
@@ -296,6 +309,9 @@ TEST_CASE(
   CHECK(locked.status == 401);
   CHECK(locked.body == "middleware: unauthorized");
   CHECK(locked.headers["www-authenticate"] == "Bearer");
+  // it judges the path that is served: however the client encodes it
+  CHECK(fetch(at("/%73ecret/page.html")).status == 401);
+  CHECK(fetch(at("/sec%72et/page")).status == 401);
   // next() with headers: the page, and the headers
   auto open = fetch(at("/secret/page.html"), {"-H", "Authorization: Bearer letmein"});
   CHECK(open.status == 200);
@@ -319,6 +335,12 @@ TEST_CASE(
   CHECK(j["fromMiddleware"] == "yes");
   CHECK(j["dropMe"].is_null());
   CHECK(j["keepMe"] == "2");
+  // its cookie joins the function's
+  auto raw = run({"/usr/bin/curl", "-s", "-i", "-m", "10", at("/api/echo")}, {}, "/tmp").out;
+  CHECK_THAT(raw, Catch::Contains("set-cookie: mw=1; Path=/") && Catch::Contains("fn=1; Path=/"));
+  // the middleware function is at no path of its own
+  CHECK(fetch(at("/_middleware")).status == 404);
+  CHECK(fetch(at("/_middleware/")).status == 404);
   // outside its matchers (the look-ahead's alternatives) it does not run;
   // its source is never served
   auto other = fetch(at("/other.html"));
