@@ -175,10 +175,11 @@ void check_static(const std::string& name,
 
 TEST_CASE(
     "Express and Fastify and Koa (listen) and Hono (a default export) and fastify-cli (a "
-    "start script running a package command) and Hono in TypeScript (built then started): "
+    "start script running a package command) and Hono in TypeScript (built then started - or "
+    "src/index.ts): "
     "one function on every route",
     "[runtime][frameworks]") {
-  for (auto name : {"express", "fastify", "koa", "hono", "fastify-cli", "hono-ts"}) {
+  for (auto name : {"express", "fastify", "koa", "hono", "fastify-cli", "hono-ts", "hono-src-ts"}) {
     INFO(name);
     check_server(name);
   }
