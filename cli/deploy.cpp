@@ -55,8 +55,9 @@ Every deployment keeps its URL; production is an alias that moves.
 
 What is left out (gitignore syntax): version control, node_modules, local
 build caches (.next, .cache, .vercel...), .env files, editor and system
-files; then what DIR/.gitignore, DIR/.vercelignore and DIR/.ferryignore
-name, each able to take back what came before with !NAME. A prebuilt
+files; then what DIR/.gitignore (and each folder's own .gitignore, for
+that folder), DIR/.vercelignore and DIR/.ferryignore name, each able to
+take back what came before with !NAME; a .env file only DIR/.ferryignore. A prebuilt
 .vercel/output (with config.json) always goes up. Unchanged files are
 recognised by a local stat cache and never read again.
 )";

@@ -149,6 +149,7 @@ ignore_rules project_ignores(const std::string& root) {
     rules.add(ss.str());
   };
   read(".gitignore");
+  rules.mark_gitignore_end(); // (the folders' own .gitignore go here: walk.cpp)
   struct stat st;
   if (::stat((root + "/.vercel/output/config.json").c_str(), &st) == 0 && S_ISREG(st.st_mode))
     // prebuilt (the Build Output API): that folder goes up whole, the
@@ -162,6 +163,21 @@ ignore_rules project_ignores(const std::string& root) {
 }
 
 void ignore_rules::add(std::string_view text) {
+  auto more = parse(text);
+  rules_.insert(rules_.end(), more.begin(), more.end());
+}
+
+void ignore_rules::add_nested(std::string_view dir, std::string_view text) {
+  auto more = parse(text);
+  for (auto& r : more)
+    r.base = dir;
+  rules_.insert(rules_.begin() + static_cast<std::ptrdiff_t>(gitignore_end_), more.begin(),
+                more.end());
+  gitignore_end_ += more.size();
+}
+
+std::vector<ignore_rules::rule> ignore_rules::parse(std::string_view text) const {
+  std::vector<rule> out;
   size_t pos = 0;
   while (pos <= text.size()) {
     auto nl = text.find('\n', pos);
@@ -193,8 +209,9 @@ void ignore_rules::add(std::string_view text) {
         line.erase(0, 1);
     }
     r.pattern = line;
-    rules_.push_back(std::move(r));
+    out.push_back(std::move(r));
   }
+  return out;
 }
 
 bool ignore_rules::ignored(std::string_view path, bool is_dir) const {
@@ -204,7 +221,14 @@ bool ignore_rules::ignored(std::string_view path, bool is_dir) const {
   for (auto& r : rules_) {
     if (r.dir_only && !is_dir)
       continue;
-    bool hit = r.anchored ? glob_match(r.pattern, path) : glob_match(r.pattern, base);
+    auto rel = path;
+    if (!r.base.empty()) { // (a folder's own .gitignore: its files, from it)
+      if (path.size() <= r.base.size() + 1 || !path.starts_with(r.base) ||
+          path[r.base.size()] != '/')
+        continue;
+      rel = path.substr(r.base.size() + 1);
+    }
+    bool hit = r.anchored ? glob_match(r.pattern, rel) : glob_match(r.pattern, base);
     if (hit)
       out = !r.negate;
   }

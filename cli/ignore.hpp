@@ -3,8 +3,10 @@
 // trailing '/' for directories only, a '/' inside anchors to the root, *,
 // ?, ** and [...]). The defaults are Vercel CLI's (version control,
 // dependencies, local build caches, editor files) and every .env file;
-// then the root's .gitignore, .vercelignore and .ferryignore, each able to
-// take back what came before ('!').
+// then the root's .gitignore and the .gitignore of each folder below (for
+// that folder's files, a deeper one over its parents, as git reads them),
+// then .vercelignore and .ferryignore, each able to take back what came
+// before ('!'); a .env file only a .ferryignore uploads.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +19,12 @@ public:
   ignore_rules();
   /// Adds the rules of one .ferryignore file's text.
   void add(std::string_view text);
+  /// Adds a folder's own .gitignore (dir relative, '/'-separated): its rules
+  /// are read from that folder, after the root's .gitignore and its
+  /// parents', before .vercelignore and what follows it.
+  void add_nested(std::string_view dir, std::string_view text);
+  /// Where nested .gitignore rules go: after what is there now.
+  void mark_gitignore_end() { gitignore_end_ = rules_.size(); }
   /// True if the path (relative, '/'-separated) is ignored.
   bool ignored(std::string_view path, bool is_dir) const;
 
@@ -26,8 +34,11 @@ private:
     bool negate = false;
     bool dir_only = false;
     bool anchored = false;
+    std::string base; ///< the folder of a nested .gitignore ("" for the root)
   };
+  std::vector<rule> parse(std::string_view text) const;
   std::vector<rule> rules_;
+  size_t gitignore_end_ = 0;
 };
 
 /// The rules every deploy starts from.

@@ -9,6 +9,7 @@
 #include <thread>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <dirent.h>
@@ -24,20 +25,28 @@ int64_t ns_of(const timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+/// A directory to scan: its open fd, its path (relative), and the rules
+/// for its entries (its parents' and their own .gitignore files).
+struct dir_item {
+  int fd = -1;
+  std::string path;
+  std::shared_ptr<const ignore_rules> rules;
+};
+
 /// Directories still to scan, shared by the scanning threads.
 struct dir_queue {
   std::mutex mtx;
   std::condition_variable cv;
-  std::vector<std::pair<int, std::string>> todo; // open fd, relative path
+  std::vector<dir_item> todo;
   size_t busy = 0;
 
-  void push(int fd, std::string path) {
+  void push(int fd, std::string path, std::shared_ptr<const ignore_rules> rules) {
     std::lock_guard<std::mutex> g{mtx};
-    todo.emplace_back(fd, std::move(path));
+    todo.push_back(dir_item{fd, std::move(path), std::move(rules)});
     cv.notify_one();
   }
   /// The next directory, or false when every thread is idle and none is left.
-  bool pop(std::pair<int, std::string>& out) {
+  bool pop(dir_item& out) {
     std::unique_lock<std::mutex> g{mtx};
     cv.wait(g, [&] { return !todo.empty() || busy == 0; });
     if (todo.empty())
@@ -54,8 +63,33 @@ struct dir_queue {
   }
 };
 
-void scan_dir(int dirfd, const std::string& prefix, const ignore_rules& rules, scan_result& out,
-              dir_queue& queue) {
+/// A folder's own .gitignore (not the root's: project_ignores read it), if
+/// it has one: a regular file of at most 1 MiB.
+std::string nested_gitignore(int dirfd) {
+  int fd = openat(dirfd, ".gitignore", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return {};
+  std::string text;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (1 << 20)) {
+    text.resize(static_cast<size_t>(st.st_size));
+    auto n = ::read(fd, text.data(), text.size());
+    text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  ::close(fd);
+  return text;
+}
+
+void scan_dir(int dirfd, const std::string& prefix, std::shared_ptr<const ignore_rules> shared,
+              scan_result& out, dir_queue& queue) {
+  if (!prefix.empty()) {
+    if (auto text = nested_gitignore(dirfd); !text.empty()) {
+      auto mine = std::make_shared<ignore_rules>(*shared);
+      mine->add_nested(prefix, text);
+      shared = std::move(mine);
+    }
+  }
+  const ignore_rules& rules = *shared;
   DIR* d = fdopendir(dirfd);
   if (!d) {
     out.errors.push_back("cannot read directory '" + prefix + "': " + std::strerror(errno));
@@ -89,7 +123,7 @@ void scan_dir(int dirfd, const std::string& prefix, const ignore_rules& rules, s
         out.errors.push_back("cannot open directory '" + path + "': " + std::strerror(errno));
         continue;
       }
-      queue.push(sub, std::move(path));
+      queue.push(sub, std::move(path), shared);
       continue;
     }
     scanned_file f;
@@ -133,7 +167,7 @@ void scan_dir(int dirfd, const std::string& prefix, const ignore_rules& rules, s
 
 scan_result scan_tree(const std::string& root) {
   scan_result out;
-  auto rules = project_ignores(root);
+  auto rules = std::make_shared<const ignore_rules>(project_ignores(root));
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     out.errors.push_back("cannot open directory '" + root + "': " + std::strerror(errno));
@@ -141,11 +175,11 @@ scan_result scan_tree(const std::string& root) {
   }
   // Two threads stat in parallel: on a no-op deploy the scan is most of the work.
   dir_queue queue;
-  queue.push(fd, "");
+  queue.push(fd, "", rules);
   auto worker = [&](scan_result& res) {
-    std::pair<int, std::string> dir;
+    dir_item dir;
     while (queue.pop(dir)) {
-      scan_dir(dir.first, dir.second, rules, res, queue);
+      scan_dir(dir.fd, dir.path, std::move(dir.rules), res, queue);
       queue.done();
     }
   };

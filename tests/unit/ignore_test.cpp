@@ -105,3 +105,27 @@ TEST_CASE(
   for (auto& f : scan.files)
     CHECK(f.path.rfind(".vercel", 0) != 0);
 }
+
+TEST_CASE("a folder's own .gitignore leaves out its files as git does; a .env stays out") {
+  tmpdir d;
+  write_file(d / "index.html", "x");
+  write_file(d / ".gitignore", "*.log\n");
+  write_file(d / "app/.gitignore", "/build/\ncache.json\n!keep.log\n!.env.local\n");
+  write_file(d / "app/build/out.js", "x");
+  write_file(d / "app/src/build/kept.js", "x"); // ("/build/" is anchored to app/)
+  write_file(d / "app/cache.json", "x");
+  write_file(d / "app/src/cache.json", "x"); // (a name without '/': anywhere below app/)
+  write_file(d / "app/keep.log", "x");       // (taken back by app's own rule)
+  write_file(d / "app/other.log", "x");
+  write_file(d / "app/.env.local", "SECRET=1"); // (only .ferryignore uploads one)
+  write_file(d / "cache.json", "x");            // (outside app/: app's rules do not reach it)
+  write_file(d / "lib/build/x.js", "x");
+  auto scan = scan_tree(d.path());
+  REQUIRE(scan.errors.empty());
+  std::set<std::string> paths;
+  for (auto& f : scan.files)
+    paths.insert(f.path);
+  CHECK(paths == std::set<std::string>{"index.html", "app/src/build/kept.js", "app/keep.log",
+                                       "cache.json", "lib/build/x.js"});
+  CHECK(scan.ignored_env == std::vector<std::string>{"app/.env.local"});
+}
