@@ -11,6 +11,7 @@
 #include "messages/errors.hpp"
 #include "storage/blob_store.hpp"
 #include "storage/rocksdb_open.hpp"
+#include "storage/segments.hpp"
 #include "storage/sha256.hpp"
 
 #include <rocksdb/db.h>
@@ -39,71 +40,13 @@ namespace ferry {
 namespace {
 
 constexpr int kNamespaces = blob_ns_count;
-constexpr uint64_t kSegmentLimit = 1ULL << 30;
-constexpr size_t kIndexValue = 24; // size, segment, offset
-
-/// One open segment being appended to by one put at a time.
-struct segment_writer {
-  uint64_t id = 0;
-  int fd = -1;
-  uint64_t offset = 0;
-};
-
-/// A segment open for reading, shared by the reads under way: one that a
-/// sweep drops stays readable until its last read ends.
-struct open_segment {
-  int fd = -1;
-  explicit open_segment(int f) : fd(f) {}
-  ~open_segment() {
-    if (fd >= 0)
-      ::close(fd);
-  }
-};
-
 constexpr size_t kMaxTouched = 1 << 20;
-
-/// An index entry: where a blob's bytes are (24 bytes: size, segment,
-/// offset of the bytes, little-endian).
-struct blob_location {
-  uint64_t size = 0, seg = 0, off = 0;
-
-  std::string encode() const {
-    std::string v(kIndexValue, '\0');
-    std::memcpy(v.data(), &size, 8);
-    std::memcpy(v.data() + 8, &seg, 8);
-    std::memcpy(v.data() + 16, &off, 8);
-    return v;
-  }
-  /// False if v is not an index entry.
-  bool decode(std::string_view v) {
-    if (v.size() != kIndexValue)
-      return false;
-    std::memcpy(&size, v.data(), 8);
-    std::memcpy(&seg, v.data() + 8, 8);
-    std::memcpy(&off, v.data() + 16, 8);
-    return true;
-  }
-};
-
-/// Writes every buffer (consuming v).
-bool write_all(int fd, std::vector<iovec>& v) {
-  size_t i = 0;
-  while (i < v.size()) {
-    auto w = ::writev(fd, v.data() + i, static_cast<int>(std::min<size_t>(v.size() - i, IOV_MAX)));
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    auto left = static_cast<size_t>(w);
-    while (i < v.size() && left >= v[i].iov_len)
-      left -= v[i++].iov_len;
-    if (left) {
-      v[i].iov_base = static_cast<char*>(v[i].iov_base) + left;
-      v[i].iov_len -= left;
-    }
-  }
-  return true;
-}
+// (the segment files' records and index entries: storage/segments.hpp)
+using segment_writer = segments::writer;
+using open_segment = segments::reader;
+using blob_location = segments::location;
+using segments::write_all;
+constexpr uint64_t kSegmentLimit = segments::limit;
 
 class rocksdb_blob_store final : public blob_store {
 public:

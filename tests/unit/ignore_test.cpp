@@ -106,7 +106,7 @@ TEST_CASE(
     CHECK(f.path.rfind(".vercel", 0) != 0);
 }
 
-TEST_CASE("a folder's own .gitignore leaves out its files as git does; a .env stays out") {
+TEST_CASE("a folder's own .gitignore leaves out its files as git does and a .env stays out") {
   tmpdir d;
   write_file(d / "index.html", "x");
   write_file(d / ".gitignore", "*.log\n");
