@@ -164,15 +164,7 @@ awaitable<std::optional<response>> router::impl::middleware(session& s, request&
     }
     for (auto& name : unlisted)
       req.erase(name);
-    while (!list.empty()) {
-      auto comma = list.find(',');
-      auto item = list.substr(0, comma);
-      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-      while (!item.empty() && item.front() == ' ')
-        item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ')
-        item.remove_suffix(1);
-      auto name = lower(item);
+    for (auto& name : listed) {
       if (name.empty() || framing(name) || name.starts_with("x-ferry-") ||
           name.starts_with("x-middleware-"))
         continue;
