@@ -209,14 +209,7 @@ function wholeApp({ files, workPath, outputPath, config, log }) {
   const skip = Object.keys(pkg.devDependencies || {}).map((d) => `node_modules/${d}/`);
   copy(workPath, files, dir, skip);
   const handler = entry.endsWith('.ts') ? compileApp(workPath, entry, dir, log) : entry;
-  fs.writeFileSync(path.join(dir, '.vc-config.json'), JSON.stringify({
-    runtime: 'nodejs20.x',
-    handler,
-    launcherType: 'Nodejs',
-    shouldAddHelpers: false,
-    memory: (config.app && config.app.memory) || 512,
-    maxDuration: (config.app && config.app.maxDuration) || 30,
-  }, null, 2) + '\n');
+  start.writeServerConfig(dir, handler, config, 512);
   for (const f of files.filter((f) => f.startsWith('public/'))) {
     const dest = path.join(outputPath, 'static', f.slice('public/'.length));
     fs.mkdirSync(path.dirname(dest), { recursive: true });

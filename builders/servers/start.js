@@ -96,17 +96,17 @@ clearTimeout(timer);
 `;
 }
 
-/// A framework's server as a function's .vc-config.json: its handler, no
-/// helpers (it answers itself), 1024 MB and 30 s unless ferry.json's "app"
-/// says otherwise.
-function writeServerConfig(fn, handler, config) {
+/// A server (a framework's, a whole app's) as a function's .vc-config.json:
+/// its handler, no helpers (it answers itself), memory MB (1024 unless
+/// given) and 30 s unless ferry.json's "app" says otherwise.
+function writeServerConfig(fn, handler, config, memory = 1024) {
   const app = config.app || {};
   fs.writeFileSync(path.join(fn, '.vc-config.json'), JSON.stringify({
     runtime: 'nodejs20.x',
     handler,
     launcherType: 'Nodejs',
     shouldAddHelpers: false,
-    memory: app.memory || 1024,
+    memory: app.memory || memory,
     maxDuration: app.maxDuration || 30,
   }, null, 2) + '\n');
 }
