@@ -23,6 +23,11 @@ using response = http::response<http::string_body>;
 int64_t steady_ms();
 int64_t wall_ms();
 
+/// A Beast string view as a standard one.
+inline std::string_view view(boost::beast::string_view v) {
+  return {v.data(), v.size()};
+}
+
 /// A page of the router's own (a 4xx).
 response error_page(unsigned status, const std::string& code, const std::string& message);
 /// A 5xx page: what failed and the request's id, never why (the why, which

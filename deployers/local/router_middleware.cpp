@@ -25,13 +25,6 @@ namespace ferry::runtime {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 /// Headers that frame a message or belong to one hop: never taken from the
 /// middleware's answer into another, nor set on the request by it.
 bool framing(const std::string& name) {
@@ -67,10 +60,6 @@ std::string rewrite_target(std::string_view url, const std::string& host) {
     return target;
   }
   return {};
-}
-
-std::string_view view(beast::string_view v) {
-  return {v.data(), v.size()};
 }
 
 } // namespace

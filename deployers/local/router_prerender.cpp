@@ -21,10 +21,6 @@ namespace ferry::runtime {
 
 namespace {
 
-std::string_view view(beast::string_view v) {
-  return {v.data(), v.size()};
-}
-
 /// Whether a client's value is the token (in time that does not tell how
 /// much of it matched).
 bool same_secret(std::string_view given, const std::string& token) {

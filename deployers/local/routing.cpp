@@ -39,12 +39,16 @@ constexpr auto routing_budget = std::chrono::milliseconds(50);
 /// A header, cookie or query value longer than this matches no pattern.
 constexpr size_t max_condition_text = 4096;
 
+} // namespace
+
 std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
+
+namespace {
 
 /// Headers a route may not set: they frame the answer (the router's own).
 bool framing_header(const std::string& name) {

@@ -68,6 +68,8 @@ caf::expected<route_table> parse_routes(const nlohmann::json& routes);
 
 /// A query string's pairs, decoded ('+' a space; a malformed escape keeps its text).
 std::vector<std::pair<std::string, std::string>> parse_query(std::string_view q);
+/// s in lower case (ASCII).
+std::string lower(std::string_view s);
 /// A Cookie header's name=value pairs, as they are.
 std::vector<std::pair<std::string, std::string>> parse_cookies(std::string_view header);
 
